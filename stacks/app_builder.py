@@ -1,0 +1,30 @@
+"""Builds the CDK app from a config file; shared by app.py and the tests (which need the same context)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import aws_cdk as cdk
+from cdk_nag import AwsSolutionsChecks
+
+from eksight import config as config_module
+from stacks.ingestion_stack import IngestionStack
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
+
+def build_app(app: cdk.App, config_path: str | Path, *, nag: bool = True) -> list[IngestionStack]:
+    path = Path(config_path)
+    if not path.is_absolute():
+        path = PROJECT_ROOT / path if not path.exists() else path
+    deployment = config_module.load(path)
+    stacks = [IngestionStack(app, region) for region in deployment.regions]
+    if nag:
+        cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app))
+    return stacks
+
+
+def cdk_json_context() -> dict[str, object]:
+    """The feature flags and defaults `cdk synth` would pass (plain Python apps don't read cdk.json)."""
+    return json.loads((PROJECT_ROOT / "cdk.json").read_text())["context"]

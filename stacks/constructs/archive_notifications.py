@@ -1,0 +1,57 @@
+"""S3 ObjectCreated → SQS (with a dead-letter queue): the detector's input, for created and imported buckets."""
+
+from __future__ import annotations
+
+from aws_cdk import Duration, Stack
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_s3_notifications as s3n
+from aws_cdk import aws_sqs as sqs
+from constructs import Construct
+
+from eksight import archive_layout
+from stacks.constructs.nag import BASIC_EXECUTION_FINDING, acknowledge
+
+MAX_RECEIVES = 5  # an object that fails five times goes to the DLQ, where an alarm (detection stack) sees it
+
+
+class ArchiveNotifications(Construct):
+    """Queues every new delivery under ``audit/`` for the detector.
+
+    Only that prefix: delivery errors and the detector's own quarantine writes must not re-trigger it.
+    Encrypted with SQS-managed keys, which S3 can publish to without a key-policy change (a customer
+    key would need one, which an imported key's owner would have to add); messages hold object keys
+    only, never log content.
+    """
+
+    def __init__(self, scope: Construct, construct_id: str, *, bucket: s3.IBucket,
+                 visibility_timeout: Duration = Duration.minutes(30)) -> None:
+        super().__init__(scope, construct_id)
+        self.dead_letter_queue = sqs.Queue(
+            self, "DeadLetterQueue",
+            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            enforce_ssl=True,
+            retention_period=Duration.days(14),
+        )
+        acknowledge(self.dead_letter_queue, "AwsSolutions-SQS3",
+                    "This queue is the dead-letter queue of the archive notification queue.")
+        self.queue = sqs.Queue(
+            self, "Queue",
+            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            enforce_ssl=True,
+            # The detector (a later stack) sets its timeout so that this stays >= 6x its timeout.
+            visibility_timeout=visibility_timeout,
+            retention_period=Duration.days(4),
+            dead_letter_queue=sqs.DeadLetterQueue(queue=self.dead_letter_queue, max_receive_count=MAX_RECEIVES),
+        )
+        bucket.add_event_notification(
+            s3.EventType.OBJECT_CREATED,
+            s3n.SqsDestination(self.queue),
+            s3.NotificationKeyFilter(prefix=archive_layout.AUDIT_ROOT),
+        )
+        # CDK puts the notification through one stack-wide handler function (it keeps notifications that
+        # others configured on an imported bucket). Its role uses the AWS managed basic-execution policy.
+        handler = next(child for child in Stack.of(self).node.children
+                       if child.node.id.startswith("BucketNotificationsHandler"))
+        acknowledge(handler, BASIC_EXECUTION_FINDING,
+                    "CDK's bucket-notifications handler uses AWSLambdaBasicExecutionRole only to write its "
+                    "own logs; it runs during deploy to set this stack's S3 notification.")
