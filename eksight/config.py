@@ -40,7 +40,8 @@ StorageClass = Literal["GLACIER_IR", "GLACIER", "DEEP_ARCHIVE", "STANDARD_IA", "
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # strict: "16" is not 16 and "yes" is not true — a config file should say what it means.
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
 class ArchiveOptions(_Strict):
@@ -142,6 +143,11 @@ class SubscriptionOptions(_Strict):
     existing_role_arn: str | None = Field(
         None, description="IAM role CloudWatch Logs assumes to put records into Firehose.")
 
+    @field_validator("existing_role_arn")
+    @classmethod
+    def _role(cls, value: str | None) -> str | None:
+        return _check_role_arn(value)
+
     @field_validator("filter_pattern")
     @classmethod
     def _pattern(cls, value: str | None) -> str | None:
@@ -184,7 +190,7 @@ class RegionEntry(RegionOptions):
 class ConfigFile(_Strict):
     """eksight deployment config (eksight.config.json)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, title="eksight deployment config",
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, title="eksight deployment config",
                               populate_by_name=True)
 
     schema_: str | None = Field(None, alias="$schema", description="Path or URL of this file's schema.")
@@ -283,11 +289,12 @@ def load(path: str | Path) -> DeploymentConfig:
 def parse(raw: Any, source: str = "config") -> DeploymentConfig:
     if not isinstance(raw, dict):
         raise ConfigError(source, [("(root)", "must be a JSON object. Fix: start from examples/minimal.json")])
+    problems = list(_region_name_problems(raw.get("regions")))
     try:
         file = ConfigFile.model_validate(_apply_defaults(raw))
     except ValidationError as error:
-        raise ConfigError(source, _problems(error)) from None
-    problems = list(_region_problems(file))
+        raise ConfigError(source, problems + _problems(error)) from None
+    problems += _cross_field_problems(file)
     if problems:
         raise ConfigError(source, problems)
     deployments = tuple(
@@ -329,16 +336,21 @@ def _deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any
     return result
 
 
-def _region_problems(file: ConfigFile) -> Iterable[tuple[str, str]]:
-    known = regions.eks_regions()
-    partitions = set()
-    for region, entry in file.regions.items():
-        if region not in known:
+def _region_name_problems(regions_raw: Any) -> Iterable[tuple[str, str]]:
+    for region in regions_raw if isinstance(regions_raw, dict) else ():
+        if region not in regions.eks_regions():
             close = regions.closest_regions(region)
             hint = f" (did you mean {', '.join(close)}?)" if close else ""
             yield (f"regions.{region}", f"unknown AWS region or EKS is not offered there{hint}. "
                                         "Fix: use a region name such as us-east-1")
-            continue
+
+
+def _cross_field_problems(file: ConfigFile) -> Iterable[tuple[str, str]]:
+    known = regions.eks_regions()
+    partitions = set()
+    for region, entry in file.regions.items():
+        if region not in known:
+            continue  # reported by _region_name_problems
         partitions.add(known[region])
         key_arn = entry.encryption.existing_kms_key_arn
         if key_arn:

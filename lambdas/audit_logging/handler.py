@@ -34,8 +34,9 @@ def enable_audit_logging(eks: Any, cluster: str) -> str:
     try:
         response = eks.update_cluster_config(name=cluster, logging=AUDIT_ONLY)
     except ClientError as error:
+        code = error.response.get("Error", {}).get("Code", "")
         message = error.response.get("Error", {}).get("Message", "")
-        if error.response.get("Error", {}).get("Code") == "InvalidParameterException" and "No changes needed" in message:
+        if code == "InvalidParameterException" and "No changes needed" in message:
             logger.info("audit logging of %s is already on", cluster)
             return ""
         raise RuntimeError(f"could not enable audit logging on EKS cluster {cluster!r}: {message or error}") from error
@@ -63,8 +64,8 @@ def audit_logging_ready(eks: Any, logs: Any, cluster: str, update_id: str) -> bo
             raise RuntimeError(f"enabling audit logging on {cluster!r} {status.lower()}: {errors or 'no details'}")
         if status != "Successful":
             return False
-    enabled = {t for setting in eks.describe_cluster(name=cluster)["cluster"].get("logging", {}).get("clusterLogging", [])
-               if setting.get("enabled") for t in setting.get("types", [])}
+    settings = eks.describe_cluster(name=cluster)["cluster"].get("logging", {}).get("clusterLogging", [])
+    enabled = {kind for setting in settings if setting.get("enabled") for kind in setting.get("types", [])}
     if "audit" not in enabled:
         return False
     group = f"/aws/eks/{cluster}/cluster"

@@ -24,7 +24,7 @@ class ArchiveNotifications(Construct):
     """
 
     def __init__(self, scope: Construct, construct_id: str, *, bucket: s3.IBucket,
-                 visibility_timeout: Duration = Duration.minutes(30)) -> None:
+                 visibility_timeout_minutes: int = 30) -> None:
         super().__init__(scope, construct_id)
         self.dead_letter_queue = sqs.Queue(
             self, "DeadLetterQueue",
@@ -39,7 +39,7 @@ class ArchiveNotifications(Construct):
             encryption=sqs.QueueEncryption.SQS_MANAGED,
             enforce_ssl=True,
             # The detector (a later stack) sets its timeout so that this stays >= 6x its timeout.
-            visibility_timeout=visibility_timeout,
+            visibility_timeout=Duration.minutes(visibility_timeout_minutes),
             retention_period=Duration.days(4),
             dead_letter_queue=sqs.DeadLetterQueue(queue=self.dead_letter_queue, max_receive_count=MAX_RECEIVES),
         )

@@ -320,7 +320,7 @@ def _expected_kept(event: object) -> bool:
     return wanted and isinstance(uri, str) and not uri.startswith(NOISE_PREFIXES)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _rows(path: Path) -> tuple[tuple[str, object, bool], ...]:
     """(raw line, decoded event or None, kept by the default pattern) for each line of a dataset."""
     if not path.exists():

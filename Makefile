@@ -1,0 +1,52 @@
+# eksight — every target installs what it needs (Python venv, npm packages) on first use, then works offline.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+CONFIG ?= eksight.config.json
+CDK := npx --no-install cdk
+CDK_FLAGS := --no-notices --no-version-reporting
+export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+
+.PHONY: install test lint synth demo schema bench clean
+
+install: $(VENV)/.installed node_modules/.installed
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt
+	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "eksight needs Python 3.11+"'
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	@touch $@
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+test: install
+	$(PY) -m ruff check .
+	$(PY) -m pytest -n 2 --dist loadfile
+
+lint: install
+	$(PY) -m ruff check .
+
+## make synth [CONFIG=path]: synthesize that config into cdk.out/ (offline, no credentials)
+synth: install
+	$(CDK) synth $(CDK_FLAGS) -q -c config=$(CONFIG)
+	@$(PY) -m eksight.plan cdk.out
+
+demo: install
+	@rm -rf cdk.out
+	$(CDK) synth $(CDK_FLAGS) -q -c config=examples/multi-region.json
+	@$(PY) -m eksight.plan cdk.out
+
+## regenerate the published JSON Schema of the config file
+schema: install
+	$(PY) -c 'import json; from eksight.config import json_schema; print(json.dumps(json_schema(), indent=2))' > schema/eksight.config.schema.json
+
+bench: install
+	$(PY) -m bench
+
+clean:
+	rm -rf cdk.out .pytest_cache .ruff_cache
