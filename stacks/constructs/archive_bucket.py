@@ -41,9 +41,6 @@ class ArchiveBucket(Construct):
                                                   abort_incomplete_multipart_upload_after=Duration.days(1))],
                 removal_policy=RemovalPolicy.RETAIN,
             )
-            acknowledge(self.access_log_bucket, "AwsSolutions-S1",
-                        "This is the archive's access-log target; logging access to it would recurse "
-                        "into itself.")
 
         transitions = []
         if options.transition_days is not None:

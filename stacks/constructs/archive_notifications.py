@@ -32,8 +32,6 @@ class ArchiveNotifications(Construct):
             enforce_ssl=True,
             retention_period=Duration.days(14),
         )
-        acknowledge(self.dead_letter_queue, "AwsSolutions-SQS3",
-                    "This queue is the dead-letter queue of the archive notification queue.")
         self.queue = sqs.Queue(
             self, "Queue",
             encryption=sqs.QueueEncryption.SQS_MANAGED,

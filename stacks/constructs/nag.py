@@ -12,6 +12,9 @@ from typing import Any
 from aws_cdk import Acknowledgment, Stack, Validations
 from constructs import IConstruct
 
+SHOW_ALL_FINDINGS = "eksight:showAllNagFindings"
+"""Context flag (`-c eksight:showAllNagFindings=true`): skip every acknowledgement to review raw findings."""
+
 BASIC_EXECUTION_FINDING = ("AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"
                            "AWSLambdaBasicExecutionRole]")
 
@@ -20,6 +23,8 @@ def acknowledge(scope: IConstruct, rule: str, reason: str) -> None:
     """`rule` is a cdk-nag v3 id such as ``AwsSolutions-S1`` or ``AwsSolutions-IAM5[Resource::*]``."""
     if len(reason) < 40:
         raise ValueError(f"acknowledgement of {rule} needs a specific reason, got {reason!r}")
+    if scope.node.try_get_context(SHOW_ALL_FINDINGS):
+        return
     Validations.of(scope).acknowledge(Acknowledgment(id=rule, reason=reason))
 
 
