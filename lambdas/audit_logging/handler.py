@@ -1,7 +1,8 @@
 """CloudFormation custom resource (Provider framework): turn on the EKS `audit` log type of one cluster.
 
-Only `audit` is named in the update, so other log types keep their state; Delete never turns logging off
-(the audit trail is the point). Completion waits until the update succeeded and the cluster's log group
+The update names `audit` together with every type already enabled, so nothing that is on gets turned off
+(whether or not an implementation merges per type); Delete never turns logging off (the audit trail is
+the point). Completion waits until the update succeeded and the cluster's log group
 exists, because the subscription filter that follows fails on a missing log group.
 """
 
@@ -16,7 +17,6 @@ from botocore.exceptions import ClientError
 logger = logging.getLogger()
 logger.setLevel(logging.INFO)
 
-AUDIT_ONLY = {"clusterLogging": [{"types": ["audit"], "enabled": True}]}
 
 
 def on_event(event: dict[str, Any], _context: Any = None, eks: Any = None) -> dict[str, Any]:
@@ -32,7 +32,9 @@ def on_event(event: dict[str, Any], _context: Any = None, eks: Any = None) -> di
 def enable_audit_logging(eks: Any, cluster: str) -> str:
     """Start the update; returns its id, or "" when audit logging was already on."""
     try:
-        response = eks.update_cluster_config(name=cluster, logging=AUDIT_ONLY)
+        wanted = enabled_log_types(eks, cluster) | {"audit"}
+        response = eks.update_cluster_config(
+            name=cluster, logging={"clusterLogging": [{"types": sorted(wanted), "enabled": True}]})
     except ClientError as error:
         code = error.response.get("Error", {}).get("Code", "")
         message = error.response.get("Error", {}).get("Message", "")
@@ -64,10 +66,13 @@ def audit_logging_ready(eks: Any, logs: Any, cluster: str, update_id: str) -> bo
             raise RuntimeError(f"enabling audit logging on {cluster!r} {status.lower()}: {errors or 'no details'}")
         if status != "Successful":
             return False
-    settings = eks.describe_cluster(name=cluster)["cluster"].get("logging", {}).get("clusterLogging", [])
-    enabled = {kind for setting in settings if setting.get("enabled") for kind in setting.get("types", [])}
-    if "audit" not in enabled:
+    if "audit" not in enabled_log_types(eks, cluster):
         return False
     group = f"/aws/eks/{cluster}/cluster"
     found = logs.describe_log_groups(logGroupNamePrefix=group).get("logGroups", [])
     return any(g["logGroupName"] == group for g in found)
+
+
+def enabled_log_types(eks: Any, cluster: str) -> set[str]:
+    settings = eks.describe_cluster(name=cluster)["cluster"].get("logging", {}).get("clusterLogging", [])
+    return {kind for setting in settings if setting.get("enabled") for kind in setting.get("types", [])}
