@@ -41,9 +41,10 @@ demo: install
 	$(CDK) synth $(CDK_FLAGS) -q -c config=examples/multi-region.json
 	@$(PY) -m eksight.plan cdk.out
 
-## regenerate the published JSON Schema of the config file
+## regenerate the published JSON Schema and docs/configuration.md from the config models
 schema: install
 	$(PY) -c 'import json; from eksight.config import json_schema; print(json.dumps(json_schema(), indent=2))' > schema/eksight.config.schema.json
+	$(PY) -c 'from eksight.config import markdown_reference; print(markdown_reference(), end="")' > docs/configuration.md
 
 bench: install
 	$(PY) -m bench

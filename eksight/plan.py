@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from eksight.filter_pattern import DEFAULT_FILTER_PATTERN
+
 
 @dataclass
 class StackPlan:
@@ -49,17 +51,20 @@ def describe(name: str, environment: str, template: dict[str, Any]) -> StackPlan
     audit = "enabled by this stack" if "Custom::EksAuditLogging" in by_type else "must already be on"
     plan.lines.append(("clusters", f"{', '.join(plan.clusters)}  (audit logging: {audit})"))
     if filters:
-        plan.lines.append(("filter", f"{filters[0].get('FilterName', '?')}: {filters[0]['FilterPattern']}"))
+        pattern = filters[0]["FilterPattern"]
+        shown = ("default: audit events at ResponseComplete/Panic, ResponseStarted for exec/attach/portforward, "
+                 "no health/metrics/version/swagger probes" if pattern == DEFAULT_FILTER_PATTERN else f"custom: {pattern}")
+        plan.lines.append(("filter", f"{filters[0].get('FilterName', '?')} ({shown})"))
 
     plan.lines.append(("bucket", _bucket(by_type, template)))
     for stream in by_type.get("AWS::KinesisFirehose::DeliveryStream", []):
         destination = stream["ExtendedS3DestinationConfiguration"]
         hints = destination.get("BufferingHints", {})
         processors = [p["Type"] for p in destination.get("ProcessingConfiguration", {}).get("Processors", [])]
-        plan.lines.append(("stream", f"{stream.get('DeliveryStreamName', '(generated name)')} → "
-                                     f"{_text(destination['Prefix'])}  [{hints.get('IntervalInSeconds')} s / "
-                                     f"{hints.get('SizeInMBs')} MiB, {'+'.join(processors)}, "
-                                     f"{destination.get('CompressionFormat')}]"))
+        prefix = _text(destination["Prefix"]).split("year=")[0]
+        plan.lines.append(("stream", f"{stream.get('DeliveryStreamName', '(generated name)')} → {prefix}year=…/  "
+                                     f"[{hints.get('IntervalInSeconds')} s / {hints.get('SizeInMBs')} MiB, "
+                                     f"{'+'.join(processors)}, {destination.get('CompressionFormat')}]"))
     plan.lines.append(("key", _key(by_type)))
     queues = by_type.get("AWS::SQS::Queue", [])
     plan.lines.append(("queue", f"{len(queues)} SQS queue(s) (notifications + dead-letter), "

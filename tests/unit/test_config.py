@@ -176,8 +176,9 @@ def test_error_text_lists_every_problem_with_the_file_name() -> None:
 SCHEMA_PATH = ROOT / "schema" / "eksight.config.schema.json"
 
 
-def test_published_schema_is_generated_from_the_models() -> None:
+def test_published_schema_and_reference_are_generated_from_the_models() -> None:
     assert json.loads(SCHEMA_PATH.read_text()) == config.json_schema(), "run `make schema`"
+    assert (ROOT / "docs" / "configuration.md").read_text() == config.markdown_reference(), "run `make schema`"
 
 
 @pytest.mark.parametrize("example", [*sorted((ROOT / "examples").glob("*.json")), ROOT / "eksight.config.json"],
