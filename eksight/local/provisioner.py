@@ -11,7 +11,6 @@ custom resources they back are executed in-process instead, and everything not c
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import importlib.util
 import json
@@ -30,6 +29,8 @@ import boto3
 from botocore.exceptions import ClientError, ParamValidationError
 
 AUDIT_LOGGING_HANDLER = Path(__file__).resolve().parents[2] / "lambdas" / "audit_logging" / "handler.py"
+LIFECYCLE_FIELDS = {"Id", "Status", "Prefix", "ExpirationInDays", "Transitions", "NoncurrentVersionExpiration",
+                    "NoncurrentVersionTransitions", "AbortIncompleteMultipartUpload"}
 NOTIFICATION_TYPES = ("TopicConfigurations", "QueueConfigurations", "LambdaFunctionConfigurations")
 SKIPPED_TYPES = {
     "AWS::Lambda::Function": "Lambda functions are not run; the custom resources they back run in-process",
@@ -65,7 +66,10 @@ class ProvisionedStack:
 def provision(template: dict[str, Any], *, session: boto3.Session | None = None, region: str,
               account: str = "123456789012", stack_name: str = "eksight-local", poll_interval: float = 5.0,
               timeout: float = 900.0, sleep: Callable[[float], None] = time.sleep) -> ProvisionedStack:
-    """Create `template`'s resources in `region` of the endpoint `session` points at (must be `account`)."""
+    """Create `template`'s resources in `region` of the endpoint `session` points at, which must be `account`
+    (checked with STS). `stack_name` feeds AWS::StackName and generated names; delivery streams and the
+    audit-logging custom resources are polled every `poll_interval` seconds (through `sleep`, which tests
+    replace) for at most `timeout` seconds. Raises ProvisionError naming the resource that failed."""
     session = session or boto3.Session(region_name=region)
     caller = session.client("sts", region_name=region).get_caller_identity()["Account"]
     if caller != account:
@@ -88,7 +92,7 @@ class _Provisioner:
         self.refs: dict[str, Any] = {}
         self.atts: dict[str, dict[str, Any]] = {}
         self.skipped_reason: dict[str, str] = {}
-        self.deferred: list[Callable[[], None]] = []
+        self.deferred: list[tuple[str, Callable[[], Any]]] = []  # (logical id, call) after all resources
         self._clients: dict[str, Any] = {}
 
     def client(self, service: str) -> Any:
@@ -115,8 +119,11 @@ class _Provisioner:
                 raise ProvisionError(f"{logical_id} ({kind}): {error}") from error
             self.refs[logical_id] = self.result.physical_ids[logical_id] = ref
             self.atts[logical_id] = self.result.attributes[logical_id] = attributes
-        for action in self.deferred:
-            action()
+        for logical_id, action in self.deferred:
+            try:
+                action()
+            except ClientError as error:
+                raise ProvisionError(f"{logical_id}: {error}") from error
         self.result.outputs = {name: self.resolve(output["Value"])
                                for name, output in self.template.get("Outputs", {}).items()}
         return self.result
@@ -215,10 +222,12 @@ class _Provisioner:
             "Tags": lambda v: s3.put_bucket_tagging(Bucket=name, Tagging={"TagSet": v}),
             # Deferred: moto (unlike S3) refuses logging until the target bucket's policy lets
             # logging.s3 write, and that policy names this bucket, so it can only be created after it.
-            "LoggingConfiguration": lambda v: self.deferred.append(lambda: s3.put_bucket_logging(
+            "LoggingConfiguration": lambda v: self.deferred.append((logical_id, lambda: s3.put_bucket_logging(
                 Bucket=name, BucketLoggingStatus={"LoggingEnabled": {
-                    "TargetBucket": v["DestinationBucketName"], "TargetPrefix": v.get("LogFilePrefix", "")}})),
+                    "TargetBucket": v["DestinationBucketName"], "TargetPrefix": v.get("LogFilePrefix", "")}}))),
         }
+        ignored = {f for rule in p.get("LifecycleConfiguration", {}).get("Rules", []) for f in rule} - LIFECYCLE_FIELDS
+        self.result.notes += [f"{logical_id}: lifecycle rule field {f} not applied" for f in sorted(ignored)]
         for key, value in p.items():
             if key in apply:
                 apply[key](value)
@@ -243,7 +252,8 @@ class _Provisioner:
 
     def create_aws_sqs_queuepolicy(self, logical_id: str, p: dict[str, Any]) -> tuple[str, dict[str, Any]]:
         for url in p["Queues"]:
-            self.client("sqs").set_queue_attributes(QueueUrl=url, Attributes={"Policy": json.dumps(p["PolicyDocument"])})
+            self.client("sqs").set_queue_attributes(QueueUrl=url,
+                                                    Attributes={"Policy": json.dumps(p["PolicyDocument"])})
         return logical_id, {}
 
     def create_aws_iam_role(self, logical_id: str, p: dict[str, Any]) -> tuple[str, dict[str, Any]]:
@@ -285,9 +295,8 @@ class _Provisioner:
 
     def create_aws_kinesisfirehose_deliverystream(self, logical_id: str, p: dict[str, Any]) -> tuple[str, dict]:
         firehose, name = self.client("firehose"), p.get("DeliveryStreamName") or self.generated_name(logical_id, 64)
-        settings = {k: v for k, v in p.items() if k not in ("DeliveryStreamName", "Tags")}
-        firehose.create_delivery_stream(DeliveryStreamName=name, **settings,
-                                        **({"Tags": p["Tags"]} if p.get("Tags") else {}))
+        firehose.create_delivery_stream(DeliveryStreamName=name, **{
+            k: v for k, v in p.items() if k != "DeliveryStreamName" and v != []})  # CFN and API names agree
         for _ in range(self.max_polls):
             stream = firehose.describe_delivery_stream(DeliveryStreamName=name)["DeliveryStreamDescription"]
             if stream["DeliveryStreamStatus"] != "CREATING":
@@ -339,12 +348,15 @@ class _Provisioner:
         handler, eks, logs = _audit_logging_handler(), self.client("eks"), self.client("logs")
         event = {"RequestType": "Create", "ResourceType": "Custom::EksAuditLogging", "LogicalResourceId": logical_id,
                  "StackId": self.stack_id, "RequestId": str(uuid.uuid4()), "ResourceProperties": p}
-        response = handler.on_event(event, None, eks=eks)
-        event = {**event, **response}
-        for _ in range(self.max_polls):
-            if handler.is_complete(event, None, eks=eks, logs=logs)["IsComplete"]:
-                return response["PhysicalResourceId"], dict(response.get("Data", {}))
-            self.sleep(self.poll_interval)
+        try:
+            response = handler.on_event(event, None, eks=eks)
+            event = {**event, **response}
+            for _ in range(self.max_polls):
+                if handler.is_complete(event, None, eks=eks, logs=logs)["IsComplete"]:
+                    return response["PhysicalResourceId"], dict(response.get("Data", {}))
+                self.sleep(self.poll_interval)
+        except RuntimeError as error:  # the handler's own, readable failures
+            raise ProvisionError(f"{logical_id}: {error}") from error
         raise ProvisionError(f"{logical_id}: audit logging of EKS cluster {p['ClusterName']!r} not ready in time "
                              f"(the update must succeed and /aws/eks/{p['ClusterName']}/cluster must exist)")
 
@@ -356,8 +368,6 @@ _INTRINSICS: dict[str, Callable[[_Provisioner, Any], Any]] = {
     "Fn::Select": lambda s, a: s.resolve(a[1])[int(s.resolve(a[0]))],
     "Fn::Split": lambda s, a: s.resolve(a[1]).split(s.resolve(a[0])),
     "Fn::Sub": lambda s, a: s.sub(a),
-    "Fn::Base64": lambda s, a: base64.b64encode(str(s.resolve(a)).encode()).decode(),
-    "Fn::GetAZs": lambda s, a: [f"{s.resolve(a) or s.region}{zone}" for zone in "abc"],
 }
 
 
@@ -397,26 +407,17 @@ def _dependency_order(resources: dict[str, Any]) -> list[str]:
 
 
 def _lifecycle_rule(rule: dict[str, Any]) -> dict[str, Any]:
-    """CloudFormation's LifecycleConfiguration rule shape -> the S3 API's."""
-    out: dict[str, Any] = {"Status": rule["Status"], "Filter": {"Prefix": rule.get("Prefix", "")}}
-    if "Id" in rule:
-        out["ID"] = rule["Id"]
-    if "ExpirationInDays" in rule or "ExpiredObjectDeleteMarker" in rule:
-        out["Expiration"] = ({"Days": rule["ExpirationInDays"]} if "ExpirationInDays" in rule
-                             else {"ExpiredObjectDeleteMarker": rule["ExpiredObjectDeleteMarker"]})
-    transitions = rule.get("Transitions", []) + ([rule["Transition"]] if "Transition" in rule else [])
-    if transitions:
-        out["Transitions"] = [{"Days": t["TransitionInDays"], "StorageClass": t["StorageClass"]} for t in transitions]
-    if "NoncurrentVersionExpiration" in rule or "NoncurrentVersionExpirationInDays" in rule:
-        out["NoncurrentVersionExpiration"] = rule.get("NoncurrentVersionExpiration") or {
-            "NoncurrentDays": rule["NoncurrentVersionExpirationInDays"]}
-    if "NoncurrentVersionTransitions" in rule:
-        out["NoncurrentVersionTransitions"] = [{"NoncurrentDays": t["TransitionInDays"],
-                                                "StorageClass": t["StorageClass"]}
-                                               for t in rule["NoncurrentVersionTransitions"]]
-    if "AbortIncompleteMultipartUpload" in rule:
-        out["AbortIncompleteMultipartUpload"] = rule["AbortIncompleteMultipartUpload"]
-    return out
+    """CloudFormation's lifecycle rule shape -> the S3 API's (the fields in LIFECYCLE_FIELDS)."""
+    def transition(t: dict[str, Any], days: str) -> dict[str, Any]:
+        return {days: t["TransitionInDays"], "StorageClass": t["StorageClass"]}
+    api = {"ID": rule.get("Id"), "Status": rule["Status"], "Filter": {"Prefix": rule.get("Prefix", "")},
+           "Expiration": {"Days": rule["ExpirationInDays"]} if "ExpirationInDays" in rule else None,
+           "Transitions": [transition(t, "Days") for t in rule.get("Transitions", [])] or None,
+           "NoncurrentVersionExpiration": rule.get("NoncurrentVersionExpiration"),
+           "NoncurrentVersionTransitions": [transition(t, "NoncurrentDays")
+                                            for t in rule.get("NoncurrentVersionTransitions", [])] or None,
+           "AbortIncompleteMultipartUpload": rule.get("AbortIncompleteMultipartUpload")}
+    return {key: value for key, value in api.items() if value is not None}
 
 
 @cache

@@ -14,7 +14,7 @@ from typing import Any
 import boto3
 from botocore.exceptions import ClientError
 
-logger = logging.getLogger()
+logger = logging.getLogger("eksight.audit_logging")
 logger.setLevel(logging.INFO)
 
 
