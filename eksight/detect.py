@@ -1,0 +1,99 @@
+"""The detection pipeline shared by the Lambda and `eksight replay`:
+decoded records → typed events → once per request → principal → rules → deduplicated findings."""
+
+from __future__ import annotations
+
+from collections import Counter, OrderedDict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from eksight.decode import Quarantined, RawEvent
+from eksight.events import AuditEvent, EventError, parse_event
+from eksight.findings import DEFAULT_WINDOW_SECONDS, Finding, FindingAggregator
+from eksight.identity import resolve_principal
+from eksight.rules import default_engine
+from eksight.rules.engine import RuleEngine
+
+# Interactive sessions are logged at ResponseStarted (when they open) and again at ResponseComplete (when
+# they close, maybe hours later): detect at the first, count the request once.
+STREAMING_SUBRESOURCES = frozenset({"exec", "attach", "portforward"})
+SEEN_CAPACITY = 500_000  # auditIDs remembered for de-duplication (~50 MB at most)
+
+
+@dataclass
+class DetectionStats:
+    records: int = 0
+    events: int = 0
+    duplicates: int = 0
+    skipped: Counter[str] = field(default_factory=Counter)
+    quarantined: Counter[str] = field(default_factory=Counter)
+    observations: int = 0
+
+    def as_dict(self) -> dict[str, object]:
+        return {"records": self.records, "events": self.events, "duplicates": self.duplicates,
+                "skipped": dict(self.skipped), "quarantined": dict(self.quarantined),
+                "observations": self.observations}
+
+
+class Detector:
+    def __init__(self, engine: RuleEngine | None = None, *, window_seconds: float = DEFAULT_WINDOW_SECONDS,
+                 cluster: str = "", account: str = "", region: str = "") -> None:
+        """`cluster`/`account`/`region` apply to records whose own context doesn't say (raw files)."""
+        self.engine = engine or default_engine()
+        self.aggregator = FindingAggregator(window_seconds)
+        self.defaults = (cluster, account, region)
+        self.stats = DetectionStats()
+        self.quarantined: list[Quarantined] = []
+        self._seen: OrderedDict[str, None] = OrderedDict()
+        self._last_time = 0.0
+
+    def run(self, records: Iterable[RawEvent | Quarantined]) -> Detector:
+        for record in records:
+            self.process(record)
+        return self
+
+    def process(self, record: RawEvent | Quarantined) -> None:
+        self.stats.records += 1
+        if isinstance(record, Quarantined):
+            self._quarantine(record)
+            return
+        try:
+            event = parse_event(record.data)
+        except EventError as error:
+            self._quarantine(Quarantined(record.source, record.offset, error.reason, str(error),
+                                         bytes(record.data[:4096])))
+            return
+        if not self._first_sighting(event):
+            return
+        time = event.time or (record.log_time_ms or 0) / 1000 or self._last_time
+        self._last_time = max(self._last_time, time)
+        context = record.context
+        cluster = context.cluster or self.defaults[0] or "unknown"
+        account = context.account or self.defaults[1]
+        region = context.region or self.defaults[2]
+        principal = resolve_principal(event)
+        for observation in self.engine.evaluate(event, principal, cluster=cluster, account=account,
+                                                region=region, time=time):
+            self.stats.observations += 1
+            self.aggregator.add(observation)
+
+    def findings(self) -> list[Finding]:
+        return self.aggregator.findings()
+
+    def _first_sighting(self, event: AuditEvent) -> bool:
+        if event.stage == "RequestReceived" or (
+                event.stage == "ResponseStarted" and event.subresource not in STREAMING_SUBRESOURCES):
+            self.stats.skipped[f"stage_{event.stage}"] += 1
+            return False
+        if event.audit_id in self._seen:
+            self.stats.duplicates += 1
+            return False
+        self._seen[event.audit_id] = None
+        if len(self._seen) > SEEN_CAPACITY:
+            self._seen.popitem(last=False)
+        self.stats.events += 1
+        return True
+
+    def _quarantine(self, record: Quarantined) -> None:
+        self.stats.quarantined[record.reason] += 1
+        self.quarantined.append(record)
