@@ -125,7 +125,7 @@ class Rule:
     allow: AllowList = field(default_factory=AllowList)
     threshold: Threshold | None = None
 
-    def keys(self) -> Iterable[tuple[str, str, str]]:
+    def index_keys(self) -> Iterable[tuple[str, str, str]]:
         for verb in self.verbs:
             for resource in self.resources:
                 for subresource in self.subresources:

@@ -28,7 +28,7 @@ class RuleEngine:
             (extra_allow or {}).get(rule.id, AllowList())) for rule in self.rules}
         self._index: dict[tuple[str, str, str], list[Rule]] = {}
         for rule in self.rules:
-            for key in rule.keys():
+            for key in rule.index_keys():
                 self._index.setdefault(key, []).append(rule)
         self._candidates: dict[tuple[str, str, str], tuple[Rule, ...]] = {}
         self._windows: dict[tuple[str, str, str], deque[_Pending]] = {}

@@ -5,8 +5,11 @@ from __future__ import annotations
 from eksight.findings import FindingAggregator, Observation, ResourceRef, Severity, iso, to_json_line
 
 
+WEB_0 = ResourceRef("default", "pods/exec", "web-0")
+
+
 def observation(time: float, audit_id: str, *, principal: str = "iam:arn:aws:iam::1:role/dev",
-                target: ResourceRef | None = ResourceRef("default", "pods/exec", "web-0"),
+                target: ResourceRef | None = WEB_0,
                 severity: Severity = Severity.MEDIUM, ip: str = "198.51.100.7") -> Observation:
     return Observation(detector="rule", rule_id="EKS-101", type="Execution:Kubernetes/ExecInPod",
                        severity=severity, title="Exec into pod", description="d", cluster="prod", account="1",
@@ -92,7 +95,8 @@ def test_json_line_has_the_contract_fields() -> None:
     assert set(record) >= {"id", "type", "severity", "title", "description", "detector", "rule_id", "cluster",
                            "account", "region", "principal", "evidence", "first_seen", "last_seen", "count",
                            "mitre", "resources", "source_ips", "user_agents"}
-    assert record["severity"] == "MEDIUM" and record["first_seen"] == iso(1726000000.25) == "2024-09-10T20:26:40.250000Z"
+    assert record["severity"] == "MEDIUM"
+    assert record["first_seen"] == iso(1726000000.25) == "2024-09-10T20:26:40.250000Z"
     assert record["resources"] == [{"namespace": "default", "kind": "pods/exec", "name": "web-0"}]
 
 
