@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from eksight.findings import FindingAggregator, Observation, ResourceRef, Severity, iso, to_json_line
 
-
 WEB_0 = ResourceRef("default", "pods/exec", "web-0")
 
 
