@@ -15,6 +15,9 @@ from typing import Any
 
 from eksight.filter_pattern import DEFAULT_FILTER_PATTERN
 
+DEFAULT_PATTERN_SUMMARY = ("default: audit events at ResponseComplete/Panic, ResponseStarted for "
+                           "exec/attach/portforward, no health/metrics/version/swagger probes")
+
 
 @dataclass
 class StackPlan:
@@ -52,8 +55,7 @@ def describe(name: str, environment: str, template: dict[str, Any]) -> StackPlan
     plan.lines.append(("clusters", f"{', '.join(plan.clusters)}  (audit logging: {audit})"))
     if filters:
         pattern = filters[0]["FilterPattern"]
-        shown = ("default: audit events at ResponseComplete/Panic, ResponseStarted for exec/attach/portforward, "
-                 "no health/metrics/version/swagger probes" if pattern == DEFAULT_FILTER_PATTERN else f"custom: {pattern}")
+        shown = (DEFAULT_PATTERN_SUMMARY if pattern == DEFAULT_FILTER_PATTERN else f"custom: {pattern}")
         plan.lines.append(("filter", f"{filters[0].get('FilterName', '?')} ({shown})"))
 
     plan.lines.append(("bucket", _bucket(by_type, template)))

@@ -13,7 +13,7 @@ from botocore.stub import Stubber
 from moto import mock_aws
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "lambdas" / "audit_logging"))
-import handler  # noqa: E402
+import handler
 
 REGION = "eu-west-1"
 
