@@ -60,12 +60,16 @@ def _any_match(values: Iterable[str], patterns: tuple[str, ...]) -> bool:
 class RuleContext:
     """Everything a predicate may look at; expensive views are computed once per event."""
 
-    __slots__ = ("__dict__", "allow", "event", "principal")
+    __slots__ = ("__dict__", "allow", "event", "principal", "state")
 
-    def __init__(self, event: AuditEvent, principal: Principal, allow: AllowList) -> None:
+    def __init__(self, event: AuditEvent, principal: Principal, allow: AllowList,
+                 state: dict[Any, Any] | None = None) -> None:
         self.event = event
         self.principal = principal
         self.allow = allow  # the rule's effective allow-list (for image/namespace checks inside predicates)
+        # Memory a rule keeps between events (e.g. the last aws-auth it saw), owned by the engine instance
+        # so two detectors never share it and a replay is deterministic.
+        self.state = state if state is not None else {}
 
     @cached_property
     def request(self) -> Any:

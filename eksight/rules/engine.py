@@ -32,6 +32,7 @@ class RuleEngine:
                 self._index.setdefault(key, []).append(rule)
         self._candidates: dict[tuple[str, str, str], tuple[Rule, ...]] = {}
         self._windows: dict[tuple[str, str, str], deque[_Pending]] = {}
+        self._state: dict[str, dict[object, object]] = {rule.id: {} for rule in self.rules}
         self.errors: Counter[str] = Counter()
 
     def candidates(self, verb: str, resource: str, subresource: str) -> tuple[Rule, ...]:
@@ -56,7 +57,7 @@ class RuleEngine:
             allow = self._allow[rule.id]
             if allow.allows_principal(principal) or allow.allows_namespace(event.namespace):
                 continue
-            context = RuleContext(event, principal, allow)
+            context = RuleContext(event, principal, allow, self._state[rule.id])
             try:
                 result = rule.predicate(context)
             except Exception:  # a predicate must never take the batch down with it
