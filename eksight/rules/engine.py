@@ -33,6 +33,9 @@ class RuleEngine:
         self._candidates: dict[tuple[str, str, str], tuple[Rule, ...]] = {}
         self._windows: dict[tuple[str, str, str], deque[_Pending]] = {}
         self._state: dict[str, dict[object, object]] = {rule.id: {} for rule in self.rules}
+        # Allow-list verdicts depend only on (rule, principal) and (rule, namespace): glob matching once each.
+        self._allowed_principal: dict[tuple[str, str, str], bool] = {}
+        self._allowed_namespace: dict[tuple[str, str], bool] = {}
         self.errors: Counter[str] = Counter()
 
     def candidates(self, verb: str, resource: str, subresource: str) -> tuple[Rule, ...]:
@@ -51,13 +54,18 @@ class RuleEngine:
     def evaluate(self, event: AuditEvent, principal: Principal, *, cluster: str, account: str, region: str,
                  time: float) -> Iterator[Observation]:
         allowed = event.allowed
+        namespace = event.namespace
+        context: RuleContext | None = None  # one per event, so decoded bodies are shared by its rules
         for rule in self.candidates(event.verb, event.resource, event.subresource):
             if rule.allowed is not None and rule.allowed != allowed:
                 continue
             allow = self._allow[rule.id]
-            if allow.allows_principal(principal) or allow.allows_namespace(event.namespace):
+            if self._allowed(rule.id, allow, principal, namespace):
                 continue
-            context = RuleContext(event, principal, allow, self._state[rule.id])
+            if context is None:
+                context = RuleContext(event, principal, allow, self._state[rule.id])
+            else:
+                context.allow, context.state = allow, self._state[rule.id]
             try:
                 result = rule.predicate(context)
             except Exception:  # a predicate must never take the batch down with it
@@ -73,6 +81,19 @@ class RuleEngine:
             else:
                 distinct = rule.threshold.distinct(context) if rule.threshold.distinct else event.audit_id
                 yield from self._count(rule, (rule.id, cluster, principal.key), observation, distinct)
+
+    def _allowed(self, rule_id: str, allow: AllowList, principal: Principal, namespace: str) -> bool:
+        key = (rule_id, principal.key, principal.name)
+        verdict = self._allowed_principal.get(key)
+        if verdict is None:
+            verdict = self._allowed_principal[key] = allow.allows_principal(principal)
+        if verdict or not namespace:
+            return verdict
+        namespace_key = (rule_id, namespace)
+        verdict = self._allowed_namespace.get(namespace_key)
+        if verdict is None:
+            verdict = self._allowed_namespace[namespace_key] = allow.allows_namespace(namespace)
+        return verdict
 
     def _count(self, rule: Rule, key: tuple[str, str, str], observation: Observation, value: str
                ) -> Iterator[Observation]:
