@@ -9,7 +9,7 @@ CDK_FLAGS := --no-notices --no-version-reporting
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: install test lint synth demo schema bench clean
+.PHONY: install test lint synth demo schema docs bench clean
 
 install: $(VENV)/.installed node_modules/.installed
 
@@ -46,6 +46,10 @@ demo: install
 schema: install
 	$(PY) -c 'import json; from eksight.config import json_schema; print(json.dumps(json_schema(), indent=2))' > schema/eksight.config.schema.json
 	$(PY) -c 'from eksight.config import markdown_reference; print(markdown_reference(), end="")' > docs/configuration.md
+
+## regenerate docs/detections.md from the rules
+docs: install
+	$(PY) -c 'from eksight.rules.coverage import markdown; print(markdown(), end="")' > docs/detections.md
 
 bench: install
 	$(PY) -m bench
