@@ -59,6 +59,9 @@ def replay(paths: tuple[Path, ...], cluster: str | None, account: str | None, re
     if quarantine:
         _write_quarantine(quarantine, detector.quarantined)
     click.echo(_summary(detector, findings), err=True)
+    unreadable = [q for q in detector.quarantined if q.reason == "unreadable"]
+    if unreadable:
+        raise click.ClickException("could not read: " + "; ".join(f"{q.source} ({q.detail})" for q in unreadable))
 
 
 def _size(path: Path) -> int:
