@@ -8,49 +8,17 @@ from __future__ import annotations
 
 import itertools
 import json
-import sys
-import types
 import uuid
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
+from eksight.decode import RawEvent, SourceContext
+from eksight.detect import Detector
 from eksight.findings import Finding, Severity
 from eksight.rules import tampering
 from eksight.rules.engine import RuleEngine
-
-try:
-    from eksight.decode import RawEvent, SourceContext
-except ImportError:  # decode.py is written concurrently; the pipeline only needs these fields
-    @dataclass(frozen=True)
-    class SourceContext:  # type: ignore[no-redef]
-        cluster: str | None = None
-        account: str | None = None
-        region: str | None = None
-
-    @dataclass(frozen=True)
-    class RawEvent:  # type: ignore[no-redef]
-        data: bytes
-        context: SourceContext
-        source: str
-        offset: int
-        log_time_ms: int | None
-
-    @dataclass(frozen=True)
-    class Quarantined:
-        source: str
-        offset: int
-        reason: str
-        detail: str
-        sample: bytes
-
-    _shim = types.ModuleType("eksight.decode")
-    _shim.RawEvent, _shim.SourceContext, _shim.Quarantined = RawEvent, SourceContext, Quarantined  # type: ignore
-    sys.modules["eksight.decode"] = _shim
-
-from eksight.detect import Detector  # after the decode shim
 
 LOW, MEDIUM, HIGH, CRITICAL = Severity.LOW, Severity.MEDIUM, Severity.HIGH, Severity.CRITICAL
 ACCOUNT = "111122223333"
