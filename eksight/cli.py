@@ -38,7 +38,7 @@ def replay(paths: tuple[Path, ...], cluster: str | None, account: str | None, re
     """Run detection over exported audit logs: files or directories, JSON lines, JSON arrays/EventLists,
     CloudWatch exports or subscription payloads, gzip or not. Findings go to OUTPUT as JSON lines; a
     summary and the decode counts go to stderr."""
-    from eksight.decode import SourceContext, decode_path
+    from eksight.decode import DecodeStats, SourceContext, decode_path
     from eksight.detect import Detector
 
     missing = [str(p) for p in paths if not p.exists()]
@@ -46,9 +46,10 @@ def replay(paths: tuple[Path, ...], cluster: str | None, account: str | None, re
         raise click.UsageError(f"no such file or directory: {', '.join(missing)}")
     defaults = SourceContext(cluster=cluster, account=account, region=region)
     detector = Detector(cluster=cluster or "", account=account or "", region=region or "")
+    decoded = DecodeStats()
     with _progress(sum(_size(p) for p in paths)) as advance:
         for path in paths:
-            for record in decode_path(path, defaults=defaults):
+            for record in decode_path(path, defaults=defaults, stats=decoded):
                 detector.process(record)
                 advance(1)
     threshold = Severity[min_severity.upper()]
@@ -58,7 +59,7 @@ def replay(paths: tuple[Path, ...], cluster: str | None, account: str | None, re
             sink.write(to_json_line(finding))
     if quarantine:
         _write_quarantine(quarantine, detector.quarantined)
-    click.echo(_summary(detector, findings), err=True)
+    click.echo(_summary(detector, decoded, findings), err=True)
     unreadable = [q for q in detector.quarantined if q.reason == "unreadable"]
     if unreadable:
         raise click.ClickException("could not read: " + "; ".join(f"{q.source} ({q.detail})" for q in unreadable))
@@ -99,15 +100,17 @@ def _write_quarantine(path: Path, records: list) -> None:  # type: ignore[type-a
                                        "sample": record.sample.decode("utf-8", "backslashreplace")}) + b"\n")
 
 
-def _summary(detector, findings: list[Finding]) -> str:  # type: ignore[no-untyped-def]
+def _summary(detector, decoded, findings: list[Finding]) -> str:  # type: ignore[no-untyped-def]
     stats = detector.stats
     by_severity = Counter(f.severity.name for f in findings)
-    lines = [f"eksight replay: {stats.events} events ({stats.duplicates} duplicate stages), "
-             f"{sum(stats.quarantined.values())} quarantined, {len(findings)} findings"]
+    lines = [f"eksight replay: {decoded.bytes_decoded / 1e6:.1f} MB decoded, {stats.events} events "
+             f"({stats.duplicates} duplicate stages), {sum(stats.quarantined.values())} quarantined, "
+             f"{len(findings)} findings"]
     if stats.quarantined:
         lines.append("  quarantined: " + ", ".join(f"{r}={n}" for r, n in sorted(stats.quarantined.items())))
-    if stats.skipped:
-        lines.append("  skipped: " + ", ".join(f"{r}={n}" for r, n in sorted(stats.skipped.items())))
+    skipped = decoded.skipped + stats.skipped
+    if skipped:
+        lines.append("  skipped: " + ", ".join(f"{r}={n}" for r, n in sorted(skipped.items())))
     if findings:
         lines.append("  findings: " + ", ".join(f"{s.name}={by_severity[s.name]}" for s in reversed(Severity)
                                                 if by_severity[s.name]))
