@@ -33,19 +33,28 @@ def main() -> None:
 @click.option("--output", "-o", default="-", show_default=True, help="Findings file (JSON lines); - for stdout.")
 @click.option("--quarantine", type=click.Path(path_type=Path),
               help="Also write every record that could not be decoded (JSON lines with reason and offset).")
+@click.option("--config", "config_path", type=click.Path(path_type=Path, exists=True, dir_okay=False),
+              help="A deployment config whose `detection` allow-lists apply (as they do in the Lambda).")
 def replay(paths: tuple[Path, ...], cluster: str | None, account: str | None, region: str | None,
-           learning_days: int, min_severity: str, output: str, quarantine: Path | None) -> None:
+           learning_days: int, min_severity: str, output: str, quarantine: Path | None,
+           config_path: Path | None) -> None:
     """Run detection over exported audit logs: files or directories, JSON lines, JSON arrays/EventLists,
     CloudWatch exports or subscription payloads, gzip or not. Findings go to OUTPUT as JSON lines; a
     summary and the decode counts go to stderr."""
+    from eksight.config import ConfigError, load
     from eksight.decode import DecodeStats, SourceContext, decode_path
     from eksight.detect import Detector
+    from eksight.rules import engine_for
 
     missing = [str(p) for p in paths if not p.exists()]
     if missing:
         raise click.UsageError(f"no such file or directory: {', '.join(missing)}")
     defaults = SourceContext(cluster=cluster, account=account, region=region)
-    detector = Detector(cluster=cluster or "", account=account or "", region=region or "")
+    try:
+        detection = load(config_path).file.detection if config_path else None
+    except ConfigError as error:
+        raise click.ClickException(str(error)) from None
+    detector = Detector(engine_for(detection), cluster=cluster or "", account=account or "", region=region or "")
     decoded = DecodeStats()
     with _progress(sum(_size(p) for p in paths)) as advance:
         for path in paths:

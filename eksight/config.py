@@ -159,6 +159,39 @@ class SubscriptionOptions(_Strict):
         return value
 
 
+class AllowSpec(_Strict):
+    """Glob patterns (`*`, `?`) of what a rule should not report."""
+
+    principals: list[str] = Field(
+        default_factory=list, description="Principal keys or names, e.g. 'sa:ci/deployer', "
+        "'iam:arn:aws:iam::111122223333:role/platform-*', 'alice@example.com'.")
+    namespaces: list[str] = Field(default_factory=list, description="Namespaces, e.g. 'sandbox-*'.")
+    images: list[str] = Field(default_factory=list, description="Container images, e.g. "
+                              "'123456789012.dkr.ecr.*.amazonaws.com/node-exporter:*'.")
+
+
+class DetectionOptions(_Strict):
+    """Tuning of the signature rules, on top of eksight's defaults (which keep EKS system identities and
+    add-ons quiet)."""
+
+    allow: AllowSpec = Field(AllowSpec(), description="Allowed for every rule.")
+    rule_allow: dict[str, AllowSpec] = Field(
+        default_factory=dict, description="Allowed for one rule, by rule id (docs/detections.md).")
+
+    @field_validator("rule_allow")
+    @classmethod
+    def _known_rules(cls, value: dict[str, AllowSpec]) -> dict[str, AllowSpec]:
+        from eksight.rules import all_rules  # lazy: the rules import the event model
+
+        known = {rule.id for rule in all_rules()}
+        unknown = sorted(set(value) - known)
+        if unknown:
+            close = [difflib.get_close_matches(u, known, n=1) for u in unknown]
+            hint = "; ".join(f"{u} (did you mean {c[0]}?)" if c else u for u, c in zip(unknown, close, strict=True))
+            raise ValueError(f"unknown rule id {hint}. Fix: use an id from docs/detections.md")
+        return value
+
+
 class RegionOptions(_Strict):
     """Options of a region's ingestion stack (under `defaults`, or a region's own)."""
 
@@ -205,6 +238,7 @@ class ConfigFile(_Strict):
     tags: dict[str, str] = Field(default_factory=dict, description="Tags applied to every resource.")
     defaults: RegionOptions = Field(
         RegionOptions(), description="Options for every region; a region's own options override them.")
+    detection: DetectionOptions = Field(DetectionOptions(), description="Signature-rule tuning (allow-lists).")
     regions: Annotated[dict[str, RegionEntry], Field(min_length=1)] = Field(
         description="AWS region → clusters (and per-region options).")
 

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from eksight.rules.base import AllowList, Hit, Rule, RuleContext, Threshold
 from eksight.rules.engine import RuleEngine
 
+if TYPE_CHECKING:
+    from eksight.config import AllowSpec, DetectionOptions
+
 RULE_MODULES = ("access", "rbac", "workloads", "exposure", "tampering")
 
-__all__ = ["AllowList", "Hit", "Rule", "RuleContext", "RuleEngine", "Threshold", "all_rules", "default_engine"]
+__all__ = ["AllowList", "Hit", "Rule", "RuleContext", "RuleEngine", "Threshold", "all_rules", "default_engine",
+           "engine_for"]
 
 
 def all_rules() -> list[Rule]:
@@ -22,3 +28,16 @@ def all_rules() -> list[Rule]:
 def default_engine(extra_allow: dict[str, AllowList] | None = None,
                    global_allow: AllowList | None = None) -> RuleEngine:
     return RuleEngine(all_rules(), extra_allow=extra_allow, global_allow=global_allow)
+
+
+def engine_for(detection: DetectionOptions | None) -> RuleEngine:
+    """The default rules extended by a deployment config's `detection` section."""
+    if detection is None:
+        return default_engine()
+
+    def spec(allow: AllowSpec) -> AllowList:
+        return AllowList(principals=tuple(allow.principals), namespaces=tuple(allow.namespaces),
+                         images=tuple(allow.images))
+
+    return default_engine(extra_allow={rule: spec(allow) for rule, allow in detection.rule_allow.items()},
+                          global_allow=spec(detection.allow))

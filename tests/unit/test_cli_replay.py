@@ -64,3 +64,25 @@ def test_unreadable_inputs_fail_with_the_reason(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["replay", str(tmp_path / "logs")])
     assert result.exit_code == 1
     assert "could not read" in result.output and "broken.jsonl" in result.output
+
+
+@needs_datasets
+def test_config_allow_lists_silence_exactly_what_they_name(tmp_path: Path) -> None:
+    trace = DATASETS / "falco-k8s-audit" / "exec_pod.json"
+
+    def rules_fired(*extra: str) -> set[str]:
+        out = tmp_path / "f.jsonl"
+        result = CliRunner().invoke(main, ["replay", str(trace), "-o", str(out), *extra])
+        assert result.exit_code == 0, result.output
+        return {json.loads(line)["rule_id"] for line in out.read_text().splitlines()}
+
+    assert "EKS-110" in rules_fired()
+    user = json.loads(trace.read_text().splitlines()[0])["user"]["username"]
+    config = tmp_path / "eksight.config.json"
+    config.write_text(json.dumps({"regions": {"us-east-1": {"clusters": ["lab"]}},
+                                  "detection": {"rule_allow": {"EKS-110": {"principals": [user]}}}}))
+    assert "EKS-110" not in rules_fired("--config", str(config))
+    config.write_text(json.dumps({"regions": {"us-east-1": {"clusters": ["lab"]}},
+                                  "detection": {"rule_allow": {"EKS-999": {"principals": [user]}}}}))
+    result = CliRunner().invoke(main, ["replay", str(trace), "--config", str(config)])
+    assert result.exit_code == 1 and "unknown rule id EKS-999" in result.output
