@@ -471,7 +471,7 @@ def test_payloads_nested_too_deep_are_quarantined(lines: list[bytes]) -> None:
 
 
 def test_a_bug_surfaces_as_a_record_not_an_exception(lines: list[bytes], monkeypatch: pytest.MonkeyPatch) -> None:
-    from eksight import decode as module
+    from eksight.decode import scanner as module
 
     def broken(*args: object, **kwargs: object) -> None:
         raise RuntimeError("boom")
