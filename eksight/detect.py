@@ -18,6 +18,7 @@ from eksight.rules.engine import RuleEngine
 # they close, maybe hours later): detect at the first, count the request once.
 STREAMING_SUBRESOURCES = frozenset({"exec", "attach", "portforward"})
 SEEN_CAPACITY = 500_000  # auditIDs remembered for de-duplication (~50 MB at most)
+QUARANTINE_KEPT = 10_000  # records kept for writing out (≤ 4 KiB sample each); counts stay exact beyond it
 
 
 @dataclass
@@ -96,4 +97,7 @@ class Detector:
 
     def _quarantine(self, record: Quarantined) -> None:
         self.stats.quarantined[record.reason] += 1
-        self.quarantined.append(record)
+        if len(self.quarantined) < QUARANTINE_KEPT:
+            self.quarantined.append(record)
+        else:
+            self.stats.skipped["quarantine_not_kept"] += 1
