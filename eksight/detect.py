@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from eksight.decode import Quarantined, RawEvent
-from eksight.events import AuditEvent, EventError, parse_event
+from eksight.events import AuditEvent, EventError, event_time, parse_event
 from eksight.findings import DEFAULT_WINDOW_SECONDS, Finding, FindingAggregator
 from eksight.identity import resolve_principal
 from eksight.rules import default_engine
@@ -60,13 +60,14 @@ class Detector:
             return
         try:
             event = parse_event(record.data)
+            own_time = event_time(event)
         except EventError as error:
             self._quarantine(Quarantined(record.source, record.offset, error.reason, str(error),
                                          bytes(record.data[:4096])))
             return
         if not self._first_sighting(event):
             return
-        time = event.time or (record.log_time_ms or 0) / 1000 or self._last_time
+        time = own_time or (record.log_time_ms or 0) / 1000 or self._last_time
         self._last_time = max(self._last_time, time)
         context = record.context
         cluster = context.cluster or self.defaults[0] or "unknown"

@@ -146,11 +146,15 @@ def parse_event(data: bytes | str) -> AuditEvent:
         raise EventError("not_audit_event", f"kind={event.kind!r} apiVersion={event.api_version!r}")
     if not event.audit_id:
         raise EventError("missing_audit_id", "audit event without auditID")
+    return event  # timestamps are parsed (and judged) once, by whoever needs the time: see `event_time`
+
+
+def event_time(event: AuditEvent) -> float:
+    """`event.time`, with an unparseable timestamp turned into an `EventError` (reason invalid_timestamp)."""
     try:
-        event.time  # noqa: B018 - validate once here so detection never meets a bad timestamp
+        return event.time
     except ValueError as error:
-        raise EventError("invalid_timestamp", str(error)) from None
-    return event
+        raise EventError("invalid_timestamp", f"audit event {event.audit_id}: {error}") from None
 
 
 def _decode_leniently(data: bytes | str) -> AuditEvent:

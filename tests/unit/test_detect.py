@@ -47,6 +47,11 @@ def test_records_that_are_not_audit_events_are_quarantined_with_a_reason() -> No
     assert [(q.source, q.offset) for q in detector.quarantined] == [("file.json", 42), ("file.json", 99), ("f.gz", 7)]
 
 
+def test_an_unparseable_timestamp_is_quarantined_not_detected_on() -> None:
+    detector = Detector().run([record("bad", time="yesterday at noon")])
+    assert detector.stats.quarantined == {"invalid_timestamp": 1} and not detector.findings()
+
+
 def test_event_time_falls_back_to_the_cloudwatch_timestamp() -> None:
     detector = Detector().run([record("t", time=None, log_time_ms=1_726_000_000_000)])
     assert detector.findings()[0].first_seen == 1_726_000_000.0
