@@ -14,6 +14,7 @@ from typing import Any, NamedTuple
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from eksight.events import AuditEvent
+from eksight.untrusted import as_dict, as_list, as_str
 
 WRITE_VERBS = frozenset({"create", "update", "patch"})
 STREAM_SUBRESOURCES = frozenset({"exec", "attach", "portforward"})
@@ -61,14 +62,14 @@ def parse_exec(event: AuditEvent) -> ExecRequest | None:
     if resource != "pods" or subresource not in STREAM_SUBRESOURCES:
         return None
     query = parse_qs(parts.query, keep_blank_values=True)
-    body = _dict(event.request_body()) if event.request_object else {}
+    body = as_dict(event.request_body()) if event.request_object else {}
     command = tuple(query.get("command", ())) or _strings(body.get("command"), keep_empty=True)
-    ports = _ports(query.get("ports", ())) or _ports(str(p) for p in _list(body.get("ports")) if _int(p) is not None)
+    ports = _ports(query.get("ports", ())) or _ports(str(p) for p in as_list(body.get("ports")) if _int(p) is not None)
     return ExecRequest(
         kind=subresource,
         namespace=namespace,
         pod=pod,
-        container=_first(query, "container") or _str(body.get("container")),
+        container=_first(query, "container") or as_str(body.get("container")),
         command=command,
         stdin=_flag(query, body, "stdin"),
         stdout=_flag(query, body, "stdout"),
@@ -184,9 +185,9 @@ def workload_specs(event: AuditEvent) -> list[PodSpecView]:
     spec = _pod_spec(body, path)
     if spec is None:
         return []
-    metadata = _dict(body.get("metadata"))
-    name = event.name or _str(metadata.get("name")) or _str(metadata.get("generateName"))
-    namespace = event.namespace or _str(metadata.get("namespace"))
+    metadata = as_dict(body.get("metadata"))
+    name = event.name or as_str(metadata.get("name")) or as_str(metadata.get("generateName"))
+    namespace = event.namespace or as_str(metadata.get("namespace"))
     lists = (("ephemeralContainers", "ephemeral"),) if ephemeral_only else _CONTAINER_LISTS
     return [_pod_spec_view(kind, namespace, name, spec, lists)]
 
@@ -216,27 +217,27 @@ def _pod_spec(body: dict[str, Any], path: tuple[str, ...]) -> dict[str, Any] | N
 def _pod_spec_view(
     kind: str, namespace: str, name: str, spec: dict[str, Any], lists: tuple[tuple[str, str], ...]
 ) -> PodSpecView:
-    pod_context = _dict(spec.get("securityContext"))
+    pod_context = as_dict(spec.get("securityContext"))
     pod_user = _int(pod_context.get("runAsUser"))
     pod_non_root = _bool(pod_context.get("runAsNonRoot"))
     containers = tuple(
         _container_view(item, container_kind, pod_user, pod_non_root)
         for field, container_kind in lists
-        for item in _list(spec.get(field))
+        for item in as_list(spec.get(field))
         if isinstance(item, dict)
     )
     host_paths = tuple(
         path
-        for volume in _list(spec.get("volumes"))
+        for volume in as_list(spec.get("volumes"))
         if isinstance(volume, dict)
-        for path in (_str(_dict(volume.get("hostPath")).get("path")),)
+        for path in (as_str(as_dict(volume.get("hostPath")).get("path")),)
         if path
     )
     return PodSpecView(
         owner_kind=kind,
         namespace=namespace,
         name=name,
-        service_account=_str(spec.get("serviceAccountName")) or _str(spec.get("serviceAccount")),
+        service_account=as_str(spec.get("serviceAccountName")) or as_str(spec.get("serviceAccount")),
         host_network=spec.get("hostNetwork") is True,
         host_pid=spec.get("hostPID") is True,
         host_ipc=spec.get("hostIPC") is True,
@@ -246,26 +247,26 @@ def _pod_spec_view(
 
 
 def _container_view(item: dict[str, Any], kind: str, pod_user: int | None, pod_non_root: bool | None) -> ContainerView:
-    context = _dict(item.get("securityContext"))
+    context = as_dict(item.get("securityContext"))
     run_as_user = _int(context.get("runAsUser"))
     run_as_non_root = _bool(context.get("runAsNonRoot"))
-    capabilities = _dict(context.get("capabilities"))
+    capabilities = as_dict(context.get("capabilities"))
     host_ports = tuple(
         port
-        for entry in _list(item.get("ports"))
+        for entry in as_list(item.get("ports"))
         if isinstance(entry, dict)
         for port in (_int(entry.get("hostPort")),)
         if port is not None and port > 0
     )
     return ContainerView(
-        name=_str(item.get("name")),
-        image=_str(item.get("image")),
+        name=as_str(item.get("name")),
+        image=as_str(item.get("image")),
         kind=kind,
         privileged=context.get("privileged") is True,
         allow_privilege_escalation=_bool(context.get("allowPrivilegeEscalation")),
         run_as_user=pod_user if run_as_user is None else run_as_user,
         run_as_non_root=pod_non_root if run_as_non_root is None else run_as_non_root,
-        capabilities_add=tuple(c for c in _list(capabilities.get("add")) if isinstance(c, str) and c),
+        capabilities_add=tuple(c for c in as_list(capabilities.get("add")) if isinstance(c, str) and c),
         host_ports=host_ports,
     )
 
@@ -316,7 +317,7 @@ def rbac_rules(event: AuditEvent) -> list[RbacRule]:
             resource_names=_strings(rule.get("resourceNames")),
             non_resource_urls=_strings(rule.get("nonResourceURLs")),
         )
-        for rule in _list(body.get("rules"))
+        for rule in as_list(body.get("rules"))
         if isinstance(rule, dict)
     ]
 
@@ -332,25 +333,25 @@ def binding(event: AuditEvent) -> Binding | None:
     body = _body(event)
     if body is None:
         return None
-    role_ref = _dict(body.get("roleRef"))
+    role_ref = as_dict(body.get("roleRef"))
     subjects_raw = body.get("subjects")
     if not role_ref or subjects_raw is None:
         response = event.response_body()
         if isinstance(response, dict):
-            role_ref = role_ref or _dict(response.get("roleRef"))
+            role_ref = role_ref or as_dict(response.get("roleRef"))
             subjects_raw = response.get("subjects") if subjects_raw is None else subjects_raw
-    metadata = _dict(body.get("metadata"))
+    metadata = as_dict(body.get("metadata"))
     subjects = tuple(
-        Subject(_str(s.get("kind")), _str(s.get("name")), _str(s.get("namespace")))
-        for s in _list(subjects_raw)
+        Subject(as_str(s.get("kind")), as_str(s.get("name")), as_str(s.get("namespace")))
+        for s in as_list(subjects_raw)
         if isinstance(s, dict)
     )
     return Binding(
         kind=kind,
-        namespace=(event.namespace or _str(metadata.get("namespace"))) if kind == "RoleBinding" else "",
-        name=event.name or _str(metadata.get("name")),
-        role_kind=_str(role_ref.get("kind")),
-        role_name=_str(role_ref.get("name")),
+        namespace=(event.namespace or as_str(metadata.get("namespace"))) if kind == "RoleBinding" else "",
+        name=event.name or as_str(metadata.get("name")),
+        role_kind=as_str(role_ref.get("kind")),
+        role_name=as_str(role_ref.get("name")),
         subjects=subjects,
     )
 
@@ -358,16 +359,7 @@ def binding(event: AuditEvent) -> Binding | None:
 # --- defensive accessors ---------------------------------------------------------------------------------
 
 
-def _dict(value: Any) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
 
-
-def _list(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else []
-
-
-def _str(value: Any) -> str:
-    return value if isinstance(value, str) else ""
 
 
 def _int(value: Any) -> int | None:
@@ -379,4 +371,4 @@ def _bool(value: Any) -> bool | None:
 
 
 def _strings(value: Any, keep_empty: bool = False) -> tuple[str, ...]:
-    return tuple(v for v in _list(value) if isinstance(v, str) and (v or keep_empty))
+    return tuple(v for v in as_list(value) if isinstance(v, str) and (v or keep_empty))

@@ -31,6 +31,7 @@ from urllib.parse import parse_qs, urlsplit
 from eksight.findings import ResourceRef, Severity
 from eksight.rules import defaults
 from eksight.rules.base import WRITE_VERBS, AllowList, Hit, Rule, RuleContext, Threshold
+from eksight.untrusted import as_dict, as_list, as_str
 
 LOW, MEDIUM, HIGH, CRITICAL = Severity.LOW, Severity.MEDIUM, Severity.HIGH, Severity.CRITICAL
 ALL = frozenset({"*"})
@@ -164,16 +165,7 @@ def past(verb: str) -> str:
     return _PAST.get(verb, verb)
 
 
-def _dict(value: Any) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
 
-
-def _list(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else []
-
-
-def _str(value: Any) -> str:
-    return value if isinstance(value, str) else ""
 
 
 def _informer_list(ctx: RuleContext) -> bool:
@@ -543,12 +535,13 @@ def _secret_modified(ctx: RuleContext) -> Hit | None:
     event = ctx.event
     if ctx.principal.kind not in HUMAN_KINDS:
         return None
-    body = _dict(ctx.request)
-    secret_type = _str(body.get("type"))
-    name = event.name or _str(_dict(body.get("metadata")).get("name"))
+    body = as_dict(ctx.request)
+    secret_type = as_str(body.get("type"))
+    name = event.name or as_str(as_dict(body.get("metadata")).get("name"))
     target = f"{event.namespace}/{name}" if name else event.namespace or "(unnamed)"
     if secret_type == "kubernetes.io/service-account-token" and event.verb == "create":
-        account = _str(_dict(_dict(body.get("metadata")).get("annotations")).get("kubernetes.io/service-account.name"))
+        annotations = as_dict(as_dict(body.get("metadata")).get("annotations"))
+        account = as_str(annotations.get("kubernetes.io/service-account.name"))
         return Hit(f"Long-lived service-account token secret {target} created for service account "
                    f"{account or '(not named)'} by {who(ctx)} {origin(ctx)}: it never expires.", severity=MEDIUM)
     return Hit(f"Secret {target} {past(event.verb)} by {who(ctx)} {origin(ctx)}.", severity=LOW)
@@ -571,7 +564,7 @@ def credential_indicators(data: Any) -> list[tuple[str, str, Severity]]:
     returned, only what kind of credential each key holds."""
     found: list[tuple[str, str, Severity]] = []
     budget = _SCAN_LIMIT
-    for key, value in _dict(data).items():
+    for key, value in as_dict(data).items():
         if not isinstance(key, str) or not isinstance(value, str) or budget <= 0:
             continue
         text = value[:budget]
@@ -597,7 +590,7 @@ def _configmap_credentials(ctx: RuleContext) -> Hit | None:
     if not found:
         return None
     event = ctx.event
-    name = event.name or _str(_dict(body.get("metadata")).get("name"))
+    name = event.name or as_str(as_dict(body.get("metadata")).get("name"))
     listing = "; ".join(f"{key}: {what}" for key, what, _ in found[:6])
     return Hit(f"ConfigMap {event.namespace}/{name} {past(event.verb)} by {who(ctx)} carries credentials in plain "
                f"text ({clip(listing, 300)}). Anyone who can read ConfigMaps can read them.",
@@ -612,11 +605,11 @@ def _configmap_credentials(ctx: RuleContext) -> Hit | None:
 
 def _token_request(ctx: RuleContext) -> Hit | None:
     event = ctx.event
-    spec = _dict(_dict(ctx.request).get("spec"))
+    spec = as_dict(as_dict(ctx.request).get("spec"))
     expiration = spec.get("expirationSeconds")
     expiration = expiration if isinstance(expiration, int) and not isinstance(expiration, bool) else None
-    audiences = [a for a in _list(spec.get("audiences")) if isinstance(a, str)]
-    bound = _dict(spec.get("boundObjectRef"))
+    audiences = [a for a in as_list(spec.get("audiences")) if isinstance(a, str)]
+    bound = as_dict(spec.get("boundObjectRef"))
     reasons = []
     if event.namespace == KUBE_SYSTEM:
         reasons.append("a kube-system service account")
@@ -630,7 +623,7 @@ def _token_request(ctx: RuleContext) -> Hit | None:
     if audiences:
         extra.append(f"audiences {', '.join(audiences[:3])}")
     if bound:
-        extra.append(f"bound to {_str(bound.get('kind'))} {_str(bound.get('name'))}")
+        extra.append(f"bound to {as_str(bound.get('kind'))} {as_str(bound.get('name'))}")
     credential = event.annotations.get("authentication.kubernetes.io/issued-credential-id", "")
     if credential:
         extra.append(f"credential {credential}")
@@ -731,9 +724,9 @@ def _csr_subject_bytes(request: Any) -> bytes:
 
 def csr_summary(spec: Any) -> tuple[str, tuple[str, ...], bool, bool, bool]:
     """(signer, usages, is client certificate, asks for system:masters, claims a node identity)."""
-    spec = _dict(spec)
-    signer = _str(spec.get("signerName"))
-    usages = tuple(u for u in _list(spec.get("usages")) if isinstance(u, str))
+    spec = as_dict(spec)
+    signer = as_str(spec.get("signerName"))
+    usages = tuple(u for u in as_list(spec.get("usages")) if isinstance(u, str))
     der = _csr_subject_bytes(spec.get("request"))
     client = signer in _CLIENT_SIGNERS or "client auth" in usages
     return signer, usages, client, b"system:masters" in der, b"system:node:" in der
@@ -741,9 +734,9 @@ def csr_summary(spec: Any) -> tuple[str, tuple[str, ...], bool, bool, bool]:
 
 def _csr_created(ctx: RuleContext) -> Hit | None:
     event = ctx.event
-    body = _dict(ctx.body)
+    body = as_dict(ctx.body)
     spec = body.get("spec")
-    name = event.name or _str(_dict(body.get("metadata")).get("name"))
+    name = event.name or as_str(as_dict(body.get("metadata")).get("name"))
     head = f"CSR {name or '(unnamed)'} created by {who(ctx)} {origin(ctx)}"
     if not isinstance(spec, dict):
         return Hit(f"{head}; the request body was not logged, so its signer is unknown.", severity=MEDIUM)
@@ -762,10 +755,10 @@ def _csr_created(ctx: RuleContext) -> Hit | None:
 
 def _csr_approved(ctx: RuleContext) -> Hit | None:
     event = ctx.event
-    body = _dict(ctx.body)
-    status = _dict(body.get("status"))
-    conditions = [c for c in _list(status.get("conditions")) if isinstance(c, dict)]
-    if conditions and not any(_str(c.get("type")) == "Approved" for c in conditions):
+    body = as_dict(ctx.body)
+    status = as_dict(body.get("status"))
+    conditions = [c for c in as_list(status.get("conditions")) if isinstance(c, dict)]
+    if conditions and not any(as_str(c.get("type")) == "Approved" for c in conditions):
         return None  # denied or other condition
     signer, _usages, client, masters, node = csr_summary(body.get("spec"))
     head = f"CSR {event.name} approved by {who(ctx)} {origin(ctx)}"

@@ -18,6 +18,7 @@ from eksight.rules import defaults
 from eksight.rules.base import Hit, Rule, RuleContext
 from eksight.rules.rbac import dry_run, object_name
 from eksight.rules.workloads import PERSON_KINDS, SYSTEM_NAMESPACES
+from eksight.untrusted import as_dict, as_list
 
 WRITE = frozenset({"create", "update", "patch"})
 WEBHOOK_RESOURCES = frozenset({"mutatingwebhookconfigurations", "validatingwebhookconfigurations"})
@@ -46,16 +47,10 @@ ALB_TLS_ANNOTATIONS = ("alb.ingress.kubernetes.io/certificate-arn", "alb.ingress
 # --- helpers ---------------------------------------------------------------------------------------------
 
 
-def _dict(value: Any) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
-
-
-def _list(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else []
 
 
 def _strs(value: Any) -> list[str]:
-    return [v for v in _list(value) if isinstance(v, str)]
+    return [v for v in as_list(value) if isinstance(v, str)]
 
 
 def _object(ctx: RuleContext) -> dict[str, Any]:
@@ -65,7 +60,7 @@ def _object(ctx: RuleContext) -> dict[str, Any]:
 
 
 def _annotations(obj: dict[str, Any]) -> dict[str, Any]:
-    return _dict(_dict(obj.get("metadata")).get("annotations"))
+    return as_dict(as_dict(obj.get("metadata")).get("annotations"))
 
 
 def _target(ctx: RuleContext) -> ResourceRef:
@@ -86,16 +81,16 @@ def _webhook(ctx: RuleContext) -> Hit | None:
     name = object_name(ctx)
     kind = "MutatingWebhookConfiguration" if ctx.event.resource.startswith("mutating") else \
         "ValidatingWebhookConfiguration"
-    webhooks = [w for w in _list(obj.get("webhooks")) if isinstance(w, dict)]
+    webhooks = [w for w in as_list(obj.get("webhooks")) if isinstance(w, dict)]
     external: list[str] = []
     broad: list[str] = []
     for hook in webhooks:
         hook_name = hook.get("name") if isinstance(hook.get("name"), str) else "?"
-        url = _dict(hook.get("clientConfig")).get("url")
+        url = as_dict(hook.get("clientConfig")).get("url")
         if isinstance(url, str) and url:
             external.append(f"{hook_name} → {url}")
-        for rule in _list(hook.get("rules")):
-            rule = _dict(rule)
+        for rule in as_list(hook.get("rules")):
+            rule = as_dict(rule)
             groups = _strs(rule.get("apiGroups"))
             if any(_builtin_group(g) for g in groups):
                 resources = ", ".join(_strs(rule.get("resources"))) or "?"
@@ -104,7 +99,7 @@ def _webhook(ctx: RuleContext) -> Hit | None:
                 broad.append(f"{hook_name} intercepts {operations} on {resources} in API groups {shown}")
     if not external and any(fnmatch.fnmatchcase(name, pattern) for pattern in KNOWN_WEBHOOKS):
         return None
-    scope_known = any(_list(hook.get("rules")) for hook in webhooks)
+    scope_known = any(as_list(hook.get("rules")) for hook in webhooks)
     if external or broad:
         severity = Severity.MEDIUM
     elif not scope_known and ctx.event.verb == "create":
@@ -131,7 +126,7 @@ def _service_exposure(ctx: RuleContext) -> tuple[str, bool, dict[str, Any]] | No
     if dry_run(ctx):
         return None
     obj = _object(ctx)
-    spec = _dict(obj.get("spec"))
+    spec = as_dict(obj.get("spec"))
     kind = spec.get("type")
     if kind not in ("NodePort", "LoadBalancer"):
         return None
@@ -156,8 +151,8 @@ def _service_exposure(ctx: RuleContext) -> tuple[str, bool, dict[str, Any]] | No
 
 def _ports(spec: dict[str, Any]) -> str:
     shown = []
-    for port in _list(spec.get("ports")):
-        port = _dict(port)
+    for port in as_list(spec.get("ports")):
+        port = as_dict(port)
         text = f"{port.get('port', '?')}→{port.get('targetPort', port.get('port', '?'))}"
         if port.get("nodePort"):
             text += f" (node {port['nodePort']})"
@@ -172,7 +167,7 @@ def _exposed_service(ctx: RuleContext) -> Hit | None:
     kind, internet, spec = found
     reach = "internet-facing load balancer" if internet else (
         "internal load balancer" if kind == "LoadBalancer" else "a port on every node")
-    selector = ", ".join(f"{k}={v}" for k, v in _dict(spec.get("selector")).items()) or "none"
+    selector = ", ".join(f"{k}={v}" for k, v in as_dict(spec.get("selector")).items()) or "none"
     return Hit(detail=f"Service {ctx.event.namespace}/{object_name(ctx)} of type {kind} ({reach}); ports "
                       f"{_ports(spec)}; selector {selector}.", target=_target(ctx),
                details={"type": kind, "internet_facing": internet})
@@ -184,10 +179,10 @@ def _exposed_dashboard(ctx: RuleContext) -> Hit | None:
         return None
     kind, internet, spec = found
     obj = _object(ctx)
-    metadata = _dict(obj.get("metadata"))
+    metadata = as_dict(obj.get("metadata"))
     texts = [object_name(ctx), ctx.event.namespace, str(metadata.get("namespace", ""))]
-    texts += [str(v) for v in _dict(spec.get("selector")).values()]
-    texts += [str(v) for v in _dict(metadata.get("labels")).values()]
+    texts += [str(v) for v in as_dict(spec.get("selector")).values()]
+    texts += [str(v) for v in as_dict(metadata.get("labels")).values()]
     matched = next((t for t in texts if t and DASHBOARD.search(t)), None)
     if matched is None:
         return None
@@ -212,16 +207,16 @@ def _ingress_without_tls(ctx: RuleContext) -> Hit | None:
         return None
     if ctx.event.verb == "patch" and obj.get("kind") != "Ingress":
         return None  # a partial patch does not show whether TLS is configured
-    rules = _list(spec.get("rules"))
+    rules = as_list(spec.get("rules"))
     if not rules and not spec.get("defaultBackend") and not spec.get("backend"):
         return None
-    if _list(spec.get("tls")):
+    if as_list(spec.get("tls")):
         return None
     annotations = _annotations(obj)
     if any(annotations.get(key) for key in ALB_TLS_ANNOTATIONS) or "HTTPS" in str(
             annotations.get("alb.ingress.kubernetes.io/listen-ports", "")):
         return None  # TLS terminated at the ALB
-    hosts = [str(_dict(r).get("host")) for r in rules if _dict(r).get("host")]
+    hosts = [str(as_dict(r).get("host")) for r in rules if as_dict(r).get("host")]
     scheme = annotations.get("alb.ingress.kubernetes.io/scheme")
     where = f" (ALB scheme {scheme})" if isinstance(scheme, str) else ""
     return Hit(detail=f"Ingress {ctx.event.namespace}/{object_name(ctx)} serves "

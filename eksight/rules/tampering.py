@@ -19,17 +19,12 @@ from eksight.findings import Severity
 from eksight.rules import defaults
 from eksight.rules.access import HUMAN_KINDS, clip, origin, past, who
 from eksight.rules.base import WRITE_VERBS, Hit, Rule, RuleContext
+from eksight.untrusted import as_dict, as_str
 
 LOW, MEDIUM, HIGH, CRITICAL = Severity.LOW, Severity.MEDIUM, Severity.HIGH, Severity.CRITICAL
 KUBE_SYSTEM = "kube-system"
 
 
-def _dict(value: Any) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
-
-
-def _str(value: Any) -> str:
-    return value if isinstance(value, str) else ""
 
 
 def _object_name(ctx: RuleContext) -> str:
@@ -37,7 +32,7 @@ def _object_name(ctx: RuleContext) -> str:
     if ctx.event.name:
         return ctx.event.name
     body = ctx.request
-    return _str(_dict(_dict(body).get("metadata")).get("name"))
+    return as_str(as_dict(as_dict(body).get("metadata")).get("name"))
 
 
 # =============================================================================================================
@@ -186,7 +181,7 @@ def _mappings(data: dict[str, Any]) -> tuple[list[Mapping], list[str]]:
             groups = entry.get("groups")
             groups = tuple(g for g in groups if isinstance(g, str)) if isinstance(groups, list) else (
                 (groups,) if isinstance(groups, str) else ())
-            mappings.append(Mapping(section, _str(entry.get(arn_key)), _str(entry.get("username")), groups))
+            mappings.append(Mapping(section, as_str(entry.get(arn_key)), as_str(entry.get("username")), groups))
     return mappings, problems
 
 
@@ -217,7 +212,7 @@ def _aws_auth_object(ctx: RuleContext) -> dict[str, Any]:
 
 
 def _uid(ctx: RuleContext, obj: dict[str, Any]) -> str:
-    uid = (ctx.event.object_ref.uid if ctx.event.object_ref else "") or _str(_dict(obj.get("metadata")).get("uid"))
+    uid = (ctx.event.object_ref.uid if ctx.event.object_ref else "") or as_str(as_dict(obj.get("metadata")).get("uid"))
     return uid or f"{ctx.event.namespace}/{_object_name(ctx)}"
 
 
@@ -230,12 +225,12 @@ def _aws_auth(ctx: RuleContext) -> Hit | None:
         return Hit(f"{head}: every IAM-to-Kubernetes mapping it held is gone (nodes mapped there can no longer "
                    "join; administrators mapped there are locked out).", severity=HIGH)
     obj = _aws_auth_object(ctx)
-    data = _dict(obj.get("data"))
+    data = as_dict(obj.get("data"))
     if not data:
         return Hit(f"{head}; the new content was not logged.", severity=HIGH)
     mappings, problems = _mappings(data)
     masters = [m for m in mappings if "system:masters" in m.groups]
-    accounts = _str(data.get("mapAccounts")).split() if isinstance(data.get("mapAccounts"), str) else []
+    accounts = as_str(data.get("mapAccounts")).split() if isinstance(data.get("mapAccounts"), str) else []
     details: dict[str, Any] = {"mappings": len(mappings),
                                "system_masters": [m.label for m in masters][:20]}
     notes = []
@@ -284,7 +279,7 @@ def _coredns(ctx: RuleContext) -> Hit | None:
         return None
     head = f"DNS configuration kube-system/{name} {past(event.verb)} by {who(ctx)} {origin(ctx)}"
     body = ctx.body
-    data = _dict(_dict(body).get("data"))
+    data = as_dict(as_dict(body).get("data"))
     notable = []
     for value in data.values():
         if isinstance(value, str):
