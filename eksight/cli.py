@@ -24,9 +24,11 @@ def main() -> None:
 @click.option("--cluster", help="Cluster name for raw files (CloudWatch envelopes carry their own).")
 @click.option("--account", help="AWS account id for raw files.")
 @click.option("--region", help="AWS region for raw files.")
-@click.option("--learning-days", type=click.IntRange(min=0), default=7, show_default=True,
-              help="Days of event time to learn baselines before anomalies are raised. Reserved for "
-                   "behavioural detection, which is not in this release: signature rules ignore it.")
+@click.option("--learning-days", type=click.IntRange(min=0, max=90), default=None,
+              help="Days of event time per cluster during which behavioural baselines learn and anomaly findings "
+                   "stay INFORMATIONAL. Default: the config's detection.learning_days, else 7.")
+@click.option("--baselines/--no-baselines", default=True, show_default=True,
+              help="Also learn per-principal behaviour and report anomalies (in memory; the Lambda uses DynamoDB).")
 @click.option("--min-severity", default="INFORMATIONAL", show_default=True,
               type=click.Choice([s.name for s in Severity], case_sensitive=False),
               help="Only write findings at or above this severity.")
@@ -36,7 +38,7 @@ def main() -> None:
 @click.option("--config", "config_path", type=click.Path(path_type=Path, exists=True, dir_okay=False),
               help="A deployment config whose `detection` allow-lists apply (as they do in the Lambda).")
 def replay(paths: tuple[Path, ...], cluster: str | None, account: str | None, region: str | None,
-           learning_days: int, min_severity: str, output: str, quarantine: Path | None,
+           learning_days: int | None, baselines: bool, min_severity: str, output: str, quarantine: Path | None,
            config_path: Path | None) -> None:
     """Run detection over exported audit logs: files or directories, JSON lines, JSON arrays/EventLists,
     CloudWatch exports or subscription payloads, gzip or not. Findings go to OUTPUT as JSON lines; a
@@ -45,6 +47,8 @@ def replay(paths: tuple[Path, ...], cluster: str | None, account: str | None, re
     from eksight.decode import DecodeStats, SourceContext, decode_path
     from eksight.detect import Detector
     from eksight.rules import engine_for
+    from eksight.ueba.engine import DEFAULT_LEARNING_DAYS, BaselineDetector
+    from eksight.ueba.store import MemoryStore
 
     missing = [str(p) for p in paths if not p.exists()]
     if missing:
@@ -54,7 +58,11 @@ def replay(paths: tuple[Path, ...], cluster: str | None, account: str | None, re
         detection = load(config_path).file.detection if config_path else None
     except ConfigError as error:
         raise click.ClickException(str(error)) from None
-    detector = Detector(engine_for(detection), cluster=cluster or "", account=account or "", region=region or "")
+    if learning_days is None:
+        learning_days = getattr(detection, "learning_days", DEFAULT_LEARNING_DAYS)
+    behaviour = BaselineDetector(MemoryStore(), learning_days=learning_days) if baselines else None
+    detector = Detector(engine_for(detection), cluster=cluster or "", account=account or "", region=region or "",
+                        baselines=behaviour)
     decoded = DecodeStats()
     with _progress(sum(_size(p) for p in paths)) as advance:
         for path in paths:

@@ -9,16 +9,18 @@ from dataclasses import dataclass, field
 
 from eksight.decode import Quarantined, RawEvent
 from eksight.events import AuditEvent, EventError, event_time, parse_event
-from eksight.findings import DEFAULT_WINDOW_SECONDS, Finding, FindingAggregator
+from eksight.findings import DEFAULT_WINDOW_SECONDS, Finding, FindingAggregator, Severity
 from eksight.identity import resolve_principal
 from eksight.rules import default_engine
 from eksight.rules.engine import RuleEngine
+from eksight.ueba.engine import BaselineDetector
 
 # Interactive sessions are logged at ResponseStarted (when they open) and again at ResponseComplete (when
 # they close, maybe hours later): detect at the first, count the request once.
 STREAMING_SUBRESOURCES = frozenset({"exec", "attach", "portforward"})
 SEEN_CAPACITY = 500_000  # auditIDs remembered for de-duplication (~50 MB at most)
 QUARANTINE_KEPT = 10_000  # records kept for writing out (≤ 4 KiB sample each); counts stay exact beyond it
+BASELINE_BATCH = 20_000  # events scored per profile read/write round in long replays
 
 
 @dataclass
@@ -38,9 +40,14 @@ class DetectionStats:
 
 class Detector:
     def __init__(self, engine: RuleEngine | None = None, *, window_seconds: float = DEFAULT_WINDOW_SECONDS,
-                 cluster: str = "", account: str = "", region: str = "") -> None:
-        """`cluster`/`account`/`region` apply to records whose own context doesn't say (raw files)."""
+                 cluster: str = "", account: str = "", region: str = "",
+                 baselines: BaselineDetector | None = None, baseline_batch: int = BASELINE_BATCH) -> None:
+        """`cluster`/`account`/`region` apply to records whose own context doesn't say (raw files).
+        With `baselines`, every event also feeds behavioural profiles; call `flush()` at the end of a unit
+        of work (the Lambda: each S3 object) so they are scored and written back."""
         self.engine = engine or default_engine()
+        self.baselines = baselines
+        self.baseline_batch = baseline_batch
         self.aggregator = FindingAggregator(window_seconds)
         self.defaults = (cluster, account, region)
         self.stats = DetectionStats()
@@ -74,12 +81,28 @@ class Detector:
         account = context.account or self.defaults[1]
         region = context.region or self.defaults[2]
         principal = resolve_principal(event)
+        flagged = False
         for observation in self.engine.evaluate(event, principal, cluster=cluster, account=account,
                                                 region=region, time=time):
+            self.stats.observations += 1
+            flagged = flagged or observation.severity >= Severity.MEDIUM
+            self.aggregator.add(observation)
+        if self.baselines is not None:
+            self.baselines.add(event, principal, cluster=cluster, account=account, region=region, time=time,
+                               flagged=flagged)
+            if len(self.baselines) >= self.baseline_batch:
+                self.flush()
+
+    def flush(self) -> None:
+        """Score and learn the buffered events against their baselines (one profile read and write each)."""
+        if self.baselines is None:
+            return
+        for observation in self.baselines.flush():
             self.stats.observations += 1
             self.aggregator.add(observation)
 
     def findings(self) -> list[Finding]:
+        self.flush()
         return self.aggregator.findings()
 
     def _first_sighting(self, event: AuditEvent) -> bool:

@@ -154,6 +154,8 @@ class FindingAggregator:
         if observation.severity > finding.severity:
             finding.severity, finding.title, finding.description = (
                 observation.severity, observation.title, observation.description)
+        if observation.detector == "anomaly" and observation.details and finding.count > 1:
+            _merge_anomaly(finding, observation)
         if len(finding.evidence) < self.max_evidence and observation.audit_id not in finding.evidence:
             finding.evidence.append(observation.audit_id)
         _add_unique(finding.source_ips, observation.source_ip, 20)
@@ -171,6 +173,31 @@ class FindingAggregator:
                 self._closed.append(self._open.pop(key))
         closed, self._closed = self._closed, []
         yield from sorted(closed, key=lambda f: (f.first_seen, f.id))
+
+
+def _merge_anomaly(finding: Finding, observation: Observation) -> None:
+    """One anomaly finding per principal and window: it shows its strongest event's explanation, the
+    strongest evidence per feature and every signal seen."""
+    new, current = observation.details or {}, finding.details
+    new_anomaly, anomaly = new.get("anomaly", {}), current.get("anomaly", {})
+    other_profile, other_signals = new_anomaly.get("profile", {}), new_anomaly.get("signals", [])
+    if new_anomaly.get("score", 0) > anomaly.get("score", 0):
+        other_profile, other_signals = anomaly.get("profile", {}), anomaly.get("signals", [])
+        current.clear()
+        current.update(new)
+        current["anomaly"] = anomaly = {**new_anomaly, "profile": dict(new_anomaly.get("profile", {})),
+                                        "signals": list(new_anomaly.get("signals", []))}
+        finding.type = observation.type
+        if observation.severity >= finding.severity:
+            finding.title, finding.description = observation.title, observation.description
+    profile = anomaly.setdefault("profile", {})
+    for feature, assessment in other_profile.items():
+        kept = profile.get(feature)
+        if kept is None or assessment.get("surprise_bits", 0) > kept.get("surprise_bits", 0):
+            profile[feature] = assessment
+    signals = anomaly.setdefault("signals", [])
+    signals.extend(s for s in other_signals if s not in signals)
+    anomaly["events"] = finding.count
 
 
 def _add_unique(values: list[str], value: str, limit: int) -> None:

@@ -1,0 +1,1 @@
+"""Behavioural baselines (UEBA): per-principal profiles, peer groups, scoring and explanations."""

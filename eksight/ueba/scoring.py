@@ -1,0 +1,284 @@
+"""How unusual one event is for its principal, feature by feature, in bits of surprise.
+
+- A value the reference profile knows: its decayed share p. Only RARE values (p < 1 %) add surprise.
+- An UNSEEN value: how unlikely it is to see k new values today (k counts this one) when the principal
+  produces λ new values per active day — a Poisson tail. A CI identity that touches new namespaces daily
+  has a large λ, so its k-th new namespace today is unremarkable; a developer who always works in two
+  namespaces has λ ≈ 0.05, so a third namespace is 4 bits and a fifth is > 15.
+- Hour of week (humans): the smoothed share of their activity in that hour relative to uniform.
+- Request rate and 401/403 bursts: Poisson tail of this hour's count against the EWMA of active hours.
+
+The reference is the principal's own profile once it is mature, else its peer group's (a new service
+account of a namespace is compared with that namespace's other service accounts). A value unseen for the
+principal but common among its peers counts half.
+
+Per-feature surprise above FREE_BITS is weighted by principal class and summed into `excess`; the score is
+100·(1 − 2^(−excess/SCALE_BITS)). Evidence only about *what* was done (action, namespace, image) from the
+principal's usual network, tool and hours is damped (CONTENT_ONLY): admins and deployers legitimately do
+new things. A service-account or node credential used from outside the cluster's network is a strong
+identity signal on its own (score ≥ IDENTITY_FLOOR).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from eksight.ueba.features import (
+    ACTION,
+    CLASS,
+    CLUSTER_LIST,
+    EVENT_DELETE,
+    EXEC,
+    FEATURES,
+    HOUR,
+    IDENTITY_MAP,
+    IMAGE,
+    NAMESPACE,
+    NETWORK,
+    NODE_PROXY,
+    OUTSIDE,
+    PERMISSION,
+    PERMISSION_CHECK,
+    RBAC,
+    RISKY_WORKLOAD,
+    SECRETS,
+    TOKEN,
+    TOOL,
+    TOOL_VERSION,
+    WEBHOOK,
+    WORKLOAD,
+    ZONE,
+    EventFeatures,
+)
+from eksight.ueba.profile import Profile
+
+HUMAN, AUTOMATION, WORKLOAD_IDENTITY, NODE_CLASS = "human", "automation", "workload", "node"
+
+FREE_BITS = 2.0  # a 1-in-4 event is never evidence
+SCALE_BITS = 5.0  # excess bits for a score of 50
+CONTENT_ONLY = 0.6
+CONTENT_ONLY_MAX = 59.0  # LOW: new things done from the usual network, tool and hours...
+COLLECTION = frozenset({"secrets", "cluster_list"})  # ...except reads that collect credentials or enumerate,
+IDENTITY_FLOOR = 70.0
+FIRST_USE_FLOOR = 60.0  # MEDIUM: first exec / secret read / token request / node proxy / cluster-wide list
+FIRST_USE_CLASSES = frozenset({EXEC, SECRETS, TOKEN, NODE_PROXY, CLUSTER_LIST})
+MAX_BITS = 24.0
+BURST_BITS = 16.0  # novelty this far beyond the principal's daily rate makes any request a candidate
+RATE_MIN, FAIL_MIN = 60, 12  # requests / failures in an hour before a spike can count
+RATE_SPIKE_BITS = 30.0
+MATURE_DAYS, MATURE_EVENTS = 2.0, 30  # decayed active days after the first, and requests
+PEER_MATURE_DAYS, PEER_MATURE_EVENTS = 2.0, 100
+
+CONTENT = frozenset({ACTION, NAMESPACE, IMAGE, PERMISSION})
+CONTEXT = frozenset({NETWORK, ZONE, TOOL, TOOL_VERSION, HOUR})
+WEIGHTS: dict[str, dict[str, float]] = {
+    HUMAN: {ACTION: 1.0, NAMESPACE: 1.0, NETWORK: 0.8, ZONE: 0.6, TOOL: 1.0, TOOL_VERSION: 0.3, HOUR: 0.6,
+            IMAGE: 0.8, PERMISSION: 0.6},
+    AUTOMATION: {ACTION: 1.0, NAMESPACE: 0.8, NETWORK: 0.8, ZONE: 1.0, TOOL: 1.0, TOOL_VERSION: 0.3, HOUR: 0.3,
+                 IMAGE: 0.8, PERMISSION: 0.6},
+    WORKLOAD_IDENTITY: {ACTION: 1.0, NAMESPACE: 0.8, NETWORK: 0.4, ZONE: 2.0, TOOL: 1.5, TOOL_VERSION: 0.2,
+                        HOUR: 0.0, IMAGE: 0.8, PERMISSION: 0.6},
+    NODE_CLASS: {ACTION: 0.8, NAMESPACE: 0.3, NETWORK: 0.2, ZONE: 2.0, TOOL: 1.5, TOOL_VERSION: 0.2, HOUR: 0.0,
+                 IMAGE: 0.5, PERMISSION: 0.6},
+}
+# How much an anomaly on each action class matters (security-relevant classes only; '' = ungated).
+SENSITIVITY = {SECRETS: 1.0, EXEC: 1.0, TOKEN: 1.0, RBAC: 1.0, WEBHOOK: 1.0, IDENTITY_MAP: 1.0, NODE_PROXY: 1.0,
+               PERMISSION_CHECK: 0.9, CLUSTER_LIST: 0.9, EVENT_DELETE: 0.9, RISKY_WORKLOAD: 0.9, WORKLOAD: 0.7,
+               "": 0.8}
+
+FREQUENT, INFREQUENT, RARE, UNSEEN = "FREQUENT", "INFREQUENT", "RARE", "UNSEEN"
+
+
+@dataclass(slots=True)
+class FeatureAssessment:
+    feature: str
+    value: str
+    label: str
+    observed: float  # decayed count in the reference profile
+    total: float
+    peer_observed: float
+    bits: float
+
+    def as_dict(self) -> dict[str, object]:
+        return {"value": self.value, "profile": self.label, "observed": round(self.observed, 1),
+                "total": round(self.total, 1), "peer_observed": round(self.peer_observed, 1),
+                "surprise_bits": round(self.bits, 1)}
+
+
+@dataclass(slots=True)
+class EventScore:
+    score: float
+    excess: float
+    candidate: bool
+    reference: str  # "own" | "peer" | "" (not scored)
+    assessments: list[FeatureAssessment] = field(default_factory=list)
+    signals: list[str] = field(default_factory=list)
+
+    def anomalous(self) -> frozenset[str]:
+        return frozenset(a.feature for a in self.assessments if a.bits > FREE_BITS)
+
+
+NOT_SCORED = EventScore(0.0, 0.0, False, "")
+
+
+def is_mature(profile: Profile | None, peer: bool = False) -> bool:
+    if profile is None:
+        return False
+    days, events = (PEER_MATURE_DAYS, PEER_MATURE_EVENTS) if peer else (MATURE_DAYS, MATURE_EVENTS)
+    return profile.active_days >= days and profile.events >= events
+
+
+def score_event(features: EventFeatures, own: Profile, peer: Profile | None, principal_class: str) -> EventScore:
+    if is_mature(own):
+        reference, other, which = own, peer, "own"
+    elif is_mature(peer, peer=True):
+        reference, other, which = peer, None, "peer"
+    else:
+        return NOT_SCORED
+    assert reference is not None
+    if not features.action_class and not _may_signal(features, reference, own, principal_class):
+        return EventScore(0.0, 0.0, False, which)  # only learned: cannot raise a finding
+    now = features.time
+    weights = WEIGHTS[principal_class]
+    assessments: list[FeatureAssessment] = []
+    for feature in FEATURES:
+        value = features.values.get(feature, "")
+        if not value or not weights.get(feature):
+            continue
+        if feature == HOUR:
+            assessment = _hour(reference, features.hour_of_week, value)
+        else:
+            assessment = _assess(reference, other, feature, value, now, features.day)
+        assessments.append(assessment)
+    signals = _signals(features, reference, own, assessments, principal_class, which)
+    bits = np.array([a.bits for a in assessments])
+    w = np.array([weights[a.feature] for a in assessments])
+    excess_each = np.maximum(bits - FREE_BITS, 0.0) * w
+    context = np.array([a.feature in CONTEXT for a in assessments], bool)
+    excess = float(excess_each.sum())
+    identity = "credential_outside_cluster" in signals or "new_tool_for_workload_identity" in signals
+    content_only = bool(excess) and not identity and not float(excess_each[context].sum())
+    if content_only:
+        excess *= CONTENT_ONLY
+    excess *= SENSITIVITY.get(features.action_class, 0.8)
+    excess += sum(_signal_bits(s) for s in signals)
+    score = 100.0 * (1.0 - 2.0 ** (-excess / SCALE_BITS))
+    if content_only and not _collection(features, signals):
+        score = min(score, CONTENT_ONLY_MAX)
+    if "credential_outside_cluster" in signals:
+        score = max(score, IDENTITY_FLOOR)
+    if "first_use_of_sensitive_action" in signals:
+        score = max(score, FIRST_USE_FLOOR)
+    candidate = bool(features.action_class) or bool(signals)
+    return EventScore(round(score, 1), excess, candidate, which, assessments, signals)
+
+
+def _assess(reference: Profile, peer: Profile | None, feature: str, value: str, now: float,
+            day: int) -> FeatureAssessment:
+    observed = reference.count(feature, value, now)  # held (pending) values are not counted: still unseen
+    total = reference.total(feature, now)
+    peer_observed = peer.count(feature, value, now) if peer is not None else 0.0
+    if observed < 0.5:
+        new_today = reference.new_today.get(feature, 0) if reference.last_day == day else 0
+        bits = poisson_tail_bits(new_today + 1, reference.novelty_rate(feature))
+        label = UNSEEN
+    else:
+        share = observed / total if total else 1.0
+        label = RARE if share < 0.01 or observed < 2 else INFREQUENT if share < 0.1 else FREQUENT
+        bits = max(0.0, -math.log2(share) - 4.0) * 0.5 if label == RARE else 0.0
+    if peer is not None and bits and peer_observed >= 2 and peer_observed >= 0.01 * peer.total(feature, now):
+        bits *= 0.5  # the principal's peers do this routinely
+    return FeatureAssessment(feature, value, label, observed, total, peer_observed, min(bits, MAX_BITS))
+
+
+def _hour(reference: Profile, hour_of_week: int, value: str) -> FeatureAssessment:
+    share = reference.hour_share(hour_of_week)
+    label = FREQUENT if share >= 0.5 else INFREQUENT if share >= 0.2 else RARE if share >= 0.05 else UNSEEN
+    bits = min(-math.log2(max(share, 1e-3)), 8.0) if share < 0.2 else 0.0
+    return FeatureAssessment(HOUR, value, label, share, 1.0, 0.0, bits)
+
+
+def _may_signal(features: EventFeatures, reference: Profile, own: Profile, principal_class: str) -> bool:
+    """Cheap pre-check for ungated events: could any identity, burst or rate signal fire?"""
+    values = features.values
+    for feature in (ZONE, TOOL, NAMESPACE, ACTION):
+        value = values.get(feature)
+        if value and value not in reference.values.get(feature, {}):
+            return True
+    if own.rate_hour == int(features.time // 3600) and own.rate_count + 1 >= max(RATE_MIN, 5 * own.rate_mean):
+        return True
+    return features.failed and own.fail_count + 1 >= FAIL_MIN
+
+
+def _signals(features: EventFeatures, reference: Profile, own: Profile, assessments: list[FeatureAssessment],
+             principal_class: str, which: str) -> list[str]:
+    signals: list[str] = []
+    by_feature = {a.feature: a for a in assessments}
+    zone = by_feature.get(ZONE)
+    if (principal_class in (WORKLOAD_IDENTITY, NODE_CLASS) and zone and zone.value == OUTSIDE
+            and zone.label in (UNSEEN, RARE)):
+        signals.append("credential_outside_cluster")
+    tool = by_feature.get(TOOL)
+    if principal_class in (WORKLOAD_IDENTITY, NODE_CLASS) and tool and tool.label == UNSEEN and tool.bits > 4:
+        signals.append("new_tool_for_workload_identity")
+    if which == "own" and _first_use(features, own):
+        signals.append("first_use_of_sensitive_action")
+    for feature in (NAMESPACE, ACTION):
+        assessment = by_feature.get(feature)
+        if assessment and assessment.label == UNSEEN and assessment.bits >= BURST_BITS:
+            signals.append(f"novelty_burst_{feature}")
+    if which == "own" and own.active_hours >= 24 and own.rate_hour == int(features.time // 3600):
+        count = own.rate_count + 1
+        if count >= max(RATE_MIN, 5 * own.rate_mean) and poisson_tail_bits(count, 1.5 * own.rate_mean + 1) >= \
+                RATE_SPIKE_BITS:
+            signals.append("request_rate_spike")
+        fails = own.fail_count + features.failed
+        if features.failed and fails >= max(FAIL_MIN, 5 * own.fail_mean + 5):
+            signals.append("failure_burst")
+    return signals
+
+
+def _first_use(features: EventFeatures, own: Profile) -> bool:
+    """A mature principal doing, for the first time in its history, something that gives direct access to
+    workloads or credentials (reads only: writing a secret is what deployers and helm do)."""
+    action_class = features.action_class
+    if action_class not in FIRST_USE_CLASSES:
+        return False
+    if action_class == SECRETS and features.values.get(ACTION, "").partition(" ")[0] not in ("get", "list", "watch"):
+        return False
+    return not own.values.get(CLASS, {}).get(action_class) and not own.is_pending(CLASS, action_class)
+
+
+def _collection(features: EventFeatures, signals: list[str]) -> bool:
+    """Where what was done is itself the threat, whoever's laptop it came from: reads that gather secrets or
+    enumerate the cluster, and exec/attach/port-forward into workloads."""
+    if features.action_class == EXEC:  # and interactive access into a workload (T1609)
+        return True
+    verb = features.values.get(ACTION, "").partition(" ")[0]
+    if verb not in ("get", "list", "watch"):
+        return False  # e.g. helm stores releases as secrets: writing one is deploying, not collecting
+    # Not a burst of new *kinds* of reads: helm and operators look up every kind they are about to install.
+    return features.action_class in COLLECTION or any(
+        s in ("request_rate_spike", "novelty_burst_namespace") for s in signals)
+
+
+def _signal_bits(signal: str) -> float:
+    return {"credential_outside_cluster": 4.0, "new_tool_for_workload_identity": 2.0,
+            "request_rate_spike": 4.0, "failure_burst": 3.0}.get(signal, 2.0)
+
+
+def poisson_tail_bits(k: int, lam: float) -> float:
+    """−log2 P(N ≥ k) for N ~ Poisson(lam), summed in log space so tiny tails stay exact."""
+    if k <= 0 or k <= lam:
+        return 0.0
+    if lam <= 0:
+        return MAX_BITS
+    i = np.arange(k, k + 80, dtype=float)
+    lgamma = np.array([math.lgamma(x + 1) for x in i])
+    log_terms = i * math.log(lam) - lam - lgamma
+    top = log_terms.max()
+    log_tail = top + math.log(float(np.exp(log_terms - top).sum()))
+    return float(min(max(-log_tail / math.log(2), 0.0), MAX_BITS))
