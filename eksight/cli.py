@@ -123,6 +123,11 @@ def _summary(detector, decoded, findings: list[Finding]) -> str:  # type: ignore
     lines = [f"eksight replay: {decoded.bytes_decoded / 1e6:.1f} MB decoded, {stats.events} events "
              f"({stats.duplicates} duplicate stages), {sum(stats.quarantined.values())} quarantined, "
              f"{len(findings)} findings"]
+    if detector.baselines is not None:
+        behaviour = detector.baselines.stats
+        anomalies = sum(1 for f in findings if f.detector == "anomaly")
+        lines.append(f"  baselines: {behaviour.events} events of baselined principals, {behaviour.candidates} "
+                     f"security-relevant scored, {anomalies} anomaly findings")
     if stats.quarantined:
         lines.append("  quarantined: " + ", ".join(f"{r}={n}" for r, n in sorted(stats.quarantined.items())))
     skipped = decoded.skipped + stats.skipped

@@ -93,11 +93,12 @@ class Detector:
             if len(self.baselines) >= self.baseline_batch:
                 self.flush()
 
-    def flush(self) -> None:
-        """Score and learn the buffered events against their baselines (one profile read and write each)."""
+    def flush(self, batch_id: str = "") -> None:
+        """Score and learn the buffered events against their baselines (one profile read and write each).
+        `batch_id` makes the profile update idempotent: see BaselineDetector.flush."""
         if self.baselines is None:
             return
-        for observation in self.baselines.flush():
+        for observation in self.baselines.flush(batch_id):
             self.stats.observations += 1
             self.aggregator.add(observation)
 

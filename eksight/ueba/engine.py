@@ -124,7 +124,9 @@ class BaselineDetector:
         self._buffer.append(_Pending(features, principal, principal_class, cluster, account, region, flagged))
         self.stats.events += 1
 
-    def flush(self) -> list[Observation]:
+    def flush(self, batch_id: str = "") -> list[Observation]:
+        """`batch_id` names the unit of work (the Lambda: the S3 object's bucket/key/version/ETag). A profile
+        that already folded in a batch of that id (a redelivery after a partial failure) is left alone."""
         if not self._buffer:
             return []
         batch, self._buffer = sorted(self._buffer, key=lambda p: p.features.time), []
@@ -135,7 +137,7 @@ class BaselineDetector:
             observation = self._score_and_learn(pending, work)
             if observation is not None:
                 observations.append(observation)
-        self._commit(work, batch[-1].features.time)
+        self._commit(work, batch[-1].features.time, batch_id)
         self.stats.observations += len(observations)
         return observations
 
@@ -239,14 +241,18 @@ class BaselineDetector:
                 work.profiles[key] = loads(item.blob) if item else Profile()
         return work
 
-    def _commit(self, work: _Work, last_time: float) -> None:
+    def _commit(self, work: _Work, last_time: float, batch_id: str) -> None:
         expires = int(max(last_time, self.now()) + TTL_DAYS * DAY)
         merges = {}
         for key, updates in work.updates.items():
             profile = work.profiles[key]
             assert isinstance(profile, Profile)
+            if batch_id and batch_id in profile.applied:
+                continue  # folded in by an earlier delivery of this batch (learn() ran on a copy: dropped)
             profile.compact(last_time)
-            merges[key] = _merge(work.loaded[key], dumps(profile), updates, last_time)
+            if batch_id:
+                profile.mark_applied(batch_id)
+            merges[key] = _merge(work.loaded[key], dumps(profile), updates, last_time, batch_id)
         for key, state in work.profiles.items():
             if key[1] == "cluster" and work.loaded[key] is None and isinstance(state, ClusterState):
                 merges[key] = _merge_cluster(dumps_cluster(state))
@@ -255,20 +261,24 @@ class BaselineDetector:
 
 
 def _merge(loaded: bytes | None, ours: bytes, updates: list[tuple[EventFeatures, frozenset[str], bool]],
-           last_time: float) -> Callable[[bytes | None], bytes]:
-    def merge(current: bytes | None) -> bytes:
+           last_time: float, batch_id: str) -> Callable[[bytes | None], bytes | None]:
+    def merge(current: bytes | None) -> bytes | None:
         if current == loaded:
             return ours
         profile = loads(current) if current is not None else Profile()  # someone else wrote: re-apply ours
+        if batch_id and batch_id in profile.applied:
+            return None  # that someone was an earlier delivery of this very batch
         for features, hold, humans in updates:
             profile.learn(features, hold, humans)
         profile.compact(last_time)
+        if batch_id:
+            profile.mark_applied(batch_id)
         return dumps(profile)
     return merge
 
 
-def _merge_cluster(ours: bytes) -> Callable[[bytes | None], bytes]:
-    def merge(current: bytes | None) -> bytes:
+def _merge_cluster(ours: bytes) -> Callable[[bytes | None], bytes | None]:
+    def merge(current: bytes | None) -> bytes | None:
         if current is None:
             return ours
         theirs, mine = loads_cluster(current), loads_cluster(ours)

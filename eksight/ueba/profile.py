@@ -29,6 +29,7 @@ SCHEMA = 1
 MAX_VALUES = {"action": 160, "namespace": 80, "network": 40, "zone": 2, "tool": 16, "tool_version": 24,
               "image": 80, "permission": 40}
 MAX_PENDING = 64
+MAX_APPLIED = 32
 RATE_ALPHA = 0.1  # EWMA weight of each active hour's request count
 _DECAY = math.log(2) / (HALF_LIFE_DAYS * DAY)
 
@@ -57,6 +58,7 @@ class Profile(msgspec.Struct, omit_defaults=True, forbid_unknown_fields=False):
     fail_mean: float = 0.0  # EWMA of 401/403 per active hour
     active_hours: int = 0
     pending: dict[str, list[float]] = {}  # "feature\x1fvalue" -> [first_flagged, count, last_seen]
+    applied: list[str] = []  # ids of the latest batches folded in: a redelivered batch is not counted twice
 
     # --- reading -----------------------------------------------------------------------------------------
 
@@ -200,6 +202,9 @@ class Profile(msgspec.Struct, omit_defaults=True, forbid_unknown_fields=False):
             self.rate_var = (1 - RATE_ALPHA) * (self.rate_var + RATE_ALPHA * delta * delta)
             self.fail_mean += RATE_ALPHA * (fails - self.fail_mean)
         self.active_hours += 1
+
+    def mark_applied(self, batch_id: str) -> None:
+        self.applied = [*self.applied, batch_id][-MAX_APPLIED:]
 
     def compact(self, now: float) -> None:
         """Forget values unseen for FORGET_DAYS; promote or drop held values."""

@@ -43,7 +43,8 @@ class ProfileStore(Protocol):
         ...
 
 
-Merge = Callable[[bytes | None], bytes]  # current blob (None if absent) → new blob; must be pure (it may re-run)
+# current blob (None if absent) → new blob, or None when nothing needs writing; must be pure (it may re-run)
+Merge = Callable[[bytes | None], bytes | None]
 
 
 def apply_updates(store: ProfileStore, merges: Mapping[Key, Merge], expires_at: Callable[[Key], int] | int = 0,
@@ -65,6 +66,8 @@ def apply_updates(store: ProfileStore, merges: Mapping[Key, Merge], expires_at: 
         for key, merge in pending.items():
             item = current.get(key)
             blob = merge(item.blob if item else None)
+            if blob is None:
+                continue
             ttl = expires_at(key) if callable(expires_at) else expires_at
             if store.put_if(key, blob, item.version if item else None, ttl):
                 written[key] = blob

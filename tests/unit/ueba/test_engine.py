@@ -139,3 +139,24 @@ def test_concurrent_writers_never_lose_each_others_updates() -> None:
 
     profile = loads(store.get_many([("prod|sa:shop/api", "profile")])[("prod|sa:shop/api", "profile")].blob)
     assert profile.events == len(first) + len(second)
+
+
+def test_a_redelivered_batch_is_not_counted_twice_but_still_scored() -> None:
+    store = MemoryStore()
+    history = Detector(baselines=BaselineDetector(store))
+    history.run(raw(api_routine(10)))
+    history.flush("history")
+    attack = raw(stolen_token_use(10))
+    runs = []
+    for _ in range(2):  # the same S3 object, delivered twice
+        detector = Detector(baselines=BaselineDetector(store))
+        detector.run(attack)
+        detector.flush("s3://archive/audit/object-1#etag")
+        runs.append([(f.id, f.severity) for f in detector.findings() if f.detector == "anomaly"])
+    assert runs[0] and runs[0] == runs[1]
+    from eksight.ueba.profile import loads
+
+    key = ("prod|sa:shop/api", "profile")
+    profile = loads(store.get_many([key])[key].blob)
+    assert profile.events == 10 * 48 + 3
+    assert profile.applied == ["history", "s3://archive/audit/object-1#etag"]
