@@ -55,6 +55,11 @@ class Detector:
         self._seen: OrderedDict[str, None] = OrderedDict()
         self._last_time = 0.0
 
+    @property
+    def last_event_time(self) -> float:
+        """The latest event time seen (own timestamp, else CloudWatch's); 0 before any event."""
+        return self._last_time
+
     def run(self, records: Iterable[RawEvent | Quarantined]) -> Detector:
         for record in records:
             self.process(record)

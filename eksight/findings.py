@@ -1,9 +1,10 @@
 """The finding contract, and deduplication on event time.
 
-A finding is keyed by (detector, rule, cluster, principal, target). Repeats within the dedup window
-(default one hour of *event* time, so replays are deterministic) update the same finding: count,
-last_seen, evidence (capped, never empty). The id is a hash of the key and the window's first event
-time, so the same input always produces the same ids.
+A finding is keyed by (detector, rule, cluster, principal, target). Repeats within the same dedup window
+(default: the clock hour of *event* time, aligned to the epoch, so replays are deterministic) update the
+same finding: count, last_seen, evidence (capped, never empty). The id is a hash of the key and the
+window's start, so the same activity gets the same id however it is split across archive objects
+(Security Hub and EventBridge consumers then update one finding instead of creating two).
 """
 
 from __future__ import annotations
@@ -126,7 +127,8 @@ class FindingAggregator:
     def __init__(self, window_seconds: float = DEFAULT_WINDOW_SECONDS, max_evidence: int = MAX_EVIDENCE) -> None:
         self.window = window_seconds
         self.max_evidence = max_evidence
-        self._open: dict[tuple[str, ...], Finding] = {}
+        self._open: dict[tuple[object, ...], Finding] = {}
+        self._oldest_open = float("-inf")
         self._closed: list[Finding] = []
 
     def add(self, observation: Observation) -> Finding:
@@ -134,20 +136,19 @@ class FindingAggregator:
         where = (target.namespace, target.kind, target.name) if target else ("", "", "")
         key = (observation.detector, observation.rule_id, observation.cluster, observation.account,
                observation.principal_key, *where)
-        finding = self._open.get(key)
-        if finding is not None and observation.time - finding.first_seen > self.window:
-            self._closed.append(self._open.pop(key))
-            finding = None
+        window_start = (observation.time // self.window) * self.window
+        finding = self._open.get((*key, window_start))
         if finding is None:
+            self._close_before(window_start - self.window)
             finding = Finding(
-                id=_finding_id(key, observation.time), type=observation.type, severity=observation.severity,
+                id=_finding_id(key, window_start), type=observation.type, severity=observation.severity,
                 title=observation.title, description=observation.description, detector=observation.detector,
                 rule_id=observation.rule_id, cluster=observation.cluster, account=observation.account,
                 region=observation.region, principal=observation.principal, first_seen=observation.time,
                 last_seen=observation.time, count=0, mitre=list(observation.mitre),
                 resources=[target] if target else [], remediation=observation.remediation,
                 details=dict(observation.details or {}))
-            self._open[key] = finding
+            self._open[(*key, window_start)] = finding
         finding.count += 1
         finding.first_seen = min(finding.first_seen, observation.time)
         finding.last_seen = max(finding.last_seen, observation.time)
@@ -168,11 +169,18 @@ class FindingAggregator:
 
     def drain_closed(self, before: float) -> Iterator[Finding]:
         """Findings whose window ended before `before` (event time): safe to publish as final."""
-        for key, finding in list(self._open.items()):
-            if before - finding.first_seen > self.window:
-                self._closed.append(self._open.pop(key))
+        self._close_before(before - self.window)
         closed, self._closed = self._closed, []
         yield from sorted(closed, key=lambda f: (f.first_seen, f.id))
+
+    def _close_before(self, window_start: float) -> None:
+        """Move findings of windows that started before `window_start` out of the open set (bounded memory:
+        events arrive roughly in time order, so older windows won't grow again)."""
+        if not self._open or window_start <= self._oldest_open:
+            return
+        for key in [k for k in self._open if k[-1] < window_start]:
+            self._closed.append(self._open.pop(key))
+        self._oldest_open = min((k[-1] for k in self._open), default=window_start)
 
 
 def _merge_anomaly(finding: Finding, observation: Observation) -> None:

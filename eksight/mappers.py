@@ -77,6 +77,39 @@ def event_detail(finding: Finding) -> dict[str, Any]:
     return {**finding.to_dict(), "schema_version": DETAIL_SCHEMA_VERSION}
 
 
+def finding_from_detail(detail: dict[str, Any]) -> Finding:
+    """The Finding an EventBridge `Detail` (`event_detail`, maybe shrunk by `to_eventbridge_entry`) describes:
+    the inverse of `event_detail` up to what shrinking dropped (evidence beyond the kept prefix, `details`,
+    list tails). Times go back to epoch seconds (microsecond precision). Raises ValueError on anything else."""
+    from eksight.findings import ResourceRef, Severity
+
+    def epoch(text: Any) -> float:
+        return datetime.strptime(str(text), "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC).timestamp()
+
+    def strings(key: str) -> list[str]:
+        values = detail.get(key) or []
+        if not isinstance(values, list):
+            raise TypeError(f"{key} is not a list")
+        return [str(value) for value in values]
+
+    try:
+        principal = detail.get("principal") or {}
+        return Finding(
+            id=str(detail["id"]), type=str(detail["type"]), severity=Severity.parse(str(detail["severity"])),
+            title=str(detail.get("title", "")), description=str(detail.get("description", "")),
+            detector=str(detail.get("detector", "rule")), rule_id=str(detail["rule_id"]),
+            cluster=str(detail.get("cluster", "")), account=str(detail.get("account", "")),
+            region=str(detail.get("region", "")), principal={str(k): str(v) for k, v in principal.items()},
+            first_seen=epoch(detail["first_seen"]), last_seen=epoch(detail["last_seen"]),
+            count=int(detail.get("count", 1)), evidence=strings("evidence"), mitre=strings("mitre"),
+            resources=[ResourceRef(str(r.get("namespace", "")), str(r.get("kind", "")), str(r.get("name", "")))
+                       for r in detail.get("resources") or []],
+            source_ips=strings("source_ips"), user_agents=strings("user_agents"),
+            remediation=str(detail.get("remediation", "")), details=dict(detail.get("details") or {}))
+    except (KeyError, TypeError, ValueError, AttributeError) as error:
+        raise ValueError(f"not an eksight finding detail: {type(error).__name__}: {error}") from None
+
+
 def _trim_description(detail: dict[str, Any]) -> None:
     detail["description"] = truncate(detail["description"], LIMITS["Description"])
 

@@ -19,21 +19,30 @@ def observation(time: float, audit_id: str, *, principal: str = "iam:arn:aws:iam
 
 def test_repeats_within_the_window_update_one_finding() -> None:
     aggregator = FindingAggregator(window_seconds=3600)
-    for i, t in enumerate([1000.0, 1500.0, 4500.0]):
+    for i, t in enumerate([3700.0, 4500.0, 7100.0]):
         aggregator.add(observation(t, f"a{i}", ip=f"198.51.100.{i}"))
     (finding,) = aggregator.findings()
-    assert (finding.count, finding.first_seen, finding.last_seen) == (3, 1000.0, 4500.0)
+    assert (finding.count, finding.first_seen, finding.last_seen) == (3, 3700.0, 7100.0)
     assert finding.evidence == ["a0", "a1", "a2"]
     assert finding.source_ips == ["198.51.100.0", "198.51.100.1", "198.51.100.2"]
 
 
-def test_a_repeat_after_the_window_opens_a_new_finding() -> None:
+def test_a_repeat_in_the_next_window_opens_a_new_finding() -> None:
     aggregator = FindingAggregator(window_seconds=3600)
-    aggregator.add(observation(1000.0, "a"))
-    aggregator.add(observation(4601.0, "b"))
+    aggregator.add(observation(3599.0, "a"))
+    aggregator.add(observation(3601.0, "b"))
     first, second = aggregator.findings()
     assert (first.evidence, second.evidence) == (["a"], ["b"])
     assert first.id != second.id
+
+
+def test_activity_split_across_archive_objects_keeps_its_finding_id() -> None:
+    whole, part_one, part_two = FindingAggregator(), FindingAggregator(), FindingAggregator()
+    for i, t in enumerate([7300.0, 7900.0, 9000.0]):
+        whole.add(observation(t, f"e{i}"))
+        (part_one if i < 2 else part_two).add(observation(t, f"e{i}"))
+    ids = {f.id for f in [*whole.findings(), *part_one.findings(), *part_two.findings()]}
+    assert len(ids) == 1
 
 
 def test_different_principal_or_target_is_a_different_finding() -> None:

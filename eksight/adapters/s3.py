@@ -1,0 +1,124 @@
+"""Archive objects in and quarantined records out.
+
+`S3ObjectReader.open` hands the decoder the ``GetObject`` body as a file-like stream (the decoder reads it in
+1 MiB chunks), so an object is never held in memory whole. A failure while reading the body (connection reset,
+short read, timeout) surfaces as an ``OSError``, which the decoder turns into one ``unreadable`` record; the
+pipeline then fails the object so the message is retried rather than half-processed.
+
+`QuarantineWriter` writes the records the detector could not use as gzip JSON lines (``source``, ``offset``,
+``reason``, ``detail``, ``sample``) under ``quarantine/``, at the source key's path (``audit/`` replaced), with
+the exact counts per reason in the object metadata (the kept records are capped, the counts are not).
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from typing import Any, BinaryIO
+from urllib.parse import quote
+
+import msgspec
+
+from eksight.archive_layout import AUDIT_ROOT, QUARANTINE_ROOT
+from eksight.decode import Quarantined
+
+QUARANTINE_SUFFIX = ".quarantine.jsonl.gz"
+METADATA_VALUE_MAX = 1024  # S3 user metadata is at most 2 KB in all; keep each value well within it
+
+
+def quarantine_key(source_key: str) -> str:
+    """``audit/account=…/region=…/cluster=…/year=…/…/name`` → ``quarantine/account=…/…/name.quarantine.jsonl.gz``
+    (the same partitions, so Athena and lifecycle rules see the same layout)."""
+    rest = source_key[len(AUDIT_ROOT):] if source_key.startswith(AUDIT_ROOT) else source_key
+    return f"{QUARANTINE_ROOT}{rest.lstrip('/')}{QUARANTINE_SUFFIX}"
+
+
+class _Body(io.RawIOBase):
+    """A GetObject body whose read errors are OSErrors (botocore raises its own exception types)."""
+
+    def __init__(self, body: Any) -> None:
+        self._body = body
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        try:
+            return self._body.read(None if size is None or size < 0 else size)
+        except OSError:
+            raise
+        except Exception as error:
+            raise OSError(f"reading the object failed: {type(error).__name__}: {error}") from error
+
+    def readinto(self, buffer: Any) -> int:
+        data = self.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+    def close(self) -> None:
+        try:
+            self._body.close()
+        finally:
+            super().close()
+
+
+class S3ObjectReader:
+    def __init__(self, client: Any, bucket: str) -> None:
+        self.client = client
+        self.bucket = bucket
+
+    @contextmanager
+    def open(self, key: str, version_id: str | None = None) -> Iterator[BinaryIO]:
+        """The object's body as a stream. A missing object raises the client's ``ClientError`` (NoSuchKey)."""
+        params = {"Bucket": self.bucket, "Key": key}
+        if version_id:
+            params["VersionId"] = version_id
+        body = _Body(self.client.get_object(**params)["Body"])
+        try:
+            yield body  # type: ignore[misc]
+        finally:
+            body.close()
+
+    def source(self, key: str) -> str:
+        return f"s3://{self.bucket}/{key}"
+
+
+_ENCODER = msgspec.json.Encoder()
+
+
+def quarantine_lines(records: Sequence[Quarantined]) -> Iterator[bytes]:
+    for record in records:
+        yield _ENCODER.encode({"source": record.source, "offset": record.offset, "reason": record.reason,
+                               "detail": record.detail,
+                               "sample": record.sample.decode("utf-8", "backslashreplace")}) + b"\n"
+
+
+class QuarantineWriter:
+    def __init__(self, client: Any, bucket: str) -> None:
+        self.client = client
+        self.bucket = bucket
+
+    def write(self, source_key: str, records: Sequence[Quarantined], counts: Mapping[str, int]) -> str | None:
+        """Write `records` (the kept ones) with `counts` (all, by reason); returns the key, or None when
+        there is nothing to write."""
+        total = sum(counts.values())
+        if not records and not total:
+            return None
+        buffer = io.BytesIO()
+        with gzip.GzipFile(fileobj=buffer, mode="wb", mtime=0) as sink:  # mtime 0: same records, same bytes
+            for line in quarantine_lines(records):
+                sink.write(line)
+        reasons = ",".join(f"{reason}={n}" for reason, n in sorted(counts.items()))
+        key = quarantine_key(source_key)
+        self.client.put_object(
+            Bucket=self.bucket, Key=key, Body=buffer.getvalue(), ContentType="application/x-ndjson",
+            Metadata={"eksight-source-key": _metadata(quote(source_key, safe="/=")),
+                      "eksight-records": str(total), "eksight-kept": str(len(records)),
+                      "eksight-reasons": _metadata(reasons)})
+        return key
+
+
+def _metadata(value: str) -> str:
+    return value if len(value) <= METADATA_VALUE_MAX else value[: METADATA_VALUE_MAX - 3] + "..."
