@@ -4,7 +4,8 @@
       detector = build_detector(detection, baselines)       fresh per object: rule state depends on the object only
       detector.run(decode_stream(reader.open(key), ...))    streamed, never the whole object in memory
       detector.flush(batch_id)                              baselines: score, then one profile read/write each
-      publisher.publish(detector.findings())                every finding (deterministic ids)
+      ledger.fold(store, detector.findings(), batch_id)     totals over earlier objects of the same finding ids
+      publisher.publish(findings)                           every finding (deterministic ids)
       quarantine.write(key, detector.quarantined, counts)   records that are not audit events, with reasons
       → ObjectResult                                        counts for metrics; small and JSON-serialisable
 
@@ -24,6 +25,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, Protocol
 
+from eksight import ledger
 from eksight.decode import DecodeStats, Quarantined, context_from_key, decode_stream
 from eksight.detect import Detector
 from eksight.findings import Finding, Severity, to_json_line
@@ -120,8 +122,11 @@ def process_object(reader: ObjectReader, key: str, *, publisher: FindingSink, qu
         details = "; ".join(q.detail for q in detector.quarantined if q.reason == "unreadable")
         raise ObjectUnreadable(f"{source or key}: {details or 'read failed'}")
 
-    detector.flush(batch_id or f"{source or key}#{version_id or ''}")
+    batch_id = batch_id or f"{source or key}#{version_id or ''}"
+    detector.flush(batch_id)
     findings = detector.findings()
+    if baselines is not None:  # totals across objects, so a growing finding is re-published whole
+        findings = ledger.fold(baselines, findings, batch_id)
     if findings:
         publisher.publish(findings)
     written = None
