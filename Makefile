@@ -11,7 +11,7 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
 .PHONY: install test lint synth demo schema docs bench clean
 
-install: $(VENV)/.installed node_modules/.installed
+install: $(VENV)/.installed node_modules/.installed build/lambda-deps/.installed
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "eksight needs Python 3.11+"'
@@ -19,6 +19,14 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt pyproject.toml
 	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
+	@touch $@
+
+## Lambda dependencies for python3.12/x86_64, from binary wheels only (no Docker); copied into each function's
+## asset at synth (stacks/constructs/lambda_package.py). manylinux_2_28: numpy 2.4 has no manylinux2014 wheels.
+build/lambda-deps/.installed: requirements-lambda.txt $(VENV)/.installed
+	rm -rf build/lambda-deps
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-compile --platform manylinux_2_28_x86_64 --platform manylinux2014_x86_64 \
+		--implementation cp --python-version 3.12 --only-binary=:all: --target build/lambda-deps -r requirements-lambda.txt
 	@touch $@
 
 node_modules/.installed: package.json package-lock.json

@@ -11,7 +11,7 @@ import difflib
 import json
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -27,6 +27,16 @@ KMS_KEY_ARN = re.compile(
     rf"^arn:(?P<partition>{_PARTITION}):kms:(?P<region>[a-z0-9-]+):(?P<account>\d{{12}}):"
     r"key/(?P<key>(?:mrk-)?[0-9a-f-]{32,36})$"
 )
+EVENT_BUS_ARN = re.compile(
+    rf"^arn:(?P<partition>{_PARTITION}):events:(?P<region>[a-z0-9-]+):(?P<account>\d{{12}}):"
+    r"event-bus/(?P<name>[A-Za-z0-9._-]{1,256})$"
+)
+SNS_TOPIC_ARN = re.compile(
+    rf"^arn:(?P<partition>{_PARTITION}):sns:(?P<region>[a-z0-9-]+):(?P<account>\d{{12}}):(?P<name>[A-Za-z0-9_-]{{1,256}})$"
+)
+# Deliberately simple: one '@', a dotted domain, no spaces or commas. SNS confirms every address anyway.
+EMAIL = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+                   r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$")
 ROLE_ARN = re.compile(rf"^arn:{_PARTITION}:iam::(?P<account>\d{{12}}):role/(?:[\w+=,.@-]+/)*[\w+=,.@-]{{1,64}}$")
 CLUSTER_NAME = re.compile(r"^[0-9A-Za-z][A-Za-z0-9_-]{0,99}$")  # EKS CreateCluster name rule
 NAME_PREFIX = re.compile(r"^[a-z](?:[a-z0-9]|-(?=[a-z0-9])){0,19}$")
@@ -36,6 +46,7 @@ LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 
                       2192, 2557, 2922, 3288, 3653)
 MAX_CLUSTERS_PER_REGION = 60  # ~4 resources each; keeps a stack well under CloudFormation's 500
 
+SeverityName = Literal["INFORMATIONAL", "LOW", "MEDIUM", "HIGH", "CRITICAL"]  # eksight.findings.Severity
 StorageClass = Literal["GLACIER_IR", "GLACIER", "DEEP_ARCHIVE", "STANDARD_IA", "INTELLIGENT_TIERING"]
 
 
@@ -175,6 +186,9 @@ class DetectionOptions(_Strict):
     add-ons quiet)."""
 
     allow: AllowSpec = Field(AllowSpec(), description="Allowed for every rule.")
+    learning_days: int = Field(
+        7, ge=0, le=90, description="Days of event time per cluster during which anomaly findings stay "
+        "INFORMATIONAL while the behavioural baseline learns (signature-rule findings are never held back).")
     rule_allow: dict[str, AllowSpec] = Field(
         default_factory=dict, description="Allowed for one rule, by rule id (docs/detections.md).")
 
@@ -192,13 +206,102 @@ class DetectionOptions(_Strict):
         return value
 
 
+class SecurityHubOptions(_Strict):
+    """Forwarding findings to AWS Security Hub CSPM (BatchImportFindings, ASFF) in the same account/region."""
+
+    enabled: bool = Field(True, description="Import findings into Security Hub (it must be enabled in the "
+                          "region; findings of a disabled hub end in the forwarder's dead-letter queue).")
+    min_severity: SeverityName = Field("HIGH", description="Forward findings of this severity and above.")
+
+
+class NotificationOptions(_Strict):
+    """Readable alerts (and the stack's CloudWatch alarms) through SNS. Off unless `email` or
+    `sns_topic_arn` is set."""
+
+    email: list[str] = Field(
+        default_factory=list, description="Subscribe these addresses to a new, KMS-encrypted topic (each "
+        "address must confirm the subscription).")
+    sns_topic_arn: str | None = Field(
+        None, description="Publish to your own standard topic (same account and region) instead of creating "
+        "one; its topic and key policies must let EventBridge and CloudWatch publish (docs/findings.md).")
+    min_severity: SeverityName = Field("HIGH", description="Notify findings of this severity and above.")
+
+    @field_validator("email")
+    @classmethod
+    def _emails(cls, addresses: list[str]) -> list[str]:
+        for address in addresses:
+            if not EMAIL.match(address):
+                raise ValueError(f"{address!r} is not an email address. Fix: write one address per list "
+                                 "entry, like security@example.com")
+        duplicates = sorted({a for a in addresses if addresses.count(a) > 1})
+        if duplicates:
+            raise ValueError(f"duplicate address {', '.join(duplicates)}. Fix: list each address once")
+        return addresses
+
+    @field_validator("sns_topic_arn")
+    @classmethod
+    def _topic(cls, value: str | None) -> str | None:
+        if value is not None and not SNS_TOPIC_ARN.match(value):
+            raise ValueError(f"malformed SNS topic ARN {value!r}. Fix: use arn:aws:sns:REGION:ACCOUNT:TOPIC_NAME "
+                             "(a standard topic, not FIFO)")
+        return value
+
+    @model_validator(mode="after")
+    def _one_topic(self) -> NotificationOptions:
+        if self.email and self.sns_topic_arn:
+            raise ValueError("email subscribes addresses to the topic eksight creates, but sns_topic_arn brings "
+                             "your own. Fix: remove email and subscribe the addresses to your topic, or remove "
+                             "sns_topic_arn")
+        return self
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.email or self.sns_topic_arn)
+
+
+class FindingsOptions(_Strict):
+    """Where findings go: the region's EventBridge bus (always), and from there Security Hub, SNS and
+    optionally a central bus."""
+
+    securityhub: SecurityHubOptions = SecurityHubOptions()
+    notifications: NotificationOptions = NotificationOptions()
+    central_bus_arn: str | None = Field(
+        None, description="Also forward every finding to this EventBridge bus (e.g. a security account's; "
+        "any region of the same partition). Its resource policy must allow this account (docs/findings.md).")
+    archive_retention_days: int = Field(
+        90, ge=1, le=3650, description="Keep every finding in the bus's EventBridge archive (replayable) for "
+        "this many days.")
+
+    @field_validator("central_bus_arn")
+    @classmethod
+    def _bus(cls, value: str | None) -> str | None:
+        if value is not None and not EVENT_BUS_ARN.match(value):
+            raise ValueError(f"malformed EventBridge bus ARN {value!r}. Fix: use "
+                             "arn:aws:events:REGION:ACCOUNT:event-bus/BUS_NAME")
+        return value
+
+
+class DetectorOptions(_Strict):
+    """The detector Lambda function that reads each new archive object (batches of 5 notifications)."""
+
+    memory_mb: int = Field(1024, ge=512, le=10240, description="Memory (and with it CPU) of the function.")
+    timeout_seconds: int = Field(
+        300, ge=60, le=900, description="Function timeout. The notification queue's visibility timeout is "
+        "set to 6 × (this + the 10 s batching window), as Lambda recommends.")
+    reserved_concurrency: int | None = Field(
+        None, ge=1, le=1000, description="Reserve (and cap) this many concurrent executions (null: share the "
+        "account's unreserved pool).")
+
+
 class RegionOptions(_Strict):
-    """Options of a region's ingestion stack (under `defaults`, or a region's own)."""
+    """Options of a region's ingestion and detection stacks (under `defaults`, or a region's own)."""
 
     archive: ArchiveOptions = ArchiveOptions()
     encryption: EncryptionOptions = EncryptionOptions()
     delivery: DeliveryOptions = DeliveryOptions()
     subscription: SubscriptionOptions = SubscriptionOptions()
+    detector: DetectorOptions = DetectorOptions()
+    findings: FindingsOptions = FindingsOptions()
     enable_audit_logging: bool = Field(
         False, description="Turn on the EKS 'audit' control-plane log type for every listed cluster "
         "during deploy (other log types are left as they are; never turned off on delete).")
@@ -283,10 +386,23 @@ class RegionDeployment:
     clusters: tuple[str, ...]
     options: RegionOptions
     tags: dict[str, str]
+    detection: DetectionOptions = field(default_factory=DetectionOptions)
 
     @property
     def stack_name(self) -> str:
         return f"{self.name_prefix}-ingestion-{self.region}"
+
+    @property
+    def detection_stack_name(self) -> str:
+        return f"{self.name_prefix}-detection-{self.region}"
+
+    @property
+    def detector(self) -> DetectorOptions:
+        return self.options.detector
+
+    @property
+    def findings(self) -> FindingsOptions:
+        return self.options.findings
 
     @property
     def filter_pattern(self) -> str:
@@ -338,8 +454,7 @@ def parse(raw: Any, source: str = "config") -> DeploymentConfig:
     deployments = tuple(
         RegionDeployment(name_prefix=file.name_prefix, account=file.account, region=region,
                          partition=regions.partition_of(region), clusters=tuple(entry.clusters),
-                         options=entry,
-                         tags=dict(file.tags))
+                         options=entry, tags=dict(file.tags), detection=file.detection)
         for region, entry in file.regions.items()
     )
     return DeploymentConfig(source=source, file=file, regions=deployments)
@@ -409,9 +524,37 @@ def _cross_field_problems(file: ConfigFile) -> Iterable[tuple[str, str]]:
                 yield (f"regions.{region}.{field_path}",
                        f"role belongs to account {match['account']}, not {file.account}. Fix: use a "
                        "role of the target account")
+        yield from _findings_problems(file, region, known[region], entry.findings)
     if len(partitions) > 1:
         yield ("regions", f"regions span partitions {sorted(partitions)}; one account lives in one "
                           "partition. Fix: use one config file per partition")
+
+
+def _findings_problems(file: ConfigFile, region: str, partition: str,
+                       findings: FindingsOptions) -> Iterable[tuple[str, str]]:
+    path = f"regions.{region}.findings"
+    bus = EVENT_BUS_ARN.match(findings.central_bus_arn or "")
+    if bus:
+        if bus["partition"] != partition:
+            yield (f"{path}.central_bus_arn",
+                   f"bus is in partition {bus['partition']}, but {region} is in {partition}; EventBridge "
+                   f"cannot forward across partitions. Fix: use a bus ARN starting arn:{partition}:events:")
+        elif bus["region"] not in regions.eks_regions():
+            yield (f"{path}.central_bus_arn", f"unknown region {bus['region']!r} in the bus ARN. Fix: use the "
+                                              "central bus's region, such as us-east-1")
+        elif regions.eks_regions()[bus["region"]] != partition:
+            yield (f"{path}.central_bus_arn",
+                   f"the bus's region {bus['region']} is not in partition {partition}. Fix: correct the ARN")
+    topic = SNS_TOPIC_ARN.match(findings.notifications.sns_topic_arn or "")
+    if topic:
+        if topic["partition"] != partition or topic["region"] != region:
+            yield (f"{path}.notifications.sns_topic_arn",
+                   f"topic is in {topic['region']} ({topic['partition']}), but findings of {region} are "
+                   f"published in {region}. Fix: use a topic in {region}")
+        elif file.account and topic["account"] != file.account:
+            yield (f"{path}.notifications.sns_topic_arn",
+                   f"topic belongs to account {topic['account']}, not {file.account}. Fix: use a topic of the "
+                   "target account, or forward to another account with central_bus_arn")
 
 
 def _check_role_arn(value: str | None) -> str | None:
@@ -487,7 +630,7 @@ def markdown_reference() -> str:
              "settings).", ""]
 
     def table(model: type[BaseModel], path: str, skip: tuple[str, ...] = ()) -> None:
-        lines.extend([f"## `{path}`", "", (model.__doc__ or "").strip(), "",
+        lines.extend([f"## `{path}`", "", " ".join((model.__doc__ or "").split()), "",
                       "| field | type | default | limits | meaning |", "| --- | --- | --- | --- | --- |"])
         nested = []
         for name, info in model.model_fields.items():

@@ -14,6 +14,8 @@ from typing import Any, TypeVar
 
 from eksight.findings import Finding, iso
 
+FINDINGS_SOURCE = "io.github.eksight"  # EventBridge `source` of every finding (reverse DNS)
+FINDINGS_DETAIL_TYPE = "eksight Finding"  # and its stable `detail-type`
 DETAIL_SCHEMA_VERSION = "1"
 ASFF_SCHEMA_VERSION = "2018-10-08"
 EVENTBRIDGE_MAX_BYTES = 256 * 1024
@@ -132,8 +134,8 @@ def _trim_rest(detail: dict[str, Any]) -> None:
 _SHRINK_STAGES = (_trim_description, _drop_details, _trim_rest)
 
 
-def to_eventbridge_entry(finding: Finding, *, bus_name: str, source: str = "io.github.eksight",
-                         detail_type: str = "eksight Finding", max_bytes: int = EVENTBRIDGE_MAX_BYTES) -> dict:
+def to_eventbridge_entry(finding: Finding, *, bus_name: str, source: str = FINDINGS_SOURCE,
+                         detail_type: str = FINDINGS_DETAIL_TYPE, max_bytes: int = EVENTBRIDGE_MAX_BYTES) -> dict:
     resources = [arn for arn in (cluster_arn(finding), finding.principal.get("arn")) if arn]
     entry: dict[str, Any] = {"Source": source, "DetailType": detail_type, "EventBusName": bus_name,
                              "Resources": resources, "Time": datetime.fromtimestamp(finding.last_seen, UTC)}

@@ -48,6 +48,9 @@ def describe(name: str, environment: str, template: dict[str, Any]) -> StackPlan
         by_type.setdefault(resource["Type"], []).append(resource.get("Properties", {}))
     plan = StackPlan(name=name, environment=environment.replace("aws://", ""),
                      resource_counts=Counter(r["Type"] for r in resources.values()))
+    if "AWS::Events::EventBus" in by_type:
+        _describe_detection(plan, resources, by_type)
+        return plan
 
     filters = by_type.get("AWS::Logs::SubscriptionFilter", [])
     plan.clusters = [f["LogGroupName"].split("/")[3] for f in filters]
@@ -73,6 +76,66 @@ def describe(name: str, environment: str, template: dict[str, Any]) -> StackPlan
                                 f"{'SSE-SQS' if all(q.get('SqsManagedSseEnabled') for q in queues) else 'KMS'}; "
                                 "S3 ObjectCreated on audit/"))
     return plan
+
+
+def _describe_detection(plan: StackPlan, resources: dict[str, Any],
+                        by_type: dict[str, list[dict[str, Any]]]) -> None:
+    services = {logical_id: r.get("Properties", {}).get("Environment", {}).get("Variables", {}).get(
+        "POWERTOOLS_SERVICE_NAME", logical_id) for logical_id, r in resources.items()
+        if r["Type"] == "AWS::Lambda::Function"}
+    detector = next((r["Properties"] for r in resources.values() if r["Type"] == "AWS::Lambda::Function"
+                     and "BASELINE_TABLE" in r["Properties"].get("Environment", {}).get("Variables", {})), None)
+    if detector is not None:
+        reserved = detector.get("ReservedConcurrentExecutions")
+        variables = detector["Environment"]["Variables"]
+        mapping = next(iter(by_type.get("AWS::Lambda::EventSourceMapping", [])), {})
+        window = mapping.get("MaximumBatchingWindowInSeconds", 0)
+        plan.lines.append(("detector", f"{detector.get('Runtime')} {'/'.join(detector.get('Architectures', []))}, "
+                                       f"{detector.get('MemorySize')} MB, {detector.get('Timeout')} s, "
+                                       f"{f'{reserved} reserved' if reserved else 'unreserved'}; SQS batches of "
+                                       f"{mapping.get('BatchSize', '?')} (≤ {window} s), "
+                                       f"learning {variables.get('LEARNING_DAYS', '?')} d"))
+    for table in by_type.get("AWS::DynamoDB::Table", []):
+        keys = "/".join(k["AttributeName"] for k in table.get("KeySchema", []))
+        features = [table.get("BillingMode", "PROVISIONED").lower().replace("_", "-"), f"key {keys}"]
+        if table.get("PointInTimeRecoverySpecification", {}).get("PointInTimeRecoveryEnabled"):
+            features.append("point-in-time recovery")
+        if table.get("TimeToLiveSpecification", {}).get("Enabled"):
+            features.append(f"TTL on {table['TimeToLiveSpecification']['AttributeName']}")
+        if table.get("SSESpecification", {}).get("KMSMasterKeyId"):
+            features.append(f"KMS {_text(table['SSESpecification']['KMSMasterKeyId'])}")
+        plan.lines.append(("baselines", "DynamoDB, " + ", ".join(features)))
+    archives = by_type.get("AWS::Events::Archive", [])
+    plan.lines.append(("bus", "custom EventBridge bus" + "".join(
+        f", archive kept {a.get('RetentionDays', 'forever')} d" for a in archives)))
+    for rule in by_type.get("AWS::Events::Rule", []):
+        severities = rule.get("EventPattern", {}).get("detail", {}).get("severity")
+        for target in rule.get("Targets", []):
+            plan.lines.append(("route", f"{'/'.join(severities) if severities else 'every finding'} → "
+                                        f"{_target(target, resources, services)}"))
+    for topic in by_type.get("AWS::SNS::Topic", []):
+        emails = [s for s in by_type.get("AWS::SNS::Subscription", []) if s.get("Protocol") == "email"]
+        plan.lines.append(("alerts", f"new SNS topic, {'KMS' if topic.get('KmsMasterKeyId') else 'unencrypted'}, "
+                                     f"{len(emails)} email subscription(s)"))
+    alarms = by_type.get("AWS::CloudWatch::Alarm", [])
+    if alarms:
+        notified = sum(1 for a in alarms if a.get("AlarmActions"))
+        plan.lines.append(("alarms", f"{len(alarms)} CloudWatch alarms ({notified} notify SNS), "
+                                     f"{len(by_type.get('AWS::CloudWatch::Dashboard', []))} dashboard"))
+
+
+def _target(target: dict[str, Any], resources: dict[str, Any], services: dict[str, str]) -> str:
+    arn = target.get("Arn")
+    if isinstance(arn, dict) and "Fn::GetAtt" in arn and arn["Fn::GetAtt"][0] in services:
+        return f"Lambda {services[arn['Fn::GetAtt'][0]]}"
+    if isinstance(arn, dict) and "Ref" in arn and resources.get(arn["Ref"], {}).get("Type") == "AWS::SNS::Topic":
+        return "alert topic (readable text)" if "InputTransformer" in target else "alert topic"
+    text = _text(arn)
+    if ":event-bus/" in text:
+        return f"event bus {text}"
+    if ":sns:" in text:
+        return f"SNS topic {text}" + (" (readable text)" if "InputTransformer" in target else "")
+    return text
 
 
 def _bucket(by_type: dict[str, list[dict[str, Any]]], template: dict[str, Any]) -> str:

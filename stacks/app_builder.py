@@ -9,17 +9,25 @@ import aws_cdk as cdk
 from cdk_nag import AwsSolutionsChecks
 
 from eksight import config as config_module
+from stacks.detection_stack import DetectionStack
 from stacks.ingestion_stack import IngestionStack
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
 
-def build_app(app: cdk.App, config_path: str | Path, *, nag: bool = True) -> list[IngestionStack]:
+def build_app(app: cdk.App, config_path: str | Path, *, nag: bool = True) -> list[cdk.Stack]:
+    """Per region, in this order: its IngestionStack, then the DetectionStack plugged into it."""
     path = Path(config_path)
     if not path.is_absolute():
         path = PROJECT_ROOT / path if not path.exists() else path
     deployment = config_module.load(path)
-    stacks = [IngestionStack(app, region) for region in deployment.regions]
+    stacks: list[cdk.Stack] = []
+    for region in deployment.regions:
+        ingestion = IngestionStack(app, region)
+        detection = DetectionStack(
+            app, region, bucket=ingestion.archive.bucket, key=ingestion.key.key,
+            queue=ingestion.notifications.queue, dead_letter_queue=ingestion.notifications.dead_letter_queue)
+        stacks += [ingestion, detection]
     if nag:
         # Acknowledgements are also written into each resource's Metadata (cdk_nag.rules_to_suppress) as an
         # audit trail a reviewer can read in the template.

@@ -13,6 +13,7 @@ from stacks.constructs.archive_notifications import ArchiveNotifications
 from stacks.constructs.audit_logging import AuditLoggingEnabler
 from stacks.constructs.cluster_subscriptions import ClusterSubscriptions, log_group_name
 from stacks.constructs.delivery_streams import AuditDeliveryStreams
+from stacks.constructs.detector_function import queue_visibility_timeout
 from stacks.constructs.encryption_key import ArchiveKey
 
 
@@ -37,7 +38,9 @@ class IngestionStack(Stack):
                               description=f"eksight: EKS audit log archive ({deployment.name_prefix}, "
                                           f"{deployment.region})")
         self.archive = ArchiveBucket(self, "Archive", options=options.archive, key=self.key.key)
-        self.notifications = ArchiveNotifications(self, "Notifications", bucket=self.archive.bucket)
+        self.notifications = ArchiveNotifications(
+            self, "Notifications", bucket=self.archive.bucket,
+            visibility_timeout=queue_visibility_timeout(deployment.detector))
         self.delivery = AuditDeliveryStreams(
             self, "Delivery", name_prefix=deployment.name_prefix, clusters=deployment.clusters,
             options=options.delivery, bucket=self.archive.bucket, key=self.key)

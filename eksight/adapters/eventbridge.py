@@ -19,10 +19,14 @@ from botocore.exceptions import ClientError
 
 from eksight.adapters._retry import Backoff, error_code, is_transient
 from eksight.findings import Finding
-from eksight.mappers import EVENTBRIDGE_MAX_BYTES, entry_size, to_eventbridge_entry
+from eksight.mappers import (
+    EVENTBRIDGE_MAX_BYTES,
+    FINDINGS_DETAIL_TYPE,
+    FINDINGS_SOURCE,
+    entry_size,
+    to_eventbridge_entry,
+)
 
-FINDINGS_SOURCE = "io.github.eksight"
-FINDINGS_DETAIL_TYPE = "eksight Finding"
 MAX_ENTRIES = 10
 MAX_REQUEST_BYTES = EVENTBRIDGE_MAX_BYTES
 # PutEventsResultEntry.ErrorCode values AWS documents as non-retryable (retrying cannot help).

@@ -7,6 +7,16 @@ no Conditions, Rules are not evaluated, Parameters take their Default. Resources
 order (Ref, Fn::GetAtt, Fn::Sub and DependsOn). Lambda functions and Step Functions are not run; the
 custom resources they back are executed in-process instead, and everything not created is listed in
 ``ProvisionedStack.skipped`` with the reason.
+
+Stacks that import another's exports (``Fn::ImportValue``, e.g. the detection stack importing the
+ingestion stack's archive and queue) get them through ``imports=``: pass the ``exports`` of the stack
+provisioned before (``ProvisionedStack.exports``).
+
+The detection stack's DynamoDB table, EventBridge bus, archive and rules (with their targets, dead-letter
+queues, retry policies and input transformers), SNS topic, policy and subscriptions, CloudWatch alarms and
+dashboard are created. Not created: the Lambda functions (their handlers are called in-process by whoever
+needs them), and therefore their event source mapping, invoke permissions and asynchronous-invocation
+config, which moto would reject for a function that does not exist.
 """
 
 from __future__ import annotations
@@ -18,7 +28,7 @@ import re
 import secrets
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -36,6 +46,9 @@ SKIPPED_TYPES = {
     "AWS::Lambda::Function": "Lambda functions are not run; the custom resources they back run in-process",
     "AWS::StepFunctions::StateMachine": "the Provider framework's waiter; the provisioner polls is_complete itself",
     "AWS::CDK::Metadata": "CDK-internal metadata, nothing to create",
+    "AWS::Lambda::EventSourceMapping": "its function is not created; call the handler with the queue's messages",
+    "AWS::Lambda::Permission": "its function is not created (EventBridge targets still name the function's ARN)",
+    "AWS::Lambda::EventInvokeConfig": "its function is not created (retries and the DLQ are Lambda-side)",
 }
 _NO_VALUE = object()
 
@@ -59,29 +72,35 @@ class ProvisionedStack:
     physical_ids: dict[str, str] = field(default_factory=dict)  # logical id -> Ref value of created resources
     attributes: dict[str, dict[str, Any]] = field(default_factory=dict)  # logical id -> Fn::GetAtt values
     outputs: dict[str, Any] = field(default_factory=dict)
+    exports: dict[str, Any] = field(default_factory=dict)  # export name -> value (for a later stack's imports=)
     skipped: list[Skipped] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # template settings that were not applied, and why
 
 
 def provision(template: dict[str, Any], *, session: boto3.Session | None = None, region: str,
               account: str = "123456789012", stack_name: str = "eksight-local", poll_interval: float = 5.0,
-              timeout: float = 900.0, sleep: Callable[[float], None] = time.sleep) -> ProvisionedStack:
+              timeout: float = 900.0, sleep: Callable[[float], None] = time.sleep,
+              imports: Mapping[str, Any] | None = None) -> ProvisionedStack:
     """Create `template`'s resources in `region` of the endpoint `session` points at, which must be `account`
     (checked with STS). `stack_name` feeds AWS::StackName and generated names; delivery streams and the
     audit-logging custom resources are polled every `poll_interval` seconds (through `sleep`, which tests
-    replace) for at most `timeout` seconds. Raises ProvisionError naming the resource that failed."""
+    replace) for at most `timeout` seconds. `imports` resolves Fn::ImportValue (export name -> value).
+    Raises ProvisionError naming the resource that failed."""
     session = session or boto3.Session(region_name=region)
     caller = session.client("sts", region_name=region).get_caller_identity()["Account"]
     if caller != account:
         raise ProvisionError(f"the endpoint's account is {caller}, the template is for {account} "
                              "(with moto, set MOTO_ACCOUNT_ID)")
-    return _Provisioner(template, session, region, account, stack_name, poll_interval, timeout, sleep).run()
+    return _Provisioner(template, session, region, account, stack_name, poll_interval, timeout, sleep,
+                        dict(imports or {})).run()
 
 
 class _Provisioner:
     def __init__(self, template: dict[str, Any], session: boto3.Session, region: str, account: str,
-                 stack_name: str, poll_interval: float, timeout: float, sleep: Callable[[float], None]) -> None:
+                 stack_name: str, poll_interval: float, timeout: float, sleep: Callable[[float], None],
+                 imports: dict[str, Any]) -> None:
         self.template, self.session, self.region, self.account = template, session, region, account
+        self.imports = imports
         self.poll_interval, self.max_polls, self.sleep = poll_interval, int(timeout / poll_interval) + 1, sleep
         self.partition = session.get_partition_for_region(region)
         self.stack_id = f"arn:{self.partition}:cloudformation:{region}:{account}:stack/{stack_name}/{uuid.uuid4()}"
@@ -124,8 +143,10 @@ class _Provisioner:
                 action()
             except ClientError as error:
                 raise ProvisionError(f"{logical_id}: {error}") from error
-        self.result.outputs = {name: self.resolve(output["Value"])
-                               for name, output in self.template.get("Outputs", {}).items()}
+        for name, output in self.template.get("Outputs", {}).items():
+            value = self.result.outputs[name] = self.resolve(output["Value"])
+            if "Export" in output:
+                self.result.exports[self.resolve(output["Export"]["Name"])] = value
         return self.result
 
     def skip(self, logical_id: str, kind: str, reason: str) -> None:
@@ -169,6 +190,13 @@ class _Provisioner:
             return parameter["Default"]
         why = f" (skipped: {self.skipped_reason[name]})" if name in self.skipped_reason else ""
         raise ProvisionError(f"cannot resolve Ref {name!r}{why}")
+
+    def import_value(self, name: Any) -> Any:
+        name = self.resolve(name)
+        if name not in self.imports:
+            raise ProvisionError(f"cannot resolve Fn::ImportValue {name!r}: provision the exporting stack first "
+                                 "and pass its exports as imports=")
+        return self.imports[name]
 
     def get_att(self, logical_id: str, attribute: str) -> Any:
         try:
@@ -321,6 +349,87 @@ class _Provisioner:
                 "and provision again") from error
         return name, {}
 
+    def create_aws_dynamodb_table(self, logical_id: str, p: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+        dynamodb, name = self.client("dynamodb"), p.get("TableName") or self.generated_name(logical_id, 255)
+        sse = p.get("SSESpecification", {})
+        extra = {"SSESpecification": {"Enabled": sse["SSEEnabled"], "SSEType": sse.get("SSEType", "KMS"),
+                                      **({"KMSMasterKeyId": sse["KMSMasterKeyId"]} if "KMSMasterKeyId" in sse else {})}
+                 } if sse.get("SSEEnabled") else {}
+        if p.get("Tags"):
+            extra["Tags"] = p["Tags"]
+        table = dynamodb.create_table(TableName=name, KeySchema=p["KeySchema"],
+                                      AttributeDefinitions=p["AttributeDefinitions"],
+                                      BillingMode=p.get("BillingMode", "PROVISIONED"), **extra)["TableDescription"]
+        if p.get("PointInTimeRecoverySpecification", {}).get("PointInTimeRecoveryEnabled"):
+            dynamodb.update_continuous_backups(TableName=name, PointInTimeRecoverySpecification={
+                "PointInTimeRecoveryEnabled": True})
+        if p.get("TimeToLiveSpecification", {}).get("Enabled"):
+            dynamodb.update_time_to_live(TableName=name, TimeToLiveSpecification={
+                "Enabled": True, "AttributeName": p["TimeToLiveSpecification"]["AttributeName"]})
+        handled = {"TableName", "KeySchema", "AttributeDefinitions", "BillingMode", "SSESpecification", "Tags",
+                   "PointInTimeRecoverySpecification", "TimeToLiveSpecification"}
+        self.result.notes += [f"{logical_id}: {key} not applied (not implemented locally)"
+                              for key in sorted(set(p) - handled)]
+        return name, {"Arn": table["TableArn"], "StreamArn": table.get("LatestStreamArn", "")}
+
+    def create_aws_events_eventbus(self, logical_id: str, p: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+        name = p.get("Name") or self.generated_name(logical_id, 256)
+        optional = {k: p[k] for k in ("Description", "KmsKeyIdentifier", "Tags") if p.get(k)}
+        arn = self.client("events").create_event_bus(Name=name, **optional)["EventBusArn"]
+        return name, {"Arn": arn, "Name": name}
+
+    def create_aws_events_archive(self, logical_id: str, p: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+        name = p.get("ArchiveName") or self.generated_name(logical_id, 48)
+        optional = {k: p[k] for k in ("Description", "RetentionDays") if k in p}
+        if "EventPattern" in p:
+            optional["EventPattern"] = json.dumps(p["EventPattern"])
+        arn = self.client("events").create_archive(ArchiveName=name, EventSourceArn=p["SourceArn"],
+                                                   **optional)["ArchiveArn"]
+        return name, {"Arn": arn, "ArchiveName": name}
+
+    def create_aws_events_rule(self, logical_id: str, p: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+        events, name = self.client("events"), p.get("Name") or self.generated_name(logical_id, 64)
+        bus = {"EventBusName": p["EventBusName"]} if "EventBusName" in p else {}
+        optional = {k: p[k] for k in ("Description", "State", "ScheduleExpression", "RoleArn", "Tags") if k in p}
+        if "EventPattern" in p:
+            optional["EventPattern"] = json.dumps(p["EventPattern"])
+        arn = events.put_rule(Name=name, **bus, **optional)["RuleArn"]
+        if p.get("Targets"):  # CloudFormation's target shape is the API's
+            response = events.put_targets(Rule=name, Targets=p["Targets"], **bus)
+            if response.get("FailedEntryCount"):
+                raise ProvisionError(f"{logical_id}: targets rejected: {response['FailedEntries']}")
+        ref = f"{p['EventBusName']}|{name}" if bus and p["EventBusName"] != "default" else name
+        return ref, {"Arn": arn}
+
+    def create_aws_sns_topic(self, logical_id: str, p: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+        name = p.get("TopicName") or self.generated_name(logical_id, 256)
+        attributes = {k: str(p[k]) for k in ("DisplayName", "KmsMasterKeyId", "FifoTopic") if k in p}
+        arn = self.client("sns").create_topic(Name=name, Attributes=attributes, Tags=p.get("Tags", []))["TopicArn"]
+        return arn, {"TopicArn": arn, "TopicName": name}
+
+    def create_aws_sns_topicpolicy(self, logical_id: str, p: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+        for topic in p["Topics"]:
+            self.client("sns").set_topic_attributes(TopicArn=topic, AttributeName="Policy",
+                                                    AttributeValue=json.dumps(p["PolicyDocument"]))
+        return logical_id, {}
+
+    def create_aws_sns_subscription(self, _: str, p: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+        attributes = {k: json.dumps(p[k]) if isinstance(p[k], dict) else str(p[k]).lower() if isinstance(
+            p[k], bool) else str(p[k]) for k in ("FilterPolicy", "RawMessageDelivery", "RedrivePolicy") if k in p}
+        arn = self.client("sns").subscribe(TopicArn=p["TopicArn"], Protocol=p["Protocol"], Endpoint=p["Endpoint"],
+                                           Attributes=attributes, ReturnSubscriptionArn=True)["SubscriptionArn"]
+        return arn, {"Arn": arn}
+
+    def create_aws_cloudwatch_alarm(self, logical_id: str, p: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+        name = p.get("AlarmName") or self.generated_name(logical_id, 255)
+        self.client("cloudwatch").put_metric_alarm(AlarmName=name, **{k: v for k, v in p.items() if k != "AlarmName"})
+        return name, {"Arn": f"arn:{self.partition}:cloudwatch:{self.region}:{self.account}:alarm:{name}"}
+
+    def create_aws_cloudwatch_dashboard(self, logical_id: str, p: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+        name = p.get("DashboardName") or self.generated_name(logical_id, 255)
+        self.client("cloudwatch").put_dashboard(DashboardName=name, DashboardBody=p["DashboardBody"])
+        return name, {}
+
     def create_custom_s3bucketnotifications(self, logical_id: str, p: dict[str, Any]) -> tuple[str, dict]:
         """What CDK's notifications handler does on Create: replace the bucket's configuration when the bucket
         is the stack's own (Managed), otherwise keep every existing notification and add the stack's."""
@@ -368,6 +477,7 @@ _INTRINSICS: dict[str, Callable[[_Provisioner, Any], Any]] = {
     "Fn::Select": lambda s, a: s.resolve(a[1])[int(s.resolve(a[0]))],
     "Fn::Split": lambda s, a: s.resolve(a[1]).split(s.resolve(a[0])),
     "Fn::Sub": lambda s, a: s.sub(a),
+    "Fn::ImportValue": lambda s, a: s.import_value(a),
 }
 
 

@@ -20,9 +20,8 @@ import boto3
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 
-from eksight.adapters.eventbridge import FINDINGS_DETAIL_TYPE, FINDINGS_SOURCE
 from eksight.adapters.securityhub import SecurityHubImporter
-from eksight.mappers import default_product_arn, finding_from_detail
+from eksight.mappers import FINDINGS_DETAIL_TYPE, FINDINGS_SOURCE, default_product_arn, finding_from_detail
 
 logger = Logger()
 metrics = Metrics()

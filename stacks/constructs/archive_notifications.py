@@ -24,7 +24,7 @@ class ArchiveNotifications(Construct):
     """
 
     def __init__(self, scope: Construct, construct_id: str, *, bucket: s3.IBucket,
-                 visibility_timeout_minutes: int = 30) -> None:
+                 visibility_timeout: Duration) -> None:
         super().__init__(scope, construct_id)
         self.dead_letter_queue = sqs.Queue(
             self, "DeadLetterQueue",
@@ -36,8 +36,8 @@ class ArchiveNotifications(Construct):
             self, "Queue",
             encryption=sqs.QueueEncryption.SQS_MANAGED,
             enforce_ssl=True,
-            # The detector (a later stack) sets its timeout so that this stays >= 6x its timeout.
-            visibility_timeout=Duration.minutes(visibility_timeout_minutes),
+            # Derived from the detector's timeout (detector_function.queue_visibility_timeout): >= 6x it.
+            visibility_timeout=visibility_timeout,
             retention_period=Duration.days(4),
             dead_letter_queue=sqs.DeadLetterQueue(queue=self.dead_letter_queue, max_receive_count=MAX_RECEIVES),
         )

@@ -1,8 +1,9 @@
 """Acknowledging cdk-nag findings: always at the narrowest scope, always with a reason specific to eksight.
 
 cdk-nag v3 acknowledges each finding individually (`AwsSolutions-IAM5[Resource::...]`), rendering
-CloudFormation intrinsics the way cdk-nag does (`<LogicalId.Arn>`, `<AWS::AccountId>`), so the
-acknowledged resources are computed from the same tokens the policy uses instead of hand-copied.
+CloudFormation intrinsics the way cdk-nag does (`<LogicalId.Arn>`, `<AWS::AccountId>`, an import as its
+export name), so the acknowledged resources are computed from the same tokens the policy uses instead of
+hand-copied.
 """
 
 from __future__ import annotations
@@ -51,4 +52,6 @@ def _render(value: Any) -> str:
         if "Fn::Join" in value:
             separator, parts = value["Fn::Join"]
             return separator.join(_render(part) for part in parts)
+        if "Fn::ImportValue" in value:  # cdk-nag flattens an import to its export name, without brackets
+            return _render(value["Fn::ImportValue"])
     raise ValueError(f"cannot render {value!r} as a cdk-nag finding id")

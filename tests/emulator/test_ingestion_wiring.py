@@ -39,6 +39,7 @@ from moto import mock_aws
 
 from eksight import archive_layout, filter_pattern
 from eksight.local import ProvisionError, provision
+from eksight.local.moto_fixes import tls_only_denies_are_neutral
 
 pytestmark = pytest.mark.slow
 
@@ -58,24 +59,10 @@ def raw_moto() -> Iterator[None]:
 
 
 @pytest.fixture
-def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+def aws() -> Iterator[None]:
     """moto, with AWS's semantics where these tests need them (each fix pinned by a test_moto_quirk_* test)."""
-    from moto.iam.access_control import IAMPolicyStatement, PermissionResult
-    from moto.iam.policy_conditions import CONDITION_OPERATIONS
-
-    is_action_permitted = IAMPolicyStatement.is_action_permitted
-
-    def deny_only_when_moto_can_evaluate_it(self: Any, action: str, resource: str = "*",
-                                            principal: str | None = None, incoming_condition_values: Any = None) -> Any:
-        # boto3 talks HTTPS with TLS >= 1.2, so on AWS the TLS-only Deny statements would not apply either.
-        if self._statement.get("Effect") == "Deny" and set(self._statement.get("Condition", {})) - set(
-                CONDITION_OPERATIONS):
-            return PermissionResult.NEUTRAL
-        return is_action_permitted(self, action, resource, principal, incoming_condition_values)
-
-    monkeypatch.setattr(IAMPolicyStatement, "is_action_permitted", deny_only_when_moto_can_evaluate_it)
-    with mock_aws(config={"iam": {"load_aws_managed_policies": True}}):  # CDK roles attach AWS managed policies
-        yield
+    with tls_only_denies_are_neutral(), mock_aws(config={"iam": {"load_aws_managed_policies": True}}):
+        yield  # (CDK roles attach AWS managed policies)
 
 
 @pytest.fixture(params=["moto-replaces", "eks-merges"])
@@ -188,8 +175,10 @@ def _merge_logging(current: dict[str, Any], request: dict[str, Any]) -> dict[str
 
 
 def single(stacks: dict[str, dict[str, Any]]) -> tuple[str, dict[str, Any]]:
-    assert len(stacks) == 1, list(stacks)
-    return next(iter(stacks.items()))
+    """The one ingestion stack of a single-region config (its detection stack is tested elsewhere)."""
+    ingestion = {name: template for name, template in stacks.items() if "-ingestion-" in name}
+    assert len(ingestion) == 1, list(stacks)
+    return next(iter(ingestion.items()))
 
 
 # ---- minimal config -------------------------------------------------------------------------------------
@@ -333,7 +322,7 @@ def test_imported_bucket_keeps_its_own_notifications(synth: Any, write_config: A
 
 def test_multi_region_each_cluster_lands_in_its_region_and_prefix(
         synth: Any, multi_region_account: str, aws: None) -> None:
-    stacks = synth(EXAMPLES / "multi-region.json")
+    stacks = {n: t for n, t in synth(EXAMPLES / "multi-region.json").items() if "-ingestion-" in n}
     regions = {"us-east-1": ("prod-api", "prod-batch", "staging"), "eu-west-1": ("eu-prod", "eu-batch", "eu-staging")}
     assert {name: t["Outputs"]["SubscribedLogGroups"]["Value"] for name, t in stacks.items()} == {
         f"eksight-ingestion-{r}": ",".join(map(eks_log_group, c)) for r, c in regions.items()}

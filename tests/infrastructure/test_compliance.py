@@ -15,6 +15,7 @@ from cfnlint.api import ManualArgs, lint
 
 from stacks.app_builder import build_app, cdk_json_context
 from stacks.constructs.nag import SHOW_ALL_FINDINGS
+from tests.infrastructure.shared import region_of
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = sorted((ROOT / "examples").glob("*.json"))
@@ -70,7 +71,7 @@ def test_every_acknowledgement_answers_a_real_finding_with_a_specific_reason(con
 @pytest.mark.parametrize("config", EXAMPLES, ids=lambda p: p.name)
 def test_cfn_lint_finds_nothing(config: Path, synth: Synth) -> None:
     for name, template in synth(config).items():
-        region = name.split("-ingestion-")[1]
+        region = region_of(name)
         # W3005: CDK adds a DependsOn next to a GetAtt on the same resource: redundant, harmless, not ours.
         matches = lint(json.dumps(template), config=ManualArgs(ignore_checks=["W3005"], regions=[region]))
         assert not matches, f"{name}: " + "\n".join(str(m) for m in matches)

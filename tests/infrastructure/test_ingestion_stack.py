@@ -12,78 +12,28 @@ import pytest
 
 from eksight import archive_layout
 from eksight.filter_pattern import DEFAULT_FILTER_PATTERN
+from tests.infrastructure.shared import as_list, only, props, render, resources, stacks_of_kind, statements
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 Synth = Callable[[Any], dict[str, dict[str, Any]]]
 
-OPTIONS_CONFIG = {
-    "name_prefix": "acme-sec",
-    "tags": {"team": "platform", "data-class": "audit"},
-    "regions": {"us-gov-west-1": {
-        "clusters": ["alpha", "beta_2"],
-        "archive": {"versioning": False, "access_logging": False, "transition_days": None,
-                    "expiration_days": 30},
-        "encryption": {"key_deletion_window_days": 7, "key_rotation_period_days": 180},
-        "delivery": {"buffering_interval_seconds": 300, "buffering_size_mib": 64, "error_log_retention_days": 90},
-    }},
-}
-
-
-def resources(template: dict[str, Any], kind: str) -> dict[str, dict[str, Any]]:
-    return {name: r for name, r in template["Resources"].items() if r["Type"] == kind}
-
-
-def props(template: dict[str, Any], kind: str) -> list[dict[str, Any]]:
-    return [r.get("Properties", {}) for r in resources(template, kind).values()]
-
-
-def only(items: list[Any] | dict[str, Any]) -> Any:
-    values = list(items.values()) if isinstance(items, dict) else items
-    assert len(values) == 1, values
-    return values[0]
-
-
-def render(value: Any) -> str:
-    """Flatten intrinsics to a comparable string: {"Ref": X} -> <X>, GetAtt -> <X.Attr>, Join -> text."""
-    if isinstance(value, str):
-        return value
-    if "Ref" in value:
-        return f"<{value['Ref']}>"
-    if "Fn::GetAtt" in value:
-        return f"<{'.'.join(value['Fn::GetAtt'])}>"
-    if "Fn::Join" in value:
-        separator, parts = value["Fn::Join"]
-        return separator.join(render(p) for p in parts)
-    raise AssertionError(f"unexpected intrinsic {value}")
-
-
-def statements(template: dict[str, Any], policy_logical_id_prefix: str) -> list[dict[str, Any]]:
-    policies = resources(template, "AWS::IAM::Policy")
-    found = [s for name, r in policies.items() if name.startswith(policy_logical_id_prefix)
-             for s in r["Properties"]["PolicyDocument"]["Statement"]]
-    assert found, f"no policy {policy_logical_id_prefix}*"
-    return found
-
-
-def as_list(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else [value]
+def ingestion(templates: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    return stacks_of_kind(templates, "ingestion")
 
 
 @pytest.fixture(scope="module")
 def minimal(synth: Synth) -> dict[str, Any]:
-    return only(synth(EXAMPLES / "minimal.json"))
+    return only(ingestion(synth(EXAMPLES / "minimal.json")))
 
 
 @pytest.fixture(scope="module")
 def multi(synth: Synth) -> dict[str, dict[str, Any]]:
-    return synth(EXAMPLES / "multi-region.json")
+    return ingestion(synth(EXAMPLES / "multi-region.json"))
 
 
 @pytest.fixture(scope="module")
-def options_stack(synth: Synth, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    path = tmp_path_factory.mktemp("cfg") / "options.json"
-    path.write_text(json.dumps(OPTIONS_CONFIG))
-    return only(synth(path))
+def options_stack(options_templates: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    return only(ingestion(options_templates))
 
 
 # --- archive bucket ------------------------------------------------------------------------------------
@@ -271,7 +221,7 @@ def test_subscription_role_trusts_regional_logs_and_puts_only_into_these_streams
 
 
 def test_custom_filter_pattern_is_used(synth: Synth) -> None:
-    template = only(synth(EXAMPLES / "existing-roles.json"))
+    template = only(ingestion(synth(EXAMPLES / "existing-roles.json")))
     assert only(props(template, "AWS::Logs::SubscriptionFilter"))["FilterPattern"] == \
         '{ ($.kind = "Event") && ($.stage = "ResponseComplete") }'
 
@@ -316,7 +266,7 @@ def test_bring_your_own_bucket_and_key_are_used_not_created_and_still_notify(mul
 
 
 def test_existing_roles_are_used_and_no_roles_are_created_for_them(synth: Synth) -> None:
-    template = only(synth(EXAMPLES / "existing-roles.json"))
+    template = only(ingestion(synth(EXAMPLES / "existing-roles.json")))
     assert resources(template, "AWS::IAM::Role").keys() <= {
         n for n in template["Resources"] if n.startswith("BucketNotificationsHandler")}
     stream = only(props(template, "AWS::KinesisFirehose::DeliveryStream"))
@@ -356,8 +306,10 @@ def test_without_audit_logging_the_stack_says_which_clusters_need_it(multi: dict
 
 # --- whole-stack properties --------------------------------------------------------------------------------
 
-def test_multi_region_config_yields_one_stack_per_region(multi: dict[str, dict[str, Any]]) -> None:
-    assert set(multi) == {"eksight-ingestion-us-east-1", "eksight-ingestion-eu-west-1"}
+def test_multi_region_config_yields_an_ingestion_and_a_detection_stack_per_region(synth: Synth) -> None:
+    assert set(synth(EXAMPLES / "multi-region.json")) == {
+        "eksight-ingestion-us-east-1", "eksight-detection-us-east-1",
+        "eksight-ingestion-eu-west-1", "eksight-detection-eu-west-1"}
 
 
 def test_outputs_have_stable_names(minimal: dict[str, Any]) -> None:

@@ -17,8 +17,10 @@ def test_summary_of_the_multi_region_example(tmp_path: Path) -> None:
     build_app(app, ROOT / "examples" / "multi-region.json")
     app.synth()
 
-    plans = {p.name: p for p in plan.load_plans(tmp_path)}
-    assert set(plans) == {"eksight-ingestion-us-east-1", "eksight-ingestion-eu-west-1"}
+    all_plans = {p.name: p for p in plan.load_plans(tmp_path)}
+    assert set(all_plans) == {"eksight-ingestion-us-east-1", "eksight-ingestion-eu-west-1",
+                              "eksight-detection-us-east-1", "eksight-detection-eu-west-1"}
+    plans = {name: p for name, p in all_plans.items() if "-ingestion-" in name}
     byo, new = plans["eksight-ingestion-us-east-1"], plans["eksight-ingestion-eu-west-1"]
     assert byo.clusters == ["prod-api", "prod-batch", "staging"]
     assert new.clusters == ["eu-prod", "eu-batch", "eu-staging"]
@@ -34,5 +36,19 @@ def test_summary_of_the_multi_region_example(tmp_path: Path) -> None:
     assert len(streams) == 3 and all("[60 s / 16 MiB, Decompression+AppendDelimiterToRecord, GZIP]" in s
                                      for s in streams)
     assert new.resource_counts["AWS::Logs::SubscriptionFilter"] == 3
-    text = plan.render(list(plans.values()))
-    assert text.endswith("2 stack(s). Deploy one with `npx cdk deploy STACK`, all with `npx cdk deploy --all`.")
+    detection = {stack: dict(p.lines) for stack, p in all_plans.items() if "-detection-" in stack}
+    eu = [text for label, text in all_plans["eksight-detection-eu-west-1"].lines if label == "route"]
+    assert eu == ["HIGH/CRITICAL → Lambda eksight-securityhub-forwarder",
+                  "MEDIUM/HIGH/CRITICAL → alert topic (readable text)",
+                  "every finding → event bus arn:aws:events:us-east-1:999988887777:event-bus/security-findings"]
+    us = detection["eksight-detection-us-east-1"]
+    assert us["detector"] == ("python3.12 x86_64, 1024 MB, 300 s, unreserved; SQS batches of 5 (≤ 10 s), "
+                              "learning 7 d")
+    assert us["baselines"].startswith("DynamoDB, pay-per-request, key pk/sk, point-in-time recovery, TTL on "
+                                      "expires_at, KMS arn:aws:kms:us-east-1:111122223333:key/")
+    assert us["bus"] == "custom EventBridge bus, archive kept 90 d"
+    assert "alerts" not in us and us["alarms"] == "6 CloudWatch alarms (0 notify SNS), 1 dashboard"
+    assert detection["eksight-detection-eu-west-1"]["alerts"] == "new SNS topic, KMS, 1 email subscription(s)"
+    assert all_plans["eksight-detection-eu-west-1"].clusters == []
+    text = plan.render(list(all_plans.values()))
+    assert text.endswith("4 stack(s). Deploy one with `npx cdk deploy STACK`, all with `npx cdk deploy --all`.")
