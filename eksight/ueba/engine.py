@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from eksight.events import AuditEvent
 from eksight.findings import Observation, ResourceRef, Severity, iso
 from eksight.identity import IAM_ROLE, IAM_USER, MAPPED_USER, NODE, SERVICE_ACCOUNT, SSO_ROLE, Principal
+from eksight.rules.defaults import KUBE_SYSTEM_CONTROLLERS
 from eksight.rules.engine import principal_summary
 from eksight.ueba import explain
 from eksight.ueba.features import (
@@ -42,10 +43,11 @@ TTL_DAYS = 60  # profiles of principals inactive this long are dropped by Dynamo
 REPORT_SCORE = 40.0  # LOW and up; MEDIUM from 60, HIGH from 80
 LEARNING_REPORT_SCORE = 60.0  # during the learning period only strong anomalies, as INFORMATIONAL
 RULE_ID = "UEBA-1"
+WINDOW_SECONDS = 3600  # the findings' dedup window (eksight.findings): events within it always fold in
 
 CLASSES = {SSO_ROLE: HUMAN, IAM_USER: HUMAN, MAPPED_USER: HUMAN, IAM_ROLE: AUTOMATION,
            SERVICE_ACCOUNT: WORKLOAD_IDENTITY, NODE: NODE_CLASS}
-PEER_LABELS = {HUMAN: "human users", AUTOMATION: "IAM roles used by automation", NODE_CLASS: "nodes"}
+PEER_LABELS = {HUMAN: "human users", AUTOMATION: "IAM roles used by automation"}
 TYPES = {
     SECRETS: ("CredentialAccess:Kubernetes/AnomalousBehavior.SecretsAccessed", "secrets access"),
     EXEC: ("Execution:Kubernetes/AnomalousBehavior.ExecInPod", "exec/attach/port-forward"),
@@ -82,6 +84,7 @@ class BaselineStats:
     scored: int = 0
     candidates: int = 0
     observations: int = 0
+    suppressed: int = 0  # anomalies already reported within a day
     batches: int = 0
     profiles_written: int = 0
 
@@ -94,7 +97,7 @@ class _Work:
     loaded: dict[Key, bytes | None] = field(default_factory=dict)
     items: dict[Key, StoredItem | None] = field(default_factory=dict)
     profiles: dict[Key, Profile] = field(default_factory=dict)
-    updates: dict[Key, list[tuple[EventFeatures, frozenset[str], bool]]] = field(default_factory=dict)
+    updates: dict[Key, list[tuple[EventFeatures, frozenset[str], bool, bool]]] = field(default_factory=dict)
 
 
 class BaselineDetector:
@@ -114,8 +117,8 @@ class BaselineDetector:
     def add(self, event: AuditEvent, principal: Principal, *, cluster: str, account: str, region: str,
             time: float, flagged: bool = False) -> None:
         principal_class = CLASSES.get(principal.kind)
-        if principal_class is None:  # control plane, EKS, anonymous, unknown: left to the rules
-            return
+        if principal_class is None or KUBE_SYSTEM_CONTROLLERS.allows_principal(principal):
+            return  # control plane (incl. its controllers' service accounts), anonymous, unknown: rules only
         images: tuple[str, ...] = ()
         if event.resource in _WORKLOAD_RESOURCES and event.verb in ("create", "update", "patch") and \
                 event.request_object:
@@ -159,21 +162,37 @@ class BaselineDetector:
             self.stats.scored += 1
         observation = None
         hold: frozenset[str] = frozenset()
+        reported = False
         if result.candidate:
             self.stats.candidates += 1
             threshold = LEARNING_REPORT_SCORE if learning else REPORT_SCORE
             if result.score >= threshold:
-                observation = self._observation(pending, result, own, peer, learning, cluster_state)
                 if not learning:
                     hold = result.anomalous()
+                if learning or not self._reported_recently(own, features, hold):
+                    observation = self._observation(pending, result, own, peer, learning, cluster_state)
+                    reported = True
+                else:
+                    self.stats.suppressed += 1
         if pending.hold_all and not learning:
             hold = frozenset(features.values)
         humans = pending.principal_class in (HUMAN, AUTOMATION)
         for key, profile in ((own_key, own), (peer_key, peer)):
             if profile is not None and key is not None:
-                profile.learn(features, hold, humans)
-                work.updates.setdefault(key, []).append((features, hold, humans))
+                profile.learn(features, hold, humans, reported)
+                work.updates.setdefault(key, []).append((features, hold, humans, reported))
         return observation
+
+    @staticmethod
+    def _reported_recently(own: Profile, features: EventFeatures, anomalous: frozenset[str]) -> bool:
+        """Every unusual value of this event was part of an anomaly reported earlier the same UTC day, in an
+        earlier window: the same open anomaly (a changed deployment, or an attacker still at it) is one finding
+        a day, not one an hour. Within its window it keeps folding into the one finding."""
+        day_start = features.time // DAY * DAY
+        window_start = features.time // WINDOW_SECONDS * WINDOW_SECONDS
+        return bool(anomalous) and all(
+            own.reported_between(feature, features.values.get(feature, ""), day_start, window_start)
+            for feature in anomalous)
 
     def _observation(self, pending: _Pending, result: EventScore, own: Profile, peer: Profile | None,
                      learning: bool, cluster_state: ClusterState) -> Observation:
@@ -188,7 +207,9 @@ class BaselineDetector:
             reference = own
         else:
             assert peer is not None
-            label = PEER_LABELS.get(pending.principal_class, f"service accounts of {principal.namespace}")
+            label = (f"service accounts of {principal.namespace}" if pending.principal_class == WORKLOAD_IDENTITY
+                     else f"other users of {principal.arn.rpartition('/')[2]}" if principal.kind == SSO_ROLE
+                     else PEER_LABELS[pending.principal_class])
             baseline = explain.baseline_sentence(
                 f"its peers ({label})", peer, now, humans,
                 peer_label=f"{principal.display} is new ({own.events} earlier requests)")
@@ -213,7 +234,7 @@ class BaselineDetector:
         return Observation(
             detector="anomaly", rule_id=RULE_ID, type=finding_type, severity=severity, title=title,
             description=description, cluster=pending.cluster, account=pending.account, region=pending.region,
-            principal_key=principal.key, principal=principal_summary(principal), target=None, time=now,
+            principal_key=baseline_key(principal), principal=principal_summary(principal), target=None, time=now,
             audit_id=features.audit_id, source_ip=features.source_ip, user_agent=features.user_agent,
             mitre=(), remediation=_REMEDIATION,
             details={"anomaly": anomaly, "action": verb_target,
@@ -260,7 +281,7 @@ class BaselineDetector:
         self.stats.profiles_written += len(written)
 
 
-def _merge(loaded: bytes | None, ours: bytes, updates: list[tuple[EventFeatures, frozenset[str], bool]],
+def _merge(loaded: bytes | None, ours: bytes, updates: list[tuple[EventFeatures, frozenset[str], bool, bool]],
            last_time: float, batch_id: str) -> Callable[[bytes | None], bytes | None]:
     def merge(current: bytes | None) -> bytes | None:
         if current == loaded:
@@ -268,8 +289,8 @@ def _merge(loaded: bytes | None, ours: bytes, updates: list[tuple[EventFeatures,
         profile = loads(current) if current is not None else Profile()  # someone else wrote: re-apply ours
         if batch_id and batch_id in profile.applied:
             return None  # that someone was an earlier delivery of this very batch
-        for features, hold, humans in updates:
-            profile.learn(features, hold, humans)
+        for features, hold, humans, reported in updates:
+            profile.learn(features, hold, humans, reported)
         profile.compact(last_time)
         if batch_id:
             profile.mark_applied(batch_id)
@@ -286,13 +307,29 @@ def _merge_cluster(ours: bytes) -> Callable[[bytes | None], bytes | None]:
     return merge
 
 
+def baseline_key(principal: Principal) -> str:
+    """Who a baseline follows: the principal, except that an IAM Identity Center role is shared by everyone
+    with its permission set, so each person (the session name) has their own."""
+    if principal.kind == SSO_ROLE and principal.session:
+        return f"{principal.key}#{principal.session}"
+    return principal.key
+
+
 def _keys(pending: _Pending) -> tuple[Key, Key | None]:
+    """(own profile, peer group): nodes are one group already; a service account's peers are its namespace's
+    service accounts; a person's, the other users of their IAM Identity Center role (else all humans);
+    an automation role's, all automation roles."""
     cluster, principal = pending.cluster, pending.principal
-    own = (f"{cluster}|{principal.key}", "profile")
+    own = (f"{cluster}|{baseline_key(principal)}", "profile")
     if pending.principal_class == NODE_CLASS:
-        return own, None  # all nodes already share one profile
-    group = principal.namespace if pending.principal_class == WORKLOAD_IDENTITY else pending.principal_class
-    return own, (f"{cluster}|peer:{pending.principal_class}:{group}", "peer")
+        return own, None
+    if pending.principal_class == WORKLOAD_IDENTITY:
+        group = f"sa-namespace:{principal.namespace}"
+    elif principal.kind == SSO_ROLE and principal.session:
+        group = f"role:{principal.key}"
+    else:
+        group = pending.principal_class
+    return own, (f"{cluster}|peer:{group}", "peer")
 
 
 _REMEDIATION = ("Confirm with the owner of this identity that they made these requests from this network and "

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from eksight.ueba.features import ACTION, CLUSTER_SCOPE, HOUR, INSIDE, NAMESPACE, NETWORK, TOOL, TOOL_VERSION, ZONE
 from eksight.ueba.profile import DAY, Profile
-from eksight.ueba.scoring import FREE_BITS, FeatureAssessment
+from eksight.ueba.scoring import NOTABLE_BITS, FeatureAssessment
 
 _DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 _VERBS = {"get": "gets", "list": "lists", "watch": "watches", "create": "creates", "update": "updates",
@@ -44,7 +44,7 @@ def deviation_sentence(assessments: list[FeatureAssessment], signals: list[str],
     """What was unusual this time: 'namespace payments UNSEEN (0 of 312), tool curl UNSEEN, hour Sun 03 RARE'."""
     parts = []
     for a in sorted(assessments, key=lambda x: -x.bits):
-        if a.bits <= FREE_BITS:
+        if a.bits < NOTABLE_BITS:
             continue
         value = _hour_label(int(a.value)) if a.feature == HOUR else a.value
         counts = "" if a.feature == HOUR else f" ({a.observed:.0f} of {a.total:.0f} before)"

@@ -20,10 +20,20 @@ from eksight.untrusted import as_dict, as_str
 
 # Feature names, in scoring order. `hour` is only learned and scored for humans.
 # `action_class` (the security-relevant class of an action, below) is learned for first-use detection only.
-ACTION, NAMESPACE, NETWORK, ZONE, TOOL, TOOL_VERSION, HOUR, IMAGE, PERMISSION, CLASS = (
-    "action", "namespace", "network", "zone", "tool", "tool_version", "hour", "image", "permission",
-    "action_class")
-FEATURES = (ACTION, NAMESPACE, NETWORK, ZONE, TOOL, TOOL_VERSION, HOUR, IMAGE, PERMISSION, CLASS)
+# `site` is the /16 (IPv4) or /32 (IPv6) around `network`: a pod moving to another subnet of the VPC keeps its
+# site; a token replayed from the office VPN (also private addresses) does not.
+# `class_namespace` (e.g. `secrets@payments`) is where a principal does security-relevant things: a developer
+# reads secrets in one or two namespaces, so a third is rare even if it browses pods everywhere.
+ACTION, NAMESPACE, NETWORK, SITE, ZONE, TOOL, TOOL_VERSION, HOUR, IMAGE, PERMISSION, CLASS, CLASS_NAMESPACE = (
+    "action", "namespace", "network", "site", "zone", "tool", "tool_version", "hour", "image", "permission",
+    "action_class", "class_namespace")
+FEATURES = (ACTION, NAMESPACE, NETWORK, SITE, ZONE, TOOL, TOOL_VERSION, HOUR, IMAGE, PERMISSION, CLASS,
+            CLASS_NAMESPACE)
+# Clients people type into, not libraries workloads are built with: a workload identity using one is a
+# credential in someone's hands.
+INTERACTIVE_TOOLS = frozenset({"kubectl", "curl", "wget", "python-requests", "python-urllib3", "httpie", "k9s",
+                               "helm", "lens", "openlens", "browser", "postmanruntime", "insomnia", "kubectx",
+                               "kubens", "stern", "kubectl.exe"})
 
 INSIDE, OUTSIDE = "inside", "outside"
 CLUSTER_SCOPE = "(cluster)"  # namespace value of cluster-scoped requests
@@ -72,7 +82,7 @@ def extract(event: AuditEvent, principal: Principal, time: float, images: tuple[
     namespace = event.namespace
     action = f"{verb} {resource}/{subresource}" if subresource else f"{verb} {resource or _non_resource(event)}"
     source_ip = event.source_ips[0] if event.source_ips else ""
-    network, zone = _network(source_ip)
+    network, site, zone = _network(source_ip)
     tool, tool_version = _tool(event.user_agent)
     day, seconds = divmod(int(time), 86400)
     weekday = (day + 3) % 7  # 1970-01-01 was a Thursday
@@ -82,6 +92,7 @@ def extract(event: AuditEvent, principal: Principal, time: float, images: tuple[
         ACTION: action,
         NAMESPACE: namespace or (CLUSTER_SCOPE if resource else ""),
         NETWORK: network,
+        SITE: site,
         ZONE: zone,
         TOOL: tool,
         TOOL_VERSION: f"{tool} {tool_version}" if tool_version else "",
@@ -89,6 +100,7 @@ def extract(event: AuditEvent, principal: Principal, time: float, images: tuple[
         IMAGE: _registry_repo(images[0]) if images else "",
         PERMISSION: _permission(event) if resource in _REVIEWS else "",
         CLASS: sensitive,
+        CLASS_NAMESPACE: f"{sensitive}@{namespace or CLUSTER_SCOPE}" if sensitive else "",
     }
     return EventFeatures(
         time=time, day=day, hour_of_week=weekday * 24 + seconds // 3600, values=values,
@@ -136,24 +148,27 @@ def _non_resource(event: AuditEvent) -> str:
 
 
 @lru_cache(maxsize=65536)
-def _network(ip: str) -> tuple[str, str]:
-    """(/24 or /48 prefix, inside|outside). 'inside' = private, CGNAT (EKS custom networking) or loopback
-    addresses, which on EKS means the cluster's VPC or a peered network; anything else came from outside."""
+def _network(ip: str) -> tuple[str, str, str]:
+    """(/24 or /48 prefix, /16 or /32 site, inside|outside). 'inside' = private, CGNAT (EKS custom
+    networking) or loopback addresses, which on EKS means the cluster's VPC or a peered network; anything
+    else came from outside."""
     if not ip:
-        return "", ""
+        return "", "", ""
     try:
         address = ipaddress.ip_address(ip)
     except ValueError:
-        return "invalid", OUTSIDE
+        return "invalid", "invalid", OUTSIDE
     if address.version == 4:
         network = ipaddress.ip_network(f"{ip}/24", strict=False)
+        site = ipaddress.ip_network(f"{ip}/16", strict=False)
         inside = any(address in n for n in _PRIVATE_V4)
     else:
         if address.ipv4_mapped:
             return _network(str(address.ipv4_mapped))
         network = ipaddress.ip_network(f"{ip}/48", strict=False)
+        site = ipaddress.ip_network(f"{ip}/32", strict=False)
         inside = address.is_private or address.is_loopback or address.is_link_local
-    return str(network), INSIDE if inside else OUTSIDE
+    return str(network), str(site), INSIDE if inside else OUTSIDE
 
 
 @lru_cache(maxsize=16384)

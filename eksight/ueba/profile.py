@@ -26,9 +26,10 @@ HOLD_DAYS = 7.0
 SCHEMA = 1
 # Values kept per feature (lowest decayed counts are evicted first; up to 25 % more between compactions);
 # bounds the item to a few KB.
-MAX_VALUES = {"action": 160, "namespace": 80, "network": 40, "zone": 2, "tool": 16, "tool_version": 24,
-              "image": 80, "permission": 40}
+MAX_VALUES = {"action": 160, "namespace": 80, "network": 40, "site": 16, "zone": 2, "tool": 16, "tool_version": 24,
+              "image": 80, "permission": 40, "class_namespace": 60}
 MAX_PENDING = 64
+PRIOR_RATE, PRIOR_DAYS = 0.5, 2.0
 MAX_APPLIED = 32
 RATE_ALPHA = 0.1  # EWMA weight of each active hour's request count
 _DECAY = math.log(2) / (HALF_LIFE_DAYS * DAY)
@@ -48,6 +49,9 @@ class Profile(msgspec.Struct, omit_defaults=True, forbid_unknown_fields=False):
     totals: dict[str, list[float]] = {}  # feature -> [decayed sum of its value counts, as of time]
     new_values: dict[str, float] = {}  # feature -> decayed count of new values seen after the first day
     new_today: dict[str, int] = {}  # feature -> new values seen on last_day
+    new_hour: dict[str, int] = {}  # feature -> new values seen in the hour new_hour_at (epoch hours)
+    new_hour_at: int = -1
+    days_seen: int = 0  # distinct active days (not decayed)
     hours: list[float] = []  # 168 decayed counts, hour of week (humans only)
     hours_at: float = 0.0
     rate_hour: int = -1  # current hour bucket (epoch hours)
@@ -57,7 +61,7 @@ class Profile(msgspec.Struct, omit_defaults=True, forbid_unknown_fields=False):
     rate_var: float = 0.0
     fail_mean: float = 0.0  # EWMA of 401/403 per active hour
     active_hours: int = 0
-    pending: dict[str, list[float]] = {}  # "feature\x1fvalue" -> [first_flagged, count, last_seen]
+    pending: dict[str, list[float]] = {}  # "feature\x1fvalue" -> [first_flagged, count, last_seen, last_reported]
     applied: list[str] = []  # ids of the latest batches folded in: a redelivered batch is not counted twice
 
     # --- reading -----------------------------------------------------------------------------------------
@@ -74,9 +78,21 @@ class Profile(msgspec.Struct, omit_defaults=True, forbid_unknown_fields=False):
         entry = self.totals.get(feature)
         return _decayed(entry[0], entry[1], now) if entry else 0.0
 
-    def novelty_rate(self, feature: str) -> float:
-        """Expected new values per active day (Poisson mean), with a weak prior of one new value in two days."""
-        return (self.new_values.get(feature, 0.0) + 0.5) / (self.active_days + 1.0)
+    def novelty_rate(self, feature: str, prior: float | None = None) -> float:
+        """Expected new values per active day (Poisson mean). The prior — the peer group's rate when known,
+        else one new value in two days — counts as PRIOR_DAYS days of evidence (empirical Bayes): a young
+        profile leans on its peers, an old one on itself."""
+        rate = PRIOR_RATE if prior is None else prior
+        return (self.new_values.get(feature, 0.0) + rate * PRIOR_DAYS) / (self.active_days + PRIOR_DAYS)
+
+    @property
+    def hours_per_day(self) -> float:
+        """Active hours on an active day (1-16): turns a daily novelty rate into an hourly one."""
+        return min(16.0, max(1.0, self.active_hours / max(1, self.days_seen)))
+
+    def first_seen_of(self, feature: str, value: str) -> float:
+        entry = self.values.get(feature, {}).get(value)
+        return entry[1] if entry else 0.0
 
     def top(self, feature: str, now: float, n: int = 3) -> list[tuple[str, float]]:
         entries = self.values.get(feature, {})
@@ -104,7 +120,8 @@ class Profile(msgspec.Struct, omit_defaults=True, forbid_unknown_fields=False):
 
     # --- learning ----------------------------------------------------------------------------------------
 
-    def learn(self, features: EventFeatures, hold: frozenset[str] = frozenset(), humans: bool = False) -> None:
+    def learn(self, features: EventFeatures, hold: frozenset[str] = frozenset(), humans: bool = False,
+              reported: bool = False) -> None:
         """Fold one event in. Values of the features named in `hold` (the event was flagged) that the profile
         does not know yet go to `pending` instead of being learned."""
         time = features.time
@@ -118,12 +135,16 @@ class Profile(msgspec.Struct, omit_defaults=True, forbid_unknown_fields=False):
                 self.new_values = {f: c * _day_factor(features.day - self.last_day) for f, c in self.new_values.items()}
             self.last_day = max(self.last_day, features.day)
             self.new_today = {}
+            self.days_seen += 1
+        hour = int(time // 3600)
+        if hour != self.new_hour_at:
+            self.new_hour, self.new_hour_at = {}, hour
         for feature in FEATURES:
             value = features.values.get(feature, "")
             if not value or feature == HOUR:
                 continue
             if feature in hold and value not in self.values.get(feature, {}):
-                self._hold(feature, value, time)
+                self._hold(feature, value, time, reported)
             else:
                 self._add(feature, value, time, features.day)
         if humans:
@@ -142,7 +163,7 @@ class Profile(msgspec.Struct, omit_defaults=True, forbid_unknown_fields=False):
         if entry is None:
             if day > self.first_day:  # the first day is all new: it says nothing about the novelty rate
                 self.new_values[feature] = self.new_values.get(feature, 0.0) + 1.0
-            self.new_today[feature] = self.new_today.get(feature, 0) + 1
+            self._count_new(feature)
             entries[value] = [1.0, time, time]
             limit = MAX_VALUES.get(feature, 64)
             if len(entries) > limit + limit // 4:  # evict in bulk: amortized O(1) per new value
@@ -151,22 +172,33 @@ class Profile(msgspec.Struct, omit_defaults=True, forbid_unknown_fields=False):
         entry[0] = _decayed(entry[0], entry[2], time) + 1.0
         entry[2] = max(entry[2], time)
 
-    def _hold(self, feature: str, value: str, time: float) -> None:
+    def _count_new(self, feature: str) -> None:
+        self.new_today[feature] = self.new_today.get(feature, 0) + 1
+        self.new_hour[feature] = self.new_hour.get(feature, 0) + 1
+
+    def _hold(self, feature: str, value: str, time: float, reported: bool) -> None:
         key = f"{feature}\x1f{value}"
         held = self.pending.get(key)
         if held is None:
-            self.new_today[feature] = self.new_today.get(feature, 0) + 1  # still novelty, just not learned
+            self._count_new(feature)  # still novelty, just not learned
             if len(self.pending) >= MAX_PENDING:
                 oldest = min(self.pending, key=lambda k: self.pending[k][2])
                 del self.pending[oldest]
-            self.pending[key] = [time, 1.0, time]
+            self.pending[key] = [time, 1.0, time, time if reported else 0.0]
             return
         held[1] += 1
         held[2] = max(held[2], time)
+        if reported:
+            held[3] = max(held[3], time)
+
+    def reported_between(self, feature: str, value: str, start: float, end: float) -> bool:
+        """Was this held value last part of a reported anomaly in [start, end)?"""
+        held = self.pending.get(f"{feature}\x1f{value}")
+        return held is not None and start <= held[3] < end
 
     def promote_aged(self, now: float) -> None:
         """Held values that kept recurring for HOLD_DAYS become normal; others are forgotten after FORGET_DAYS."""
-        for key, (first, count, last) in list(self.pending.items()):
+        for key, (first, count, last, _reported) in list(self.pending.items()):
             if last - first >= HOLD_DAYS * DAY and count >= 2:
                 feature, _, value = key.partition("\x1f")
                 self.values.setdefault(feature, {})[value] = [count, first, last]

@@ -12,11 +12,11 @@ The reference is the principal's own profile once it is mature, else its peer gr
 account of a namespace is compared with that namespace's other service accounts). A value unseen for the
 principal but common among its peers counts half.
 
-Per-feature surprise above FREE_BITS is weighted by principal class and summed into `excess`; the score is
-100·(1 − 2^(−excess/SCALE_BITS)). Evidence only about *what* was done (action, namespace, image) from the
-principal's usual network, tool and hours is damped (CONTENT_ONLY): admins and deployers legitimately do
-new things. A service-account or node credential used from outside the cluster's network is a strong
-identity signal on its own (score ≥ IDENTITY_FLOOR).
+Per-feature surprise is weighted by principal class and summed; what exceeds FREE_BITS_PER_EVENT is
+`excess`, and the score is 100·(1 − 2^(−excess/SCALE_BITS)). Evidence only about *what* was done (action,
+namespace, image) from the principal's usual network, tool and hours is damped (CONTENT_ONLY) and capped at
+LOW: admins and deployers legitimately do new things. A service-account or node credential used from outside
+the cluster's network is a strong identity signal on its own (score ≥ IDENTITY_FLOOR).
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ import numpy as np
 from eksight.ueba.features import (
     ACTION,
     CLASS,
+    CLASS_NAMESPACE,
     CLUSTER_LIST,
     EVENT_DELETE,
     EXEC,
@@ -36,6 +37,7 @@ from eksight.ueba.features import (
     HOUR,
     IDENTITY_MAP,
     IMAGE,
+    INTERACTIVE_TOOLS,
     NAMESPACE,
     NETWORK,
     NODE_PROXY,
@@ -45,6 +47,7 @@ from eksight.ueba.features import (
     RBAC,
     RISKY_WORKLOAD,
     SECRETS,
+    SITE,
     TOKEN,
     TOOL,
     TOOL_VERSION,
@@ -57,7 +60,8 @@ from eksight.ueba.profile import Profile
 
 HUMAN, AUTOMATION, WORKLOAD_IDENTITY, NODE_CLASS = "human", "automation", "workload", "node"
 
-FREE_BITS = 2.0  # a 1-in-4 event is never evidence
+FREE_BITS_PER_EVENT = 4.0  # a 1-in-16 event is never evidence
+NOTABLE_BITS = 1.0  # a feature (or the context together) with less surprise than this is unremarkable
 SCALE_BITS = 5.0  # excess bits for a score of 50
 CONTENT_ONLY = 0.6
 CONTENT_ONLY_MAX = 59.0  # LOW: new things done from the usual network, tool and hours...
@@ -72,17 +76,20 @@ RATE_SPIKE_BITS = 30.0
 MATURE_DAYS, MATURE_EVENTS = 2.0, 30  # decayed active days after the first, and requests
 PEER_MATURE_DAYS, PEER_MATURE_EVENTS = 2.0, 100
 
-CONTENT = frozenset({ACTION, NAMESPACE, IMAGE, PERMISSION})
-CONTEXT = frozenset({NETWORK, ZONE, TOOL, TOOL_VERSION, HOUR})
-WEIGHTS: dict[str, dict[str, float]] = {
-    HUMAN: {ACTION: 1.0, NAMESPACE: 1.0, NETWORK: 0.8, ZONE: 0.6, TOOL: 1.0, TOOL_VERSION: 0.3, HOUR: 0.6,
-            IMAGE: 0.8, PERMISSION: 0.6},
-    AUTOMATION: {ACTION: 1.0, NAMESPACE: 0.8, NETWORK: 0.8, ZONE: 1.0, TOOL: 1.0, TOOL_VERSION: 0.3, HOUR: 0.3,
-                 IMAGE: 0.8, PERMISSION: 0.6},
-    WORKLOAD_IDENTITY: {ACTION: 1.0, NAMESPACE: 0.8, NETWORK: 0.4, ZONE: 2.0, TOOL: 1.5, TOOL_VERSION: 0.2,
-                        HOUR: 0.0, IMAGE: 0.8, PERMISSION: 0.6},
-    NODE_CLASS: {ACTION: 0.8, NAMESPACE: 0.3, NETWORK: 0.2, ZONE: 2.0, TOOL: 1.5, TOOL_VERSION: 0.2, HOUR: 0.0,
-                 IMAGE: 0.5, PERMISSION: 0.6},
+CONTENT = frozenset({ACTION, CLASS_NAMESPACE, NAMESPACE, IMAGE, PERMISSION})
+CONTEXT = frozenset({NETWORK, SITE, ZONE, TOOL, TOOL_VERSION, HOUR})
+_WEIGHT_COLUMNS = (ACTION, CLASS_NAMESPACE, NAMESPACE, NETWORK, SITE, ZONE, TOOL, TOOL_VERSION, HOUR, IMAGE,
+                   PERMISSION)
+WEIGHTS: dict[str, dict[str, float]] = {  # how much each feature's surprise counts, per principal class
+    principal_class: dict(zip(_WEIGHT_COLUMNS, row, strict=True)) for principal_class, row in (
+        #                   act  cls@ns  ns   net  site zone tool ver  hour image perm
+        (HUMAN,             (1.0, 1.0,   1.0, 0.8, 0.4, 0.6, 1.0, 0.3, 0.6, 0.8, 0.6)),
+        (AUTOMATION,        (1.0, 1.0,   0.8, 0.8, 0.4, 1.0, 1.0, 0.3, 0.3, 0.8, 0.6)),
+        # Pods move between subnets and nodes come and go (network); an upgrade may bring a new client library
+        # (tool): what matters is a new site or zone, and a person's tool (signals below).
+        (WORKLOAD_IDENTITY, (1.0, 0.8,   0.8, 0.1, 1.5, 2.0, 0.5, 0.2, 0.0, 0.8, 0.6)),
+        (NODE_CLASS,        (0.8, 0.5,   0.3, 0.0, 1.5, 2.0, 0.5, 0.2, 0.0, 0.5, 0.6)),
+    )
 }
 # How much an anomaly on each action class matters (security-relevant classes only; '' = ungated).
 SENSITIVITY = {SECRETS: 1.0, EXEC: 1.0, TOKEN: 1.0, RBAC: 1.0, WEBHOOK: 1.0, IDENTITY_MAP: 1.0, NODE_PROXY: 1.0,
@@ -90,6 +97,9 @@ SENSITIVITY = {SECRETS: 1.0, EXEC: 1.0, TOKEN: 1.0, RBAC: 1.0, WEBHOOK: 1.0, IDE
                "": 0.8}
 
 FREQUENT, INFREQUENT, RARE, UNSEEN = "FREQUENT", "INFREQUENT", "RARE", "UNSEEN"
+# A value first seen less than PROBATION ago is still new: the ungated requests that open a session (list
+# namespaces, get pods) must not make its new network or tool "known" before the sensitive ones arrive.
+PROBATION = 6 * 3600.0
 
 
 @dataclass(slots=True)
@@ -118,7 +128,7 @@ class EventScore:
     signals: list[str] = field(default_factory=list)
 
     def anomalous(self) -> frozenset[str]:
-        return frozenset(a.feature for a in self.assessments if a.bits > FREE_BITS)
+        return frozenset(a.feature for a in self.assessments if a.bits >= NOTABLE_BITS)
 
 
 NOT_SCORED = EventScore(0.0, 0.0, False, "")
@@ -156,17 +166,20 @@ def score_event(features: EventFeatures, own: Profile, peer: Profile | None, pri
     signals = _signals(features, reference, own, assessments, principal_class, which)
     bits = np.array([a.bits for a in assessments])
     w = np.array([weights[a.feature] for a in assessments])
-    excess_each = np.maximum(bits - FREE_BITS, 0.0) * w
+    weighted = bits * w
     context = np.array([a.feature in CONTEXT for a in assessments], bool)
-    excess = float(excess_each.sum())
+    # One allowance per event, not per feature: several modest surprises together (new network, new tool,
+    # odd hour) are evidence that no single one of them is.
+    excess = max(float(weighted.sum()) - FREE_BITS_PER_EVENT, 0.0)
     identity = "credential_outside_cluster" in signals or "new_tool_for_workload_identity" in signals
-    content_only = bool(excess) and not identity and not float(excess_each[context].sum())
-    if content_only:
+    content_only = bool(excess) and not identity and float(weighted[context].sum()) < NOTABLE_BITS
+    collection = _collection(features, signals)
+    if content_only and not collection:
         excess *= CONTENT_ONLY
     excess *= SENSITIVITY.get(features.action_class, 0.8)
     excess += sum(_signal_bits(s) for s in signals)
     score = 100.0 * (1.0 - 2.0 ** (-excess / SCALE_BITS))
-    if content_only and not _collection(features, signals):
+    if content_only and not collection:
         score = min(score, CONTENT_ONLY_MAX)
     if "credential_outside_cluster" in signals:
         score = max(score, IDENTITY_FLOOR)
@@ -181,9 +194,18 @@ def _assess(reference: Profile, peer: Profile | None, feature: str, value: str, 
     observed = reference.count(feature, value, now)  # held (pending) values are not counted: still unseen
     total = reference.total(feature, now)
     peer_observed = peer.count(feature, value, now) if peer is not None else 0.0
-    if observed < 0.5:
-        new_today = reference.new_today.get(feature, 0) if reference.last_day == day else 0
-        bits = poisson_tail_bits(new_today + 1, reference.novelty_rate(feature))
+    on_probation = observed >= 0.5 and now - reference.first_seen_of(feature, value) < PROBATION
+    if observed < 0.5 or on_probation:
+        # Unseen, or first seen minutes ago (by the unremarkable requests that opened this session): its own
+        # first sighting is already counted. New values arrive in bursts when someone enumerates, so the
+        # surprise is the larger of "k new values today" and "k new values this hour".
+        mature_peer = peer is not None and is_mature(peer, peer=True)
+        this = 0 if on_probation else 1
+        bits = _novelty_bits(reference, feature, now, day, this, peer.novelty_rate(feature) if mature_peer else None)
+        if mature_peer and peer_observed < 0.5:
+            # New to its peers as well (e.g. the whole team never read secrets there): their longer history
+            # is the second opinion, and the stronger evidence counts.
+            bits = max(bits, _novelty_bits(peer, feature, now, day, this, None))
         label = UNSEEN
     else:
         share = observed / total if total else 1.0
@@ -192,6 +214,14 @@ def _assess(reference: Profile, peer: Profile | None, feature: str, value: str, 
     if peer is not None and bits and peer_observed >= 2 and peer_observed >= 0.01 * peer.total(feature, now):
         bits *= 0.5  # the principal's peers do this routinely
     return FeatureAssessment(feature, value, label, observed, total, peer_observed, min(bits, MAX_BITS))
+
+
+def _novelty_bits(profile: Profile, feature: str, now: float, day: int, this: int, prior: float | None) -> float:
+    """Surprise of the k-th new value today, or this hour (the larger), given the profile's novelty rate."""
+    daily = profile.novelty_rate(feature, prior)
+    today = (profile.new_today.get(feature, 0) if profile.last_day == day else 0) + this
+    this_hour = (profile.new_hour.get(feature, 0) if profile.new_hour_at == int(now // 3600) else 0) + this
+    return max(poisson_tail_bits(today, daily), poisson_tail_bits(this_hour, daily / profile.hours_per_day))
 
 
 def _hour(reference: Profile, hour_of_week: int, value: str) -> FeatureAssessment:
@@ -204,7 +234,7 @@ def _hour(reference: Profile, hour_of_week: int, value: str) -> FeatureAssessmen
 def _may_signal(features: EventFeatures, reference: Profile, own: Profile, principal_class: str) -> bool:
     """Cheap pre-check for ungated events: could any identity, burst or rate signal fire?"""
     values = features.values
-    for feature in (ZONE, TOOL, NAMESPACE, ACTION):
+    for feature in (ZONE, SITE, TOOL, NAMESPACE, ACTION):
         value = values.get(feature)
         if value and value not in reference.values.get(feature, {}):
             return True
@@ -221,8 +251,12 @@ def _signals(features: EventFeatures, reference: Profile, own: Profile, assessme
     if (principal_class in (WORKLOAD_IDENTITY, NODE_CLASS) and zone and zone.value == OUTSIDE
             and zone.label in (UNSEEN, RARE)):
         signals.append("credential_outside_cluster")
-    tool = by_feature.get(TOOL)
-    if principal_class in (WORKLOAD_IDENTITY, NODE_CLASS) and tool and tool.label == UNSEEN and tool.bits > 4:
+    tool, site = by_feature.get(TOOL), by_feature.get(SITE)
+    if principal_class in (WORKLOAD_IDENTITY, NODE_CLASS) and tool and tool.label == UNSEEN and tool.bits > 4 and (
+            tool.value in INTERACTIVE_TOOLS or (zone and zone.value == OUTSIDE)
+            or (site and site.label == UNSEEN)):
+        # An app upgrade may bring a new client library, from the usual pod network; a person's tool, or a
+        # new client from somewhere else, means the credential left the workload.
         signals.append("new_tool_for_workload_identity")
     if which == "own" and _first_use(features, own):
         signals.append("first_use_of_sensitive_action")
@@ -254,19 +288,20 @@ def _first_use(features: EventFeatures, own: Profile) -> bool:
 
 def _collection(features: EventFeatures, signals: list[str]) -> bool:
     """Where what was done is itself the threat, whoever's laptop it came from: reads that gather secrets or
-    enumerate the cluster, and exec/attach/port-forward into workloads."""
-    if features.action_class == EXEC:  # and interactive access into a workload (T1609)
-        return True
-    verb = features.values.get(ACTION, "").partition(" ")[0]
+    enumerate the cluster. (A first exec is a signal of its own; an admin exec'ing somewhere new is not.)"""
+    verb, _, resource = features.values.get(ACTION, "").partition(" ")
     if verb not in ("get", "list", "watch"):
         return False  # e.g. helm stores releases as secrets: writing one is deploying, not collecting
-    # Not a burst of new *kinds* of reads: helm and operators look up every kind they are about to install.
-    return features.action_class in COLLECTION or any(
+    if features.action_class in COLLECTION:
+        return True
+    # Bursts of reads of what holds credentials (not of new *kinds* of reads: helm and operators look up every
+    # kind they are about to install; nor of pods: browsing other teams' workloads is how people debug).
+    return resource in ("secrets", "configmaps") and any(
         s in ("request_rate_spike", "novelty_burst_namespace") for s in signals)
 
 
 def _signal_bits(signal: str) -> float:
-    return {"credential_outside_cluster": 4.0, "new_tool_for_workload_identity": 2.0,
+    return {"credential_outside_cluster": 6.0, "new_tool_for_workload_identity": 2.0,
             "request_rate_spike": 4.0, "failure_burst": 3.0}.get(signal, 2.0)
 
 

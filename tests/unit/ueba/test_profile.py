@@ -41,7 +41,7 @@ def test_the_first_day_does_not_count_towards_the_novelty_rate() -> None:
     quiet = profile.novelty_rate(NAMESPACE)
     profile.learn(features(T0 + 11 * DAY, namespace="e"))
     assert profile.new_values[NAMESPACE] == pytest.approx(1.0)
-    assert quiet < 0.06 < profile.novelty_rate(NAMESPACE)
+    assert quiet < 0.11 and profile.novelty_rate(NAMESPACE) > 1.5 * quiet
 
 
 def test_a_busy_identity_has_a_high_novelty_rate() -> None:

@@ -72,13 +72,14 @@ def test_immature_principals_are_compared_with_their_peers_or_not_at_all() -> No
     assert next(a for a in result.assessments if a.feature == NAMESPACE).label == S.FREQUENT
 
 
-def test_values_common_among_peers_count_half() -> None:
+def test_values_common_among_peers_count_half_and_values_new_to_them_too_count_fully() -> None:
     own = trained()
-    peers = trained(days=10, per_day=30, namespace="shared")
-    alone = S.score_event(feats(T0 + 10 * DAY, action_class="secrets", namespace="shared"), own, None, S.HUMAN)
-    known = S.score_event(feats(T0 + 10 * DAY, action_class="secrets", namespace="shared"), own, peers, S.HUMAN)
-    bits = [next(a.bits for a in r.assessments if a.feature == NAMESPACE) for r in (alone, known)]
-    assert bits[1] == pytest.approx(bits[0] / 2)
+    knowing = trained(days=10, per_day=30, namespace="shared")
+    unaware = trained(days=10, per_day=30, namespace="elsewhere")  # same history, same novelty rate
+    event = feats(T0 + 10 * DAY, action_class="secrets", namespace="shared")
+    known, unknown = (S.score_event(event, own, peers, S.HUMAN) for peers in (knowing, unaware))
+    bits = [next(a.bits for a in r.assessments if a.feature == NAMESPACE) for r in (known, unknown)]
+    assert bits[0] == pytest.approx(bits[1] / 2)
 
 
 def test_a_service_account_token_used_from_outside_the_cluster_is_at_least_medium() -> None:
