@@ -9,7 +9,7 @@ CDK_FLAGS := --no-notices --no-version-reporting
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: install test lint synth demo schema docs bench clean
+.PHONY: install browser test lint synth demo schema docs bench clean
 
 install: $(VENV)/.installed node_modules/.installed build/lambda-deps/.installed
 
@@ -33,7 +33,14 @@ node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
 
-test: install
+## Debian's Chromium and ChromeDriver (the wizard's browser test) and shellcheck (deploy.sh); idempotent
+APT_INSTALL := DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium chromium-driver shellcheck
+browser:
+	@command -v chromium >/dev/null && command -v shellcheck >/dev/null || { \
+		SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+		$$SUDO env $(APT_INSTALL) || { $$SUDO apt-get update -qq && $$SUDO env $(APT_INSTALL); }; }
+
+test: install browser
 	$(PY) -m ruff check .
 	$(PY) -m pytest -n 2 --dist loadfile
 
@@ -45,10 +52,9 @@ synth: install
 	$(CDK) synth $(CDK_FLAGS) -q -c config=$(CONFIG)
 	@$(PY) -m eksight.plan cdk.out
 
+## the whole pipeline on an embedded AWS (moto server + DynamoDB Local) with a simulated cluster under attack
 demo: install
-	@rm -rf cdk.out
-	$(CDK) synth $(CDK_FLAGS) -q -c config=examples/multi-region.json
-	@$(PY) -m eksight.plan cdk.out
+	$(PY) -m eksight.local.demo
 
 ## regenerate the published JSON Schema and docs/configuration.md from the config models
 schema: install

@@ -142,5 +142,18 @@ def _summary(detector, decoded, findings: list[Finding]) -> str:  # type: ignore
     return "\n".join(lines)
 
 
+from eksight.simulate.cli import simulate  # noqa: E402
+
+main.add_command(simulate)
+
+from eksight.setup.wizard import ui  # noqa: E402
+
+main.add_command(ui)
+
+from eksight.setup.cli import check, generate  # noqa: E402
+
+main.add_command(generate)
+main.add_command(check)
+
 if __name__ == "__main__":
     main()

@@ -26,6 +26,12 @@ class Endpoints:
     region: str
 
 
+def _reset(endpoint: str) -> None:
+    import urllib.request
+
+    urllib.request.urlopen(urllib.request.Request(f"{endpoint}/moto-api/reset", method="POST"), timeout=30).close()
+
+
 @contextmanager
 def embedded_aws(account: str = "123456789012", region: str = "us-east-1") -> Iterator[Endpoints]:
     """Start both emulators, point this process's boto3 at them (environment), stop both on exit."""
@@ -51,6 +57,10 @@ def embedded_aws(account: str = "123456789012", region: str = "us-east-1") -> It
             stack.callback(server.stop)
             host, port = server.get_host_and_port()
             endpoints = Endpoints(f"http://{host}:{port}", dynamodb.endpoint_url, account, region)
+            # The server shares moto's in-process backends: start from a clean slate (state of an earlier mock in
+            # this process, IAM without AWS managed policies) and drop it again at the end.
+            _reset(endpoints.aws)
+            stack.callback(_reset, endpoints.aws)
             os.environ["AWS_ENDPOINT_URL"] = endpoints.aws
             os.environ["AWS_ENDPOINT_URL_DYNAMODB"] = endpoints.dynamodb
             yield endpoints

@@ -361,8 +361,14 @@ class _Provisioner:
                                       AttributeDefinitions=p["AttributeDefinitions"],
                                       BillingMode=p.get("BillingMode", "PROVISIONED"), **extra)["TableDescription"]
         if p.get("PointInTimeRecoverySpecification", {}).get("PointInTimeRecoveryEnabled"):
-            dynamodb.update_continuous_backups(TableName=name, PointInTimeRecoverySpecification={
-                "PointInTimeRecoveryEnabled": True})
+            try:
+                dynamodb.update_continuous_backups(TableName=name, PointInTimeRecoverySpecification={
+                    "PointInTimeRecoveryEnabled": True})
+            except ClientError as error:  # DynamoDB Local has no backups
+                if error.response["Error"]["Code"] != "UnknownOperationException":
+                    raise
+                self.result.notes.append(f"{logical_id}: point-in-time recovery not applied (the endpoint has "
+                                         "no continuous backups, e.g. DynamoDB Local)")
         if p.get("TimeToLiveSpecification", {}).get("Enabled"):
             dynamodb.update_time_to_live(TableName=name, TimeToLiveSpecification={
                 "Enabled": True, "AttributeName": p["TimeToLiveSpecification"]["AttributeName"]})

@@ -157,7 +157,8 @@ class BaselineDetector:
             cluster_state.first_seen = features.time
         learning = features.time < cluster_state.first_seen + self.learning_seconds
         own.kind, own.name = pending.principal.kind, pending.principal.display
-        result = score_event(features, own, peer, pending.principal_class)
+        home = pending.principal.namespace if pending.principal_class == WORKLOAD_IDENTITY else ""
+        result = score_event(features, own, peer, pending.principal_class, home)
         if result.reference:
             self.stats.scored += 1
         observation = None

@@ -63,6 +63,7 @@ class Profile(msgspec.Struct, omit_defaults=True, forbid_unknown_fields=False):
     active_hours: int = 0
     pending: dict[str, list[float]] = {}  # "feature\x1fvalue" -> [first_flagged, count, last_seen, last_reported]
     applied: list[str] = []  # ids of the latest batches folded in: a redelivered batch is not counted twice
+    reported: dict[str, float] = {}  # "feature\x1fvalue" -> when it was last part of a reported anomaly
 
     # --- reading -----------------------------------------------------------------------------------------
 
@@ -147,6 +148,8 @@ class Profile(msgspec.Struct, omit_defaults=True, forbid_unknown_fields=False):
                 self._hold(feature, value, time, reported)
             else:
                 self._add(feature, value, time, features.day)
+        if reported:
+            self._mark_reported(features, hold)
         if humans:
             self._learn_hour(features.hour_of_week, time)
         self._learn_rate(time, features.failed)
@@ -192,9 +195,15 @@ class Profile(msgspec.Struct, omit_defaults=True, forbid_unknown_fields=False):
             held[3] = max(held[3], time)
 
     def reported_between(self, feature: str, value: str, start: float, end: float) -> bool:
-        """Was this held value last part of a reported anomaly in [start, end)?"""
-        held = self.pending.get(f"{feature}\x1f{value}")
-        return held is not None and start <= held[3] < end
+        """Was this value last part of a reported anomaly in [start, end)?"""
+        return start <= self.reported.get(f"{feature}\x1f{value}", -1.0) < end
+
+    def _mark_reported(self, features: EventFeatures, anomalous: frozenset[str]) -> None:
+        for feature in anomalous:
+            self.reported[f"{feature}\x1f{features.values.get(feature, '')}"] = features.time
+        if len(self.reported) > MAX_PENDING:
+            for key in sorted(self.reported, key=self.reported.__getitem__)[: len(self.reported) - MAX_PENDING]:
+                del self.reported[key]
 
     def promote_aged(self, now: float) -> None:
         """Held values that kept recurring for HOLD_DAYS become normal; others are forgotten after FORGET_DAYS."""

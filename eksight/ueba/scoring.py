@@ -31,6 +31,7 @@ from eksight.ueba.features import (
     CLASS,
     CLASS_NAMESPACE,
     CLUSTER_LIST,
+    CLUSTER_SCOPE,
     EVENT_DELETE,
     EXEC,
     FEATURES,
@@ -66,7 +67,7 @@ SCALE_BITS = 5.0  # excess bits for a score of 50
 CONTENT_ONLY = 0.6
 CONTENT_ONLY_MAX = 59.0  # LOW: new things done from the usual network, tool and hours...
 COLLECTION = frozenset({"secrets", "cluster_list"})  # ...except reads that collect credentials or enumerate,
-IDENTITY_FLOOR = 70.0
+IDENTITY_FLOOR, IDENTITY_FLOOR_SENSITIVE = 70.0, 80.0
 FIRST_USE_FLOOR = 60.0  # MEDIUM: first exec / secret read / token request / node proxy / cluster-wide list
 FIRST_USE_CLASSES = frozenset({EXEC, SECRETS, TOKEN, NODE_PROXY, CLUSTER_LIST})
 MAX_BITS = 24.0
@@ -78,6 +79,14 @@ PEER_MATURE_DAYS, PEER_MATURE_EVENTS = 2.0, 100
 
 CONTENT = frozenset({ACTION, CLASS_NAMESPACE, NAMESPACE, IMAGE, PERMISSION})
 CONTEXT = frozenset({NETWORK, SITE, ZONE, TOOL, TOOL_VERSION, HOUR})
+# What counts as "somewhere else" when telling context from content anomalies: for a workload or node only a
+# new site or zone (pods move between subnets; an upgrade brings a new client library); for automation (CI
+# runners come from big, changing address pools) a new zone or client; for people, all of it.
+CONTEXT_BY_CLASS = {HUMAN: CONTEXT, AUTOMATION: frozenset({ZONE, TOOL, TOOL_VERSION, HOUR}),
+                    WORKLOAD_IDENTITY: frozenset({SITE, ZONE}), NODE_CLASS: frozenset({SITE, ZONE})}
+# Kubernetes clients people commonly switch between (for humans, a new one of these is routine).
+COMMON_CLIENTS = frozenset({"kubectl", "helm", "k9s", "lens", "openlens", "kubectx", "kubens", "stern", "argocd",
+                            "flux", "eksctl", "kustomize", "skaffold", "tilt", "browser"})
 _WEIGHT_COLUMNS = (ACTION, CLASS_NAMESPACE, NAMESPACE, NETWORK, SITE, ZONE, TOOL, TOOL_VERSION, HOUR, IMAGE,
                    PERMISSION)
 WEIGHTS: dict[str, dict[str, float]] = {  # how much each feature's surprise counts, per principal class
@@ -141,7 +150,9 @@ def is_mature(profile: Profile | None, peer: bool = False) -> bool:
     return profile.active_days >= days and profile.events >= events
 
 
-def score_event(features: EventFeatures, own: Profile, peer: Profile | None, principal_class: str) -> EventScore:
+def score_event(features: EventFeatures, own: Profile, peer: Profile | None, principal_class: str,
+                home_namespace: str = "") -> EventScore:
+    """`home_namespace`: a service account's own namespace (where its app reads its own secrets)."""
     if is_mature(own):
         reference, other, which = own, peer, "own"
     elif is_mature(peer, peer=True):
@@ -163,17 +174,22 @@ def score_event(features: EventFeatures, own: Profile, peer: Profile | None, pri
         else:
             assessment = _assess(reference, other, feature, value, now, features.day)
         assessments.append(assessment)
-    signals = _signals(features, reference, own, assessments, principal_class, which)
+    signals = _signals(features, reference, own, assessments, principal_class, which, home_namespace)
     bits = np.array([a.bits for a in assessments])
-    w = np.array([weights[a.feature] for a in assessments])
+    w = np.array([_weight(weights, a, principal_class) for a in assessments])
     weighted = bits * w
-    context = np.array([a.feature in CONTEXT for a in assessments], bool)
+    # What counts as "somewhere else": for a workload or node only a new site or zone (its pods move between
+    # subnets; an upgrade brings a new client library, and a person's tool is a signal of its own).
+    context_features = CONTEXT_BY_CLASS[principal_class]
+    context = np.array([a.feature in context_features and not _common_client(a, principal_class)
+                        for a in assessments], bool)
     # One allowance per event, not per feature: several modest surprises together (new network, new tool,
     # odd hour) are evidence that no single one of them is.
     excess = max(float(weighted.sum()) - FREE_BITS_PER_EVENT, 0.0)
     identity = "credential_outside_cluster" in signals or "new_tool_for_workload_identity" in signals
     content_only = bool(excess) and not identity and float(weighted[context].sum()) < NOTABLE_BITS
-    collection = _collection(features, signals)
+    usual_place = _usual_namespace(features, assessments, principal_class, home_namespace)
+    collection = _collection(features, signals, usual_place)
     if content_only and not collection:
         excess *= CONTENT_ONLY
     excess *= SENSITIVITY.get(features.action_class, 0.8)
@@ -181,8 +197,8 @@ def score_event(features: EventFeatures, own: Profile, peer: Profile | None, pri
     score = 100.0 * (1.0 - 2.0 ** (-excess / SCALE_BITS))
     if content_only and not collection:
         score = min(score, CONTENT_ONLY_MAX)
-    if "credential_outside_cluster" in signals:
-        score = max(score, IDENTITY_FLOOR)
+    if "credential_outside_cluster" in signals:  # HIGH when it is used for something security-relevant
+        score = max(score, IDENTITY_FLOOR_SENSITIVE if features.action_class else IDENTITY_FLOOR)
     if "first_use_of_sensitive_action" in signals:
         score = max(score, FIRST_USE_FLOOR)
     candidate = bool(features.action_class) or bool(signals)
@@ -244,7 +260,7 @@ def _may_signal(features: EventFeatures, reference: Profile, own: Profile, princ
 
 
 def _signals(features: EventFeatures, reference: Profile, own: Profile, assessments: list[FeatureAssessment],
-             principal_class: str, which: str) -> list[str]:
+             principal_class: str, which: str, home_namespace: str = "") -> list[str]:
     signals: list[str] = []
     by_feature = {a.feature: a for a in assessments}
     zone = by_feature.get(ZONE)
@@ -258,7 +274,9 @@ def _signals(features: EventFeatures, reference: Profile, own: Profile, assessme
         # An app upgrade may bring a new client library, from the usual pod network; a person's tool, or a
         # new client from somewhere else, means the credential left the workload.
         signals.append("new_tool_for_workload_identity")
-    if which == "own" and _first_use(features, own):
+    if which == "own" and _first_use(features, own) and not (
+            features.action_class == SECRETS
+            and _usual_namespace(features, assessments, principal_class, home_namespace)):
         signals.append("first_use_of_sensitive_action")
     for feature in (NAMESPACE, ACTION):
         assessment = by_feature.get(feature)
@@ -286,12 +304,37 @@ def _first_use(features: EventFeatures, own: Profile) -> bool:
     return not own.values.get(CLASS, {}).get(action_class) and not own.is_pending(CLASS, action_class)
 
 
-def _collection(features: EventFeatures, signals: list[str]) -> bool:
-    """Where what was done is itself the threat, whoever's laptop it came from: reads that gather secrets or
-    enumerate the cluster. (A first exec is a signal of its own; an admin exec'ing somewhere new is not.)"""
+def _usual_namespace(features: EventFeatures, assessments: list[FeatureAssessment], principal_class: str,
+                     home_namespace: str) -> bool:
+    """The request is in a namespace the principal works in routinely (or a service account's own)."""
+    namespace = features.values.get(NAMESPACE, "")
+    if principal_class == WORKLOAD_IDENTITY and namespace and namespace == home_namespace:
+        return True
+    label = next((a.label for a in assessments if a.feature == NAMESPACE), UNSEEN)
+    return namespace not in ("", CLUSTER_SCOPE) and label in (FREQUENT, INFREQUENT)
+
+
+def _common_client(assessment: FeatureAssessment, principal_class: str) -> bool:
+    """A person or pipeline picking up kubectl, helm or k9s is routine; a python client is not."""
+    return principal_class in (HUMAN, AUTOMATION) and assessment.feature in (TOOL, TOOL_VERSION) and (
+        assessment.value.partition(" ")[0] in COMMON_CLIENTS)
+
+
+def _weight(weights: dict[str, float], assessment: FeatureAssessment, principal_class: str) -> float:
+    return weights[assessment.feature] * (0.3 if _common_client(assessment, principal_class) else 1.0)
+
+
+def _collection(features: EventFeatures, signals: list[str], usual_place: bool) -> bool:
+    """Where what was done is itself the threat, whoever's laptop it came from: reads that gather secrets
+    beyond where the principal works, or enumerate the cluster. (A first exec is a signal of its own; an admin
+    exec'ing somewhere new is not; reading the secrets of one's own namespace is not collecting.)"""
     verb, _, resource = features.values.get(ACTION, "").partition(" ")
     if verb not in ("get", "list", "watch"):
         return False  # e.g. helm stores releases as secrets: writing one is deploying, not collecting
+    if features.action_class == CLUSTER_LIST:
+        return True
+    if usual_place:
+        return False
     if features.action_class in COLLECTION:
         return True
     # Bursts of reads of what holds credentials (not of new *kinds* of reads: helm and operators look up every

@@ -208,3 +208,22 @@ def test_a_workloads_new_client_library_from_its_own_network_is_not_reported_but
     by_hand = [{**e, "userAgent": "kubectl/v1.31.0 (linux/amd64) kubernetes/abc"} for e in upgraded]
     (finding,) = anomalies(run(api_routine(12) + by_hand))
     assert "new_tool_for_workload_identity" in finding.details["anomaly"]["signals"]
+
+
+def test_a_first_secret_read_is_medium_only_outside_the_namespaces_one_works_in() -> None:
+    own_team = [event(ALICE, START + timedelta(days=10, hours=11), verb="get", resource="secrets",
+                      namespace="team-a")]
+    assert all(f.severity <= Severity.LOW for f in anomalies(run(routine(ALICE, 14) + own_team)))
+    elsewhere = [event(ALICE, START + timedelta(days=10, hours=11), verb="get", resource="secrets",
+                       namespace="payments")]
+    (finding,) = anomalies(run(routine(ALICE, 14) + elsewhere))
+    assert finding.severity >= Severity.MEDIUM
+    assert "first_use_of_sensitive_action" in finding.details["anomaly"]["signals"]
+
+
+def test_an_app_starting_to_read_its_own_secrets_after_an_upgrade_is_at_most_low() -> None:
+    reads_configmaps = [e for e in api_routine(12) if e["objectRef"]["resource"] == "configmaps"]
+    upgraded = [event(API, START + timedelta(days=10, hours=h), verb="get", resource="secrets", namespace="shop",
+                      name="api-db", ip="10.0.3.40", agent="api/2.0.0 (linux/amd64) kubernetes/def")
+                for h in range(3)]
+    assert all(f.severity <= Severity.LOW for f in anomalies(run(reads_configmaps + upgraded)))
