@@ -144,13 +144,13 @@ class DynamoStore:
 
     # ---- ProfileStore ----------------------------------------------------------------------------------
 
-    def get_many(self, keys: Sequence[Key]) -> dict[Key, StoredItem]:
+    def get_many(self, keys: Sequence[Key], consistent: bool = True) -> dict[Key, StoredItem]:
         unique = list(dict.fromkeys(keys))  # BatchGetItem rejects duplicate keys
         with self._lock:
             self.reads += len(keys)
         found: dict[Key, StoredItem] = {}
         for start in range(0, len(unique), BATCH_GET_LIMIT):
-            found.update(self._get_chunk(unique[start:start + BATCH_GET_LIMIT]))
+            found.update(self._get_chunk(unique[start:start + BATCH_GET_LIMIT], consistent))
         return found
 
     def put_if(self, key: Key, blob: bytes, expected_version: int | None, expires_at: int = 0) -> bool:
@@ -199,10 +199,10 @@ class DynamoStore:
 
     # ---- internals -------------------------------------------------------------------------------------
 
-    def _get_chunk(self, keys: list[Key]) -> dict[Key, StoredItem]:
+    def _get_chunk(self, keys: list[Key], consistent: bool) -> dict[Key, StoredItem]:
         request: dict[str, Any] = {self.table_name: {
             "Keys": [{PARTITION_KEY: {"S": pk}, SORT_KEY: {"S": sk}} for pk, sk in keys],
-            "ConsistentRead": True,
+            "ConsistentRead": consistent,
             "ProjectionExpression": _PROJECTION,
             "ExpressionAttributeNames": dict(_NAMES),
         }}

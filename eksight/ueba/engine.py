@@ -251,7 +251,8 @@ class BaselineDetector:
             if peer_key:
                 keys[peer_key] = None
             keys[(pending.cluster, "cluster")] = None
-        items = self.store.get_many(list(keys))
+        # Eventually consistent (half the cost): a stale version only makes the conditional write fail and retry.
+        items = self.store.get_many(list(keys), consistent=False)
         work = _Work()
         for key in keys:
             item = items.get(key)

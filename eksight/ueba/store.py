@@ -33,8 +33,10 @@ class ConflictError(RuntimeError):
 
 
 class ProfileStore(Protocol):
-    def get_many(self, keys: Sequence[Key]) -> dict[Key, StoredItem]:
-        """The items that exist among `keys` (missing ones are absent from the result)."""
+    def get_many(self, keys: Sequence[Key], consistent: bool = True) -> dict[Key, StoredItem]:
+        """The items that exist among `keys` (missing ones are absent from the result). `consistent=False`
+        may return a slightly stale version (half the read cost on DynamoDB): a conditional write on it then
+        fails and `apply_updates` re-reads consistently, so no update is lost either way."""
         ...
 
     def put_if(self, key: Key, blob: bytes, expected_version: int | None, expires_at: int = 0) -> bool:
@@ -91,7 +93,7 @@ class MemoryStore:
         self.writes = 0
         self.conflicts = 0
 
-    def get_many(self, keys: Sequence[Key]) -> dict[Key, StoredItem]:
+    def get_many(self, keys: Sequence[Key], consistent: bool = True) -> dict[Key, StoredItem]:
         with self._lock:
             self.reads += len(keys)
             return {key: self._items[key] for key in keys if key in self._items}

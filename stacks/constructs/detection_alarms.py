@@ -21,6 +21,7 @@ EVENTS_PROCESSED = "EventsProcessed"
 OBJECTS_PROCESSED = "ObjectsProcessed"
 RECORDS_QUARANTINED = "RecordsQuarantined"
 EVENT_LAG_SECONDS = "EventLagSeconds"
+OBJECTS_FAILED = "ObjectsFailed"  # an object whose processing raised: its message is retried (partial batch failure)
 DETECTOR_METRICS = (EVENTS_PROCESSED, OBJECTS_PROCESSED, RECORDS_QUARANTINED, EVENT_LAG_SECONDS,
                     *FINDINGS_METRICS.values())
 
@@ -57,6 +58,10 @@ class DetectionAlarms(Construct):
                     "dead-lettered.")
         self._alarm("DetectorThrottles", detector.metric_throttles(period=PERIOD), 0,
                     "The detector was throttled: raise detector.reserved_concurrency or the account limit.")
+        self._alarm("ObjectsFailed", detector_metric(OBJECTS_FAILED), 0,
+                    "The detector could not process an archive object (unreadable, or a downstream call failed): "
+                    "its notification is retried and ends in the dead-letter queue after 5 receives. Partial "
+                    "batch failures do not count as Lambda errors, hence this alarm.")
         self._alarm("QueueAge", queue.metric_approximate_age_of_oldest_message(period=PERIOD, statistic="Maximum"),
                     MAX_QUEUE_AGE.to_seconds(),
                     "Audit log deliveries wait more than 15 minutes for the detector: detection is late.")

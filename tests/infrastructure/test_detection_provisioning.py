@@ -75,7 +75,7 @@ def test_detection_stack_is_provisioned_on_the_ingestion_stacks_exports(synth: S
 
     cloudwatch = session.client("cloudwatch")
     alarms = cloudwatch.describe_alarms()["MetricAlarms"]
-    assert len(alarms) == 7 and all(a["AlarmActions"] == [out["AlertTopicArn"]] for a in alarms)
+    assert len(alarms) == 8 and all(a["AlarmActions"] == [out["AlertTopicArn"]] for a in alarms)
     assert cloudwatch.get_dashboard(DashboardName=out["DashboardName"])["DashboardBody"]
 
     skipped = {s.type for s in detection.skipped}

@@ -521,6 +521,11 @@ def test_alarms_watch_every_dead_letter_queue_errors_throttles_and_queue_age(ale
     assert watching("Errors", detector_id)["Threshold"] == 0
     assert watching("Throttles", detector_id)["Threshold"] == 0
     assert watching("Errors", forwarder_id)["Threshold"] == 0
+    # Objects that fail inside a batch are partial batch failures, not Lambda errors: their own alarm, on the
+    # metric the handler really emits.
+    failed = only([a for a in alarms if a["MetricName"] == "ObjectsFailed"])
+    assert (failed["Namespace"], failed["Threshold"], failed["Statistic"]) == ("eksight", 0, "Sum")
+    assert 'name="ObjectsFailed"' in (lambda_package.LAMBDAS_ROOT / "detector" / "handler.py").read_text()
     age = watching("ApproximateAgeOfOldestMessage", "eksight-ingestion-eu-west-1:NotificationQueueArn")
     assert (age["Threshold"], age["Statistic"]) == (900, "Maximum")
     for alarm in alarms:

@@ -260,6 +260,9 @@ def test_read_capacity_units_are_strongly_consistent(dynamo_table):
     assert reader.read_units - before == 2.0
     assert reader.reads == len(sizes) + 2
     assert read_capacity_units(4096, consistent=False) == 0.5
+    before = reader.read_units
+    assert len(reader.get_many([keys[1024], keys[4096]], consistent=False)) == 2  # what the baselines batch uses
+    assert reader.read_units - before == 1.0
 
 
 def test_lost_race_counts_an_estimated_write(dynamo_table):

@@ -118,8 +118,8 @@ class RacingStore(MemoryStore):
         super().__init__()
         self.interloper = None
 
-    def get_many(self, keys):  # type: ignore[no-untyped-def]
-        items = super().get_many(keys)
+    def get_many(self, keys, consistent=True):  # type: ignore[no-untyped-def]
+        items = super().get_many(keys, consistent)
         if self.interloper is not None:
             interloper, self.interloper = self.interloper, None
             interloper()
