@@ -176,6 +176,8 @@ def _text(value: Any) -> str:
             return "${" + value["Ref"] + "}"
         if "Fn::GetAtt" in value:
             return "${" + ".".join(value["Fn::GetAtt"]) + "}"
+        if "Fn::ImportValue" in value:  # another stack's output, e.g. the ingestion stack's key
+            return "${import " + _text(value["Fn::ImportValue"]) + "}"
     return json.dumps(value)
 
 

@@ -47,8 +47,15 @@ def test_summary_of_the_multi_region_example(tmp_path: Path) -> None:
     assert us["baselines"].startswith("DynamoDB, pay-per-request, key pk/sk, point-in-time recovery, TTL on "
                                       "expires_at, KMS arn:aws:kms:us-east-1:111122223333:key/")
     assert us["bus"] == "custom EventBridge bus, archive kept 90 d"
-    assert "alerts" not in us and us["alarms"] == "6 CloudWatch alarms (0 notify SNS), 1 dashboard"
+    assert "alerts" not in us and us["alarms"] == "7 CloudWatch alarms (0 notify SNS), 1 dashboard"
     assert detection["eksight-detection-eu-west-1"]["alerts"] == "new SNS topic, KMS, 1 email subscription(s)"
     assert all_plans["eksight-detection-eu-west-1"].clusters == []
     text = plan.render(list(all_plans.values()))
     assert text.endswith("4 stack(s). Deploy one with `npx cdk deploy STACK`, all with `npx cdk deploy --all`.")
+
+
+def test_values_imported_from_another_stack_read_as_imports() -> None:
+    from eksight.plan import _text
+
+    assert _text({"Fn::ImportValue": "eksight-ingestion-eu-west-1:ArchiveKeyArn"}) == (
+        "${import eksight-ingestion-eu-west-1:ArchiveKeyArn}")
