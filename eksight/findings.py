@@ -159,8 +159,8 @@ class FindingAggregator:
             _merge_anomaly(finding, observation)
         if len(finding.evidence) < self.max_evidence and observation.audit_id not in finding.evidence:
             finding.evidence.append(observation.audit_id)
-        _add_unique(finding.source_ips, observation.source_ip, 20)
-        _add_unique(finding.user_agents, observation.user_agent, 10)
+        add_unique(finding.source_ips, observation.source_ip, 20)
+        add_unique(finding.user_agents, observation.user_agent, 10)
         return finding
 
     def findings(self) -> list[Finding]:
@@ -208,7 +208,8 @@ def _merge_anomaly(finding: Finding, observation: Observation) -> None:
     anomaly["events"] = finding.count
 
 
-def _add_unique(values: list[str], value: str, limit: int) -> None:
+def add_unique(values: list[str], value: str, limit: int) -> None:
+    """Append `value` (non-empty) unless present or `values` already holds `limit` items."""
     if value and value not in values and len(values) < limit:
         values.append(value)
 

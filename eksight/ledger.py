@@ -17,7 +17,7 @@ from dataclasses import replace
 
 import msgspec
 
-from eksight.findings import MAX_EVIDENCE, Finding, Severity
+from eksight.findings import MAX_EVIDENCE, Finding, Severity, add_unique
 from eksight.ueba.store import Key, ProfileStore, apply_updates
 
 TTL_SECONDS = 7 * 86400
@@ -93,8 +93,5 @@ def _total(part: Finding, entry: _Entry) -> Finding:
 def _union(first: list[str], second: list[str], limit: int) -> list[str]:
     out = list(first)
     for value in second:
-        if len(out) >= limit:
-            break
-        if value not in out:
-            out.append(value)
+        add_unique(out, value, limit)
     return out

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import gzip
-import importlib.util
 import io
 import json
 import secrets
@@ -25,8 +24,9 @@ import uuid
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import ModuleType
 from typing import Any
+
+from eksight.local.handlers import load_handler
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIG = ROOT / "examples" / "demo.json"
@@ -124,16 +124,6 @@ def _simulate(out: Path, days: float, scale: float, seed: int, attacks: str) -> 
     generate(Config(out=out, days=days, seed=seed, scale=scale, cluster="demo-eks", account=ACCOUNT,
                     region=REGION, attacks=attacks, cwl=False))
     return out
-
-
-def _load_handler(name: str) -> ModuleType:
-    path = ROOT / "lambdas" / name / "handler.py"
-    spec = importlib.util.spec_from_file_location(f"eksight_demo_{name}", path)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up
-    spec.loader.exec_module(module)
-    return module
 
 
 class _LambdaContext:
@@ -269,7 +259,7 @@ class _Aws:
             "POWERTOOLS_TRACE_DISABLED": "true", "POWERTOOLS_LOG_LEVEL": "INFO"})
         log = stack_log = (work / "detector.log").open("w")  # Powertools writes JSON logs and metrics to stdout
         with contextlib.redirect_stdout(log):
-            handler = _load_handler("detector")
+            handler = load_handler("detector")
         process_object = handler.process_object
 
         def counted(*args: Any, **kwargs: Any) -> Any:  # each object's counts, as the handler gets them
@@ -307,7 +297,7 @@ class _Aws:
 
     def run_forwarder(self, result: DemoResult) -> None:
         with contextlib.redirect_stdout(io.StringIO()):
-            handler = _load_handler("securityhub_forwarder")
+            handler = load_handler("securityhub_forwarder")
         for body in self._drain(self.forward_queue):
             with contextlib.redirect_stdout(io.StringIO()):
                 handler.lambda_handler(json.loads(body), _LambdaContext("eksight-securityhub-forwarder"))

@@ -22,7 +22,6 @@ config, which moto would reject for a function that does not exist.
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import json
 import re
 import secrets
@@ -31,14 +30,14 @@ import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import cache
-from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import boto3
 from botocore.exceptions import ClientError, ParamValidationError
 
-AUDIT_LOGGING_HANDLER = Path(__file__).resolve().parents[2] / "lambdas" / "audit_logging" / "handler.py"
+from eksight.local.handlers import load_handler
+
 LIFECYCLE_FIELDS = {"Id", "Status", "Prefix", "ExpirationInDays", "Transitions", "NoncurrentVersionExpiration",
                     "NoncurrentVersionTransitions", "AbortIncompleteMultipartUpload"}
 NOTIFICATION_TYPES = ("TopicConfigurations", "QueueConfigurations", "LambdaFunctionConfigurations")
@@ -538,8 +537,4 @@ def _lifecycle_rule(rule: dict[str, Any]) -> dict[str, Any]:
 
 @cache
 def _audit_logging_handler() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("eksight_audit_logging_handler", AUDIT_LOGGING_HANDLER)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_handler("audit_logging")

@@ -3,30 +3,16 @@ module-scope clients are created inside moto), a Lambda context, and the EMF met
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import ModuleType
 from typing import Any
+
+from eksight.local.handlers import load_handler  # noqa: F401 - the handler tests import it from here
 
 ROOT = Path(__file__).resolve().parents[2]
 SHARED_DATASETS = ROOT.parent / "shared" / "datasets"
-
-
-def load_handler(name: str) -> ModuleType:
-    """lambdas/<name>/handler.py as a fresh module (Lambda imports it as `handler`; tests give it a unique name
-    so two handlers can live in one process)."""
-    module_name = f"_eksight_lambda_{name}_handler"
-    sys.modules.pop(module_name, None)
-    spec = importlib.util.spec_from_file_location(module_name, ROOT / "lambdas" / name / "handler.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[module_name] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 @dataclass
