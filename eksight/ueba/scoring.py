@@ -254,9 +254,24 @@ def _may_signal(features: EventFeatures, reference: Profile, own: Profile, princ
         value = values.get(feature)
         if value and value not in reference.values.get(feature, {}):
             return True
-    if own.rate_hour == int(features.time // 3600) and own.rate_count + 1 >= max(RATE_MIN, 5 * own.rate_mean):
-        return True
-    return features.failed and own.fail_count + 1 >= FAIL_MIN
+    requests, failures = _this_hour(own, features)
+    return _rate_high(own, requests) or (features.failed and _failures_high(own, failures))
+
+
+def _this_hour(own: Profile, features: EventFeatures) -> tuple[int, int]:
+    """Requests and 401/403s of the principal in this event's hour, this event included (0, 0 when the profile's
+    open hour is another one)."""
+    if own.rate_hour != int(features.time // 3600):
+        return 0, 0
+    return own.rate_count + 1, own.fail_count + features.failed
+
+
+def _rate_high(own: Profile, requests: int) -> bool:
+    return requests >= max(RATE_MIN, 5 * own.rate_mean)
+
+
+def _failures_high(own: Profile, failures: int) -> bool:
+    return failures >= max(FAIL_MIN, 5 * own.fail_mean + 5)
 
 
 def _signals(features: EventFeatures, reference: Profile, own: Profile, assessments: list[FeatureAssessment],
@@ -282,13 +297,11 @@ def _signals(features: EventFeatures, reference: Profile, own: Profile, assessme
         assessment = by_feature.get(feature)
         if assessment and assessment.label == UNSEEN and assessment.bits >= BURST_BITS:
             signals.append(f"novelty_burst_{feature}")
-    if which == "own" and own.active_hours >= 24 and own.rate_hour == int(features.time // 3600):
-        count = own.rate_count + 1
-        if count >= max(RATE_MIN, 5 * own.rate_mean) and poisson_tail_bits(count, 1.5 * own.rate_mean + 1) >= \
-                RATE_SPIKE_BITS:
+    requests, failures = _this_hour(own, features)
+    if which == "own" and own.active_hours >= 24 and requests:
+        if _rate_high(own, requests) and poisson_tail_bits(requests, 1.5 * own.rate_mean + 1) >= RATE_SPIKE_BITS:
             signals.append("request_rate_spike")
-        fails = own.fail_count + features.failed
-        if features.failed and fails >= max(FAIL_MIN, 5 * own.fail_mean + 5):
+        if features.failed and _failures_high(own, failures):
             signals.append("failure_burst")
     return signals
 
