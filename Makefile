@@ -50,11 +50,11 @@ lint: install
 ## make synth [CONFIG=path]: synthesize that config into cdk.out/ (offline, no credentials)
 synth: install
 	$(CDK) synth $(CDK_FLAGS) -q -c config=$(CONFIG)
-	@$(PY) -m eksight.plan cdk.out
+	@$(PY) -m eksight.tools.plan cdk.out
 
 ## the whole pipeline on an embedded AWS (moto server + DynamoDB Local) with a simulated cluster under attack
 demo: install
-	$(PY) -m eksight.local.demo
+	$(PY) -m eksight.tools.emulator.demo
 
 ## regenerate the published JSON Schema and docs/configuration.md from the config models
 schema: install
@@ -63,7 +63,7 @@ schema: install
 
 ## regenerate docs/detections.md from the rules
 docs: install
-	$(PY) -c 'from eksight.rules.coverage import markdown; print(markdown(), end="")' > docs/detections.md
+	$(PY) -c 'from eksight.core.rules.coverage import markdown; print(markdown(), end="")' > docs/detections.md
 
 ## throughput vs. raw parsing; DynamoDB capacity per 1,000 events at ≥ 500 events/s; a 100 MB object's memory and
 ## duration and the handler's cold start

@@ -19,10 +19,10 @@ from pathlib import Path
 import msgspec
 import orjson
 
-from eksight.decode import decode_bytes
-from eksight.detect import Detector
-from eksight.events import AuditEvent, parse_event
-from eksight.identity import _resolve, resolve_principal
+from eksight.core.decode import decode_bytes
+from eksight.core.detector import Detector
+from eksight.core.events import AuditEvent, parse_event
+from eksight.core.identity import _resolve, resolve_principal
 
 DATASET = Path(__file__).resolve().parents[1].parent / "shared" / "datasets" / "dev-scenarios"
 REPEATS = 3
@@ -61,6 +61,7 @@ def main() -> int:
             for i, blob in enumerate(blobs):
                 detector.run(decode_bytes(blob, source=f"{source}-{i}"))
             return detector.stats.events
+
         return run
 
     cases: list[tuple[str, Callable[[], int]]] = [

@@ -1,6 +1,6 @@
 """DynamoDB cost of behavioural baselines, counted in consumed capacity on DynamoDB Local.
 
-A simulated cluster busy enough for ≥ 500 audit events/s (eksight.simulate at a large --scale) is cut into
+A simulated cluster busy enough for ≥ 500 audit events/s (eksight.tools.simulator at a large --scale) is cut into
 archive objects the way Firehose cuts them (eksight's default buffering: 16 MiB or 60 s, whichever first), and
 each object goes through what the detector Lambda does with it: rules + baselines (one profile read and at most
 one conditional write per principal and peer group per object) and the finding ledger. DynamoDB Local reports
@@ -29,34 +29,46 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--minutes", type=float, default=7.2)
     args = parser.parse_args(argv)
 
-    from eksight import ledger
-    from eksight.decode import SourceContext, decode_bytes
-    from eksight.detect import Detector
-    from eksight.events import event_time, parse_event
-    from eksight.local.dynamodb_local import DynamoDBLocal
-    from eksight.rules import default_engine
-    from eksight.simulate import Config, generate
-    from eksight.ueba.dynamodb import DynamoStore, create_table
-    from eksight.ueba.engine import BaselineDetector
+    from eksight.adapters.dynamodb import DynamoStateStore, create_table
+    from eksight.core import ledger
+    from eksight.core.behaviour.analyzer import BehaviourAnalyzer
+    from eksight.core.decode import SourceContext, decode_bytes
+    from eksight.core.detector import Detector
+    from eksight.core.events import event_time, parse_event
+    from eksight.core.rules import default_engine
+    from eksight.tools.emulator.dynamodb_local import DynamoDBLocal
+    from eksight.tools.simulator import Config, generate
 
     with tempfile.TemporaryDirectory(prefix="eksight-bench-") as tmp:
         began = time.perf_counter()
-        summary = generate(Config(out=Path(tmp), days=args.minutes / 1440, seed=17, scale=args.scale,
-                                  attacks="none", cwl=False, learning_days=0, cluster="bench"))
+        summary = generate(
+            Config(
+                out=Path(tmp),
+                days=args.minutes / 1440,
+                seed=17,
+                scale=args.scale,
+                attacks="none",
+                cwl=False,
+                learning_days=0,
+                cluster="bench",
+            )
+        )
         lines = gzip.decompress((Path(tmp) / "audit.jsonl.gz").read_bytes()).splitlines()
-        print(f"simulated {summary.events:,} events in {args.minutes:g} min of event time "
-              f"({summary.events / (args.minutes * 60):,.0f} events/s) in {time.perf_counter() - began:.0f} s")
+        print(
+            f"simulated {summary.events:,} events in {args.minutes:g} min of event time "
+            f"({summary.events / (args.minutes * 60):,.0f} events/s) in {time.perf_counter() - began:.0f} s"
+        )
 
     objects = _firehose_objects(lines, parse_event, event_time)
     context = SourceContext(cluster="bench", account="123456789012", region="us-east-1")
     with DynamoDBLocal() as local:
         client = local.client()
         create_table(client, "eksight-bench-baselines")
-        store = DynamoStore(client, "eksight-bench-baselines")
+        store = DynamoStateStore(client, "eksight-bench-baselines")
         began = time.perf_counter()
         events = 0
         for index, blob in enumerate(objects):
-            detector = Detector(default_engine(), baselines=BaselineDetector(store), baseline_batch=10**9)
+            detector = Detector(default_engine(), baselines=BehaviourAnalyzer(store), baseline_batch=10**9)
             detector.run(decode_bytes(blob, source=f"object-{index}", defaults=context))
             detector.flush(f"object-{index}")
             ledger.fold(store, detector.findings(), f"object-{index}")
@@ -68,12 +80,18 @@ def main(argv: list[str] | None = None) -> int:
     thousands_per_month = 500 * 86400 * 30 / 1000
     per_million_units = per_thousand_w * PRICE_PER_MILLION_WRU + per_thousand_r * PRICE_PER_MILLION_RRU
     cost = thousands_per_month * per_million_units / 1e6
-    print(f"{len(objects)} archive objects, {events:,} events, {items} items in the table, "
-          f"{store.writes} writes ({store.conflicts} lost races), {store.reads} item reads")
-    print(f"DynamoDB per 1,000 events: {per_thousand_w:.2f} WCU, {per_thousand_r:.2f} RCU "
-          f"(detection incl. DynamoDB Local round trips: {events / seconds:,.0f} events/s)")
-    print(f"at 500 events/s around the clock: ≈ ${cost:,.2f}/month on-demand (us-east-1 list prices "
-          f"${PRICE_PER_MILLION_WRU}/M WRU, ${PRICE_PER_MILLION_RRU}/M RRU)")
+    print(
+        f"{len(objects)} archive objects, {events:,} events, {items} items in the table, "
+        f"{store.writes} writes ({store.conflicts} lost races), {store.reads} item reads"
+    )
+    print(
+        f"DynamoDB per 1,000 events: {per_thousand_w:.2f} WCU, {per_thousand_r:.2f} RCU "
+        f"(detection incl. DynamoDB Local round trips: {events / seconds:,.0f} events/s)"
+    )
+    print(
+        f"at 500 events/s around the clock: ≈ ${cost:,.2f}/month on-demand (us-east-1 list prices "
+        f"${PRICE_PER_MILLION_WRU}/M WRU, ${PRICE_PER_MILLION_RRU}/M RRU)"
+    )
     return 0
 
 

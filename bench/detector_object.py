@@ -5,7 +5,7 @@
 1. Builds a CloudWatch-shaped archive object of about `--mb` MB uncompressed (newline-delimited DATA_MESSAGE
    envelopes, gzipped once, as Firehose stores them) from the dev-cluster dataset, repeated as needed with fresh
    auditIDs so the detector's per-request de-duplication does not discard the repeats.
-2. In a fresh interpreter (so nothing of step 1 counts), runs `eksight.pipeline.process_object` over it with a
+2. In a fresh interpreter (so nothing of step 1 counts), runs `eksight.core.archive_object.process_object` over it with a
    local file reader, a publisher that only counts and no quarantine sink: wall time, peak RSS (getrusage) and,
    in a second fresh run, the peak of Python allocations (tracemalloc, which slows the run down).
 3. Cold start: `import handler` of lambdas/detector in fresh interpreters (median of 5), with the environment the
@@ -28,14 +28,23 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 DATASET = ROOT.parent / "shared" / "datasets" / "dev-scenarios" / "audit.jsonl.gz"
-KEY = ("audit/account=828750217432/region=eu-north-1/cluster=prod-core-eks2/year=2024/month=09/day=15/hour=20/"
-       "eksight-prod-core-eks2-1-2024-09-15-20-00-00-bench.gz")
+KEY = (
+    "audit/account=828750217432/region=eu-north-1/cluster=prod-core-eks2/year=2024/month=09/day=15/hour=20/"
+    "eksight-prod-core-eks2-1-2024-09-15-20-00-00-bench.gz"
+)
 PER_ENVELOPE = 200
-HANDLER_ENV = {"FINDINGS_BUS_NAME": "eksight-findings", "ARCHIVE_BUCKET": "eksight-archive",
-               "BASELINE_TABLE": "eksight-baselines", "POWERTOOLS_METRICS_NAMESPACE": "eksight",
-               "POWERTOOLS_SERVICE_NAME": "eksight-detector", "AWS_REGION": "eu-north-1",
-               "AWS_DEFAULT_REGION": "eu-north-1", "AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench",
-               "AWS_LAMBDA_FUNCTION_NAME": "eksight-detector"}
+HANDLER_ENV = {
+    "FINDINGS_BUS_NAME": "eksight-findings",
+    "ARCHIVE_BUCKET": "eksight-archive",
+    "STATE_TABLE": "eksight-baselines",
+    "POWERTOOLS_METRICS_NAMESPACE": "eksight",
+    "POWERTOOLS_SERVICE_NAME": "eksight-detector",
+    "AWS_REGION": "eu-north-1",
+    "AWS_DEFAULT_REGION": "eu-north-1",
+    "AWS_ACCESS_KEY_ID": "bench",
+    "AWS_SECRET_ACCESS_KEY": "bench",
+    "AWS_LAMBDA_FUNCTION_NAME": "eksight-detector",
+}
 
 
 def build(path: Path, megabytes: int) -> tuple[int, int, int]:
@@ -47,17 +56,26 @@ def build(path: Path, megabytes: int) -> tuple[int, int, int]:
         while written < target:
             for start in range(0, len(lines), PER_ENVELOPE):
                 batch = []
-                for line in lines[start:start + PER_ENVELOPE]:
+                for line in lines[start : start + PER_ENVELOPE]:
                     event = json.loads(line)
                     event["auditID"] = str(uuid.uuid4())
                     stamp = event.get("stageTimestamp") or "2024-09-15T20:00:00.000000Z"
                     millis = int(time.mktime(time.strptime(stamp[:19], "%Y-%m-%dT%H:%M:%S")) * 1000)
                     batch.append({"id": str(events), "timestamp": millis, "message": json.dumps(event)})
                     events += 1
-                envelope = json.dumps({"messageType": "DATA_MESSAGE", "owner": "828750217432",
-                                       "logGroup": "/aws/eks/prod-core-eks2/cluster",
-                                       "logStream": "kube-apiserver-audit-1abdea6d0f764575b219b884cf596055",
-                                       "subscriptionFilters": ["eksight-audit"], "logEvents": batch}).encode() + b"\n"
+                envelope = (
+                    json.dumps(
+                        {
+                            "messageType": "DATA_MESSAGE",
+                            "owner": "828750217432",
+                            "logGroup": "/aws/eks/prod-core-eks2/cluster",
+                            "logStream": "kube-apiserver-audit-1abdea6d0f764575b219b884cf596055",
+                            "subscriptionFilters": ["eksight-audit"],
+                            "logEvents": batch,
+                        }
+                    ).encode()
+                    + b"\n"
+                )
                 sink.write(envelope)
                 written += len(envelope)
                 if written >= target:
@@ -70,8 +88,8 @@ def measure(root: Path, trace: bool) -> dict[str, object]:
     import resource
     import tracemalloc
 
-    from eksight.pipeline import LocalFileReader, process_object
-    from eksight.ueba.store import MemoryStore
+    from eksight.core.archive_object import LocalFileReader, process_object
+    from eksight.core.state import MemoryStateStore
 
     class Counting:
         published = 0
@@ -85,12 +103,18 @@ def measure(root: Path, trace: bool) -> dict[str, object]:
     started = time.perf_counter()
     # Baselines included (as in the Lambda), with the in-memory store: DynamoDB round trips are not measured here
     # (bench/baselines_dynamodb.py counts their capacity).
-    result = process_object(LocalFileReader(root), KEY, publisher=Counting(), baselines=MemoryStore())
+    result = process_object(LocalFileReader(root), KEY, publisher=Counting(), baselines=MemoryStateStore())
     seconds = time.perf_counter() - started
-    out: dict[str, object] = {"seconds": seconds, "events": result.events, "records": result.records,
-                              "findings": result.published, "bytes_decoded": result.bytes_decoded,
-                              "rss_before_mb": before / 1024, "rss_peak_mb": _vm("VmHWM") / 1024,
-                              "maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+    out: dict[str, object] = {
+        "seconds": seconds,
+        "events": result.events,
+        "records": result.records,
+        "findings": result.published,
+        "bytes_decoded": result.bytes_decoded,
+        "rss_before_mb": before / 1024,
+        "rss_peak_mb": _vm("VmHWM") / 1024,
+        "maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }
     if trace:
         out["tracemalloc_peak_mb"] = tracemalloc.get_traced_memory()[1] / 1e6
     return out
@@ -106,36 +130,67 @@ def _vm(field: str) -> int:
 
 
 def fresh(*args: str, env: dict[str, str] | None = None) -> str:
-    return subprocess.run([sys.executable, *args], cwd=ROOT, check=True, capture_output=True, text=True,
-                          env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}).stdout
+    return subprocess.run(
+        [sys.executable, *args],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})},
+    ).stdout
 
 
 def cold_start(runs: int = 5, config: Path | None = None) -> tuple[float, list[tuple[int, str]]]:
     """Median seconds of `import handler` in fresh interpreters, and the biggest cumulative imports of one run.
     `config`: an EKSIGHT_DETECTION_CONFIG file (as deployed), or none (eksight's defaults)."""
     handler_dir = ROOT / "lambdas" / "detector"
-    env = {**HANDLER_ENV, "PYTHONPATH": f"{handler_dir}{os.pathsep}{ROOT}",
-           **({"EKSIGHT_DETECTION_CONFIG": str(config)} if config else {})}
+    env = {
+        **HANDLER_ENV,
+        "PYTHONPATH": f"{handler_dir}{os.pathsep}{ROOT}",
+        **({"EKSIGHT_DETECTION_CONFIG": str(config)} if config else {}),
+    }
     code = "import time; t = time.perf_counter(); import handler; print(time.perf_counter() - t)"
     times = [float(fresh("-c", code, env=env)) for _ in range(runs)]
-    report = subprocess.run([sys.executable, "-X", "importtime", "-c", "import handler"], cwd=ROOT, check=True,
-                            capture_output=True, text=True, env={**os.environ, **env}).stderr
+    report = subprocess.run(
+        [sys.executable, "-X", "importtime", "-c", "import handler"],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+        text=True,
+        env={**os.environ, **env},
+    ).stderr
     top: list[tuple[int, str]] = []
     for line in report.splitlines():
         if line.startswith("import time:") and "cumulative" not in line:
             _own, cumulative, name = line.split(":", 1)[1].split("|", 2)
             top.append((int(cumulative), name.strip()))
-    wanted = ("handler", "aws_lambda_powertools", "boto3", "eksight.pipeline", "eksight.detect", "eksight.ueba.engine",
-              "numpy", "eksight.decode", "eksight.rules", "eksight.adapters.eventbridge", "aws_xray_sdk.core",
-              "aws_lambda_powertools.utilities.idempotency", "aws_lambda_powertools.utilities.batch", "eksight.config",
-              "pydantic", "msgspec")
+    wanted = (
+        "handler",
+        "aws_lambda_powertools",
+        "boto3",
+        "eksight.core.archive_object",
+        "eksight.core.detector",
+        "eksight.core.behaviour.analyzer",
+        "numpy",
+        "eksight.core.decode",
+        "eksight.core.rules",
+        "eksight.adapters.eventbridge",
+        "aws_xray_sdk.core",
+        "aws_lambda_powertools.utilities.idempotency",
+        "aws_lambda_powertools.utilities.batch",
+        "eksight.config",
+        "pydantic",
+        "msgspec",
+    )
     return statistics.median(times), sorted((c, n) for c, n in top if n in wanted)[::-1]
 
 
 def client_creation(runs: int = 3) -> float:
     """Seconds to create the handler's three boto3 clients (after `import boto3`), median of fresh interpreters."""
-    code = ("import time, boto3; t = time.perf_counter(); [boto3.client(n) for n in ('s3', 'events', 'dynamodb')]; "
-            "print(time.perf_counter() - t)")
+    code = (
+        "import time, boto3; t = time.perf_counter(); [boto3.client(n) for n in ('s3', 'events', 'dynamodb')]; "
+        "print(time.perf_counter() - t)"
+    )
     return statistics.median(float(fresh("-c", code, env=HANDLER_ENV)) for _ in range(runs))
 
 
@@ -158,22 +213,36 @@ def main() -> int:
         if not path.exists():
             started = time.perf_counter()
             raw, packed, events = build(path, args.mb)
-            print(f"object: {raw / 1e6:.1f} MB uncompressed, {packed / 1e6:.1f} MB gzip, {events:,} events "
-                  f"(built in {time.perf_counter() - started:.1f} s)")
+            print(
+                f"object: {raw / 1e6:.1f} MB uncompressed, {packed / 1e6:.1f} MB gzip, {events:,} events "
+                f"(built in {time.perf_counter() - started:.1f} s)"
+            )
         plain = json.loads(fresh("-m", "bench.detector_object", "--measure", str(root)))
         traced = json.loads(fresh("-m", "bench.detector_object", "--measure", str(root), "--trace"))
-    print(f"process_object: {plain['seconds']:.1f} s, {plain['events']:,} events "
-          f"({plain['events'] / plain['seconds']:,.0f}/s), {plain['findings']} findings, "
-          f"{plain['bytes_decoded'] / 1e6:.1f} MB decoded")
-    print(f"peak RSS: {plain['rss_peak_mb']:.0f} MB (VmHWM; interpreter + imports before the run: "
-          f"{plain['rss_before_mb']:.0f} MB); peak Python allocations during the run (tracemalloc): "
-          f"{traced['tracemalloc_peak_mb']:.0f} MB")
-    print(f"cold start (import handler, median of 5 fresh interpreters; creating its 3 boto3 clients alone: "
-          f"{client_creation() * 1000:.0f} ms):")
+    print(
+        f"process_object: {plain['seconds']:.1f} s, {plain['events']:,} events "
+        f"({plain['events'] / plain['seconds']:,.0f}/s), {plain['findings']} findings, "
+        f"{plain['bytes_decoded'] / 1e6:.1f} MB decoded"
+    )
+    print(
+        f"peak RSS: {plain['rss_peak_mb']:.0f} MB (VmHWM; interpreter + imports before the run: "
+        f"{plain['rss_before_mb']:.0f} MB); peak Python allocations during the run (tracemalloc): "
+        f"{traced['tracemalloc_peak_mb']:.0f} MB"
+    )
+    print(
+        f"cold start (import handler, median of 5 fresh interpreters; creating its 3 boto3 clients alone: "
+        f"{client_creation() * 1000:.0f} ms):"
+    )
     with tempfile.TemporaryDirectory() as temp:
         config = Path(temp) / "detection.json"  # what the stack ships: the validated `detection` section
-        config.write_text(json.dumps({"allow": {"principals": [], "namespaces": [], "images": []},
-                                      "rule_allow": {"EKS-100": {"principals": ["sa:monitoring/*"]}}}))
+        config.write_text(
+            json.dumps(
+                {
+                    "allow": {"principals": [], "namespaces": [], "images": []},
+                    "rule_allow": {"EKS-100": {"principals": ["sa:monitoring/*"]}},
+                }
+            )
+        )
         for label, path in (("no detection config", None), ("with EKSIGHT_DETECTION_CONFIG", config)):
             median, top = cold_start(config=path)
             print(f"  {label}: {median * 1000:.0f} ms; cumulative imports (-X importtime, one run):")

@@ -25,8 +25,13 @@ def build_app(app: cdk.App, config_path: str | Path, *, nag: bool = True) -> lis
     for region in deployment.regions:
         ingestion = IngestionStack(app, region)
         detection = DetectionStack(
-            app, region, bucket=ingestion.archive.bucket, key=ingestion.key.key,
-            queue=ingestion.notifications.queue, dead_letter_queue=ingestion.notifications.dead_letter_queue)
+            app,
+            region,
+            bucket=ingestion.archive.bucket,
+            key=ingestion.key.key,
+            queue=ingestion.notifications.queue,
+            dead_letter_queue=ingestion.notifications.dead_letter_queue,
+        )
         stacks += [ingestion, detection]
     if nag:
         # Acknowledgements are also written into each resource's Metadata (cdk_nag.rules_to_suppress) as an

@@ -12,11 +12,11 @@ from constructs import Construct
 
 from eksight.config import RegionDeployment
 from stacks.constructs.alert_topic import AlertTopic
-from stacks.constructs.baseline_table import BaselineTable
 from stacks.constructs.detection_alarms import DetectionAlarms
 from stacks.constructs.detector_function import DetectorFunction
 from stacks.constructs.findings_bus import FindingsBus
 from stacks.constructs.securityhub_forwarder import SecurityHubForwarder
+from stacks.constructs.state_table import StateTable
 
 
 class DetectionStack(Stack):
@@ -28,14 +28,24 @@ class DetectionStack(Stack):
     A brought bucket or key is referenced by its ARN directly.
     """
 
-    def __init__(self, scope: Construct, deployment: RegionDeployment, *, bucket: s3.IBucket, key: kms.IKey,
-                 queue: sqs.IQueue, dead_letter_queue: sqs.IQueue, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        scope: Construct,
+        deployment: RegionDeployment,
+        *,
+        bucket: s3.IBucket,
+        key: kms.IKey,
+        queue: sqs.IQueue,
+        dead_letter_queue: sqs.IQueue,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(
-            scope, deployment.detection_stack_name,
+            scope,
+            deployment.detection_stack_name,
             env=Environment(account=deployment.account, region=deployment.region),
             description=f"eksight detection: threat and anomaly detection of the EKS audit logs archived in "
-                        f"{deployment.region}, findings to EventBridge"
-                        + (" and Security Hub" if deployment.findings.securityhub.enabled else ""),
+            f"{deployment.region}, findings to EventBridge"
+            + (" and Security Hub" if deployment.findings.securityhub.enabled else ""),
             **kwargs,
         )
         self.deployment = deployment
@@ -47,32 +57,53 @@ class DetectionStack(Stack):
         self._producer = Stack.of(bucket)
         self.add_stack_dependency(self._producer, "the detector reads the ingestion stack's archive and queue")
         bucket = s3.Bucket.from_bucket_attributes(
-            self, "ArchiveBucket", bucket_arn=self._shared(bucket.bucket_arn, "ArchiveBucketArn"),
-            bucket_name=self._shared(bucket.bucket_name, "ArchiveBucketName"))
+            self,
+            "ArchiveBucket",
+            bucket_arn=self._shared(bucket.bucket_arn, "ArchiveBucketArn"),
+            bucket_name=self._shared(bucket.bucket_name, "ArchiveBucketName"),
+        )
         key = kms.Key.from_key_arn(self, "ArchiveKey", self._shared(key.key_arn, "ArchiveKeyArn"))
         queue = sqs.Queue.from_queue_arn(
-            self, "NotificationQueue", self._shared(queue.queue_arn, "NotificationQueueArn"))
+            self, "NotificationQueue", self._shared(queue.queue_arn, "NotificationQueueArn")
+        )
         dead_letter_queue = sqs.Queue.from_queue_arn(
-            self, "NotificationDeadLetterQueue", self._shared(dead_letter_queue.queue_arn, "DeadLetterQueueArn"))
+            self, "NotificationDeadLetterQueue", self._shared(dead_letter_queue.queue_arn, "DeadLetterQueueArn")
+        )
 
-        self.baselines = BaselineTable(self, "Baselines", key=key)
-        self.alerts = (AlertTopic(self, "Alerts", options=findings.notifications)
-                       if findings.notifications.enabled else None)
+        # construct id "Baselines" kept: it names the retained table's logical id, and a new id would mean a new table
+        self.state = StateTable(self, "Baselines", key=key)
+        self.alerts = (
+            AlertTopic(self, "Alerts", options=findings.notifications) if findings.notifications.enabled else None
+        )
         self.securityhub = SecurityHubForwarder(self, "SecurityHub") if findings.securityhub.enabled else None
-        self.findings = FindingsBus(self, "Findings", options=findings, forwarder=self.securityhub,
-                                    alert_topic=self.alerts)
+        self.findings = FindingsBus(
+            self, "Findings", options=findings, forwarder=self.securityhub, alert_topic=self.alerts
+        )
         self.detector = DetectorFunction(
-            self, "Detector", options=deployment.detector, detection=deployment.detection, bucket=bucket, key=key,
-            queue=queue, table=self.baselines.table, bus=self.findings.bus)
+            self,
+            "Detector",
+            options=deployment.detector,
+            detection=deployment.detection,
+            bucket=bucket,
+            key=key,
+            queue=queue,
+            table=self.state.table,
+            bus=self.findings.bus,
+        )
         dead_letter_queues: dict[str, sqs.IQueue] = {"Notifications": dead_letter_queue}
         if self.securityhub:
             dead_letter_queues["SecurityHub"] = self.securityhub.dead_letter_queue
         if self.findings.dead_letter_queue:
             dead_letter_queues["FindingsDelivery"] = self.findings.dead_letter_queue
         self.alarms = DetectionAlarms(
-            self, "Alarms", detector=self.detector.function, queue=queue, dead_letter_queues=dead_letter_queues,
+            self,
+            "Alarms",
+            detector=self.detector.function,
+            queue=queue,
+            dead_letter_queues=dead_letter_queues,
             forwarder=self.securityhub.function if self.securityhub else None,
-            alert_topic=self.alerts.topic if self.alerts else None)
+            alert_topic=self.alerts.topic if self.alerts else None,
+        )
         self._outputs()
 
     def _shared(self, value: str, name: str) -> str:
@@ -85,13 +116,18 @@ class DetectionStack(Stack):
         outputs: dict[str, tuple[str, str]] = {
             "FindingsBusName": (self.findings.bus.event_bus_name, "EventBridge bus receiving every finding"),
             "FindingsBusArn": (self.findings.bus.event_bus_arn, "ARN of the findings bus"),
-            "BaselineTableName": (self.baselines.table.table_name, "DynamoDB table of behavioural baselines"),
+            "StateTableName": (
+                self.state.table.table_name,
+                "DynamoDB table of detector state: behavioural profiles, finding ledger, processed objects",
+            ),
             "DetectorFunctionName": (self.detector.function.function_name, "Lambda function of the detector"),
             "DashboardName": (self.alarms.dashboard.dashboard_name, "CloudWatch dashboard of the pipeline"),
         }
         if self.securityhub:
-            outputs["SecurityHubForwarderName"] = (self.securityhub.function.function_name,
-                                                   "Lambda function importing findings into Security Hub")
+            outputs["SecurityHubForwarderName"] = (
+                self.securityhub.function.function_name,
+                "Lambda function importing findings into Security Hub",
+            )
         if self.alerts:
             outputs["AlertTopicArn"] = (self.alerts.topic.topic_arn, "SNS topic of finding alerts and alarms")
         for name, (value, description) in outputs.items():

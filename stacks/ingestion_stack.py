@@ -22,10 +22,11 @@ class IngestionStack(Stack):
 
     def __init__(self, scope: Construct, deployment: RegionDeployment, **kwargs: Any) -> None:
         super().__init__(
-            scope, deployment.stack_name,
+            scope,
+            deployment.stack_name,
             env=Environment(account=deployment.account, region=deployment.region),
             description=f"eksight ingestion: EKS audit logs of {len(deployment.clusters)} cluster(s) in "
-                        f"{deployment.region} to an encrypted S3 archive",
+            f"{deployment.region} to an encrypted S3 archive",
             **kwargs,
         )
         self.deployment = deployment
@@ -34,22 +35,42 @@ class IngestionStack(Stack):
             Tags.of(self).add(key, value)
         Tags.of(self).add("eksight:component", "ingestion")
 
-        self.key = ArchiveKey(self, "ArchiveKey", options=options.encryption,
-                              description=f"eksight: EKS audit log archive ({deployment.name_prefix}, "
-                                          f"{deployment.region})")
+        self.key = ArchiveKey(
+            self,
+            "ArchiveKey",
+            options=options.encryption,
+            description=f"eksight: EKS audit log archive ({deployment.name_prefix}, {deployment.region})",
+        )
         self.archive = ArchiveBucket(self, "Archive", options=options.archive, key=self.key.key)
         self.notifications = ArchiveNotifications(
-            self, "Notifications", bucket=self.archive.bucket,
-            visibility_timeout=queue_visibility_timeout(deployment.detector))
+            self,
+            "Notifications",
+            bucket=self.archive.bucket,
+            visibility_timeout=queue_visibility_timeout(deployment.detector),
+        )
         self.delivery = AuditDeliveryStreams(
-            self, "Delivery", name_prefix=deployment.name_prefix, clusters=deployment.clusters,
-            options=options.delivery, bucket=self.archive.bucket, key=self.key)
-        self.audit_logging = (AuditLoggingEnabler(self, "AuditLogging", clusters=deployment.clusters)
-                              if options.enable_audit_logging else None)
+            self,
+            "Delivery",
+            name_prefix=deployment.name_prefix,
+            clusters=deployment.clusters,
+            options=options.delivery,
+            bucket=self.archive.bucket,
+            key=self.key,
+        )
+        self.audit_logging = (
+            AuditLoggingEnabler(self, "AuditLogging", clusters=deployment.clusters)
+            if options.enable_audit_logging
+            else None
+        )
         self.subscriptions = ClusterSubscriptions(
-            self, "Subscriptions", name_prefix=deployment.name_prefix, streams=self.delivery.streams,
-            options=options.subscription, filter_pattern=deployment.filter_pattern,
-            prerequisites=dict(self.audit_logging.resources) if self.audit_logging else None)
+            self,
+            "Subscriptions",
+            name_prefix=deployment.name_prefix,
+            streams=self.delivery.streams,
+            options=options.subscription,
+            filter_pattern=deployment.filter_pattern,
+            prerequisites=dict(self.audit_logging.resources) if self.audit_logging else None,
+        )
         self._outputs()
 
     def _outputs(self) -> None:
@@ -60,21 +81,32 @@ class IngestionStack(Stack):
             "ArchiveKeyArn": (self.key.key.key_arn, "KMS key encrypting the archive and the streams"),
             "NotificationQueueArn": (self.notifications.queue.queue_arn, "SQS queue of new archive objects"),
             "NotificationQueueUrl": (self.notifications.queue.queue_url, "URL of that queue"),
-            "DeadLetterQueueArn": (self.notifications.dead_letter_queue.queue_arn,
-                                   "Where notifications go after 5 failed receives"),
-            "DeliveryStreamArns": (self.to_json_string({c: s.attr_arn for c, s in self.delivery.streams.items()}),
-                                   "Firehose delivery stream per cluster (JSON)"),
-            "DeliveryErrorLogGroup": (self.delivery.error_log_group.log_group_name,
-                                      "CloudWatch log group of Firehose delivery errors"),
-            "SubscriptionFilterName": (self.subscriptions.filter_name,
-                                       "Name of eksight's subscription filter on each cluster's log group"),
-            "SubscribedLogGroups": (",".join(log_group_name(c) for c in clusters),
-                                    "Log groups eksight subscribes to"),
+            "DeadLetterQueueArn": (
+                self.notifications.dead_letter_queue.queue_arn,
+                "Where notifications go after 5 failed receives",
+            ),
+            "DeliveryStreamArns": (
+                self.to_json_string({c: s.attr_arn for c, s in self.delivery.streams.items()}),
+                "Firehose delivery stream per cluster (JSON)",
+            ),
+            "DeliveryErrorLogGroup": (
+                self.delivery.error_log_group.log_group_name,
+                "CloudWatch log group of Firehose delivery errors",
+            ),
+            "SubscriptionFilterName": (
+                self.subscriptions.filter_name,
+                "Name of eksight's subscription filter on each cluster's log group",
+            ),
+            "SubscribedLogGroups": (",".join(log_group_name(c) for c in clusters), "Log groups eksight subscribes to"),
             "AuditLoggingRequired": (
                 ",".join(clusters),
                 "Clusters that must have the EKS 'audit' log type on: "
-                + ("enabled by this stack" if self.audit_logging else
-                   "NOT enabled by this stack (enable_audit_logging is false); run `eksight check`")),
+                + (
+                    "enabled by this stack"
+                    if self.audit_logging
+                    else "NOT enabled by this stack (enable_audit_logging is false); run `eksight check`"
+                ),
+            ),
         }
         for name, (value, description) in outputs.items():
             output = CfnOutput(self, name, value=value, description=description)

@@ -17,8 +17,12 @@ EXAMPLES = ROOT / "examples"
 
 os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
 # Never let a test reach real AWS: fake credentials and a default region for every boto3 client.
-for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                    "AWS_SESSION_TOKEN": "testing", "AWS_DEFAULT_REGION": "us-east-1"}.items():
+for name, value in {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1",
+}.items():
     os.environ[name] = value
 
 
@@ -46,4 +50,5 @@ def write_config(tmp_path: Path) -> Callable[[dict[str, Any]], Path]:
         path = tmp_path / f"config-{len(list(tmp_path.iterdir()))}.json"
         path.write_text(json.dumps(content))
         return path
+
     return write

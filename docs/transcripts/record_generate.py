@@ -57,10 +57,14 @@ def main() -> None:
         total = time.monotonic() - started
         (HERE / "generate.txt").write_text(
             f"$ eksight generate --nocache        # in an empty folder, no AWS credentials\n{term.screen.strip()}\n"
-            f"$ echo $?\n{status}\n", encoding="utf-8")
+            f"$ echo $?\n{status}\n",
+            encoding="utf-8",
+        )
         written = (work / "eksight.config.json").read_text()
-    print(f"exit {status}; valid config written after {to_config:.1f} s, plan shown after {to_plan:.1f} s "
-          f"(synthesis {to_plan - to_config:.1f} s), done after {total:.1f} s")
+    print(
+        f"exit {status}; valid config written after {to_config:.1f} s, plan shown after {to_plan:.1f} s "
+        f"(synthesis {to_plan - to_config:.1f} s), done after {total:.1f} s"
+    )
     print(written)
 
 

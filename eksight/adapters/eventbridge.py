@@ -17,22 +17,30 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from eksight.adapters._retry import Backoff, error_code, is_transient
-from eksight.findings import Finding
-from eksight.mappers import (
+from eksight.adapters.retry import Backoff, error_code, is_transient
+from eksight.core.finding_formats import (
     EVENTBRIDGE_MAX_BYTES,
     FINDINGS_DETAIL_TYPE,
     FINDINGS_SOURCE,
     entry_size,
     to_eventbridge_entry,
 )
+from eksight.core.findings import Finding
 
 MAX_ENTRIES = 10
 MAX_REQUEST_BYTES = EVENTBRIDGE_MAX_BYTES
 # PutEventsResultEntry.ErrorCode values AWS documents as non-retryable (retrying cannot help).
-PERMANENT_ERRORS = frozenset({"AccessDeniedException", "InvalidAccountIdException", "InvalidArgument",
-                              "MalformedDetail", "RedactionFailure", "NotAuthorizedForSourceException",
-                              "NotAuthorizedForDetailTypeException"})
+PERMANENT_ERRORS = frozenset(
+    {
+        "AccessDeniedException",
+        "InvalidAccountIdException",
+        "InvalidArgument",
+        "MalformedDetail",
+        "RedactionFailure",
+        "NotAuthorizedForSourceException",
+        "NotAuthorizedForDetailTypeException",
+    }
+)
 
 
 @dataclass
@@ -48,13 +56,16 @@ class PublishResult:
 
 class PublishError(RuntimeError):
     def __init__(self, result: PublishResult) -> None:
-        super().__init__(f"{result.failed} of {result.published + result.failed} findings not published to "
-                         f"EventBridge ({', '.join(f'{code}={n}' for code, n in sorted(result.errors.items()))})")
+        super().__init__(
+            f"{result.failed} of {result.published + result.failed} findings not published to "
+            f"EventBridge ({', '.join(f'{code}={n}' for code, n in sorted(result.errors.items()))})"
+        )
         self.result = result
 
 
-def request_batches(entries: Iterable[dict[str, Any]], max_entries: int = MAX_ENTRIES,
-                    max_bytes: int = MAX_REQUEST_BYTES) -> Iterator[list[dict[str, Any]]]:
+def request_batches(
+    entries: Iterable[dict[str, Any]], max_entries: int = MAX_ENTRIES, max_bytes: int = MAX_REQUEST_BYTES
+) -> Iterator[list[dict[str, Any]]]:
     """Consecutive groups of at most `max_entries` entries whose sizes (AWS's calculation) add up to at most
     `max_bytes`. Every entry must fit on its own (`to_eventbridge_entry` guarantees it)."""
     batch: list[dict[str, Any]] = []
@@ -73,8 +84,15 @@ def request_batches(entries: Iterable[dict[str, Any]], max_entries: int = MAX_EN
 
 
 class FindingPublisher:
-    def __init__(self, client: Any, bus_name: str, *, source: str = FINDINGS_SOURCE,
-                 detail_type: str = FINDINGS_DETAIL_TYPE, backoff: Backoff | None = None) -> None:
+    def __init__(
+        self,
+        client: Any,
+        bus_name: str,
+        *,
+        source: str = FINDINGS_SOURCE,
+        detail_type: str = FINDINGS_DETAIL_TYPE,
+        backoff: Backoff | None = None,
+    ) -> None:
         self.client = client
         self.bus_name = bus_name
         self.source = source
@@ -82,8 +100,10 @@ class FindingPublisher:
         self.backoff = backoff or Backoff()
 
     def entries(self, findings: Iterable[Finding]) -> list[dict[str, Any]]:
-        return [to_eventbridge_entry(finding, bus_name=self.bus_name, source=self.source,
-                                     detail_type=self.detail_type) for finding in findings]
+        return [
+            to_eventbridge_entry(finding, bus_name=self.bus_name, source=self.source, detail_type=self.detail_type)
+            for finding in findings
+        ]
 
     def publish(self, findings: Iterable[Finding]) -> PublishResult:
         """Publish every finding; raises `PublishError` (after trying them all) if any is still unpublished.

@@ -21,8 +21,8 @@ from urllib.parse import quote
 
 import msgspec
 
-from eksight.archive_layout import AUDIT_ROOT, QUARANTINE_ROOT
-from eksight.decode import Quarantined
+from eksight.core.archive_layout import AUDIT_ROOT, QUARANTINE_ROOT
+from eksight.core.decode import Quarantined
 
 QUARANTINE_SUFFIX = ".quarantine.jsonl.gz"
 METADATA_VALUE_MAX = 1024  # S3 user metadata is at most 2 KB in all; keep each value well within it
@@ -31,7 +31,7 @@ METADATA_VALUE_MAX = 1024  # S3 user metadata is at most 2 KB in all; keep each 
 def quarantine_key(source_key: str) -> str:
     """``audit/account=…/region=…/cluster=…/year=…/…/name`` → ``quarantine/account=…/…/name.quarantine.jsonl.gz``
     (the same partitions, so Athena and lifecycle rules see the same layout)."""
-    rest = source_key[len(AUDIT_ROOT):] if source_key.startswith(AUDIT_ROOT) else source_key
+    rest = source_key[len(AUDIT_ROOT) :] if source_key.startswith(AUDIT_ROOT) else source_key
     return f"{QUARANTINE_ROOT}{rest.lstrip('/')}{QUARANTINE_SUFFIX}"
 
 
@@ -90,9 +90,18 @@ _ENCODER = msgspec.json.Encoder()
 
 def quarantine_lines(records: Sequence[Quarantined]) -> Iterator[bytes]:
     for record in records:
-        yield _ENCODER.encode({"source": record.source, "offset": record.offset, "reason": record.reason,
-                               "detail": record.detail,
-                               "sample": record.sample.decode("utf-8", "backslashreplace")}) + b"\n"
+        yield (
+            _ENCODER.encode(
+                {
+                    "source": record.source,
+                    "offset": record.offset,
+                    "reason": record.reason,
+                    "detail": record.detail,
+                    "sample": record.sample.decode("utf-8", "backslashreplace"),
+                }
+            )
+            + b"\n"
+        )
 
 
 class QuarantineWriter:
@@ -113,10 +122,17 @@ class QuarantineWriter:
         reasons = ",".join(f"{reason}={n}" for reason, n in sorted(counts.items()))
         key = quarantine_key(source_key)
         self.client.put_object(
-            Bucket=self.bucket, Key=key, Body=buffer.getvalue(), ContentType="application/x-ndjson",
-            Metadata={"eksight-source-key": _metadata(quote(source_key, safe="/=")),
-                      "eksight-records": str(total), "eksight-kept": str(len(records)),
-                      "eksight-reasons": _metadata(reasons)})
+            Bucket=self.bucket,
+            Key=key,
+            Body=buffer.getvalue(),
+            ContentType="application/x-ndjson",
+            Metadata={
+                "eksight-source-key": _metadata(quote(source_key, safe="/=")),
+                "eksight-records": str(total),
+                "eksight-kept": str(len(records)),
+                "eksight-reasons": _metadata(reasons),
+            },
+        )
         return key
 
 

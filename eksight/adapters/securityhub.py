@@ -21,13 +21,21 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from eksight.adapters._retry import Backoff, error_code, is_transient
-from eksight.findings import Finding
-from eksight.mappers import asff_batches, to_asff
+from eksight.adapters.retry import Backoff, error_code, is_transient
+from eksight.core.finding_formats import asff_batches, to_asff
+from eksight.core.findings import Finding
 
 SECURITYHUB_THROTTLING = frozenset({"LimitExceededException"})
-PERMANENT_ERRORS = frozenset({"InvalidInput", "InvalidInputException", "FindingSizeExceeded", "InvalidAccess",
-                              "InvalidAccessException", "AccessDeniedException"})
+PERMANENT_ERRORS = frozenset(
+    {
+        "InvalidInput",
+        "InvalidInputException",
+        "FindingSizeExceeded",
+        "InvalidAccess",
+        "InvalidAccessException",
+        "AccessDeniedException",
+    }
+)
 
 
 @dataclass
@@ -42,8 +50,10 @@ class ImportResult:
 
 class ImportFailed(RuntimeError):
     def __init__(self, result: ImportResult) -> None:
-        super().__init__(f"{result.failed} of {result.imported + result.failed} findings not imported into Security "
-                         f"Hub: {'; '.join(f'{reason} ({n})' for reason, n in sorted(result.reasons.items()))}")
+        super().__init__(
+            f"{result.failed} of {result.imported + result.failed} findings not imported into Security "
+            f"Hub: {'; '.join(f'{reason} ({n})' for reason, n in sorted(result.reasons.items()))}"
+        )
         self.result = result
 
 
@@ -65,8 +75,12 @@ class SecurityHubImporter:
     def to_asff(self, finding: Finding) -> dict[str, Any]:
         # BatchImportFindings with the default product ARN must be called by the account in AwsAccountId; the
         # finding's own account (its cluster's) is used when it has one, so a mismatch fails loudly.
-        return to_asff(finding, product_arn=self.product_arn, aws_account_id=finding.account or self.account,
-                       partition=self.partition)
+        return to_asff(
+            finding,
+            product_arn=self.product_arn,
+            aws_account_id=finding.account or self.account,
+            partition=self.partition,
+        )
 
     def import_findings(self, findings: Iterable[Finding]) -> ImportResult:
         return self.import_asff(self.to_asff(finding) for finding in findings)

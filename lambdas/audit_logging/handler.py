@@ -18,7 +18,6 @@ logger = logging.getLogger("eksight.audit_logging")
 logger.setLevel(logging.INFO)
 
 
-
 def on_event(event: dict[str, Any], _context: Any = None, eks: Any = None) -> dict[str, Any]:
     cluster = event["ResourceProperties"]["ClusterName"]
     physical_id = f"{cluster}/audit-logging"
@@ -34,7 +33,8 @@ def enable_audit_logging(eks: Any, cluster: str) -> str:
     try:
         wanted = enabled_log_types(eks, cluster) | {"audit"}
         response = eks.update_cluster_config(
-            name=cluster, logging={"clusterLogging": [{"types": sorted(wanted), "enabled": True}]})
+            name=cluster, logging={"clusterLogging": [{"types": sorted(wanted), "enabled": True}]}
+        )
     except ClientError as error:
         code = error.response.get("Error", {}).get("Code", "")
         message = error.response.get("Error", {}).get("Message", "")

@@ -1,19 +1,19 @@
 """Detector Lambda: SQS (S3 ObjectCreated notifications for ``audit/`` objects) → detection → EventBridge.
 
-Thin: parse the SQS batch and each S3 notification, then per object call `eksight.pipeline.process_object` with
+Thin: parse the SQS batch and each S3 notification, then per object call `eksight.core.archive_object.process_object` with
 the adapters wired from the environment. Each SQS message is one batch item (Powertools `BatchProcessor`), so a
 poison message fails only itself (``batchItemFailures``) and goes to the dead-letter queue after the queue's
 ``maxReceiveCount``.
 
 Per object, idempotent on (bucket, key, versionId, eTag) — Powertools Idempotency in the baseline table
-(``BASELINE_TABLE``: ``pk`` = ``idempotency#eksight-detector``, ``sk`` = ``eksight-detector/object#<md5>``; profiles
+(``STATE_TABLE``: ``pk`` = ``idempotency#eksight-detector``, ``sk`` = ``eksight-detector/object#<md5>``; profiles
 use ``pk`` = ``<cluster>|<principal>``, so the two never meet), kept 7 days: an object delivered again (S3 delivers
 at least once; SQS too) publishes nothing and is counted as ``DuplicateObjects``. While an object is processed its
 record is INPROGRESS until the invocation's deadline; if processing raises, the record is deleted and the message
 is retried; if the invocation dies (timeout, out of memory), the record expires at that deadline and the retried
 message processes the object again (re-published findings have the same ids: consumers dedupe on ``detail.id``).
 
-Environment: ``FINDINGS_BUS_NAME``, ``ARCHIVE_BUCKET`` (quarantine output), ``BASELINE_TABLE``,
+Environment: ``FINDINGS_BUS_NAME``, ``ARCHIVE_BUCKET`` (quarantine output), ``STATE_TABLE``,
 ``EKSIGHT_DETECTION_CONFIG`` (optional: a JSON file, relative to this directory, holding the deployment config's
 ``detection`` section), ``POWERTOOLS_METRICS_NAMESPACE``, ``POWERTOOLS_SERVICE_NAME``; AWS clients take the
 standard variables (``AWS_REGION``, ``AWS_ENDPOINT_URL``...).
@@ -41,11 +41,11 @@ from aws_lambda_powertools.utilities.idempotency import (
 )
 from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyAlreadyInProgressError
 
+from eksight.adapters.dynamodb import DynamoStateStore
 from eksight.adapters.eventbridge import FindingPublisher
 from eksight.adapters.s3 import QuarantineWriter, S3ObjectReader
-from eksight.archive_layout import AUDIT_ROOT
-from eksight.pipeline import ObjectResult, load_detection, process_object
-from eksight.ueba.dynamodb import DynamoStore
+from eksight.core.archive_layout import AUDIT_ROOT
+from eksight.core.archive_object import ObjectResult, load_detection, process_object
 
 HERE = Path(__file__).resolve().parent
 IDEMPOTENCY_PK = "idempotency#eksight-detector"  # fixed: renaming the function must not reprocess the archive
@@ -64,7 +64,7 @@ dynamodb = boto3.client("dynamodb")
 _config = os.environ.get("EKSIGHT_DETECTION_CONFIG", "")
 DETECTION = load_detection(HERE / _config if _config else None)
 publisher = FindingPublisher(events, os.environ["FINDINGS_BUS_NAME"])
-profiles = DynamoStore(dynamodb, os.environ["BASELINE_TABLE"])
+profiles = DynamoStateStore(dynamodb, os.environ["STATE_TABLE"])
 quarantine = QuarantineWriter(s3, os.environ["ARCHIVE_BUCKET"])
 processor = BatchProcessor(event_type=EventType.SQS)
 
@@ -75,10 +75,16 @@ def _mark_duplicate(response: dict[str, Any], _record: Any) -> dict[str, Any]:
 
 
 persistence = DynamoDBPersistenceLayer(
-    table_name=os.environ["BASELINE_TABLE"], key_attr="pk", sort_key_attr="sk", static_pk_value=IDEMPOTENCY_PK,
-    expiry_attr=IDEMPOTENCY_TTL_ATTRIBUTE, boto3_client=dynamodb)
-idempotency = IdempotencyConfig(expires_after_seconds=IDEMPOTENCY_EXPIRY_SECONDS, raise_on_no_idempotency_key=True,
-                                response_hook=_mark_duplicate)
+    table_name=os.environ["STATE_TABLE"],
+    key_attr="pk",
+    sort_key_attr="sk",
+    static_pk_value=IDEMPOTENCY_PK,
+    expiry_attr=IDEMPOTENCY_TTL_ATTRIBUTE,
+    boto3_client=dynamodb,
+)
+idempotency = IdempotencyConfig(
+    expires_after_seconds=IDEMPOTENCY_EXPIRY_SECONDS, raise_on_no_idempotency_key=True, response_hook=_mark_duplicate
+)
 
 
 @dataclass(frozen=True)
@@ -92,14 +98,24 @@ class ObjectRef:
         return {"bucket": self.bucket, "key": self.key, "version_id": self.version_id, "etag": self.etag}
 
 
-@idempotent_function(data_keyword_argument="s3_object", persistence_store=persistence, config=idempotency,
-                     key_prefix=IDEMPOTENCY_KEY_PREFIX)
+@idempotent_function(
+    data_keyword_argument="s3_object",
+    persistence_store=persistence,
+    config=idempotency,
+    key_prefix=IDEMPOTENCY_KEY_PREFIX,
+)
 def _process_once(*, s3_object: dict[str, Any]) -> dict[str, Any]:
-    result = process_object(S3ObjectReader(s3, s3_object["bucket"]), s3_object["key"], publisher=publisher,
-                            quarantine=quarantine, version_id=s3_object["version_id"],
-                            source=f"s3://{s3_object['bucket']}/{s3_object['key']}", detection=DETECTION,
-                            baselines=profiles,
-                            batch_id="s3://{bucket}/{key}#{version_id}#{etag}".format(**s3_object))
+    result = process_object(
+        S3ObjectReader(s3, s3_object["bucket"]),
+        s3_object["key"],
+        publisher=publisher,
+        quarantine=quarantine,
+        version_id=s3_object["version_id"],
+        source=f"s3://{s3_object['bucket']}/{s3_object['key']}",
+        detection=DETECTION,
+        baselines=profiles,
+        batch_id="s3://{bucket}/{key}#{version_id}#{etag}".format(**s3_object),
+    )
     return result.as_dict()
 
 
@@ -157,13 +173,24 @@ def _handle_object(ref: ObjectRef) -> None:
     for severity, count in result.findings.items():
         metrics.add_metric(name=f"Findings{severity.title()}", unit=MetricUnit.Count, value=count)
     if result.newest_event_time:
-        metrics.add_metric(name="EventLagSeconds", unit=MetricUnit.Seconds,
-                           value=max(0.0, time.time() - result.newest_event_time))
-    logger.info("object processed", extra={
-        "bucket": ref.bucket, "key": ref.key, "events": result.events, "records": result.records,
-        "quarantined": result.quarantined, "skipped": result.skipped, "findings": result.findings,
-        "quarantine_key": result.quarantine_key, "rule_errors": result.rule_errors,
-        "seconds": round(time.monotonic() - started, 3)})
+        metrics.add_metric(
+            name="EventLagSeconds", unit=MetricUnit.Seconds, value=max(0.0, time.time() - result.newest_event_time)
+        )
+    logger.info(
+        "object processed",
+        extra={
+            "bucket": ref.bucket,
+            "key": ref.key,
+            "events": result.events,
+            "records": result.records,
+            "quarantined": result.quarantined,
+            "skipped": result.skipped,
+            "findings": result.findings,
+            "quarantine_key": result.quarantine_key,
+            "rule_errors": result.rule_errors,
+            "seconds": round(time.monotonic() - started, 3),
+        },
+    )
 
 
 @logger.inject_lambda_context

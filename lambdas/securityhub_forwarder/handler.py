@@ -1,6 +1,6 @@
 """Security Hub forwarder: one eksight finding event (EventBridge rule target) → BatchImportFindings (ASFF).
 
-Thin: rebuild the Finding from the event's ``detail`` (`eksight.mappers.finding_from_detail`), import it with
+Thin: rebuild the Finding from the event's ``detail`` (`eksight.core.finding_formats.finding_from_detail`), import it with
 `SecurityHubImporter` under this account's default product ARN (``SECURITYHUB_PRODUCT_ARN`` when set, else derived
 from the function's own ARN). The ASFF ``Id`` is deterministic and ``UpdatedAt`` is the finding's ``last_seen``, so
 a finding re-published after it grew updates the same Security Hub finding, and a replayed event changes nothing.
@@ -21,7 +21,7 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 
 from eksight.adapters.securityhub import SecurityHubImporter
-from eksight.mappers import FINDINGS_DETAIL_TYPE, FINDINGS_SOURCE, default_product_arn, finding_from_detail
+from eksight.core.finding_formats import FINDINGS_DETAIL_TYPE, FINDINGS_SOURCE, default_product_arn, finding_from_detail
 
 logger = Logger()
 metrics = Metrics()
@@ -44,8 +44,10 @@ def product_arn_for(function_arn: str) -> str:
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     source, detail_type = event.get("source"), event.get("detail-type")
     if source != FINDINGS_SOURCE or detail_type != FINDINGS_DETAIL_TYPE:
-        logger.warning("ignoring an event that is not an eksight finding",
-                       extra={"source": source, "detail_type": detail_type, "event_id": event.get("id")})
+        logger.warning(
+            "ignoring an event that is not an eksight finding",
+            extra={"source": source, "detail_type": detail_type, "event_id": event.get("id")},
+        )
         metrics.add_metric(name="ForeignEventsIgnored", unit=MetricUnit.Count, value=1)
         return {"imported": 0, "ignored": True}
     try:
@@ -57,9 +59,16 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         metrics.add_metric(name="ForwardFailures", unit=MetricUnit.Count, value=1)
         raise
     metrics.add_metric(name="FindingsImported", unit=MetricUnit.Count, value=result.imported)
-    logger.info("finding imported", extra={"finding_id": finding.id, "rule_id": finding.rule_id,
-                                           "severity": finding.severity.name, "count": finding.count,
-                                           "requests": result.requests})
+    logger.info(
+        "finding imported",
+        extra={
+            "finding_id": finding.id,
+            "rule_id": finding.rule_id,
+            "severity": finding.severity.name,
+            "count": finding.count,
+            "requests": result.requests,
+        },
+    )
     return {"imported": result.imported, "ignored": False}
 
 

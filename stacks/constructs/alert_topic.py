@@ -30,33 +30,38 @@ class AlertTopic(Construct):
 
         stack = Stack.of(self)
         self.key = kms.Key(
-            self, "Key",
+            self,
+            "Key",
             description="eksight: encrypts the alert topic (findings and alarms)",
             enable_key_rotation=True,
             pending_window=Duration.days(30),
             removal_policy=RemovalPolicy.DESTROY,  # protects notifications in flight only, nothing at rest
         )
-        alarms = stack.format_arn(service="cloudwatch", resource="alarm", resource_name="*",
-                                  arn_format=ArnFormat.COLON_RESOURCE_NAME)
+        alarms = stack.format_arn(
+            service="cloudwatch", resource="alarm", resource_name="*", arn_format=ArnFormat.COLON_RESOURCE_NAME
+        )
         # CloudWatch alarms publish as the cloudwatch service principal. No source conditions on this key
         # statement: the key encrypts this one topic only, and the topic policy below decides which alarms
         # may publish. (EventBridge publishes through a role of its rule, granted by FindingsBus.)
-        self.key.add_to_resource_policy(iam.PolicyStatement(
-            sid="AlarmsPublishThroughSns",
-            principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
-            actions=["kms:GenerateDataKey", "kms:Decrypt"],
-            resources=["*"],  # in a key policy, "*" means this key
-        ))
+        self.key.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="AlarmsPublishThroughSns",
+                principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
+                actions=["kms:GenerateDataKey", "kms:Decrypt"],
+                resources=["*"],  # in a key policy, "*" means this key
+            )
+        )
         topic = sns.Topic(self, "Topic", display_name="eksight alerts", master_key=self.key, enforce_ssl=True)
         # An explicit topic policy replaces SNS's default one, so it must let this account's alarms publish.
-        topic.add_to_resource_policy(iam.PolicyStatement(
-            sid="AlarmsOfThisAccount",
-            principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
-            actions=["sns:Publish"],
-            resources=[topic.topic_arn],
-            conditions={"ArnLike": {"aws:SourceArn": alarms},
-                        "StringEquals": {"aws:SourceAccount": stack.account}},
-        ))
+        topic.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="AlarmsOfThisAccount",
+                principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
+                actions=["sns:Publish"],
+                resources=[topic.topic_arn],
+                conditions={"ArnLike": {"aws:SourceArn": alarms}, "StringEquals": {"aws:SourceAccount": stack.account}},
+            )
+        )
         for address in options.email:
             topic.add_subscription(subscriptions.EmailSubscription(address))
         self.topic = topic

@@ -8,7 +8,7 @@ from aws_cdk import aws_s3_notifications as s3n
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from eksight import archive_layout
+from eksight.core import archive_layout
 from stacks.constructs.nag import BASIC_EXECUTION_FINDING, acknowledge
 
 MAX_RECEIVES = 5  # an object that fails five times goes to the DLQ, where an alarm (detection stack) sees it
@@ -23,17 +23,20 @@ class ArchiveNotifications(Construct):
     only, never log content.
     """
 
-    def __init__(self, scope: Construct, construct_id: str, *, bucket: s3.IBucket,
-                 visibility_timeout: Duration) -> None:
+    def __init__(
+        self, scope: Construct, construct_id: str, *, bucket: s3.IBucket, visibility_timeout: Duration
+    ) -> None:
         super().__init__(scope, construct_id)
         self.dead_letter_queue = sqs.Queue(
-            self, "DeadLetterQueue",
+            self,
+            "DeadLetterQueue",
             encryption=sqs.QueueEncryption.SQS_MANAGED,
             enforce_ssl=True,
             retention_period=Duration.days(14),
         )
         self.queue = sqs.Queue(
-            self, "Queue",
+            self,
+            "Queue",
             encryption=sqs.QueueEncryption.SQS_MANAGED,
             enforce_ssl=True,
             # Derived from the detector's timeout (detector_function.queue_visibility_timeout): >= 6x it.
@@ -48,8 +51,12 @@ class ArchiveNotifications(Construct):
         )
         # CDK puts the notification through one stack-wide handler function (it keeps notifications that
         # others configured on an imported bucket). Its role uses the AWS managed basic-execution policy.
-        handler = next(child for child in Stack.of(self).node.children
-                       if child.node.id.startswith("BucketNotificationsHandler"))
-        acknowledge(handler, BASIC_EXECUTION_FINDING,
-                    "CDK's bucket-notifications handler uses AWSLambdaBasicExecutionRole only to write its "
-                    "own logs; it runs during deploy to set this stack's S3 notification.")
+        handler = next(
+            child for child in Stack.of(self).node.children if child.node.id.startswith("BucketNotificationsHandler")
+        )
+        acknowledge(
+            handler,
+            BASIC_EXECUTION_FINDING,
+            "CDK's bucket-notifications handler uses AWSLambdaBasicExecutionRole only to write its "
+            "own logs; it runs during deploy to set this stack's S3 notification.",
+        )

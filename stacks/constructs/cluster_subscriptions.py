@@ -18,36 +18,57 @@ def log_group_name(cluster: str) -> str:
 class ClusterSubscriptions(Construct):
     """CloudWatch Logs allows two subscription filters per log group; eksight uses one of them."""
 
-    def __init__(self, scope: Construct, construct_id: str, *, name_prefix: str,
-                 streams: dict[str, firehose.CfnDeliveryStream], options: SubscriptionOptions,
-                 filter_pattern: str, prerequisites: dict[str, IDependable] | None = None) -> None:
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        name_prefix: str,
+        streams: dict[str, firehose.CfnDeliveryStream],
+        options: SubscriptionOptions,
+        filter_pattern: str,
+        prerequisites: dict[str, IDependable] | None = None,
+    ) -> None:
         super().__init__(scope, construct_id)
         stack = Stack.of(self)
         self.filter_name = f"{name_prefix}-audit"
         if options.existing_role_arn:
-            self.role: iam.IRole = iam.Role.from_role_arn(self, "ImportedRole", options.existing_role_arn,
-                                                          mutable=False)
+            self.role: iam.IRole = iam.Role.from_role_arn(
+                self, "ImportedRole", options.existing_role_arn, mutable=False
+            )
         else:
             role = iam.Role(
-                self, "Role",
+                self,
+                "Role",
                 description="Lets CloudWatch Logs put EKS audit log events into eksight's delivery streams",
                 assumed_by=iam.ServicePrincipal(
                     f"logs.{stack.region}.{stack.url_suffix}",
-                    conditions={"StringLike": {"aws:SourceArn": stack.format_arn(
-                        service="logs", resource="log-group", resource_name="/aws/eks/*",
-                        arn_format=ArnFormat.COLON_RESOURCE_NAME)}}),
+                    conditions={
+                        "StringLike": {
+                            "aws:SourceArn": stack.format_arn(
+                                service="logs",
+                                resource="log-group",
+                                resource_name="/aws/eks/*",
+                                arn_format=ArnFormat.COLON_RESOURCE_NAME,
+                            )
+                        }
+                    },
+                ),
             )
-            role.add_to_policy(iam.PolicyStatement(
-                sid="PutIntoThisStacksStreams",
-                actions=["firehose:PutRecord", "firehose:PutRecordBatch"],
-                resources=[stream.attr_arn for stream in streams.values()],
-            ))
+            role.add_to_policy(
+                iam.PolicyStatement(
+                    sid="PutIntoThisStacksStreams",
+                    actions=["firehose:PutRecord", "firehose:PutRecordBatch"],
+                    resources=[stream.attr_arn for stream in streams.values()],
+                )
+            )
             self.role = role
 
         self.filters: dict[str, logs.CfnSubscriptionFilter] = {}
         for cluster, stream in streams.items():
             subscription = logs.CfnSubscriptionFilter(
-                self, cluster,
+                self,
+                cluster,
                 log_group_name=log_group_name(cluster),
                 filter_name=self.filter_name,
                 filter_pattern=filter_pattern,
@@ -60,6 +81,3 @@ class ClusterSubscriptions(Construct):
             if prerequisites and cluster in prerequisites:
                 subscription.node.add_dependency(prerequisites[cluster])
             self.filters[cluster] = subscription
-
-
-

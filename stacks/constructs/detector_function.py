@@ -14,8 +14,8 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from eksight import archive_layout
 from eksight.config import DetectionOptions, DetectorOptions
+from eksight.core import archive_layout
 from stacks.constructs.lambda_package import EksightFunction, LambdaPackage
 from stacks.constructs.nag import acknowledge_wildcard_resources
 
@@ -41,14 +41,25 @@ class DetectorFunction(Construct):
     """Reads each new object under ``audit/``, writes what it cannot decode under ``quarantine/``, keeps
     profiles in the baseline table and puts findings on the findings bus; nothing else."""
 
-    def __init__(self, scope: Construct, construct_id: str, *, options: DetectorOptions,
-                 detection: DetectionOptions, bucket: s3.IBucket, key: kms.IKey, queue: sqs.IQueue,
-                 table: dynamodb.ITable, bus: events.IEventBus) -> None:
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        options: DetectorOptions,
+        detection: DetectionOptions,
+        bucket: s3.IBucket,
+        key: kms.IKey,
+        queue: sqs.IQueue,
+        table: dynamodb.ITable,
+        bus: events.IEventBus,
+    ) -> None:
         super().__init__(scope, construct_id)
         stack = Stack.of(self)
         package = LambdaPackage("detector", extra_files={DETECTION_CONFIG_FILE: detection_config_json(detection)})
         self.wrapper = EksightFunction(
-            self, "Detector",
+            self,
+            "Detector",
             package=package,
             description="eksight: detect threats and anomalies in new EKS audit log deliveries",
             service=SERVICE,
@@ -56,7 +67,7 @@ class DetectorFunction(Construct):
             timeout=Duration.seconds(options.timeout_seconds),
             reserved_concurrency=options.reserved_concurrency,
             environment={
-                "BASELINE_TABLE": table.table_name,
+                "STATE_TABLE": table.table_name,
                 "FINDINGS_BUS_NAME": bus.event_bus_name,
                 "ARCHIVE_BUCKET": bucket.bucket_name,
                 "LEARNING_DAYS": str(detection.learning_days),
@@ -65,48 +76,72 @@ class DetectorFunction(Construct):
         )
         self.function = self.wrapper.function
         self.log_group = self.wrapper.log_group
-        self.function.add_event_source(sources.SqsEventSource(
-            queue,
-            batch_size=BATCH_SIZE,
-            max_batching_window=Duration.seconds(MAX_BATCHING_WINDOW_SECONDS),
-            report_batch_item_failures=True,
-            # With reserved concurrency, let the poller stop at it instead of being throttled (throttled
-            # batches count as receives and would push healthy objects towards the dead-letter queue).
-            max_concurrency=(min(options.reserved_concurrency, 1000) if options.reserved_concurrency
-                             and options.reserved_concurrency >= 2 else None),
-        ))
+        self.function.add_event_source(
+            sources.SqsEventSource(
+                queue,
+                batch_size=BATCH_SIZE,
+                max_batching_window=Duration.seconds(MAX_BATCHING_WINDOW_SECONDS),
+                report_batch_item_failures=True,
+                # With reserved concurrency, let the poller stop at it instead of being throttled (throttled
+                # batches count as receives and would push healthy objects towards the dead-letter queue).
+                max_concurrency=(
+                    min(options.reserved_concurrency, 1000)
+                    if options.reserved_concurrency and options.reserved_concurrency >= 2
+                    else None
+                ),
+            )
+        )
 
         read = bucket.arn_for_objects(archive_layout.AUDIT_ROOT + "*")
         write = bucket.arn_for_objects(archive_layout.QUARANTINE_ROOT + "*")
-        self.function.add_to_role_policy(iam.PolicyStatement(
-            # GetObjectVersion: notifications of a versioned archive name the version, and the reader asks for it.
-            sid="ReadAuditDeliveries", actions=["s3:GetObject", "s3:GetObjectVersion"], resources=[read]))
-        self.function.add_to_role_policy(iam.PolicyStatement(
-            sid="WriteQuarantine", actions=["s3:PutObject"], resources=[write]))
-        self.function.add_to_role_policy(iam.PolicyStatement(
-            sid="ArchiveKeyThroughS3",
-            actions=["kms:Decrypt", "kms:GenerateDataKey"],
-            resources=[key.key_arn],
-            conditions={
-                "StringEquals": {"kms:ViaService": f"s3.{stack.region}.{stack.url_suffix}"},
-                # With S3 Bucket Keys the context is the bucket ARN; without, the object's.
-                "StringLike": {"kms:EncryptionContext:aws:s3:arn": [bucket.bucket_arn, read, write]},
-            },
-        ))
-        self.function.add_to_role_policy(iam.PolicyStatement(
-            sid="ArchiveKeyThroughDynamoDB",
-            actions=["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey", "kms:DescribeKey"],
-            resources=[key.key_arn],
-            conditions={"StringEquals": {"kms:ViaService": f"dynamodb.{stack.region}.{stack.url_suffix}"}},
-        ))
-        self.function.add_to_role_policy(iam.PolicyStatement(
-            sid="Baselines",
-            actions=["dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:PutItem", "dynamodb:UpdateItem",
-                     "dynamodb:DeleteItem"],
-            resources=[table.table_arn],
-        ))
+        self.function.add_to_role_policy(
+            iam.PolicyStatement(
+                # GetObjectVersion: notifications of a versioned archive name the version, and the reader asks for it.
+                sid="ReadAuditDeliveries",
+                actions=["s3:GetObject", "s3:GetObjectVersion"],
+                resources=[read],
+            )
+        )
+        self.function.add_to_role_policy(
+            iam.PolicyStatement(sid="WriteQuarantine", actions=["s3:PutObject"], resources=[write])
+        )
+        self.function.add_to_role_policy(
+            iam.PolicyStatement(
+                sid="ArchiveKeyThroughS3",
+                actions=["kms:Decrypt", "kms:GenerateDataKey"],
+                resources=[key.key_arn],
+                conditions={
+                    "StringEquals": {"kms:ViaService": f"s3.{stack.region}.{stack.url_suffix}"},
+                    # With S3 Bucket Keys the context is the bucket ARN; without, the object's.
+                    "StringLike": {"kms:EncryptionContext:aws:s3:arn": [bucket.bucket_arn, read, write]},
+                },
+            )
+        )
+        self.function.add_to_role_policy(
+            iam.PolicyStatement(
+                sid="ArchiveKeyThroughDynamoDB",
+                actions=["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey", "kms:DescribeKey"],
+                resources=[key.key_arn],
+                conditions={"StringEquals": {"kms:ViaService": f"dynamodb.{stack.region}.{stack.url_suffix}"}},
+            )
+        )
+        self.function.add_to_role_policy(
+            iam.PolicyStatement(
+                sid="Baselines",
+                actions=[
+                    "dynamodb:GetItem",
+                    "dynamodb:BatchGetItem",
+                    "dynamodb:PutItem",
+                    "dynamodb:UpdateItem",
+                    "dynamodb:DeleteItem",
+                ],
+                resources=[table.table_arn],
+            )
+        )
         bus.grant_put_events_to(self.function)
         acknowledge_wildcard_resources(
-            self.function, [read, write],
+            self.function,
+            [read, write],
             "S3 object keys are generated (Firehose names deliveries; quarantine keys carry the source object and "
-            "offset): reads are limited to the archive's audit/ prefix, writes to its quarantine/ prefix.")
+            "offset): reads are limited to the archive's audit/ prefix, writes to its quarantine/ prefix.",
+        )

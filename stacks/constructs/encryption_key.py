@@ -18,8 +18,7 @@ class ArchiveKey(Construct):
     restricted to the log groups this stack names.
     """
 
-    def __init__(self, scope: Construct, construct_id: str, *, options: EncryptionOptions,
-                 description: str) -> None:
+    def __init__(self, scope: Construct, construct_id: str, *, options: EncryptionOptions, description: str) -> None:
         super().__init__(scope, construct_id)
         self.created = options.existing_kms_key_arn is None
         self._log_groups: list[str] = []
@@ -27,7 +26,8 @@ class ArchiveKey(Construct):
             self.key: kms.IKey = kms.Key.from_key_arn(self, "Imported", options.existing_kms_key_arn)
         else:
             self.key = kms.Key(
-                self, "Key",
+                self,
+                "Key",
                 description=description,
                 enable_key_rotation=True,
                 rotation_period=Duration.days(options.key_rotation_period_days),
@@ -41,14 +41,17 @@ class ArchiveKey(Construct):
         if not self.created:
             return False
         stack = Stack.of(self)
-        log_group_arn = stack.format_arn(service="logs", resource="log-group", resource_name=log_group_name,
-                                         arn_format=ArnFormat.COLON_RESOURCE_NAME)
-        self.key.add_to_resource_policy(iam.PolicyStatement(
-            sid=f"CloudWatchLogs{len(self._log_groups)}",
-            principals=[iam.ServicePrincipal(f"logs.{stack.region}.{stack.url_suffix}")],
-            actions=["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"],
-            resources=["*"],  # in a key policy, "*" means this key
-            conditions={"ArnEquals": {"kms:EncryptionContext:aws:logs:arn": log_group_arn}},
-        ))
+        log_group_arn = stack.format_arn(
+            service="logs", resource="log-group", resource_name=log_group_name, arn_format=ArnFormat.COLON_RESOURCE_NAME
+        )
+        self.key.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid=f"CloudWatchLogs{len(self._log_groups)}",
+                principals=[iam.ServicePrincipal(f"logs.{stack.region}.{stack.url_suffix}")],
+                actions=["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"],
+                resources=["*"],  # in a key policy, "*" means this key
+                conditions={"ArnEquals": {"kms:EncryptionContext:aws:logs:arn": log_group_arn}},
+            )
+        )
         self._log_groups.append(log_group_name)
         return True

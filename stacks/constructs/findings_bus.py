@@ -9,16 +9,16 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from eksight import mappers
 from eksight.config import FindingsOptions
-from eksight.findings import Severity
+from eksight.core import finding_formats
+from eksight.core.findings import Severity
 from stacks.constructs.alert_topic import AlertTopic
 from stacks.constructs.nag import acknowledge, acknowledge_wildcard_actions
 from stacks.constructs.securityhub_forwarder import SecurityHubForwarder
 
-# What the detector publishes with (eksight.mappers, used by FindingPublisher): the rules' contract.
-FINDING_SOURCE = mappers.FINDINGS_SOURCE
-FINDING_DETAIL_TYPE = mappers.FINDINGS_DETAIL_TYPE
+# What the detector publishes with (eksight.core.finding_formats, used by FindingPublisher): the rules' contract.
+FINDING_SOURCE = finding_formats.FINDINGS_SOURCE
+FINDING_DETAIL_TYPE = finding_formats.FINDINGS_DETAIL_TYPE
 TARGET_RETRY_ATTEMPTS = 24
 TARGET_MAX_EVENT_AGE = Duration.hours(24)
 
@@ -41,8 +41,10 @@ def finding_pattern(min_severity: str | None = None) -> events.EventPattern:
 
 def alert_message() -> events.RuleTargetInput:
     """A readable notification (SNS email) built by the rule's input transformer from the finding."""
+
     def field(path: str) -> str:
         return events.EventField.from_path(f"$.detail.{path}")
+
     return events.RuleTargetInput.from_multiline_text(
         f"eksight {field('severity')} finding in EKS cluster {field('cluster')} "
         f"(account {field('account')}, {field('region')})\n\n"
@@ -51,7 +53,8 @@ def alert_message() -> events.RuleTargetInput:
         f"Principal: {field('principal.name')}\n"
         f"Seen {field('count')} time(s), first {field('first_seen')}, last {field('last_seen')}\n"
         f"Remediation: {field('remediation')}\n"
-        f"Finding id: {field('id')}")
+        f"Finding id: {field('id')}"
+    )
 
 
 class FindingsBus(Construct):
@@ -63,8 +66,15 @@ class FindingsBus(Construct):
     own for Security Hub, `dead_letter_queue` for the others).
     """
 
-    def __init__(self, scope: Construct, construct_id: str, *, options: FindingsOptions,
-                 forwarder: SecurityHubForwarder | None = None, alert_topic: AlertTopic | None = None) -> None:
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        options: FindingsOptions,
+        forwarder: SecurityHubForwarder | None = None,
+        alert_topic: AlertTopic | None = None,
+    ) -> None:
         super().__init__(scope, construct_id)
         self.bus = events.EventBus(self, "Bus", description="eksight findings of this account and region")
         self.archive = self.bus.archive(
@@ -78,47 +88,74 @@ class FindingsBus(Construct):
 
         if forwarder is not None:
             self.rules["SecurityHub"] = events.Rule(
-                self, "ToSecurityHub", event_bus=self.bus,
+                self,
+                "ToSecurityHub",
+                event_bus=self.bus,
                 description=f"eksight findings of severity {options.securityhub.min_severity} and above → "
-                            "Security Hub forwarder",
+                "Security Hub forwarder",
                 event_pattern=finding_pattern(options.securityhub.min_severity),
-                targets=[forwarder.target()])
+                targets=[forwarder.target()],
+            )
         if alert_topic is not None:
             self.rules["Notifications"] = events.Rule(
-                self, "ToAlertTopic", event_bus=self.bus,
+                self,
+                "ToAlertTopic",
+                event_bus=self.bus,
                 description=f"eksight findings of severity {options.notifications.min_severity} and above → "
-                            "alert topic",
+                "alert topic",
                 event_pattern=finding_pattern(options.notifications.min_severity),
                 # A topic eksight created is published to through a role of this rule (so its policy names
                 # no service principal); a brought topic's policies must allow EventBridge (docs/findings.md).
-                targets=[targets.SnsTopic(alert_topic.topic, message=alert_message(),
-                                          authorize_using_role=alert_topic.created, **self._delivery())])
+                targets=[
+                    targets.SnsTopic(
+                        alert_topic.topic,
+                        message=alert_message(),
+                        authorize_using_role=alert_topic.created,
+                        **self._delivery(),
+                    )
+                ],
+            )
             if role := self.rules["Notifications"].node.try_find_child("EventsRole"):
                 acknowledge_wildcard_actions(
-                    role, ["kms:GenerateDataKey*"],
+                    role,
+                    ["kms:GenerateDataKey*"],
                     "CDK's Topic.grantPublish lets the alert rule's role generate data keys with the topic's own "
-                    "dedicated KMS key only (SNS encrypts each published alert with it).")
+                    "dedicated KMS key only (SNS encrypts each published alert with it).",
+                )
         if options.central_bus_arn:
             central = events.EventBus.from_event_bus_arn(self, "CentralBus", options.central_bus_arn)
-            role = iam.Role(self, "CentralBusRole", assumed_by=iam.ServicePrincipal("events.amazonaws.com"),
-                            description="Lets EventBridge forward eksight findings to the central bus")
+            role = iam.Role(
+                self,
+                "CentralBusRole",
+                assumed_by=iam.ServicePrincipal("events.amazonaws.com"),
+                description="Lets EventBridge forward eksight findings to the central bus",
+            )
             self.rules["CentralBus"] = events.Rule(
-                self, "ToCentralBus", event_bus=self.bus,
+                self,
+                "ToCentralBus",
+                event_bus=self.bus,
                 description="every eksight finding → the central findings bus",
                 event_pattern=finding_pattern(),
-                targets=[targets.EventBus(central, role=role,
-                                          dead_letter_queue=self._delivery()["dead_letter_queue"])])
+                targets=[targets.EventBus(central, role=role, dead_letter_queue=self._delivery()["dead_letter_queue"])],
+            )
 
     def _delivery(self) -> dict[str, object]:
         if self.dead_letter_queue is None:
             self.dead_letter_queue = sqs.Queue(
-                self, "DeliveryDeadLetterQueue",
+                self,
+                "DeliveryDeadLetterQueue",
                 encryption=sqs.QueueEncryption.SQS_MANAGED,
                 enforce_ssl=True,
                 retention_period=Duration.days(14),
             )
-            acknowledge(self.dead_letter_queue, "AwsSolutions-SQS3",
-                        "This queue is itself the dead-letter queue of the findings bus's SNS and central-bus "
-                        "targets; a dead-letter queue of a dead-letter queue adds nothing, and an alarm watches it.")
-        return {"dead_letter_queue": self.dead_letter_queue, "retry_attempts": TARGET_RETRY_ATTEMPTS,
-                "max_event_age": TARGET_MAX_EVENT_AGE}
+            acknowledge(
+                self.dead_letter_queue,
+                "AwsSolutions-SQS3",
+                "This queue is itself the dead-letter queue of the findings bus's SNS and central-bus "
+                "targets; a dead-letter queue of a dead-letter queue adds nothing, and an alarm watches it.",
+            )
+        return {
+            "dead_letter_queue": self.dead_letter_queue,
+            "retry_attempts": TARGET_RETRY_ATTEMPTS,
+            "max_event_age": TARGET_MAX_EVENT_AGE,
+        }

@@ -37,8 +37,9 @@ ARCHITECTURE = lambda_.Architecture.X86_64
 METRICS_NAMESPACE = "eksight"  # Powertools metrics of every eksight function (dimension `service`)
 LOG_RETENTION = logs.RetentionDays.ONE_MONTH
 
-# eksight sub-packages that only serve local tooling (the emulator provisioner, the simulator).
-EKSIGHT_EXCLUDED = frozenset({"local", "simulate"})
+# What a function runs: the pure core and the AWS adapters. Tooling (eksight/tools: CLI, wizard, emulator,
+# simulator) and the deployment config's models (eksight/config) never ship.
+EKSIGHT_SHIPPED = frozenset({"__init__.py", "core", "adapters"})
 ALWAYS_EXCLUDED = frozenset({"__pycache__", ".pytest_cache", ".mypy_cache", ".ruff_cache"})
 # Not needed at run time in Lambda: console scripts and numpy's own test suite.
 DEPS_EXCLUDED = frozenset({"bin", DEPS_STAMP})
@@ -52,8 +53,15 @@ class LambdaPackageError(RuntimeError):
 class LambdaPackage:
     """The files of one function's asset. `code()` returns the `lambda_.Code` to give `lambda_.Function`."""
 
-    def __init__(self, name: str, *, extra_files: Mapping[str, str] | None = None,
-                 without: Iterable[str] = (), handlers_root: Path = LAMBDAS_ROOT, deps_dir: Path = DEPS_DIR) -> None:
+    def __init__(
+        self,
+        name: str,
+        *,
+        extra_files: Mapping[str, str] | None = None,
+        without: Iterable[str] = (),
+        handlers_root: Path = LAMBDAS_ROOT,
+        deps_dir: Path = DEPS_DIR,
+    ) -> None:
         """`without`: vendored distributions this function does not import (e.g. ``numpy``), left out by
         their wheel's RECORD so the asset stays small."""
         self.name = name
@@ -80,26 +88,31 @@ class LambdaPackage:
 
     def _check(self) -> None:
         if not (self.handler_dir / "handler.py").is_file():
-            raise LambdaPackageError(f"{self.handler_dir / 'handler.py'} is missing: the {self.name} function's "
-                                     "asset is built from that directory (lambdas/<name>/handler.py)")
+            raise LambdaPackageError(
+                f"{self.handler_dir / 'handler.py'} is missing: the {self.name} function's "
+                "asset is built from that directory (lambdas/<name>/handler.py)"
+            )
         if not (self.deps_dir / DEPS_STAMP).is_file():
             raise LambdaPackageError(
                 f"the Lambda dependencies are not built ({self.deps_dir} has no {DEPS_STAMP}): run make install "
-                "(it vendors requirements-lambda.txt for python3.12/x86_64; no Docker needed)")
+                "(it vendors requirements-lambda.txt for python3.12/x86_64; no Docker needed)"
+            )
 
     # ---- contents ---------------------------------------------------------------------------------------
     def files(self) -> Iterator[tuple[str, Path]]:
         """(path in the asset, source file), in a stable order; later entries never overwrite earlier ones."""
         yield from _walk(self.handler_dir, "", lambda rel: False)
-        yield from _walk(EKSIGHT_PACKAGE, "eksight/", lambda rel: rel.split("/", 1)[0] in EKSIGHT_EXCLUDED)
+        yield from _walk(EKSIGHT_PACKAGE, "eksight/", lambda rel: rel.split("/", 1)[0] not in EKSIGHT_SHIPPED)
         left_out = self._left_out()
         yield from _walk(self.deps_dir, "", lambda rel: _excluded_dependency(rel) or rel in left_out)
 
     def _left_out(self) -> set[str]:
         """Files of the distributions in `without` (from their wheels' RECORD), plus the top-level directories
         that only those distributions use (so they are not even walked)."""
-        records = {info: {line.split(",", 1)[0] for line in (info / "RECORD").read_text().splitlines() if line}
-                   for info in self.deps_dir.glob("*.dist-info")}
+        records = {
+            info: {line.split(",", 1)[0] for line in (info / "RECORD").read_text().splitlines() if line}
+            for info in self.deps_dir.glob("*.dist-info")
+        }
         left_out: set[str] = set()
         for distribution in self.without:
             normalized = distribution.lower().replace("-", "_")
@@ -186,14 +199,27 @@ class EksightFunction(Construct):
     tracing, its own log group with retention, Powertools settings, and the cdk-nag acknowledgements that
     every such function shares (and nothing else: permissions are added by the construct that uses it)."""
 
-    def __init__(self, scope: Construct, construct_id: str, *, package: LambdaPackage, description: str,
-                 service: str, memory_mb: int, timeout: Duration, environment: Mapping[str, str],
-                 reserved_concurrency: int | None = None, log_retention: logs.RetentionDays = LOG_RETENTION,
-                 dead_letter_queue: sqs.IQueue | None = None, retry_attempts: int | None = None) -> None:
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        package: LambdaPackage,
+        description: str,
+        service: str,
+        memory_mb: int,
+        timeout: Duration,
+        environment: Mapping[str, str],
+        reserved_concurrency: int | None = None,
+        log_retention: logs.RetentionDays = LOG_RETENTION,
+        dead_letter_queue: sqs.IQueue | None = None,
+        retry_attempts: int | None = None,
+    ) -> None:
         super().__init__(scope, construct_id)
         self.log_group = logs.LogGroup(self, "Logs", retention=log_retention, removal_policy=RemovalPolicy.DESTROY)
         self.function = lambda_.Function(
-            self, "Function",
+            self,
+            "Function",
             runtime=RUNTIME,
             architecture=ARCHITECTURE,
             code=package.code(),
@@ -206,15 +232,27 @@ class EksightFunction(Construct):
             log_group=self.log_group,
             dead_letter_queue=dead_letter_queue,
             retry_attempts=retry_attempts,
-            environment={"POWERTOOLS_SERVICE_NAME": service, "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
-                         **environment},
+            environment={
+                "POWERTOOLS_SERVICE_NAME": service,
+                "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
+                **environment,
+            },
         )
-        acknowledge(self.function, BASIC_EXECUTION_FINDING,
-                    f"The {service} function uses AWSLambdaBasicExecutionRole only to write its own CloudWatch "
-                    "logs (its log group is created with a retention by this stack).")
-        acknowledge(self.function, "AwsSolutions-IAM5[Resource::*]",
-                    "X-Ray active tracing: xray:PutTraceSegments and xray:PutTelemetryRecords do not support "
-                    "resource-level permissions, so CDK's tracing statement can only name '*'.")
-        acknowledge(self.function, "AwsSolutions-L1",
-                    "eksight's Lambda functions deliberately target python3.12, the runtime its vendored "
-                    "dependencies (requirements-lambda.txt) are built and tested for; moving is a tested upgrade.")
+        acknowledge(
+            self.function,
+            BASIC_EXECUTION_FINDING,
+            f"The {service} function uses AWSLambdaBasicExecutionRole only to write its own CloudWatch "
+            "logs (its log group is created with a retention by this stack).",
+        )
+        acknowledge(
+            self.function,
+            "AwsSolutions-IAM5[Resource::*]",
+            "X-Ray active tracing: xray:PutTraceSegments and xray:PutTelemetryRecords do not support "
+            "resource-level permissions, so CDK's tracing statement can only name '*'.",
+        )
+        acknowledge(
+            self.function,
+            "AwsSolutions-L1",
+            "eksight's Lambda functions deliberately target python3.12, the runtime its vendored "
+            "dependencies (requirements-lambda.txt) are built and tested for; moving is a tested upgrade.",
+        )

@@ -16,8 +16,9 @@ from constructs import IConstruct
 SHOW_ALL_FINDINGS = "eksight:showAllNagFindings"
 """Context flag (`-c eksight:showAllNagFindings=true`): skip every acknowledgement to review raw findings."""
 
-BASIC_EXECUTION_FINDING = ("AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"
-                           "AWSLambdaBasicExecutionRole]")
+BASIC_EXECUTION_FINDING = (
+    "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]"
+)
 
 
 def acknowledge(scope: IConstruct, rule: str, reason: str) -> None:

@@ -31,16 +31,19 @@ class SecurityHubForwarder(Construct):
     def __init__(self, scope: Construct, construct_id: str) -> None:
         super().__init__(scope, construct_id)
         stack = Stack.of(self)
-        self.product_arn = stack.format_arn(service="securityhub", resource="product",
-                                            resource_name=f"{stack.account}/default")
+        self.product_arn = stack.format_arn(
+            service="securityhub", resource="product", resource_name=f"{stack.account}/default"
+        )
         self.dead_letter_queue = sqs.Queue(
-            self, "DeadLetterQueue",
+            self,
+            "DeadLetterQueue",
             encryption=sqs.QueueEncryption.SQS_MANAGED,
             enforce_ssl=True,
             retention_period=Duration.days(14),
         )
         self.wrapper = EksightFunction(
-            self, "Forwarder",
+            self,
+            "Forwarder",
             package=LambdaPackage("securityhub_forwarder", without=NOT_IMPORTED),
             description="eksight: import findings into AWS Security Hub (ASFF)",
             service=SERVICE,
@@ -51,10 +54,18 @@ class SecurityHubForwarder(Construct):
             retry_attempts=ASYNC_RETRY_ATTEMPTS,
         )
         self.function = self.wrapper.function
-        self.function.add_to_role_policy(iam.PolicyStatement(
-            sid="ImportIntoTheDefaultProduct", actions=["securityhub:BatchImportFindings"],
-            resources=[self.product_arn]))
+        self.function.add_to_role_policy(
+            iam.PolicyStatement(
+                sid="ImportIntoTheDefaultProduct",
+                actions=["securityhub:BatchImportFindings"],
+                resources=[self.product_arn],
+            )
+        )
 
     def target(self) -> events.IRuleTarget:
-        return targets.LambdaFunction(self.function, dead_letter_queue=self.dead_letter_queue,
-                                      retry_attempts=TARGET_RETRY_ATTEMPTS, max_event_age=TARGET_MAX_EVENT_AGE)
+        return targets.LambdaFunction(
+            self.function,
+            dead_letter_queue=self.dead_letter_queue,
+            retry_attempts=TARGET_RETRY_ATTEMPTS,
+            max_event_age=TARGET_MAX_EVENT_AGE,
+        )

@@ -18,13 +18,14 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from eksight.cli import main
-from eksight.decode import SourceContext, decode_bytes, decode_path
-from eksight.detect import Detector
-from eksight.findings import Finding, Severity
+from eksight.core.decode import SourceContext, decode_bytes, decode_path
+from eksight.core.detector import Detector
+from eksight.core.findings import Finding, Severity
+from eksight.tools.cli import main
 
 DATASETS = Path(__file__).resolve().parents[2].parent / "shared" / "datasets"
 pytestmark = pytest.mark.skipif(not DATASETS.is_dir(), reason="../shared/datasets is not beside the checkout")
+
 
 def falco_expectations() -> list[tuple[str, list[str] | None]]:
     """(file, default alerts) — None for traces Falco expects to fire nothing. Rules named "K8s <Kind>
@@ -76,8 +77,10 @@ def test_falco_traces(capsys: pytest.CaptureFixture[str]) -> None:
         if name == "fal_01_003.json":
             assert sum(detector.stats.quarantined.values()) >= 1 and not cited
     with capsys.disabled():
-        print(f"\nFalco: {alerting - len(missed)}/{alerting} alerting traces detected at LOW+, "
-              f"{quiet - len(noisy)}/{quiet} quiet traces without MEDIUM+ findings")
+        print(
+            f"\nFalco: {alerting - len(missed)}/{alerting} alerting traces detected at LOW+, "
+            f"{quiet - len(noisy)}/{quiet} quiet traces without MEDIUM+ findings"
+        )
     assert not missed, missed
     assert not noisy, noisy
 
@@ -114,9 +117,11 @@ def test_panther_rule_tests(capsys: pytest.CaptureFixture[str]) -> None:
             if any(f.severity >= Severity.MEDIUM for f in citing):
                 noisy.append((row["panther_rule"], row["test_name"], [f.title for f in citing]))
     with capsys.disabled():
-        print(f"\nPanther: {positives - len(missed)}/{positives} expected=true detected, "
-              f"{negatives - len(noisy)}/{negatives} expected=false without MEDIUM+, {skipped} skipped "
-              "(enrichment/mocks or single events of threshold rules)")
+        print(
+            f"\nPanther: {positives - len(missed)}/{positives} expected=true detected, "
+            f"{negatives - len(noisy)}/{negatives} expected=false without MEDIUM+, {skipped} skipped "
+            "(enrichment/mocks or single events of threshold rules)"
+        )
         for item in missed + noisy:
             print("   ", item)
     assert (positives - len(missed)) / positives >= 0.95
@@ -133,12 +138,17 @@ def test_dev_cluster_signature_scenarios_and_false_positives(capsys: pytest.Capt
     learning_end = labels["learning_end"]
     times = _event_times(root / "audit.jsonl.gz")
     detected = {s["id"]: any(set(s["auditIDs"]) & set(f.evidence) for f in findings) for s in labels["scenarios"]}
-    false_positives = [f for f in findings if not set(f.evidence) & scenario_ids
-                       and any(times.get(a, "") >= learning_end for a in f.evidence)]
+    false_positives = [
+        f
+        for f in findings
+        if not set(f.evidence) & scenario_ids and any(times.get(a, "") >= learning_end for a in f.evidence)
+    ]
     per_100k = len(false_positives) / labels["test_window_benign_event_count"] * 100_000
     with capsys.disabled():
-        print(f"\ndev set: {detector.stats.events} events; scenarios detected: {detected}; "
-              f"MEDIUM+ false positives: {len(false_positives)} ({per_100k:.1f} per 100k benign events)")
+        print(
+            f"\ndev set: {detector.stats.events} events; scenarios detected: {detected}; "
+            f"MEDIUM+ false positives: {len(false_positives)} ({per_100k:.1f} per 100k benign events)"
+        )
         for f in false_positives[:10]:
             print(f"    FP [{f.severity.name}] {f.rule_id} {f.title} — {f.principal.get('name')}")
     signature = [s["id"] for s in labels["scenarios"] if s["kind"] == "signature"]
@@ -158,23 +168,49 @@ def _event_times(path: Path) -> dict[str, str]:
 SCORER = DATASETS.parent / "tools" / "score_findings.py"
 
 
-def test_dev_cluster_rules_and_baselines_by_the_shared_scorer(tmp_path: Path,
-                                                              capsys: pytest.CaptureFixture[str]) -> None:
+def test_dev_cluster_rules_and_baselines_by_the_shared_scorer(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     """`eksight replay` (rules + baselines on event time: learns the first 7 days, detects on the rest), scored
     by the datasets' own scorer: every scenario at MEDIUM+, ≤ 1 MEDIUM+ false positive per 100k benign events,
     none on the hard negatives; every anomaly finding explains its baseline in one sentence."""
     root = DATASETS / "dev-scenarios"
     labels = json.loads((root / "labels.json").read_text())
     findings_path = tmp_path / "findings.jsonl"
-    result = CliRunner().invoke(main, ["replay", str(root / "audit.jsonl.gz"), "--cluster", labels["cluster"],
-                                       "--account", labels["account"], "--region", labels["region"],
-                                       "-o", str(findings_path)])
+    result = CliRunner().invoke(
+        main,
+        [
+            "replay",
+            str(root / "audit.jsonl.gz"),
+            "--cluster",
+            labels["cluster"],
+            "--account",
+            labels["account"],
+            "--region",
+            labels["region"],
+            "-o",
+            str(findings_path),
+        ],
+    )
     assert result.exit_code == 0, result.output
     audit = tmp_path / "audit.jsonl"
     with gzip.open(root / "audit.jsonl.gz", "rb") as source, audit.open("wb") as sink:
         sink.write(source.read())
-    scored = subprocess.run([sys.executable, str(SCORER), "--labels", str(root / "labels.json"), "--audit",
-                             str(audit), "--findings", str(findings_path)], capture_output=True, text=True, check=True)
+    scored = subprocess.run(
+        [
+            sys.executable,
+            str(SCORER),
+            "--labels",
+            str(root / "labels.json"),
+            "--audit",
+            str(audit),
+            "--findings",
+            str(findings_path),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     summary = dict(item.split("=", 1) for item in scored.stdout.strip().splitlines()[-1].split())
     with capsys.disabled():
         print("\n" + scored.stdout.strip())
@@ -191,11 +227,12 @@ def test_dev_cluster_rules_and_baselines_by_the_shared_scorer(tmp_path: Path,
             assert finding["severity"] == "INFORMATIONAL"
 
 
-def test_simulated_cluster_rules_and_baselines_by_the_shared_scorer(tmp_path: Path,
-                                                                     capsys: pytest.CaptureFixture[str]) -> None:
+def test_simulated_cluster_rules_and_baselines_by_the_shared_scorer(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     """eksight's own simulator (15 labelled attacks, 6 of them invisible to every rule; 10 kinds of benign
     novelty), 14 days, replayed and scored by the datasets' scorer with the same targets as the dev set."""
-    from eksight.simulate import Config, generate
+    from eksight.tools.simulator import Config, generate
 
     sim = tmp_path / "sim"
     generate(Config(out=sim, days=14, seed=7, cwl=False))
@@ -207,8 +244,21 @@ def test_simulated_cluster_rules_and_baselines_by_the_shared_scorer(tmp_path: Pa
     audit = tmp_path / "audit.jsonl"
     with gzip.open(sim / "audit.jsonl.gz", "rb") as source, audit.open("wb") as sink:
         sink.write(source.read())
-    scored = subprocess.run([sys.executable, str(SCORER), "--labels", str(sim / "labels.json"), "--audit",
-                             str(audit), "--findings", str(findings_path)], capture_output=True, text=True, check=True)
+    scored = subprocess.run(
+        [
+            sys.executable,
+            str(SCORER),
+            "--labels",
+            str(sim / "labels.json"),
+            "--audit",
+            str(audit),
+            "--findings",
+            str(findings_path),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     summary = dict(item.split("=", 1) for item in scored.stdout.strip().splitlines()[-1].split())
     with capsys.disabled():
         print("\n" + scored.stdout.strip())

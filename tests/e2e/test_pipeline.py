@@ -10,12 +10,17 @@ from functools import cache
 
 import pytest
 
-from eksight.local import demo
+from eksight.tools.emulator import demo
 
 pytestmark = pytest.mark.slow
 # Signature (S01, S05, S09) and behaviour-only (S14, S15) scenarios of the simulator's catalogue.
-ATTACKS = {"S01": "anonymous_api_access", "S05": "exec_into_kube_system_pod", "S09": "sa_token_used_from_internet",
-           "S14": "node_credentials_from_external_ip", "S15": "exec_by_principal_that_never_execs"}
+ATTACKS = {
+    "S01": "anonymous_api_access",
+    "S05": "exec_into_kube_system_pod",
+    "S09": "sa_token_used_from_internet",
+    "S14": "node_credentials_from_external_ip",
+    "S15": "exec_by_principal_that_never_execs",
+}
 
 
 @cache
@@ -51,7 +56,13 @@ def test_security_hub_holds_exactly_the_high_and_critical_findings_of_the_bus() 
 def test_summary_line_has_the_documented_form() -> None:
     line = result().summary_line()
     assert line.startswith("demo: events=") and line.split()[1:] == [
-        f"{key}={value}" for key, value in (
-            ("events", result().events_in), ("processed", result().processed),
-            ("quarantined", result().quarantined), ("findings", len(result().findings)),
-            ("securityhub", len(result().securityhub)), ("lost", result().lost))]
+        f"{key}={value}"
+        for key, value in (
+            ("events", result().events_in),
+            ("processed", result().processed),
+            ("quarantined", result().quarantined),
+            ("findings", len(result().findings)),
+            ("securityhub", len(result().securityhub)),
+            ("lost", result().lost),
+        )
+    ]

@@ -1,6 +1,6 @@
 """The synthesized ingestion stacks, provisioned into moto, carry real EKS audit events end to end.
 
-Every test provisions what `cdk synth` produced (eksight.local.provision walks the template), plays EKS
+Every test provisions what `cdk synth` produced (eksight.tools.emulator.provision walks the template), plays EKS
 (creates the cluster's log group, writes audit events into a `kube-apiserver-audit-*` stream) and reads
 back what reached the archive bucket and the notification queue.
 
@@ -9,7 +9,7 @@ Where moto differs from AWS (the tests only rely on what holds for both):
   envelope (AWS: newline-delimited envelopes, gzipped once; `envelopes` reads both). It does not expand
   `!{timestamp:...}` and appends its own `YYYY/MM/DD/HH/`, so only the static cluster prefix is asserted.
 - Subscription filter patterns are not evaluated, so only events the synthesized pattern keeps are sent
-  (checked with eksight.filter_pattern): the expected archive content is then the same on AWS.
+  (checked with eksight.config.filter_pattern): the expected archive content is then the same on AWS.
 - EKS never creates /aws/eks/<cluster>/cluster; UpdateClusterConfig returns no update and REPLACES the
   logging config instead of changing only the named log types (the audit-logging test runs both ways).
 - S3 bucket policies: moto evaluates only StringEquals conditions and counts any other operator (Bool,
@@ -37,9 +37,10 @@ import pytest
 from botocore.exceptions import ClientError
 from moto import mock_aws
 
-from eksight import archive_layout, filter_pattern
-from eksight.local import ProvisionError, provision
-from eksight.local.moto_fixes import tls_only_denies_are_neutral
+from eksight.config import filter_pattern
+from eksight.core import archive_layout
+from eksight.tools.emulator import ProvisionError, provision
+from eksight.tools.emulator.moto_fixes import tls_only_denies_are_neutral
 
 pytestmark = pytest.mark.slow
 
@@ -74,11 +75,13 @@ def eks_logging_semantics(request: pytest.FixtureRequest, monkeypatch: pytest.Mo
 
         update_cluster_config = EKSBackend.update_cluster_config
 
-        def update_only_named_log_types(self: Any, name: str, resources_vpc_config: Any, logging: Any = None,
-                                        **kwargs: Any) -> Any:
+        def update_only_named_log_types(
+            self: Any, name: str, resources_vpc_config: Any, logging: Any = None, **kwargs: Any
+        ) -> Any:
             if logging and name in self.clusters:
                 logging = _merge_logging(self.clusters[name].logging, logging)
             return update_cluster_config(self, name, resources_vpc_config, logging, **kwargs)
+
         monkeypatch.setattr(EKSBackend, "update_cluster_config", update_only_named_log_types)
     return request.param
 
@@ -91,9 +94,13 @@ def multi_region_account(monkeypatch: pytest.MonkeyPatch) -> str:
 
 # ---- helpers -------------------------------------------------------------------------------------------
 
+
 def _subscription_pattern(template: dict[str, Any]) -> str:
-    patterns = {r["Properties"]["FilterPattern"] for r in template["Resources"].values()
-                if r["Type"] == "AWS::Logs::SubscriptionFilter"}
+    patterns = {
+        r["Properties"]["FilterPattern"]
+        for r in template["Resources"].values()
+        if r["Type"] == "AWS::Logs::SubscriptionFilter"
+    }
     assert len(patterns) == 1, patterns
     return patterns.pop()
 
@@ -123,8 +130,11 @@ def play_eks(logs: Any, cluster: str, messages: list[str] | tuple[str, ...]) -> 
     stream = f"kube-apiserver-audit-{secrets.token_hex(16)}"
     logs.create_log_stream(logGroupName=eks_log_group(cluster), logStreamName=stream)
     now = int(time.time() * 1000)
-    logs.put_log_events(logGroupName=eks_log_group(cluster), logStreamName=stream,
-                        logEvents=[{"timestamp": now + i, "message": m} for i, m in enumerate(messages)])
+    logs.put_log_events(
+        logGroupName=eks_log_group(cluster),
+        logStreamName=stream,
+        logEvents=[{"timestamp": now + i, "message": m} for i, m in enumerate(messages)],
+    )
     return stream
 
 
@@ -133,8 +143,11 @@ def eks_log_group(cluster: str) -> str:
 
 
 def objects(s3: Any, bucket: str, prefix: str = "") -> dict[str, bytes]:
-    keys = [o["Key"] for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
-            for o in page.get("Contents", [])]
+    keys = [
+        o["Key"]
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
+        for o in page.get("Contents", [])
+    ]
     return {key: s3.get_object(Bucket=bucket, Key=key)["Body"].read() for key in keys}
 
 
@@ -149,8 +162,11 @@ def created_keys(sqs: Any, queue_url: str) -> list[str]:
     while messages := sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get("Messages", []):
         for message in messages:
             body = json.loads(message["Body"])
-            keys += [unquote_plus(r["s3"]["object"]["key"]) for r in body.get("Records", [])
-                     if r["eventName"].startswith("ObjectCreated:")]
+            keys += [
+                unquote_plus(r["s3"]["object"]["key"])
+                for r in body.get("Records", [])
+                if r["eventName"].startswith("ObjectCreated:")
+            ]
             sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
     return keys
 
@@ -161,17 +177,25 @@ def enabled_log_types(eks: Any, cluster: str) -> set[str]:
 
 
 def create_eks_cluster(eks: Any, name: str, logging: dict[str, Any] | None = None) -> None:
-    eks.create_cluster(name=name, roleArn=f"arn:aws:iam::{MOTO_ACCOUNT}:role/eks",
-                       resourcesVpcConfig={"subnetIds": ["subnet-1", "subnet-2"]},
-                       **({"logging": logging} if logging else {}))
+    eks.create_cluster(
+        name=name,
+        roleArn=f"arn:aws:iam::{MOTO_ACCOUNT}:role/eks",
+        resourcesVpcConfig={"subnetIds": ["subnet-1", "subnet-2"]},
+        **({"logging": logging} if logging else {}),
+    )
 
 
 def _merge_logging(current: dict[str, Any], request: dict[str, Any]) -> dict[str, Any]:
     """EKS's documented semantics: only the log types named in the request change."""
     state = {t: s["enabled"] for s in current.get("clusterLogging", []) for t in s["types"]}
     state |= {t: s["enabled"] for s in request.get("clusterLogging", []) for t in s["types"]}
-    return {"clusterLogging": [{"types": [t for t, on in state.items() if on is value], "enabled": value}
-                               for value in (True, False) if any(on is value for on in state.values())]}
+    return {
+        "clusterLogging": [
+            {"types": [t for t, on in state.items() if on is value], "enabled": value}
+            for value in (True, False)
+            if any(on is value for on in state.values())
+        ]
+    }
 
 
 def single(stacks: dict[str, dict[str, Any]]) -> tuple[str, dict[str, Any]]:
@@ -182,6 +206,7 @@ def single(stacks: dict[str, dict[str, Any]]) -> tuple[str, dict[str, Any]]:
 
 
 # ---- minimal config -------------------------------------------------------------------------------------
+
 
 def test_minimal_events_round_trip_to_archive_and_queue(synth: Any, aws: None) -> None:
     """Real audit events → log group → subscription filter → Firehose → S3 under the cluster prefix → SQS."""
@@ -202,11 +227,13 @@ def test_minimal_events_round_trip_to_archive_and_queue(synth: Any, aws: None) -
     assert all(key.startswith(archive_layout.AUDIT_ROOT) for key in everything)
     received = [envelope for body in delivered.values() for envelope in envelopes(body)]
     assert {(e["messageType"], e["logGroup"], e["logStream"], e["owner"]) for e in received} == {
-        ("DATA_MESSAGE", "/aws/eks/prod/cluster", stream, MOTO_ACCOUNT)}
+        ("DATA_MESSAGE", "/aws/eks/prod/cluster", stream, MOTO_ACCOUNT)
+    }
     assert all(e["subscriptionFilters"] == [stack.outputs["SubscriptionFilterName"]] for e in received)
     assert [event["message"] for e in received for event in e["logEvents"]] == list(sent)
     assert [json.loads(m)["auditID"] for m in sent] == [
-        json.loads(event["message"])["auditID"] for e in received for event in e["logEvents"]]
+        json.loads(event["message"])["auditID"] for e in received for event in e["logEvents"]
+    ]
 
     assert sorted(created_keys(sqs, stack.outputs["NotificationQueueUrl"])) == sorted(delivered)
 
@@ -214,10 +241,12 @@ def test_minimal_events_round_trip_to_archive_and_queue(synth: Any, aws: None) -
 def test_subscription_filter_without_the_eks_log_group_fails_clearly(synth: Any, aws: None) -> None:
     """Without /aws/eks/prod/cluster (audit logging never enabled) provisioning stops at the filter."""
     stack_name, template = single(synth(EXAMPLES / "minimal.json"))
-    with pytest.raises(ProvisionError, match=r"Subscriptionsprod\w*: log group /aws/eks/prod/cluster does not "
-                                             r"exist.*'audit' log type"):
-        provision(template, session=boto3.Session(region_name="us-east-1"), region="us-east-1",
-                  stack_name=stack_name)
+    with pytest.raises(
+        ProvisionError,
+        match=r"Subscriptionsprod\w*: log group /aws/eks/prod/cluster does not "
+        r"exist.*'audit' log type",
+    ):
+        provision(template, session=boto3.Session(region_name="us-east-1"), region="us-east-1", stack_name=stack_name)
 
 
 def test_outputs_name_resources_that_exist(synth: Any, aws: None) -> None:
@@ -233,8 +262,10 @@ def test_outputs_name_resources_that_exist(synth: Any, aws: None) -> None:
     assert kms.describe_key(KeyId=out["ArchiveKeyArn"])["KeyMetadata"]["Arn"] == out["ArchiveKeyArn"]
     queue = sqs.get_queue_attributes(QueueUrl=out["NotificationQueueUrl"], AttributeNames=["All"])["Attributes"]
     assert queue["QueueArn"] == out["NotificationQueueArn"]
-    assert json.loads(queue["RedrivePolicy"]) == {"deadLetterTargetArn": out["DeadLetterQueueArn"],
-                                                  "maxReceiveCount": 5}
+    assert json.loads(queue["RedrivePolicy"]) == {
+        "deadLetterTargetArn": out["DeadLetterQueueArn"],
+        "maxReceiveCount": 5,
+    }
     streams = json.loads(out["DeliveryStreamArns"])
     assert list(streams) == ["prod"]
     description = firehose.describe_delivery_stream(DeliveryStreamName=streams["prod"].rsplit("/", 1)[1])
@@ -246,7 +277,9 @@ def test_outputs_name_resources_that_exist(synth: Any, aws: None) -> None:
     for group in out["SubscribedLogGroups"].split(","):
         (subscription,) = logs.describe_subscription_filters(logGroupName=group)["subscriptionFilters"]
         assert (subscription["filterName"], subscription["destinationArn"]) == (
-            out["SubscriptionFilterName"], streams["prod"])
+            out["SubscriptionFilterName"],
+            streams["prod"],
+        )
         assert subscription["filterPattern"] == _subscription_pattern(template)
 
 
@@ -258,44 +291,66 @@ def test_archive_bucket_is_configured_as_synthesized(synth: Any, aws: None) -> N
     s3, bucket = session.client("s3"), stack.outputs["ArchiveBucketName"]
 
     (rule,) = s3.get_bucket_encryption(Bucket=bucket)["ServerSideEncryptionConfiguration"]["Rules"]
-    assert rule["ApplyServerSideEncryptionByDefault"] == {"SSEAlgorithm": "aws:kms",
-                                                         "KMSMasterKeyID": stack.outputs["ArchiveKeyArn"]}
+    assert rule["ApplyServerSideEncryptionByDefault"] == {
+        "SSEAlgorithm": "aws:kms",
+        "KMSMasterKeyID": stack.outputs["ArchiveKeyArn"],
+    }
     assert rule["BucketKeyEnabled"] is True
     assert s3.get_bucket_versioning(Bucket=bucket)["Status"] == "Enabled"
     assert all(s3.get_public_access_block(Bucket=bucket)["PublicAccessBlockConfiguration"].values())
     (lifecycle,) = s3.get_bucket_lifecycle_configuration(Bucket=bucket)["Rules"]
     assert (lifecycle["ID"], lifecycle["Expiration"], lifecycle["Transitions"]) == (
-        "archive-retention", {"Days": 365}, [{"Days": 90, "StorageClass": "GLACIER_IR"}])
+        "archive-retention",
+        {"Days": 365},
+        [{"Days": 90, "StorageClass": "GLACIER_IR"}],
+    )
     access_logs = s3.get_bucket_logging(Bucket=bucket)["LoggingEnabled"]
     assert access_logs["TargetPrefix"] == "archive/"
     assert "logging.s3.amazonaws.com" in s3.get_bucket_policy(Bucket=access_logs["TargetBucket"])["Policy"]
     assert {"Effect": "Deny", "Condition": {"Bool": {"aws:SecureTransport": "false"}}} in [
         {"Effect": st["Effect"], "Condition": st.get("Condition")}
-        for st in json.loads(s3.get_bucket_policy(Bucket=bucket)["Policy"])["Statement"]]
+        for st in json.loads(s3.get_bucket_policy(Bucket=bucket)["Policy"])["Statement"]
+    ]
     (notification,) = s3.get_bucket_notification_configuration(Bucket=bucket)["QueueConfigurations"]
     assert notification["QueueArn"] == stack.outputs["NotificationQueueArn"]
     assert notification["Filter"]["Key"]["FilterRules"] == [{"Name": "prefix", "Value": "audit/"}]
     assert [(s.type, s.reason) for s in stack.skipped] == [
-        ("AWS::Lambda::Function", "Lambda functions are not run; the custom resources they back run in-process")]
+        ("AWS::Lambda::Function", "Lambda functions are not run; the custom resources they back run in-process")
+    ]
     assert stack.notes == []
 
 
 # ---- bring-your-own bucket ------------------------------------------------------------------------------
 
+
 def test_imported_bucket_keeps_its_own_notifications(synth: Any, write_config: Any, aws: None) -> None:
-    config = write_config({"regions": {"us-east-1": {
-        "clusters": ["prod"], "archive": {"existing_bucket_arn": "arn:aws:s3:::byo-audit-archive"}}}})
+    config = write_config(
+        {
+            "regions": {
+                "us-east-1": {
+                    "clusters": ["prod"],
+                    "archive": {"existing_bucket_arn": "arn:aws:s3:::byo-audit-archive"},
+                }
+            }
+        }
+    )
     stack_name, template = single(synth(config))
     session = boto3.Session(region_name="us-east-1")
     s3, sqs, logs = session.client("s3"), session.client("sqs"), session.client("logs")
     s3.create_bucket(Bucket="byo-audit-archive")
     user_queue = sqs.create_queue(QueueName="user-other-objects")["QueueUrl"]
-    user_queue_arn = sqs.get_queue_attributes(QueueUrl=user_queue,
-                                              AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    users_notification = {"Id": "user-other", "QueueArn": user_queue_arn, "Events": ["s3:ObjectCreated:*"],
-                          "Filter": {"Key": {"FilterRules": [{"Name": "prefix", "Value": "other/"}]}}}
-    s3.put_bucket_notification_configuration(Bucket="byo-audit-archive", NotificationConfiguration={
-        "QueueConfigurations": [users_notification]})
+    user_queue_arn = sqs.get_queue_attributes(QueueUrl=user_queue, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    users_notification = {
+        "Id": "user-other",
+        "QueueArn": user_queue_arn,
+        "Events": ["s3:ObjectCreated:*"],
+        "Filter": {"Key": {"FilterRules": [{"Name": "prefix", "Value": "other/"}]}},
+    }
+    s3.put_bucket_notification_configuration(
+        Bucket="byo-audit-archive", NotificationConfiguration={"QueueConfigurations": [users_notification]}
+    )
     logs.create_log_group(logGroupName=eks_log_group("prod"))
 
     stack = provision(template, session=session, region="us-east-1", stack_name=stack_name)
@@ -320,12 +375,15 @@ def test_imported_bucket_keeps_its_own_notifications(synth: Any, write_config: A
 
 # ---- multi-region ---------------------------------------------------------------------------------------
 
+
 def test_multi_region_each_cluster_lands_in_its_region_and_prefix(
-        synth: Any, multi_region_account: str, aws: None) -> None:
+    synth: Any, multi_region_account: str, aws: None
+) -> None:
     stacks = {n: t for n, t in synth(EXAMPLES / "multi-region.json").items() if "-ingestion-" in n}
     regions = {"us-east-1": ("prod-api", "prod-batch", "staging"), "eu-west-1": ("eu-prod", "eu-batch", "eu-staging")}
     assert {name: t["Outputs"]["SubscribedLogGroups"]["Value"] for name, t in stacks.items()} == {
-        f"eksight-ingestion-{r}": ",".join(map(eks_log_group, c)) for r, c in regions.items()}
+        f"eksight-ingestion-{r}": ",".join(map(eks_log_group, c)) for r, c in regions.items()
+    }
     boto3.Session(region_name="us-east-1").client("s3").create_bucket(Bucket=BYO_BUCKET)  # the user's bucket
     provisioned, sent = {}, {}
     for region, clusters in regions.items():
@@ -335,8 +393,9 @@ def test_multi_region_each_cluster_lands_in_its_region_and_prefix(
                 create_eks_cluster(session.client("eks"), cluster)
             session.client("logs").create_log_group(logGroupName=eks_log_group(cluster))
         name = f"eksight-ingestion-{region}"
-        provisioned[region] = provision(stacks[name], session=session, region=region,
-                                        account=multi_region_account, stack_name=name)
+        provisioned[region] = provision(
+            stacks[name], session=session, region=region, account=multi_region_account, stack_name=name
+        )
     lines = iter(audit_lines(stacks["eksight-ingestion-eu-west-1"], 12))
     for region, clusters in regions.items():
         logs = boto3.Session(region_name=region).client("logs")
@@ -355,13 +414,16 @@ def test_multi_region_each_cluster_lands_in_its_region_and_prefix(
             mine = [e for key, body in archive.items() if key.startswith(prefix) for e in envelopes(body)]
             assert {e["logGroup"] for e in mine} == {eks_log_group(cluster)}, (region, cluster)
             assert [ev["message"] for e in mine for ev in e["logEvents"]] == sent[cluster]
-        assert all(any(key.startswith(archive_layout.cluster_prefix(multi_region_account, region, c))
-                       for c in clusters) for key in archive), f"foreign objects in {bucket}"
+        assert all(
+            any(key.startswith(archive_layout.cluster_prefix(multi_region_account, region, c)) for c in clusters)
+            for key in archive
+        ), f"foreign objects in {bucket}"
         sqs = boto3.Session(region_name=region).client("sqs")
         assert sorted(created_keys(sqs, provisioned[region].outputs["NotificationQueueUrl"])) == sorted(archive)
 
 
 # ---- enabling audit logging (Custom::EksAuditLogging) ----------------------------------------------------
+
 
 def test_moto_quirk_eks_update_replaces_logging_config(raw_moto: None) -> None:
     """Pins the "moto-replaces" case of eks_logging_semantics (if this fails, moto now merges like EKS)."""
@@ -375,15 +437,30 @@ def test_moto_quirk_conditional_deny_in_bucket_policy_always_denies(raw_moto: No
     """If this fails, moto evaluates Bool conditions: drop that fix from `aws`."""
     s3 = boto3.Session(region_name="us-east-1").client("s3")
     s3.create_bucket(Bucket="tls-only")
-    s3.put_bucket_policy(Bucket="tls-only", Policy=json.dumps({"Version": "2012-10-17", "Statement": [{
-        "Effect": "Deny", "Principal": {"AWS": "*"}, "Action": "s3:*", "Condition": {
-            "Bool": {"aws:SecureTransport": "false"}}, "Resource": "arn:aws:s3:::tls-only/*"}]}))
+    s3.put_bucket_policy(
+        Bucket="tls-only",
+        Policy=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Effect": "Deny",
+                        "Principal": {"AWS": "*"},
+                        "Action": "s3:*",
+                        "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+                        "Resource": "arn:aws:s3:::tls-only/*",
+                    }
+                ],
+            }
+        ),
+    )
     with pytest.raises(ClientError, match=r"\(403\)"):  # boto3 uses HTTPS: S3 would accept this
         s3.put_object(Bucket="tls-only", Key="k", Body=b"x")
 
 
 def test_audit_logging_is_enabled_and_provisioning_waits_for_the_log_group(
-        synth: Any, multi_region_account: str, aws: None, eks_logging_semantics: str) -> None:
+    synth: Any, multi_region_account: str, aws: None, eks_logging_semantics: str
+) -> None:
     """A cluster with only `api` on ends with `api` and `audit`; no type is ever turned off; each custom
     resource waits until EKS (played by the provisioner's sleep) has created the log group."""
     template = synth(EXAMPLES / "multi-region.json")["eksight-ingestion-eu-west-1"]
@@ -391,25 +468,36 @@ def test_audit_logging_is_enabled_and_provisioning_waits_for_the_log_group(
     eks, logs = session.client("eks"), session.client("logs")
     initial = {"eu-prod": {"api"}, "eu-batch": {"api", "authenticator"}, "eu-staging": set()}
     for cluster, types in initial.items():
-        create_eks_cluster(eks, cluster, {"clusterLogging": [{"types": sorted(types), "enabled": True}]}
-                           if types else None)
+        create_eks_cluster(
+            eks, cluster, {"clusterLogging": [{"types": sorted(types), "enabled": True}]} if types else None
+        )
     requests: list[dict[str, Any]] = []
-    session.events.register("provide-client-params.eks.UpdateClusterConfig",
-                            lambda params, **_: requests.append(dict(params)))
+    session.events.register(
+        "provide-client-params.eks.UpdateClusterConfig", lambda params, **_: requests.append(dict(params))
+    )
     created_while_waiting: list[str] = []
 
     def eks_creates_log_groups(_seconds: float) -> None:
         """Plays EKS while the provisioner sleeps: the log group appears after audit logging is on."""
         for cluster in initial:
             group = eks_log_group(cluster)
-            if "audit" in enabled_log_types(eks, cluster) and not logs.describe_log_groups(
-                    logGroupNamePrefix=group)["logGroups"]:
+            if (
+                "audit" in enabled_log_types(eks, cluster)
+                and not logs.describe_log_groups(logGroupNamePrefix=group)["logGroups"]
+            ):
                 assert not requests or requests[-1]["name"] == cluster  # only the one being waited for
                 logs.create_log_group(logGroupName=group)
                 created_while_waiting.append(cluster)
 
-    stack = provision(template, session=session, region="eu-west-1", account=multi_region_account,
-                      stack_name="eksight-ingestion-eu-west-1", poll_interval=20, sleep=eks_creates_log_groups)
+    stack = provision(
+        template,
+        session=session,
+        region="eu-west-1",
+        account=multi_region_account,
+        stack_name="eksight-ingestion-eu-west-1",
+        poll_interval=20,
+        sleep=eks_creates_log_groups,
+    )
 
     assert created_while_waiting == list(initial), "the provisioner did not wait for each log group"
     assert [r["name"] for r in requests] == list(initial)  # one update per cluster
@@ -419,52 +507,85 @@ def test_audit_logging_is_enabled_and_provisioning_waits_for_the_log_group(
     assert {c: enabled_log_types(eks, c) for c in initial} == {c: t | {"audit"} for c, t in initial.items()}
     streams = json.loads(stack.outputs["DeliveryStreamArns"])
     for cluster in initial:
-        (subscription,) = logs.describe_subscription_filters(
-            logGroupName=eks_log_group(cluster))["subscriptionFilters"]
+        (subscription,) = logs.describe_subscription_filters(logGroupName=eks_log_group(cluster))["subscriptionFilters"]
         assert subscription["destinationArn"] == streams[cluster]
-    custom = {lid: ref for lid, ref in stack.physical_ids.items()
-              if template["Resources"][lid]["Type"] == "Custom::EksAuditLogging"}
+    custom = {
+        lid: ref
+        for lid, ref in stack.physical_ids.items()
+        if template["Resources"][lid]["Type"] == "Custom::EksAuditLogging"
+    }
     assert sorted(custom.values()) == sorted(f"{c}/audit-logging" for c in initial)
-    assert sorted(s.type for s in stack.skipped) == ["AWS::Lambda::Function"] * 6 + [
-        "AWS::StepFunctions::StateMachine"]
+    assert sorted(s.type for s in stack.skipped) == ["AWS::Lambda::Function"] * 6 + ["AWS::StepFunctions::StateMachine"]
 
 
 def test_audit_logging_wait_gives_up_when_the_log_group_never_appears(
-        synth: Any, multi_region_account: str, aws: None) -> None:
+    synth: Any, multi_region_account: str, aws: None
+) -> None:
     template = synth(EXAMPLES / "multi-region.json")["eksight-ingestion-eu-west-1"]
     session = boto3.Session(region_name="eu-west-1")
     for cluster in ("eu-prod", "eu-batch", "eu-staging"):
         create_eks_cluster(session.client("eks"), cluster)
     sleeps: list[float] = []
     with pytest.raises(ProvisionError, match=r"audit logging of EKS cluster 'eu-prod' not ready in time"):
-        provision(template, session=session, region="eu-west-1", account=multi_region_account,
-                  stack_name="eksight-ingestion-eu-west-1", poll_interval=20, timeout=60, sleep=sleeps.append)
+        provision(
+            template,
+            session=session,
+            region="eu-west-1",
+            account=multi_region_account,
+            stack_name="eksight-ingestion-eu-west-1",
+            poll_interval=20,
+            timeout=60,
+            sleep=sleeps.append,
+        )
     assert sleeps == [20] * 4  # timeout / poll_interval, plus the first check
 
 
 def test_audit_logging_of_a_missing_cluster_fails_clearly(synth: Any, multi_region_account: str, aws: None) -> None:
     template = synth(EXAMPLES / "multi-region.json")["eksight-ingestion-eu-west-1"]
-    with pytest.raises(ProvisionError, match=r"AuditLoggingeuprod\w*: could not enable audit logging on EKS "
-                                             r"cluster 'eu-prod'"):
-        provision(template, session=boto3.Session(region_name="eu-west-1"), region="eu-west-1",
-                  account=multi_region_account, stack_name="eksight-ingestion-eu-west-1", sleep=pytest.fail)
+    with pytest.raises(
+        ProvisionError,
+        match=r"AuditLoggingeuprod\w*: could not enable audit logging on EKS "
+        r"cluster 'eu-prod'",
+    ):
+        provision(
+            template,
+            session=boto3.Session(region_name="eu-west-1"),
+            region="eu-west-1",
+            account=multi_region_account,
+            stack_name="eksight-ingestion-eu-west-1",
+            sleep=pytest.fail,
+        )
 
 
 # ---- the provisioner itself ----------------------------------------------------------------------------
+
 
 def test_intrinsics_resolve_and_unknown_types_are_skipped(aws: None) -> None:
     template = {
         "Parameters": {"Parts": {"Type": "String", "Default": "a,b,c"}},
         "Resources": {
-            "Later": {"Type": "AWS::SQS::Queue", "DependsOn": "Thing", "Properties": {
-                "QueueName": {"Fn::Join": ["-", [{"Ref": "AWS::StackName"}, "queue"]]}}},
+            "Later": {
+                "Type": "AWS::SQS::Queue",
+                "DependsOn": "Thing",
+                "Properties": {"QueueName": {"Fn::Join": ["-", [{"Ref": "AWS::StackName"}, "queue"]]}},
+            },
             "Thing": {"Type": "AWS::Made::Up", "Properties": {}},
-            "Group": {"Type": "AWS::Logs::LogGroup", "Properties": {
-                "LogGroupName": {"Fn::Join": ["/", ["", "x", {"Ref": "AWS::Region"}, {"Ref": "AWS::Partition"}]]}}},
+            "Group": {
+                "Type": "AWS::Logs::LogGroup",
+                "Properties": {
+                    "LogGroupName": {"Fn::Join": ["/", ["", "x", {"Ref": "AWS::Region"}, {"Ref": "AWS::Partition"}]]}
+                },
+            },
         },
         "Outputs": {
-            "Sub": {"Value": {"Fn::Sub": ["${AWS::AccountId}:${Part}:${!Literal}:${Later.QueueName}:${Group}", {
-                "Part": {"Fn::Select": [1, {"Fn::Split": [",", {"Ref": "Parts"}]}]}}]}},
+            "Sub": {
+                "Value": {
+                    "Fn::Sub": [
+                        "${AWS::AccountId}:${Part}:${!Literal}:${Later.QueueName}:${Group}",
+                        {"Part": {"Fn::Select": [1, {"Fn::Split": [",", {"Ref": "Parts"}]}]}},
+                    ]
+                }
+            },
             "GroupArn": {"Value": {"Fn::GetAtt": "Group.Arn"}},
             "QueueUrl": {"Value": {"Ref": "Later"}},
         },
@@ -474,20 +595,30 @@ def test_intrinsics_resolve_and_unknown_types_are_skipped(aws: None) -> None:
     assert stack.outputs == {
         "Sub": f"{MOTO_ACCOUNT}:b:${{Literal}}:demo-queue:/x/eu-west-1/aws",
         "GroupArn": f"arn:aws:logs:eu-west-1:{MOTO_ACCOUNT}:log-group:/x/eu-west-1/aws:*",
-        "QueueUrl": session.client("sqs").get_queue_url(QueueName="demo-queue")["QueueUrl"]}
+        "QueueUrl": session.client("sqs").get_queue_url(QueueName="demo-queue")["QueueUrl"],
+    }
     assert [(s.logical_id, s.type, s.reason) for s in stack.skipped] == [
-        ("Thing", "AWS::Made::Up", "no local implementation of this type")]
+        ("Thing", "AWS::Made::Up", "no local implementation of this type")
+    ]
     assert list(stack.physical_ids) == ["Group", "Later"]  # dependency order; DependsOn a skipped one is fine
 
 
 def test_a_value_from_a_skipped_resource_fails_clearly(aws: None) -> None:
-    template = {"Resources": {"Thing": {"Type": "AWS::Made::Up"}, "Group": {
-        "Type": "AWS::Logs::LogGroup", "Properties": {"LogGroupName": {"Fn::GetAtt": ["Thing", "Name"]}}}}}
+    template = {
+        "Resources": {
+            "Thing": {"Type": "AWS::Made::Up"},
+            "Group": {"Type": "AWS::Logs::LogGroup", "Properties": {"LogGroupName": {"Fn::GetAtt": ["Thing", "Name"]}}},
+        }
+    }
     with pytest.raises(ProvisionError, match=r"Thing\.Name \(skipped: no local implementation"):
         provision(template, session=boto3.Session(region_name="us-east-1"), region="us-east-1")
 
 
 def test_the_endpoint_account_must_match_the_template(aws: None) -> None:
     with pytest.raises(ProvisionError, match="account is 123456789012, the template is for 111122223333"):
-        provision({"Resources": {}}, session=boto3.Session(region_name="us-east-1"), region="us-east-1",
-                  account=MULTI_REGION_ACCOUNT)
+        provision(
+            {"Resources": {}},
+            session=boto3.Session(region_name="us-east-1"),
+            region="us-east-1",
+            account=MULTI_REGION_ACCOUNT,
+        )

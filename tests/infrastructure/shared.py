@@ -14,20 +14,23 @@ OPTIONS_CONFIG: dict[str, Any] = {
     "name_prefix": "acme-sec",
     "tags": {"team": "platform", "data-class": "audit"},
     "detection": {"learning_days": 14},
-    "regions": {"us-gov-west-1": {
-        "clusters": ["alpha", "beta_2"],
-        "archive": {"versioning": False, "access_logging": False, "transition_days": None,
-                    "expiration_days": 30},
-        "encryption": {"key_deletion_window_days": 7, "key_rotation_period_days": 180},
-        "delivery": {"buffering_interval_seconds": 300, "buffering_size_mib": 64, "error_log_retention_days": 90},
-        "detector": {"memory_mb": 2048, "timeout_seconds": 120, "reserved_concurrency": 4},
-        "findings": {
-            "securityhub": {"enabled": False},
-            "notifications": {"sns_topic_arn": "arn:aws-us-gov:sns:us-gov-west-1:111122223333:sec-alerts",
-                              "min_severity": "CRITICAL"},
-            "archive_retention_days": 30,
-        },
-    }},
+    "regions": {
+        "us-gov-west-1": {
+            "clusters": ["alpha", "beta_2"],
+            "archive": {"versioning": False, "access_logging": False, "transition_days": None, "expiration_days": 30},
+            "encryption": {"key_deletion_window_days": 7, "key_rotation_period_days": 180},
+            "delivery": {"buffering_interval_seconds": 300, "buffering_size_mib": 64, "error_log_retention_days": 90},
+            "detector": {"memory_mb": 2048, "timeout_seconds": 120, "reserved_concurrency": 4},
+            "findings": {
+                "securityhub": {"enabled": False},
+                "notifications": {
+                    "sns_topic_arn": "arn:aws-us-gov:sns:us-gov-west-1:111122223333:sec-alerts",
+                    "min_severity": "CRITICAL",
+                },
+                "archive_retention_days": 30,
+            },
+        }
+    },
 }
 
 
@@ -80,8 +83,12 @@ def render(value: Any) -> str:
 
 def statements(template: dict[str, Any], policy_logical_id_prefix: str) -> list[dict[str, Any]]:
     policies = resources(template, "AWS::IAM::Policy")
-    found = [s for name, r in policies.items() if name.startswith(policy_logical_id_prefix)
-             for s in r["Properties"]["PolicyDocument"]["Statement"]]
+    found = [
+        s
+        for name, r in policies.items()
+        if name.startswith(policy_logical_id_prefix)
+        for s in r["Properties"]["PolicyDocument"]["Statement"]
+    ]
     assert found, f"no policy {policy_logical_id_prefix}*"
     return found
 

@@ -22,8 +22,9 @@ EXAMPLES = sorted((ROOT / "examples").glob("*.json"))
 Synth = Callable[[Any], dict[str, dict[str, Any]]]
 
 
-def violations(config: Path, context: dict[str, Any], extend: Callable[[list[cdk.Stack]], None] = lambda _: None
-               ) -> set[str]:
+def violations(
+    config: Path, context: dict[str, Any], extend: Callable[[list[cdk.Stack]], None] = lambda _: None
+) -> set[str]:
     """Synthesize with cdk-nag and return the ids of the findings that stopped synthesis."""
     app = cdk.App(context={**cdk_json_context(), **context})
     extend(build_app(app, config))

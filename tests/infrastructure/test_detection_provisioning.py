@@ -1,4 +1,4 @@
-"""eksight.local.provision creates the synthesized detection stack in moto, on top of the ingestion stack.
+"""eksight.tools.emulator.provision creates the synthesized detection stack in moto, on top of the ingestion stack.
 
 (A provisioner test, next to the template tests because it exercises exactly the resource types the detection
 stack added; the end-to-end emulator tests live in tests/emulator.)
@@ -14,7 +14,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from eksight.local import ProvisionError, provision
+from eksight.tools.emulator import ProvisionError, provision
 from tests.infrastructure.shared import Synth
 
 pytestmark = pytest.mark.slow
@@ -34,36 +34,70 @@ def test_detection_stack_is_provisioned_on_the_ingestion_stacks_exports(synth: S
     templates = synth(EXAMPLES / "multi-region.json")
     session = boto3.Session(region_name="eu-west-1")
     for cluster in ("eu-prod", "eu-batch", "eu-staging"):
-        session.client("eks").create_cluster(name=cluster, roleArn=f"arn:aws:iam::{ACCOUNT}:role/eks",
-                                             resourcesVpcConfig={"subnetIds": ["subnet-1"]})
+        session.client("eks").create_cluster(
+            name=cluster, roleArn=f"arn:aws:iam::{ACCOUNT}:role/eks", resourcesVpcConfig={"subnetIds": ["subnet-1"]}
+        )
         session.client("logs").create_log_group(logGroupName=f"/aws/eks/{cluster}/cluster")
-    ingestion = provision(templates["eksight-ingestion-eu-west-1"], session=session, region="eu-west-1",
-                          account=ACCOUNT, stack_name="eksight-ingestion-eu-west-1", sleep=lambda _: None)
-    assert set(ingestion.exports) == {f"eksight-ingestion-eu-west-1:{name}" for name in (
-        "ArchiveBucketArn", "ArchiveBucketName", "ArchiveKeyArn", "NotificationQueueArn", "DeadLetterQueueArn")}
+    ingestion = provision(
+        templates["eksight-ingestion-eu-west-1"],
+        session=session,
+        region="eu-west-1",
+        account=ACCOUNT,
+        stack_name="eksight-ingestion-eu-west-1",
+        sleep=lambda _: None,
+    )
+    assert set(ingestion.exports) == {
+        f"eksight-ingestion-eu-west-1:{name}"
+        for name in (
+            "ArchiveBucketArn",
+            "ArchiveBucketName",
+            "ArchiveKeyArn",
+            "NotificationQueueArn",
+            "DeadLetterQueueArn",
+        )
+    }
 
     with pytest.raises(ProvisionError, match="Fn::ImportValue 'eksight-ingestion-eu-west-1:"):
-        provision(templates["eksight-detection-eu-west-1"], session=session, region="eu-west-1", account=ACCOUNT,
-                  stack_name="eksight-detection-eu-west-1")
-    detection = provision(templates["eksight-detection-eu-west-1"], session=session, region="eu-west-1",
-                          account=ACCOUNT, stack_name="eksight-detection-eu-west-1", imports=ingestion.exports)
+        provision(
+            templates["eksight-detection-eu-west-1"],
+            session=session,
+            region="eu-west-1",
+            account=ACCOUNT,
+            stack_name="eksight-detection-eu-west-1",
+        )
+    detection = provision(
+        templates["eksight-detection-eu-west-1"],
+        session=session,
+        region="eu-west-1",
+        account=ACCOUNT,
+        stack_name="eksight-detection-eu-west-1",
+        imports=ingestion.exports,
+    )
     out = detection.outputs
 
-    table = session.client("dynamodb").describe_table(TableName=out["BaselineTableName"])["Table"]
+    table = session.client("dynamodb").describe_table(TableName=out["StateTableName"])["Table"]
     assert [k["AttributeName"] for k in table["KeySchema"]] == ["pk", "sk"]
     assert table["SSEDescription"]["KMSMasterKeyArn"] == ingestion.exports["eksight-ingestion-eu-west-1:ArchiveKeyArn"]
-    ttl = session.client("dynamodb").describe_time_to_live(TableName=out["BaselineTableName"])
+    ttl = session.client("dynamodb").describe_time_to_live(TableName=out["StateTableName"])
     assert ttl["TimeToLiveDescription"] == {"TimeToLiveStatus": "ENABLED", "AttributeName": "expires_at"}
 
     events = session.client("events")
     rules = {r["Name"]: r for r in events.list_rules(EventBusName=out["FindingsBusName"])["Rules"]}
     patterns = [json.loads(r["EventPattern"]) for r in rules.values()]
-    assert {"source": ["io.github.eksight"], "detail-type": ["eksight Finding"],
-            "detail": {"severity": ["MEDIUM", "HIGH", "CRITICAL"]}} in patterns
-    targets = [t for name in rules for t in events.list_targets_by_rule(Rule=name, EventBusName=out["FindingsBusName"])[
-        "Targets"]]
-    assert {t["Arn"] for t in targets} >= {out["AlertTopicArn"],
-                                           "arn:aws:events:us-east-1:999988887777:event-bus/security-findings"}
+    assert {
+        "source": ["io.github.eksight"],
+        "detail-type": ["eksight Finding"],
+        "detail": {"severity": ["MEDIUM", "HIGH", "CRITICAL"]},
+    } in patterns
+    targets = [
+        t
+        for name in rules
+        for t in events.list_targets_by_rule(Rule=name, EventBusName=out["FindingsBusName"])["Targets"]
+    ]
+    assert {t["Arn"] for t in targets} >= {
+        out["AlertTopicArn"],
+        "arn:aws:events:us-east-1:999988887777:event-bus/security-findings",
+    }
     assert all("DeadLetterConfig" in t for t in targets if t["Arn"] == out["AlertTopicArn"])
     archives = events.list_archives(EventSourceArn=out["FindingsBusArn"])["Archives"]
     assert [a["RetentionDays"] for a in archives] == [90]
@@ -79,5 +113,9 @@ def test_detection_stack_is_provisioned_on_the_ingestion_stacks_exports(synth: S
     assert cloudwatch.get_dashboard(DashboardName=out["DashboardName"])["DashboardBody"]
 
     skipped = {s.type for s in detection.skipped}
-    assert skipped == {"AWS::Lambda::Function", "AWS::Lambda::EventSourceMapping", "AWS::Lambda::Permission",
-                       "AWS::Lambda::EventInvokeConfig"}
+    assert skipped == {
+        "AWS::Lambda::Function",
+        "AWS::Lambda::EventSourceMapping",
+        "AWS::Lambda::Permission",
+        "AWS::Lambda::EventInvokeConfig",
+    }

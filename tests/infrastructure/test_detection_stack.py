@@ -20,7 +20,7 @@ import pytest
 
 from eksight import config
 from eksight.adapters.eventbridge import FindingPublisher
-from eksight.findings import Finding, ResourceRef, Severity
+from eksight.core.findings import Finding, ResourceRef, Severity
 from stacks.constructs import lambda_package
 from stacks.constructs.detection_alarms import DETECTOR_METRICS, FINDINGS_METRICS
 from stacks.constructs.detector_function import DETECTION_CONFIG_FILE, detection_config_json
@@ -69,9 +69,15 @@ def options(options_templates: dict[str, dict[str, Any]]) -> dict[str, Any]:
 
 # --- helpers ---------------------------------------------------------------------------------------------
 
+
 def function_by_service(template: dict[str, Any], service: str) -> tuple[str, dict[str, Any]]:
-    return only([(name, r["Properties"]) for name, r in resources(template, "AWS::Lambda::Function").items()
-                 if r["Properties"]["Environment"]["Variables"]["POWERTOOLS_SERVICE_NAME"] == service])
+    return only(
+        [
+            (name, r["Properties"])
+            for name, r in resources(template, "AWS::Lambda::Function").items()
+            if r["Properties"]["Environment"]["Variables"]["POWERTOOLS_SERVICE_NAME"] == service
+        ]
+    )
 
 
 def role_statements(template: dict[str, Any], function: dict[str, Any]) -> list[dict[str, Any]]:
@@ -126,13 +132,25 @@ def matches(pattern: dict[str, Any], event: dict[str, Any]) -> bool:
 
 def finding(severity: Severity, **overrides: Any) -> Finding:
     base: dict[str, Any] = dict(
-        id="f-1", type="Execution:Kubernetes/ExecInKubeSystemPod", severity=severity,
-        title="alice exec'd into kube-system/coredns", description="interactive shell", detector="rule",
-        rule_id="exec-kube-system", cluster="prod", account="111122223333", region="us-east-1",
-        principal={"key": "iam:arn:aws:iam::111122223333:role/Dev", "name": "alice",
-                   "arn": "arn:aws:iam::111122223333:role/Dev"},
-        first_seen=1_790_000_000.0, last_seen=1_790_000_060.0,
-        resources=[ResourceRef("kube-system", "pods", "coredns-1")])
+        id="f-1",
+        type="Execution:Kubernetes/ExecInKubeSystemPod",
+        severity=severity,
+        title="alice exec'd into kube-system/coredns",
+        description="interactive shell",
+        detector="rule",
+        rule_id="exec-kube-system",
+        cluster="prod",
+        account="111122223333",
+        region="us-east-1",
+        principal={
+            "key": "iam:arn:aws:iam::111122223333:role/Dev",
+            "name": "alice",
+            "arn": "arn:aws:iam::111122223333:role/Dev",
+        },
+        first_seen=1_790_000_000.0,
+        last_seen=1_790_000_060.0,
+        resources=[ResourceRef("kube-system", "pods", "coredns-1")],
+    )
     return Finding(**{**base, **overrides})
 
 
@@ -150,27 +168,48 @@ def finding_event(severity: Severity) -> dict[str, Any]:
     client = RecordingEventsClient()
     FindingPublisher(client, "bus").publish([finding(severity)])
     entry = only(client.entries)
-    return {"version": "0", "id": "e-1", "detail-type": entry["DetailType"], "source": entry["Source"],
-            "account": "111122223333", "time": "2026-09-21T12:00:00Z", "region": "us-east-1",
-            "resources": entry["Resources"], "detail": json.loads(entry["Detail"])}
+    return {
+        "version": "0",
+        "id": "e-1",
+        "detail-type": entry["DetailType"],
+        "source": entry["Source"],
+        "account": "111122223333",
+        "time": "2026-09-21T12:00:00Z",
+        "region": "us-east-1",
+        "resources": entry["Resources"],
+        "detail": json.loads(entry["Detail"]),
+    }
 
 
 SECURITY_HUB_IMPORTED = {
-    "version": "0", "id": "e-2", "detail-type": "Security Hub Findings - Imported", "source": "aws.securityhub",
-    "account": "111122223333", "time": "2026-09-21T12:00:01Z", "region": "us-east-1",
+    "version": "0",
+    "id": "e-2",
+    "detail-type": "Security Hub Findings - Imported",
+    "source": "aws.securityhub",
+    "account": "111122223333",
+    "time": "2026-09-21T12:00:01Z",
+    "region": "us-east-1",
     "resources": ["arn:aws:securityhub:us-east-1:111122223333:product/111122223333/default/f-1"],
     # A finding eksight itself imported: HIGH, with eksight's fields. It must not loop back.
-    "detail": {"severity": "HIGH", "findings": [{
-        "ProductArn": "arn:aws:securityhub:us-east-1:111122223333:product/111122223333/default",
-        "GeneratorId": "eksight/exec-kube-system", "Severity": {"Label": "HIGH"},
-        "ProductFields": {"eksight/rule_id": "exec-kube-system"}}]},
+    "detail": {
+        "severity": "HIGH",
+        "findings": [
+            {
+                "ProductArn": "arn:aws:securityhub:us-east-1:111122223333:product/111122223333/default",
+                "GeneratorId": "eksight/exec-kube-system",
+                "Severity": {"Label": "HIGH"},
+                "ProductFields": {"eksight/rule_id": "exec-kube-system"},
+            }
+        ],
+    },
 }
 
 
 def rule_targets(template: dict[str, Any]) -> list[tuple[dict[str, Any], dict[str, Any]]]:
     """(event pattern, target) of every rule."""
-    return [(rule["EventPattern"], target) for rule in props(template, "AWS::Events::Rule")
-            for target in rule["Targets"]]
+    return [
+        (rule["EventPattern"], target) for rule in props(template, "AWS::Events::Rule") for target in rule["Targets"]
+    ]
 
 
 def routed(template: dict[str, Any], event: dict[str, Any]) -> set[str]:
@@ -179,6 +218,7 @@ def routed(template: dict[str, Any], event: dict[str, Any]) -> set[str]:
 
 
 # --- routing ---------------------------------------------------------------------------------------------
+
 
 def test_the_test_matcher_follows_eventbridge_semantics() -> None:
     pattern = {"source": ["a"], "detail": {"severity": ["HIGH", "CRITICAL"]}}
@@ -199,7 +239,8 @@ def test_high_and_critical_findings_reach_the_forwarder_and_lower_ones_do_not(mi
 
 
 def test_security_hubs_own_imported_events_never_match_any_rule(
-        minimal: dict[str, Any], alerting: dict[str, Any]) -> None:
+    minimal: dict[str, Any], alerting: dict[str, Any]
+) -> None:
     for template in (minimal, alerting):
         assert routed(template, SECURITY_HUB_IMPORTED) == set()
         for pattern, _ in rule_targets(template):
@@ -226,7 +267,7 @@ def test_alerts_from_medium_and_every_finding_to_the_central_bus(alerting: dict[
 
 
 def test_alert_message_is_readable_text_built_from_the_finding(alerting: dict[str, Any]) -> None:
-    (_, target), = [(p, t) for p, t in rule_targets(alerting) if "InputTransformer" in t]
+    ((_, target),) = [(p, t) for p, t in rule_targets(alerting) if "InputTransformer" in t]
     transformer = target["InputTransformer"]
     event = finding_event(Severity.HIGH)
 
@@ -235,6 +276,7 @@ def test_alert_message_is_readable_text_built_from_the_finding(alerting: dict[st
         for part in path.removeprefix("$.").split("."):
             value = value[part]
         return value
+
     values = {name: lookup(path) for name, path in transformer["InputPathsMap"].items()}
     text = transformer["InputTemplate"]
     for name, value in values.items():
@@ -248,13 +290,14 @@ def test_alert_message_is_readable_text_built_from_the_finding(alerting: dict[st
 
 def test_central_bus_role_may_put_events_on_that_bus_only(alerting: dict[str, Any]) -> None:
     central = "arn:aws:events:us-east-1:999988887777:event-bus/security-findings"
-    (_, target), = [(p, t) for p, t in rule_targets(alerting) if render(t["Arn"]) == central]
+    ((_, target),) = [(p, t) for p, t in rule_targets(alerting) if render(t["Arn"]) == central]
     role_id = target["RoleArn"]["Fn::GetAtt"][0]
     trust = only(alerting["Resources"][role_id]["Properties"]["AssumeRolePolicyDocument"]["Statement"])
     assert trust["Principal"] == {"Service": "events.amazonaws.com"}
     policy = only([p for p in props(alerting, "AWS::IAM::Policy") if {"Ref": role_id} in p["Roles"]])
     assert policy["PolicyDocument"]["Statement"] == [
-        {"Action": "events:PutEvents", "Effect": "Allow", "Resource": central}]
+        {"Action": "events:PutEvents", "Effect": "Allow", "Resource": central}
+    ]
     assert "DeadLetterConfig" in target
 
 
@@ -277,6 +320,7 @@ def test_severity_thresholds_are_explicit_lists() -> None:
 
 
 # --- SNS -------------------------------------------------------------------------------------------------
+
 
 def test_alert_topic_is_kms_encrypted_tls_only_and_emails_subscribe(alerting: dict[str, Any]) -> None:
     topic_id, topic = only(list(resources(alerting, "AWS::SNS::Topic").items()))
@@ -301,7 +345,7 @@ def test_a_brought_topic_is_used_not_created(options: dict[str, Any]) -> None:
     topic = "arn:aws-us-gov:sns:us-gov-west-1:111122223333:sec-alerts"
     assert resources(options, "AWS::SNS::Topic") == {}
     assert resources(options, "AWS::KMS::Key") == {}
-    (pattern, target), = rule_targets(options)
+    ((pattern, target),) = rule_targets(options)
     assert target["Arn"] == topic
     assert pattern["detail"]["severity"] == ["CRITICAL"]
     assert options["Outputs"]["AlertTopicArn"]["Value"] == topic
@@ -317,6 +361,7 @@ def test_without_notifications_alarms_notify_nobody_and_there_is_no_topic(minima
 
 # --- least privilege ---------------------------------------------------------------------------------------
 
+
 def test_detector_reads_only_audit_and_writes_only_quarantine(minimal: dict[str, Any]) -> None:
     _, detector = function_by_service(minimal, "eksight-detector")
     policy = role_statements(minimal, detector)
@@ -324,11 +369,19 @@ def test_detector_reads_only_audit_and_writes_only_quarantine(minimal: dict[str,
     delivery = f"{bucket}/audit/account=111122223333/region=us-east-1/cluster=prod/year=2026/x.gz"
     assert allowed(policy, "s3:GetObject", delivery) and allowed(policy, "s3:GetObjectVersion", delivery)
     assert allowed(policy, "s3:PutObject", f"{bucket}/quarantine/audit/x.gz/0.jsonl")
-    for action, key in [("s3:GetObject", "quarantine/x"), ("s3:GetObject", "delivery-errors/x"),
-                        ("s3:GetObject", "auditx/y"), ("s3:PutObject", "audit/x"), ("s3:PutObject", "x"),
-                        ("s3:GetObjectVersion", "quarantine/x"), ("s3:PutObject", "delivery-errors/x"),
-                        ("s3:DeleteObject", "audit/x"), ("s3:DeleteObject", "quarantine/x"),
-                        ("s3:PutObjectAcl", "quarantine/x"), ("s3:ListBucket", "")]:
+    for action, key in [
+        ("s3:GetObject", "quarantine/x"),
+        ("s3:GetObject", "delivery-errors/x"),
+        ("s3:GetObject", "auditx/y"),
+        ("s3:PutObject", "audit/x"),
+        ("s3:PutObject", "x"),
+        ("s3:GetObjectVersion", "quarantine/x"),
+        ("s3:PutObject", "delivery-errors/x"),
+        ("s3:DeleteObject", "audit/x"),
+        ("s3:DeleteObject", "quarantine/x"),
+        ("s3:PutObjectAcl", "quarantine/x"),
+        ("s3:ListBucket", ""),
+    ]:
         assert not allowed(policy, action, f"{bucket}/{key}".rstrip("/")), (action, key)
     s3_actions = {a for s in policy for a in as_list(s["Action"]) if a.startswith("s3:")}
     assert s3_actions == {"s3:GetObject", "s3:GetObjectVersion", "s3:PutObject"}
@@ -342,12 +395,18 @@ def test_detector_writes_baselines_and_findings_only_to_its_own_table_and_bus(mi
     dynamodb = [s for s in policy if any(a.startswith("dynamodb:") for a in as_list(s["Action"]))]
     assert {render(r) for s in dynamodb for r in as_list(s["Resource"])} == {table}
     assert {a for s in dynamodb for a in as_list(s["Action"])} == {
-        "dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"}
+        "dynamodb:GetItem",
+        "dynamodb:BatchGetItem",
+        "dynamodb:PutItem",
+        "dynamodb:UpdateItem",
+        "dynamodb:DeleteItem",
+    }
     assert not allowed(policy, "dynamodb:Scan", table) and not allowed(policy, "dynamodb:DeleteTable", table)
     assert allowed(policy, "events:PutEvents", bus)
     assert not allowed(policy, "events:PutEvents", "arn:aws:events:us-east-1:111122223333:event-bus/default")
-    events_resources = {render(r) for s in policy if "events:PutEvents" in as_list(s["Action"])
-                        for r in as_list(s["Resource"])}
+    events_resources = {
+        render(r) for s in policy if "events:PutEvents" in as_list(s["Action"]) for r in as_list(s["Resource"])
+    }
     assert events_resources == {bus}
 
 
@@ -355,7 +414,9 @@ def test_detector_uses_the_archive_key_only_through_s3_and_dynamodb(minimal: dic
     _, detector = function_by_service(minimal, "eksight-detector")
     kms = [s for s in role_statements(minimal, detector) if any(a.startswith("kms:") for a in as_list(s["Action"]))]
     assert {render(s["Condition"]["StringEquals"]["kms:ViaService"]) for s in kms} == {
-        "s3.us-east-1.<AWS::URLSuffix>", "dynamodb.us-east-1.<AWS::URLSuffix>"}
+        "s3.us-east-1.<AWS::URLSuffix>",
+        "dynamodb.us-east-1.<AWS::URLSuffix>",
+    }
     assert {render(r) for s in kms for r in as_list(s["Resource"])} == {"eksight-ingestion-us-east-1:ArchiveKeyArn"}
     assert not any(a in ("kms:*", "kms:CreateGrant", "kms:ReEncrypt*") for s in kms for a in as_list(s["Action"]))
 
@@ -372,21 +433,26 @@ def test_detector_consumes_only_the_ingestion_queue(minimal: dict[str, Any]) -> 
     _, detector = function_by_service(minimal, "eksight-detector")
     sqs = [s for s in role_statements(minimal, detector) if any(a.startswith("sqs:") for a in as_list(s["Action"]))]
     assert {render(r) for s in sqs for r in as_list(s["Resource"])} == {
-        "eksight-ingestion-us-east-1:NotificationQueueArn"}
+        "eksight-ingestion-us-east-1:NotificationQueueArn"
+    }
     assert not any("sqs:SendMessage" in as_list(s["Action"]) for s in sqs)
 
 
 def test_forwarder_imports_only_into_the_accounts_default_product(
-        minimal: dict[str, Any], alerting: dict[str, Any]) -> None:
+    minimal: dict[str, Any], alerting: dict[str, Any]
+) -> None:
     _, forwarder = function_by_service(minimal, "eksight-securityhub-forwarder")
     statements = role_statements(minimal, forwarder)
     hub = only([s for s in statements if "securityhub:BatchImportFindings" in as_list(s["Action"])])
     assert render(hub["Resource"]) == "arn:aws:securityhub:us-east-1:<AWS::AccountId>:product/<AWS::AccountId>/default"
     assert {a for s in statements for a in as_list(s["Action"]) if a.startswith("securityhub:")} == {
-        "securityhub:BatchImportFindings"}
+        "securityhub:BatchImportFindings"
+    }
     _, forwarder = function_by_service(alerting, "eksight-securityhub-forwarder")  # account pinned in config
-    assert forwarder["Environment"]["Variables"]["SECURITYHUB_PRODUCT_ARN"] == \
-        "arn:aws:securityhub:eu-west-1:111122223333:product/111122223333/default"
+    assert (
+        forwarder["Environment"]["Variables"]["SECURITYHUB_PRODUCT_ARN"]
+        == "arn:aws:securityhub:eu-west-1:111122223333:product/111122223333/default"
+    )
 
 
 def test_forwarder_failures_end_in_its_dead_letter_queue(minimal: dict[str, Any]) -> None:
@@ -394,16 +460,18 @@ def test_forwarder_failures_end_in_its_dead_letter_queue(minimal: dict[str, Any]
     dlq = forwarder["DeadLetterConfig"]["TargetArn"]
     invoke = only(props(minimal, "AWS::Lambda::EventInvokeConfig"))
     assert invoke["MaximumRetryAttempts"] == 2 and invoke["FunctionName"] == {"Ref": forwarder_id}
-    (_, target), = [(p, t) for p, t in rule_targets(minimal) if render(t["Arn"]) == f"<{forwarder_id}.Arn>"]
+    ((_, target),) = [(p, t) for p, t in rule_targets(minimal) if render(t["Arn"]) == f"<{forwarder_id}.Arn>"]
     assert target["DeadLetterConfig"]["Arn"] == dlq
     assert target["RetryPolicy"]["MaximumRetryAttempts"] > 0
 
 
 # --- table, function, queue ---------------------------------------------------------------------------------
 
+
 def test_baseline_table_is_on_demand_recoverable_expiring_and_encrypted_with_the_archive_key(
-        minimal: dict[str, Any]) -> None:
-    from eksight.ueba import dynamodb
+    minimal: dict[str, Any],
+) -> None:
+    from eksight.adapters import dynamodb
 
     table = only(resources(minimal, "AWS::DynamoDB::Table"))
     p = table["Properties"]
@@ -412,22 +480,30 @@ def test_baseline_table_is_on_demand_recoverable_expiring_and_encrypted_with_the
     assert p["BillingMode"] == "PAY_PER_REQUEST"
     assert p["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
     assert p["TimeToLiveSpecification"] == {"AttributeName": dynamodb.TTL_ATTRIBUTE, "Enabled": True}
-    assert p["SSESpecification"] == {"SSEEnabled": True, "SSEType": "KMS", "KMSMasterKeyId": {
-        "Fn::ImportValue": "eksight-ingestion-us-east-1:ArchiveKeyArn"}}
+    assert p["SSESpecification"] == {
+        "SSEEnabled": True,
+        "SSEType": "KMS",
+        "KMSMasterKeyId": {"Fn::ImportValue": "eksight-ingestion-us-east-1:ArchiveKeyArn"},
+    }
     assert table["DeletionPolicy"] == "Retain" and table["UpdateReplacePolicy"] == "Retain"
     assert "TableName" not in p
 
 
 def test_the_brought_key_encrypts_the_table_when_the_region_brings_one(multi: dict[str, dict[str, Any]]) -> None:
     table = only(props(multi["eksight-detection-us-east-1"], "AWS::DynamoDB::Table"))
-    assert table["SSESpecification"]["KMSMasterKeyId"] == \
-        "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+    assert (
+        table["SSESpecification"]["KMSMasterKeyId"]
+        == "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+    )
 
 
 def test_detector_function_settings_and_environment(minimal: dict[str, Any]) -> None:
     _, detector = function_by_service(minimal, "eksight-detector")
     assert (detector["Runtime"], detector["Architectures"], detector["Handler"]) == (
-        "python3.12", ["x86_64"], "handler.handler")
+        "python3.12",
+        ["x86_64"],
+        "handler.handler",
+    )
     assert (detector["MemorySize"], detector["Timeout"]) == (1024, 300)
     assert "ReservedConcurrentExecutions" not in detector
     assert detector["TracingConfig"] == {"Mode": "Active"}
@@ -435,10 +511,14 @@ def test_detector_function_settings_and_environment(minimal: dict[str, Any]) -> 
     table = only(list(resources(minimal, "AWS::DynamoDB::Table")))
     bus = only(list(resources(minimal, "AWS::Events::EventBus")))
     assert variables == {
-        "BASELINE_TABLE": f"<{table}>", "FINDINGS_BUS_NAME": f"<{bus}>",
-        "ARCHIVE_BUCKET": "eksight-ingestion-us-east-1:ArchiveBucketName", "LEARNING_DAYS": "7",
-        "POWERTOOLS_SERVICE_NAME": "eksight-detector", "POWERTOOLS_METRICS_NAMESPACE": "eksight",
-        "EKSIGHT_DETECTION_CONFIG": DETECTION_CONFIG_FILE}
+        "STATE_TABLE": f"<{table}>",
+        "FINDINGS_BUS_NAME": f"<{bus}>",
+        "ARCHIVE_BUCKET": "eksight-ingestion-us-east-1:ArchiveBucketName",
+        "LEARNING_DAYS": "7",
+        "POWERTOOLS_SERVICE_NAME": "eksight-detector",
+        "POWERTOOLS_METRICS_NAMESPACE": "eksight",
+        "EKSIGHT_DETECTION_CONFIG": DETECTION_CONFIG_FILE,
+    }
     log_group = minimal["Resources"][detector["LoggingConfig"]["LogGroup"]["Ref"]]["Properties"]
     assert log_group["RetentionInDays"] == 30
 
@@ -452,15 +532,20 @@ def test_detector_reads_the_queue_in_small_batches_reporting_partial_failures(mi
 
 
 def test_queue_visibility_timeout_is_at_least_six_times_the_function_timeout(
-        minimal_pair: tuple[dict[str, Any], dict[str, Any]], options_templates: dict[str, dict[str, Any]]) -> None:
-    pairs = [minimal_pair, (only(stacks_of_kind(options_templates, "ingestion")),
-                            only(stacks_of_kind(options_templates, "detection")))]
+    minimal_pair: tuple[dict[str, Any], dict[str, Any]], options_templates: dict[str, dict[str, Any]]
+) -> None:
+    pairs = [
+        minimal_pair,
+        (only(stacks_of_kind(options_templates, "ingestion")), only(stacks_of_kind(options_templates, "detection"))),
+    ]
     timeouts = []
     for ingestion, detection in pairs:
-        queue = only([q for n, q in resources(ingestion, "AWS::SQS::Queue").items()
-                      if n.startswith("NotificationsQueue")])
-        detector = only([f for f in props(detection, "AWS::Lambda::Function") if "BASELINE_TABLE" in
-                         f["Environment"]["Variables"]])
+        queue = only(
+            [q for n, q in resources(ingestion, "AWS::SQS::Queue").items() if n.startswith("NotificationsQueue")]
+        )
+        detector = only(
+            [f for f in props(detection, "AWS::Lambda::Function") if "STATE_TABLE" in f["Environment"]["Variables"]]
+        )
         window = only(props(detection, "AWS::Lambda::EventSourceMapping"))["MaximumBatchingWindowInSeconds"]
         assert queue["Properties"]["VisibilityTimeout"] >= 6 * (detector["Timeout"] + window)
         timeouts.append((detector["Timeout"], queue["Properties"]["VisibilityTimeout"]))
@@ -477,8 +562,9 @@ def test_detector_options_are_applied(options: dict[str, Any]) -> None:
 
 
 def test_security_hub_can_be_turned_off(options: dict[str, Any]) -> None:
-    services = {f["Environment"]["Variables"]["POWERTOOLS_SERVICE_NAME"]
-                for f in props(options, "AWS::Lambda::Function")}
+    services = {
+        f["Environment"]["Variables"]["POWERTOOLS_SERVICE_NAME"] for f in props(options, "AWS::Lambda::Function")
+    }
     assert services == {"eksight-detector"}
     assert "SecurityHubForwarderName" not in options["Outputs"]
     assert "securityhub" not in json.dumps(props(options, "AWS::IAM::Policy"))
@@ -490,8 +576,15 @@ def test_govcloud_stack_has_no_commercial_partition_arn(options: dict[str, Any])
 
 
 def test_config_tags_reach_the_detection_resources(options: dict[str, Any]) -> None:
-    taggable = {"AWS::DynamoDB::Table", "AWS::SQS::Queue", "AWS::IAM::Role", "AWS::Lambda::Function",
-                "AWS::Logs::LogGroup", "AWS::Events::EventBus", "AWS::Events::Rule"}
+    taggable = {
+        "AWS::DynamoDB::Table",
+        "AWS::SQS::Queue",
+        "AWS::IAM::Role",
+        "AWS::Lambda::Function",
+        "AWS::Logs::LogGroup",
+        "AWS::Events::EventBus",
+        "AWS::Events::Rule",
+    }
     checked = 0
     for name, resource in options["Resources"].items():
         if resource["Type"] in taggable:
@@ -503,13 +596,16 @@ def test_config_tags_reach_the_detection_resources(options: dict[str, Any]) -> N
 
 # --- alarms and dashboard -----------------------------------------------------------------------------------
 
+
 def test_alarms_watch_every_dead_letter_queue_errors_throttles_and_queue_age(alerting: dict[str, Any]) -> None:
     alarms = props(alerting, "AWS::CloudWatch::Alarm")
     topic = {"Ref": only(list(resources(alerting, "AWS::SNS::Topic")))}
 
     def watching(metric: str, queue_or_function: str) -> dict[str, Any]:
-        return only([a for a in alarms if a["MetricName"] == metric
-                     and queue_or_function in json.dumps(a["Dimensions"])])
+        return only(
+            [a for a in alarms if a["MetricName"] == metric and queue_or_function in json.dumps(a["Dimensions"])]
+        )
+
     dlq_ids = {t["DeadLetterConfig"]["Arn"]["Fn::GetAtt"][0] for _, t in rule_targets(alerting)}
     watched = ["eksight-ingestion-eu-west-1:DeadLetterQueueArn", *dlq_ids]
     assert len(watched) == 3
@@ -540,6 +636,7 @@ def test_dashboard_shows_the_detectors_powertools_metrics(minimal: dict[str, Any
         if isinstance(value, dict):
             return {k: queue_names_as_text(v) for k, v in value.items()}
         return [queue_names_as_text(v) for v in value] if isinstance(value, list) else value
+
     body = render(queue_names_as_text(only(props(minimal, "AWS::CloudWatch::Dashboard"))["DashboardBody"]))
     widgets = json.loads(body.replace("<AWS::Region>", "us-east-1"))["widgets"]
     metrics = [m for w in widgets for m in w["properties"].get("metrics", [])]
@@ -551,14 +648,21 @@ def test_dashboard_shows_the_detectors_powertools_metrics(minimal: dict[str, Any
 
 
 def test_outputs_have_stable_names(minimal: dict[str, Any], alerting: dict[str, Any]) -> None:
-    common = {"FindingsBusName", "FindingsBusArn", "BaselineTableName", "DetectorFunctionName", "DashboardName",
-              "SecurityHubForwarderName"}
+    common = {
+        "FindingsBusName",
+        "FindingsBusArn",
+        "StateTableName",
+        "DetectorFunctionName",
+        "DashboardName",
+        "SecurityHubForwarderName",
+    }
     assert set(minimal["Outputs"]) == common
     assert set(alerting["Outputs"]) == common | {"AlertTopicArn"}
 
 
 def test_ingestion_exports_what_detection_imports_under_fixed_names(
-        minimal_pair: tuple[dict[str, Any], dict[str, Any]]) -> None:
+    minimal_pair: tuple[dict[str, Any], dict[str, Any]],
+) -> None:
     ingestion, detection = minimal_pair
     exports = {o["Export"]["Name"] for o in ingestion["Outputs"].values() if "Export" in o}
     imports = set()
@@ -572,12 +676,26 @@ def test_ingestion_exports_what_detection_imports_under_fixed_names(
         elif isinstance(value, list):
             for item in value:
                 collect(item)
+
     collect(detection["Resources"])
-    assert imports == exports == {f"eksight-ingestion-us-east-1:{name}" for name in (
-        "ArchiveBucketArn", "ArchiveBucketName", "ArchiveKeyArn", "NotificationQueueArn", "DeadLetterQueueArn")}
+    assert (
+        imports
+        == exports
+        == {
+            f"eksight-ingestion-us-east-1:{name}"
+            for name in (
+                "ArchiveBucketArn",
+                "ArchiveBucketName",
+                "ArchiveKeyArn",
+                "NotificationQueueArn",
+                "DeadLetterQueueArn",
+            )
+        }
+    )
 
 
 # --- the Lambda asset ------------------------------------------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def detector_asset(tmp_path_factory: pytest.TempPathFactory) -> Path:
@@ -588,8 +706,11 @@ def detector_asset(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (handlers / "detector" / "__pycache__").mkdir()
     (handlers / "detector" / "__pycache__" / "handler.cpython-312.pyc").write_bytes(b"stale")
     detection = config.parse({"detection": {"learning_days": 3}, "regions": {"us-east-1": {"clusters": ["a"]}}})
-    package = LambdaPackage("detector", handlers_root=handlers, extra_files={
-        DETECTION_CONFIG_FILE: detection_config_json(detection.file.detection)})
+    package = LambdaPackage(
+        "detector",
+        handlers_root=handlers,
+        extra_files={DETECTION_CONFIG_FILE: detection_config_json(detection.file.detection)},
+    )
     out = tmp_path_factory.mktemp("asset")
     package.bundle(out)
     return out
@@ -597,10 +718,21 @@ def detector_asset(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_asset_holds_handler_eksight_and_python312_x86_64_dependencies(detector_asset: Path) -> None:
     names = {p.relative_to(detector_asset).as_posix() for p in detector_asset.rglob("*")}
-    assert {"handler.py", "eksight/__init__.py", "eksight/findings.py", "eksight/mappers.py",
-            "eksight/ueba/dynamodb.py", "msgspec/__init__.py", "numpy/__init__.py", "aws_lambda_powertools/__init__.py",
-            "aws_xray_sdk/__init__.py", "boto3/__init__.py", "pydantic/__init__.py", "pydantic_core/__init__.py",
-            DETECTION_CONFIG_FILE} <= names  # pydantic: the handler validates detection.json with eksight.config
+    assert {
+        "handler.py",
+        "eksight/__init__.py",
+        "eksight/core/findings.py",
+        "eksight/core/finding_formats.py",
+        "eksight/adapters/dynamodb.py",
+        "msgspec/__init__.py",
+        "numpy/__init__.py",
+        "aws_lambda_powertools/__init__.py",
+        "aws_xray_sdk/__init__.py",
+        "boto3/__init__.py",
+        "pydantic/__init__.py",
+        "pydantic_core/__init__.py",
+        DETECTION_CONFIG_FILE,
+    } <= names  # pydantic: the handler validates detection.json with eksight.config
     # Binary wheels built for the Lambda runtime, not for the machine that synthesized.
     assert any(n.startswith("numpy/_core/_multiarray_umath.cpython-312-x86_64-linux-gnu") for n in names)
     assert any(n.startswith("msgspec/_core.cpython-312-x86_64-linux-gnu") for n in names)
@@ -609,7 +741,9 @@ def test_asset_holds_handler_eksight_and_python312_x86_64_dependencies(detector_
 
 def test_asset_leaves_out_local_tooling_tests_and_caches(detector_asset: Path) -> None:
     names = {p.relative_to(detector_asset).as_posix() for p in detector_asset.rglob("*")}
-    assert not [n for n in names if n.startswith(("eksight/local", "eksight/simulate", "tests/", "bin/"))]
+    assert not [
+        n for n in names if n.startswith(("eksight/tools/emulator", "eksight/tools/simulator", "tests/", "bin/"))
+    ]
     assert not [n for n in names if "__pycache__" in n or n.endswith(".pyc")]
     assert not [n for n in names if n.startswith("numpy/") and "/tests/" in n]
 
@@ -631,13 +765,23 @@ def test_forwarder_asset_leaves_out_numpy_which_its_imports_do_not_need(tmp_path
     assert asset_size(out) / 1e6 < 50
     # ...and what the forwarder imports really works without numpy (the real handler, when it exists).
     handler = lambda_package.LAMBDAS_ROOT / "securityhub_forwarder" / "handler.py"
-    modules = ["eksight.mappers", "eksight.adapters.securityhub", "eksight.adapters.eventbridge"]
-    code = ("import sys; sys.modules['numpy'] = None\n"
-            + "".join(f"import {m}\n" for m in modules)
-            + (f"import importlib.util as u; s = u.spec_from_file_location('h', {str(handler)!r}); "
-               "s.loader.exec_module(u.module_from_spec(s))\n" if handler.exists() else ""))
-    env = {**os.environ, "POWERTOOLS_TRACE_DISABLED": "true", "AWS_DEFAULT_REGION": "us-east-1",
-           "PYTHONPATH": str(lambda_package.PROJECT_ROOT)}
+    modules = ["eksight.core.finding_formats", "eksight.adapters.securityhub", "eksight.adapters.eventbridge"]
+    code = (
+        "import sys; sys.modules['numpy'] = None\n"
+        + "".join(f"import {m}\n" for m in modules)
+        + (
+            f"import importlib.util as u; s = u.spec_from_file_location('h', {str(handler)!r}); "
+            "s.loader.exec_module(u.module_from_spec(s))\n"
+            if handler.exists()
+            else ""
+        )
+    )
+    env = {
+        **os.environ,
+        "POWERTOOLS_TRACE_DISABLED": "true",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "PYTHONPATH": str(lambda_package.PROJECT_ROOT),
+    }
     run = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, run.stderr[-2000:]
 
@@ -654,8 +798,9 @@ def test_asset_hash_follows_the_content(tmp_path: Path) -> None:
     package = LambdaPackage("detector", handlers_root=tmp_path, extra_files={"detection.json": "{}"})
     first = package.fingerprint()
     assert package.fingerprint() == first  # deterministic
-    assert LambdaPackage("detector", handlers_root=tmp_path, extra_files={"detection.json": "{ }"}).fingerprint() \
-        != first
+    assert (
+        LambdaPackage("detector", handlers_root=tmp_path, extra_files={"detection.json": "{ }"}).fingerprint() != first
+    )
     handler.write_text("def handler(event, context): return 1\n")
     assert package.fingerprint() != first
 
@@ -672,41 +817,87 @@ def test_missing_dependencies_or_handler_fail_with_the_fix(tmp_path: Path) -> No
 
 # --- config errors ------------------------------------------------------------------------------------------
 
+
 def region_with(**options: Any) -> dict[str, Any]:
     return {"account": "111122223333", "regions": {"us-east-1": {"clusters": ["prod"], **options}}}
 
 
-@pytest.mark.parametrize(("raw", "path", "words"), [
-    (region_with(findings={"central_bus_arn": "arn:aws:events:us-east-1:111122223333:rule/x"}),
-     "regions.us-east-1.findings.central_bus_arn", ["malformed EventBridge bus ARN", "event-bus/BUS_NAME"]),
-    (region_with(findings={"central_bus_arn": "arn:aws-cn:events:cn-north-1:111122223333:event-bus/x"}),
-     "regions.us-east-1.findings.central_bus_arn", ["partition aws-cn", "arn:aws:events:"]),
-    (region_with(findings={"central_bus_arn": "arn:aws:events:cn-north-1:111122223333:event-bus/x"}),
-     "regions.us-east-1.findings.central_bus_arn", ["not in partition aws"]),
-    (region_with(findings={"notifications": {"email": ["security@example.com", "oncall at example.com"]}}),
-     "regions.us-east-1.findings.notifications.email", ["'oncall at example.com' is not an email address"]),
-    (region_with(findings={"notifications": {"email": ["a@example.com", "a@example.com"]}}),
-     "regions.us-east-1.findings.notifications.email", ["duplicate address a@example.com"]),
-    (region_with(findings={"securityhub": {"min_severity": "SEVERE"}}),
-     "regions.us-east-1.findings.securityhub.min_severity", ["must be one of", "'CRITICAL'", "Fix"]),
-    (region_with(findings={"notifications": {"min_severity": "high"}}),
-     "regions.us-east-1.findings.notifications.min_severity", ["must be one of", "'HIGH'"]),
-    (region_with(findings={"notifications": {"sns_topic_arn": "arn:aws:sns:eu-west-1:111122223333:alerts"}}),
-     "regions.us-east-1.findings.notifications.sns_topic_arn", ["topic is in eu-west-1", "use a topic in us-east-1"]),
-    (region_with(findings={"notifications": {"sns_topic_arn": "arn:aws:sns:us-east-1:444455556666:alerts"}}),
-     "regions.us-east-1.findings.notifications.sns_topic_arn", ["account 444455556666", "central_bus_arn"]),
-    (region_with(findings={"notifications": {"email": ["a@example.com"],
-                                             "sns_topic_arn": "arn:aws:sns:us-east-1:111122223333:alerts"}}),
-     "regions.us-east-1.findings.notifications", ["remove email", "or remove sns_topic_arn"]),
-    (region_with(detector={"timeout_seconds": 901}), "regions.us-east-1.detector.timeout_seconds", ["≤ 900"]),
-    (region_with(detector={"memory_mb": 128}), "regions.us-east-1.detector.memory_mb", ["≥ 512"]),
-    (region_with(detector={"reserved_concurrency": 0}), "regions.us-east-1.detector.reserved_concurrency", ["≥ 1"]),
-    (region_with(findings={"archive_retention_days": 0}), "regions.us-east-1.findings.archive_retention_days",
-     ["≥ 1"]),
-    ({**region_with(), "detection": {"learning_days": 91}}, "detection.learning_days", ["≤ 90"]),
-    (region_with(findings={"securityhub": {"enable": False}}), "regions.us-east-1.findings.securityhub.enable",
-     ["Did you mean 'enabled'?"]),
-])
+@pytest.mark.parametrize(
+    ("raw", "path", "words"),
+    [
+        (
+            region_with(findings={"central_bus_arn": "arn:aws:events:us-east-1:111122223333:rule/x"}),
+            "regions.us-east-1.findings.central_bus_arn",
+            ["malformed EventBridge bus ARN", "event-bus/BUS_NAME"],
+        ),
+        (
+            region_with(findings={"central_bus_arn": "arn:aws-cn:events:cn-north-1:111122223333:event-bus/x"}),
+            "regions.us-east-1.findings.central_bus_arn",
+            ["partition aws-cn", "arn:aws:events:"],
+        ),
+        (
+            region_with(findings={"central_bus_arn": "arn:aws:events:cn-north-1:111122223333:event-bus/x"}),
+            "regions.us-east-1.findings.central_bus_arn",
+            ["not in partition aws"],
+        ),
+        (
+            region_with(findings={"notifications": {"email": ["security@example.com", "oncall at example.com"]}}),
+            "regions.us-east-1.findings.notifications.email",
+            ["'oncall at example.com' is not an email address"],
+        ),
+        (
+            region_with(findings={"notifications": {"email": ["a@example.com", "a@example.com"]}}),
+            "regions.us-east-1.findings.notifications.email",
+            ["duplicate address a@example.com"],
+        ),
+        (
+            region_with(findings={"securityhub": {"min_severity": "SEVERE"}}),
+            "regions.us-east-1.findings.securityhub.min_severity",
+            ["must be one of", "'CRITICAL'", "Fix"],
+        ),
+        (
+            region_with(findings={"notifications": {"min_severity": "high"}}),
+            "regions.us-east-1.findings.notifications.min_severity",
+            ["must be one of", "'HIGH'"],
+        ),
+        (
+            region_with(findings={"notifications": {"sns_topic_arn": "arn:aws:sns:eu-west-1:111122223333:alerts"}}),
+            "regions.us-east-1.findings.notifications.sns_topic_arn",
+            ["topic is in eu-west-1", "use a topic in us-east-1"],
+        ),
+        (
+            region_with(findings={"notifications": {"sns_topic_arn": "arn:aws:sns:us-east-1:444455556666:alerts"}}),
+            "regions.us-east-1.findings.notifications.sns_topic_arn",
+            ["account 444455556666", "central_bus_arn"],
+        ),
+        (
+            region_with(
+                findings={
+                    "notifications": {
+                        "email": ["a@example.com"],
+                        "sns_topic_arn": "arn:aws:sns:us-east-1:111122223333:alerts",
+                    }
+                }
+            ),
+            "regions.us-east-1.findings.notifications",
+            ["remove email", "or remove sns_topic_arn"],
+        ),
+        (region_with(detector={"timeout_seconds": 901}), "regions.us-east-1.detector.timeout_seconds", ["≤ 900"]),
+        (region_with(detector={"memory_mb": 128}), "regions.us-east-1.detector.memory_mb", ["≥ 512"]),
+        (region_with(detector={"reserved_concurrency": 0}), "regions.us-east-1.detector.reserved_concurrency", ["≥ 1"]),
+        (
+            region_with(findings={"archive_retention_days": 0}),
+            "regions.us-east-1.findings.archive_retention_days",
+            ["≥ 1"],
+        ),
+        ({**region_with(), "detection": {"learning_days": 91}}, "detection.learning_days", ["≤ 90"]),
+        (
+            region_with(findings={"securityhub": {"enable": False}}),
+            "regions.us-east-1.findings.securityhub.enable",
+            ["Did you mean 'enabled'?"],
+        ),
+    ],
+)
 def test_findings_config_errors_name_the_field_and_the_fix(raw: dict[str, Any], path: str, words: list[str]) -> None:
     with pytest.raises(config.ConfigError) as caught:
         config.parse(raw)
@@ -718,10 +909,15 @@ def test_findings_config_errors_name_the_field_and_the_fix(raw: dict[str, Any], 
 
 
 def test_findings_defaults_apply_to_every_region_and_a_region_may_override() -> None:
-    deployment = config.parse({
-        "defaults": {"findings": {"notifications": {"email": ["sec@example.com"]}}},
-        "regions": {"us-east-1": {"clusters": ["a"]},
-                    "eu-west-1": {"clusters": ["b"], "findings": {"notifications": {"min_severity": "LOW"}}}}})
+    deployment = config.parse(
+        {
+            "defaults": {"findings": {"notifications": {"email": ["sec@example.com"]}}},
+            "regions": {
+                "us-east-1": {"clusters": ["a"]},
+                "eu-west-1": {"clusters": ["b"], "findings": {"notifications": {"min_severity": "LOW"}}},
+            },
+        }
+    )
     by_region = {r.region: r for r in deployment.regions}
     assert by_region["us-east-1"].findings.notifications.email == ["sec@example.com"]
     assert by_region["eu-west-1"].findings.notifications.email == ["sec@example.com"]

@@ -10,12 +10,13 @@ from typing import Any
 
 import pytest
 
-from eksight import archive_layout
-from eksight.filter_pattern import DEFAULT_FILTER_PATTERN
+from eksight.config.filter_pattern import DEFAULT_FILTER_PATTERN
+from eksight.core import archive_layout
 from tests.infrastructure.shared import as_list, only, props, render, resources, stacks_of_kind, statements
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 Synth = Callable[[Any], dict[str, dict[str, Any]]]
+
 
 def ingestion(templates: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
     return stacks_of_kind(templates, "ingestion")
@@ -38,6 +39,7 @@ def options_stack(options_templates: dict[str, dict[str, Any]]) -> dict[str, Any
 
 # --- archive bucket ------------------------------------------------------------------------------------
 
+
 def archive_bucket(template: dict[str, Any]) -> dict[str, Any]:
     return only([p for p in props(template, "AWS::S3::Bucket") if "KMSMasterKeyID" in json.dumps(p)])
 
@@ -50,7 +52,11 @@ def test_archive_bucket_is_private_kms_encrypted_versioned_and_expires(minimal: 
     assert render(sse["ServerSideEncryptionByDefault"]["KMSMasterKeyID"]) == f"<{key_id}.Arn>"
     assert sse["BucketKeyEnabled"] is True
     assert bucket["PublicAccessBlockConfiguration"] == {
-        "BlockPublicAcls": True, "BlockPublicPolicy": True, "IgnorePublicAcls": True, "RestrictPublicBuckets": True}
+        "BlockPublicAcls": True,
+        "BlockPublicPolicy": True,
+        "IgnorePublicAcls": True,
+        "RestrictPublicBuckets": True,
+    }
     assert bucket["OwnershipControls"]["Rules"] == [{"ObjectOwnership": "BucketOwnerEnforced"}]
     assert bucket["VersioningConfiguration"] == {"Status": "Enabled"}
     rule = only(bucket["LifecycleConfiguration"]["Rules"])
@@ -77,8 +83,9 @@ def test_access_log_bucket_is_separate_sse_s3_and_expires(minimal: dict[str, Any
     archive = archive_bucket(minimal)
     log_bucket_id = archive["LoggingConfiguration"]["DestinationBucketName"]["Ref"]
     log_bucket = minimal["Resources"][log_bucket_id]["Properties"]
-    assert log_bucket["BucketEncryption"]["ServerSideEncryptionConfiguration"][0][
-        "ServerSideEncryptionByDefault"] == {"SSEAlgorithm": "AES256"}
+    assert log_bucket["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]["ServerSideEncryptionByDefault"] == {
+        "SSEAlgorithm": "AES256"
+    }
     assert only(log_bucket["LifecycleConfiguration"]["Rules"])["ExpirationInDays"] == 365
     assert "LoggingConfiguration" not in log_bucket
 
@@ -94,6 +101,7 @@ def test_options_turn_off_versioning_transition_and_access_logging(options_stack
 
 
 # --- KMS key -------------------------------------------------------------------------------------------
+
 
 def test_new_key_rotates_and_lets_only_cloudwatch_logs_in_for_the_error_log_group(minimal: dict[str, Any]) -> None:
     name, key = only(list(resources(minimal, "AWS::KMS::Key").items()))
@@ -118,6 +126,7 @@ def test_key_options_are_applied(options_stack: dict[str, Any]) -> None:
 
 # --- Firehose ------------------------------------------------------------------------------------------
 
+
 def streams_by_cluster(template: dict[str, Any]) -> dict[str, dict[str, Any]]:
     out = {}
     for stream in props(template, "AWS::KinesisFirehose::DeliveryStream"):
@@ -137,9 +146,11 @@ def test_one_stream_per_cluster_keeps_the_envelope_and_partitions_by_cluster_and
     assert processors[0]["Parameters"] == [{"ParameterName": "CompressionFormat", "ParameterValue": "GZIP"}]
     assert "DataMessageExtraction" not in json.dumps(destination), "message extraction would drop logGroup"
     assert destination["CompressionFormat"] == "GZIP"
-    assert render(destination["Prefix"]) == ("audit/account=<AWS::AccountId>/region=us-east-1/cluster=prod/"
-                                             "year=!{timestamp:yyyy}/month=!{timestamp:MM}/day=!{timestamp:dd}/"
-                                             "hour=!{timestamp:HH}/")
+    assert render(destination["Prefix"]) == (
+        "audit/account=<AWS::AccountId>/region=us-east-1/cluster=prod/"
+        "year=!{timestamp:yyyy}/month=!{timestamp:MM}/day=!{timestamp:dd}/"
+        "hour=!{timestamp:HH}/"
+    )
     assert "!{firehose:error-output-type}" in render(destination["ErrorOutputPrefix"])
     assert destination["BufferingHints"] == {"IntervalInSeconds": 60, "SizeInMBs": 16}
     logging = destination["CloudWatchLoggingOptions"]
@@ -155,7 +166,9 @@ def test_buffering_and_retention_options_are_applied(options_stack: dict[str, An
     assert {s["DeliveryStreamName"] for s in streams.values()} == {"acme-sec-alpha", "acme-sec-beta_2"}
     for stream in streams.values():
         assert stream["ExtendedS3DestinationConfiguration"]["BufferingHints"] == {
-            "IntervalInSeconds": 300, "SizeInMBs": 64}
+            "IntervalInSeconds": 300,
+            "SizeInMBs": 64,
+        }
     assert only(props(options_stack, "AWS::Logs::LogGroup"))["RetentionInDays"] == 90
 
 
@@ -167,9 +180,15 @@ def test_firehose_role_can_write_exactly_the_delivery_and_error_prefixes(minimal
     stream = streams_by_cluster(minimal)["prod"]["ExtendedS3DestinationConfiguration"]
     bucket = render(stream["BucketARN"])
     for prefix in (stream["Prefix"], stream["ErrorOutputPrefix"]):
-        example_key = render(prefix).replace("!{firehose:error-output-type}", "processing-failed") \
-            .replace("!{timestamp:yyyy}", "2026").replace("!{timestamp:MM}", "11") \
-            .replace("!{timestamp:dd}", "26").replace("!{timestamp:HH}", "14") + "eksight-prod-1-2026-11-26.gz"
+        example_key = (
+            render(prefix)
+            .replace("!{firehose:error-output-type}", "processing-failed")
+            .replace("!{timestamp:yyyy}", "2026")
+            .replace("!{timestamp:MM}", "11")
+            .replace("!{timestamp:dd}", "26")
+            .replace("!{timestamp:HH}", "14")
+            + "eksight-prod-1-2026-11-26.gz"
+        )
         assert any(fnmatch.fnmatchcase(f"{bucket}/{example_key}", pattern) for pattern in allowed), example_key
     # ...and nothing else in the bucket: not the quarantine, not another region's deliveries.
     for other in (f"{bucket}/quarantine/x", f"{bucket}/audit/account=<AWS::AccountId>/region=eu-west-1/x"):
@@ -188,6 +207,7 @@ def test_firehose_role_trusts_firehose_for_this_account_only(minimal: dict[str, 
 
 # --- subscription filters --------------------------------------------------------------------------------
 
+
 def test_one_subscription_filter_per_cluster_to_its_own_stream(multi: dict[str, dict[str, Any]]) -> None:
     for template in multi.values():
         streams = resources(template, "AWS::KinesisFirehose::DeliveryStream")
@@ -205,8 +225,9 @@ def test_one_subscription_filter_per_cluster_to_its_own_stream(multi: dict[str, 
 
 
 def test_subscription_role_trusts_regional_logs_and_puts_only_into_these_streams(minimal: dict[str, Any]) -> None:
-    role_id, role = only([(n, r) for n, r in resources(minimal, "AWS::IAM::Role").items()
-                          if n.startswith("SubscriptionsRole")])
+    role_id, role = only(
+        [(n, r) for n, r in resources(minimal, "AWS::IAM::Role").items() if n.startswith("SubscriptionsRole")]
+    )
     trust = only(role["Properties"]["AssumeRolePolicyDocument"]["Statement"])
     assert render(trust["Principal"]["Service"]) == "logs.us-east-1.<AWS::URLSuffix>"
     assert render(trust["Condition"]["StringLike"]["aws:SourceArn"]).endswith(":log-group:/aws/eks/*")
@@ -222,11 +243,14 @@ def test_subscription_role_trusts_regional_logs_and_puts_only_into_these_streams
 
 def test_custom_filter_pattern_is_used(synth: Synth) -> None:
     template = only(ingestion(synth(EXAMPLES / "existing-roles.json")))
-    assert only(props(template, "AWS::Logs::SubscriptionFilter"))["FilterPattern"] == \
-        '{ ($.kind = "Event") && ($.stage = "ResponseComplete") }'
+    assert (
+        only(props(template, "AWS::Logs::SubscriptionFilter"))["FilterPattern"]
+        == '{ ($.kind = "Event") && ($.stage = "ResponseComplete") }'
+    )
 
 
 # --- notifications ---------------------------------------------------------------------------------------
+
 
 def test_new_objects_under_audit_notify_the_queue_which_has_a_dead_letter_queue(minimal: dict[str, Any]) -> None:
     notification = only(props(minimal, "Custom::S3BucketNotifications"))
@@ -268,15 +292,20 @@ def test_bring_your_own_bucket_and_key_are_used_not_created_and_still_notify(mul
 def test_existing_roles_are_used_and_no_roles_are_created_for_them(synth: Synth) -> None:
     template = only(ingestion(synth(EXAMPLES / "existing-roles.json")))
     assert resources(template, "AWS::IAM::Role").keys() <= {
-        n for n in template["Resources"] if n.startswith("BucketNotificationsHandler")}
+        n for n in template["Resources"] if n.startswith("BucketNotificationsHandler")
+    }
     stream = only(props(template, "AWS::KinesisFirehose::DeliveryStream"))
-    assert stream["ExtendedS3DestinationConfiguration"]["RoleARN"] == \
-        "arn:aws:iam::444455556666:role/eks-audit-firehose"
-    assert only(props(template, "AWS::Logs::SubscriptionFilter"))["RoleArn"] == \
-        "arn:aws:iam::444455556666:role/eks-audit-cwl-to-firehose"
+    assert (
+        stream["ExtendedS3DestinationConfiguration"]["RoleARN"] == "arn:aws:iam::444455556666:role/eks-audit-firehose"
+    )
+    assert (
+        only(props(template, "AWS::Logs::SubscriptionFilter"))["RoleArn"]
+        == "arn:aws:iam::444455556666:role/eks-audit-cwl-to-firehose"
+    )
 
 
 # --- audit logging prerequisite ----------------------------------------------------------------------------
+
 
 def test_audit_logging_custom_resource_per_cluster_gates_its_subscription(multi: dict[str, dict[str, Any]]) -> None:
     template = multi["eksight-ingestion-eu-west-1"]
@@ -286,11 +315,13 @@ def test_audit_logging_custom_resource_per_cluster_gates_its_subscription(multi:
     for subscription in resources(template, "AWS::Logs::SubscriptionFilter").values():
         cluster = subscription["Properties"]["LogGroupName"].split("/")[3]
         assert by_cluster[cluster] in subscription["DependsOn"]
-    update = only([s for s in statements(template, "AuditLoggingOnEvent")
-                   if "eks:UpdateClusterConfig" in as_list(s["Action"])])
+    update = only(
+        [s for s in statements(template, "AuditLoggingOnEvent") if "eks:UpdateClusterConfig" in as_list(s["Action"])]
+    )
     assert sorted(render(r) for r in update["Resource"]) == sorted(
         [f"arn:aws:eks:eu-west-1:111122223333:cluster/{c}" for c in ("eu-prod", "eu-batch", "eu-staging")]
-        + [f"arn:aws:eks:eu-west-1:111122223333:cluster/{c}/update/*" for c in ("eu-prod", "eu-batch", "eu-staging")])
+        + [f"arn:aws:eks:eu-west-1:111122223333:cluster/{c}/update/*" for c in ("eu-prod", "eu-batch", "eu-staging")]
+    )
     handlers = [p for p in props(template, "AWS::Lambda::Function") if p.get("Handler", "").startswith("handler.")]
     assert sorted(h["Handler"] for h in handlers) == ["handler.is_complete", "handler.on_event"]
     assert all(h["Runtime"] == "python3.12" for h in handlers)
@@ -306,17 +337,30 @@ def test_without_audit_logging_the_stack_says_which_clusters_need_it(multi: dict
 
 # --- whole-stack properties --------------------------------------------------------------------------------
 
+
 def test_multi_region_config_yields_an_ingestion_and_a_detection_stack_per_region(synth: Synth) -> None:
     assert set(synth(EXAMPLES / "multi-region.json")) == {
-        "eksight-ingestion-us-east-1", "eksight-detection-us-east-1",
-        "eksight-ingestion-eu-west-1", "eksight-detection-eu-west-1"}
+        "eksight-ingestion-us-east-1",
+        "eksight-detection-us-east-1",
+        "eksight-ingestion-eu-west-1",
+        "eksight-detection-eu-west-1",
+    }
 
 
 def test_outputs_have_stable_names(minimal: dict[str, Any]) -> None:
     assert set(minimal["Outputs"]) >= {
-        "ArchiveBucketName", "ArchiveBucketArn", "ArchiveKeyArn", "NotificationQueueArn", "NotificationQueueUrl",
-        "DeadLetterQueueArn", "DeliveryStreamArns", "DeliveryErrorLogGroup", "SubscriptionFilterName",
-        "SubscribedLogGroups", "AuditLoggingRequired"}
+        "ArchiveBucketName",
+        "ArchiveBucketArn",
+        "ArchiveKeyArn",
+        "NotificationQueueArn",
+        "NotificationQueueUrl",
+        "DeadLetterQueueArn",
+        "DeliveryStreamArns",
+        "DeliveryErrorLogGroup",
+        "SubscriptionFilterName",
+        "SubscribedLogGroups",
+        "AuditLoggingRequired",
+    }
     streams = minimal["Outputs"]["DeliveryStreamArns"]["Value"]
     assert render(streams).startswith('{"prod":"<Deliveryprod')
 
@@ -328,21 +372,31 @@ def test_arns_follow_the_partition_of_the_region(options_stack: dict[str, Any]) 
 
 
 def test_account_is_left_to_deploy_time_when_not_configured(minimal: dict[str, Any]) -> None:
-    prefix = render(only(props(minimal, "AWS::KinesisFirehose::DeliveryStream"))[
-        "ExtendedS3DestinationConfiguration"]["Prefix"])
+    prefix = render(
+        only(props(minimal, "AWS::KinesisFirehose::DeliveryStream"))["ExtendedS3DestinationConfiguration"]["Prefix"]
+    )
     assert prefix.startswith("audit/account=<AWS::AccountId>/")
 
 
 def test_name_prefix_is_applied_everywhere_it_names_something(options_stack: dict[str, Any]) -> None:
-    assert only(props(options_stack, "AWS::Logs::LogGroup"))["LogGroupName"] == \
-        "/aws/kinesisfirehose/acme-sec-audit-delivery"
+    assert (
+        only(props(options_stack, "AWS::Logs::LogGroup"))["LogGroupName"]
+        == "/aws/kinesisfirehose/acme-sec-audit-delivery"
+    )
     assert {f["FilterName"] for f in props(options_stack, "AWS::Logs::SubscriptionFilter")} == {"acme-sec-audit"}
     assert options_stack["Outputs"]["SubscriptionFilterName"]["Value"] == "acme-sec-audit"
 
 
 def test_config_tags_reach_every_taggable_resource(options_stack: dict[str, Any]) -> None:
-    taggable = {"AWS::S3::Bucket", "AWS::KMS::Key", "AWS::SQS::Queue", "AWS::IAM::Role",
-                "AWS::KinesisFirehose::DeliveryStream", "AWS::Logs::LogGroup", "AWS::Lambda::Function"}
+    taggable = {
+        "AWS::S3::Bucket",
+        "AWS::KMS::Key",
+        "AWS::SQS::Queue",
+        "AWS::IAM::Role",
+        "AWS::KinesisFirehose::DeliveryStream",
+        "AWS::Logs::LogGroup",
+        "AWS::Lambda::Function",
+    }
     checked = 0
     for name, resource in options_stack["Resources"].items():
         if resource["Type"] in taggable:

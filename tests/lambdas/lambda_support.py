@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from eksight.local.handlers import load_handler  # noqa: F401 - the handler tests import it from here
+from eksight.tools.emulator.handlers import load_handler  # noqa: F401 - the handler tests import it from here
 
 ROOT = Path(__file__).resolve().parents[2]
 SHARED_DATASETS = ROOT.parent / "shared" / "datasets"
@@ -60,7 +60,8 @@ def metric_totals(blobs: list[dict[str, Any]]) -> dict[str, float]:
             for metric in directive["Metrics"]:
                 value = blob[metric["Name"]]
                 totals[metric["Name"]] = totals.get(metric["Name"], 0) + (
-                    sum(value) if isinstance(value, list) else value)
+                    sum(value) if isinstance(value, list) else value
+                )
     return totals
 
 

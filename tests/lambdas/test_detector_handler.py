@@ -29,10 +29,10 @@ from lambda_support import SHARED_DATASETS, LambdaContext, emf_blobs, load_handl
 from moto import mock_aws
 
 from eksight.adapters.s3 import quarantine_key
-from eksight.decode import context_from_key, decode_bytes
-from eksight.detect import Detector
-from eksight.findings import Finding, Severity
-from eksight.rules import engine_for
+from eksight.core.decode import context_from_key, decode_bytes
+from eksight.core.detector import Detector
+from eksight.core.findings import Finding, Severity
+from eksight.core.rules import engine_for
 
 DEV = SHARED_DATASETS / "dev-scenarios"
 pytestmark = pytest.mark.skipif(not (DEV / "audit.jsonl.gz").exists(), reason="dev-scenarios dataset absent")
@@ -48,6 +48,7 @@ SCENARIOS = ("S03", "S05", "S06")  # signature scenarios: anonymous access, priv
 
 
 # ---- data ---------------------------------------------------------------------------------------------------
+
 
 @cache
 def _dataset() -> tuple[tuple[tuple[str, bytes], ...], dict[str, str]]:
@@ -68,26 +69,42 @@ def benign_lines(count: int) -> list[bytes]:
 
 def envelope(messages: list[bytes], stream: str = "kube-apiserver-audit-1abdea6d0f764575b219b884cf596055") -> bytes:
     """One CloudWatch Logs DATA_MESSAGE as the subscription delivers it (log event timestamp = event time)."""
+
     def millis(message: bytes) -> int:
         try:
             return int(datetime.fromisoformat(json.loads(message)["stageTimestamp"]).timestamp() * 1000)
         except ValueError:
             return 1726442000000
 
-    return json.dumps({"messageType": "DATA_MESSAGE", "owner": ACCOUNT, "logGroup": f"/aws/eks/{CLUSTER}/cluster",
-                       "logStream": stream, "subscriptionFilters": ["eksight-audit"],
-                       "logEvents": [{"id": str(i), "timestamp": millis(m), "message": m.decode()}
-                                     for i, m in enumerate(messages)]}).encode()
+    return json.dumps(
+        {
+            "messageType": "DATA_MESSAGE",
+            "owner": ACCOUNT,
+            "logGroup": f"/aws/eks/{CLUSTER}/cluster",
+            "logStream": stream,
+            "subscriptionFilters": ["eksight-audit"],
+            "logEvents": [
+                {"id": str(i), "timestamp": millis(m), "message": m.decode()} for i, m in enumerate(messages)
+            ],
+        }
+    ).encode()
 
 
-CONTROL = json.dumps({"messageType": "CONTROL_MESSAGE", "owner": "CloudwatchLogs", "logGroup": "", "logStream": "",
-                      "subscriptionFilters": [], "logEvents": [{"id": "", "timestamp": 1725321600000,
-                                                                "message": "CWL CONTROL MESSAGE: Checking health"}]})
+CONTROL = json.dumps(
+    {
+        "messageType": "CONTROL_MESSAGE",
+        "owner": "CloudwatchLogs",
+        "logGroup": "",
+        "logStream": "",
+        "subscriptionFilters": [],
+        "logEvents": [{"id": "", "timestamp": 1725321600000, "message": "CWL CONTROL MESSAGE: Checking health"}],
+    }
+)
 
 
 def firehose_object(lines: list[bytes], per_envelope: int = 100) -> bytes:
     """Newline-delimited envelopes, gzipped once (what Firehose writes with the decompression processor off)."""
-    envelopes = [CONTROL.encode()] + [envelope(lines[i:i + per_envelope]) for i in range(0, len(lines), per_envelope)]
+    envelopes = [CONTROL.encode()] + [envelope(lines[i : i + per_envelope]) for i in range(0, len(lines), per_envelope)]
     return gzip.compress(b"\n".join(envelopes) + b"\n")
 
 
@@ -108,6 +125,7 @@ def oracle(body: bytes, key: str) -> tuple[Detector, list[Finding]]:
 
 # ---- the emulated account -----------------------------------------------------------------------------------
 
+
 @dataclass
 class Aws:
     handler: ModuleType
@@ -124,13 +142,23 @@ class Aws:
     def deliveries(self) -> list[dict[str, Any]]:
         """The messages S3 sent to the notification queue, as Lambda's SQS event source hands them over."""
         records = []
-        while messages := self.sqs.receive_message(QueueUrl=self.notifications_url, MaxNumberOfMessages=10,
-                                                   AttributeNames=["All"]).get("Messages", []):
+        while messages := self.sqs.receive_message(
+            QueueUrl=self.notifications_url, MaxNumberOfMessages=10, AttributeNames=["All"]
+        ).get("Messages", []):
             for message in messages:
-                records.append({"messageId": message["MessageId"], "receiptHandle": message["ReceiptHandle"],
-                                "body": message["Body"], "attributes": message.get("Attributes", {}),
-                                "messageAttributes": {}, "md5OfBody": message["MD5OfBody"], "eventSource": "aws:sqs",
-                                "eventSourceARN": self.notifications_arn, "awsRegion": REGION})
+                records.append(
+                    {
+                        "messageId": message["MessageId"],
+                        "receiptHandle": message["ReceiptHandle"],
+                        "body": message["Body"],
+                        "attributes": message.get("Attributes", {}),
+                        "messageAttributes": {},
+                        "md5OfBody": message["MD5OfBody"],
+                        "eventSource": "aws:sqs",
+                        "eventSourceARN": self.notifications_arn,
+                        "awsRegion": REGION,
+                    }
+                )
                 self.sqs.delete_message(QueueUrl=self.notifications_url, ReceiptHandle=message["ReceiptHandle"])
         return records
 
@@ -141,7 +169,8 @@ class Aws:
         """Events that reached the findings bus (drained from the capture queue)."""
         out = []
         while messages := self.sqs.receive_message(QueueUrl=self.capture_url, MaxNumberOfMessages=10).get(
-                "Messages", []):
+            "Messages", []
+        ):
             for message in messages:
                 out.append(json.loads(message["Body"]))
                 self.sqs.delete_message(QueueUrl=self.capture_url, ReceiptHandle=message["ReceiptHandle"])
@@ -153,23 +182,35 @@ class Aws:
 
     def profiles(self) -> dict[tuple[str, str], Any]:
         """Behavioural profiles the detector stored (same table, pk = <cluster>|<principal or peer group>)."""
-        from eksight.ueba.profile import loads
+        from eksight.core.behaviour.profile import loads
 
         items = self.dynamodb.scan(TableName=TABLE)["Items"]
-        return {(i["pk"]["S"], i["sk"]["S"]): loads(i["blob"]["B"]) for i in items
-                if i["sk"]["S"] in ("profile", "peer")}
+        return {
+            (i["pk"]["S"], i["sk"]["S"]): loads(i["blob"]["B"]) for i in items if i["sk"]["S"] in ("profile", "peer")
+        }
 
 
 def as_message(record: dict[str, Any], message_id: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
-    return {**record, "messageId": message_id, "receiptHandle": f"rh-{message_id}",
-            "body": json.dumps(body) if body is not None else record["body"]}
+    return {
+        **record,
+        "messageId": message_id,
+        "receiptHandle": f"rh-{message_id}",
+        "body": json.dumps(body) if body is not None else record["body"],
+    }
 
 
 @pytest.fixture
 def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Aws]:
-    for name, value in {"AWS_DEFAULT_REGION": REGION, "AWS_REGION": REGION, "FINDINGS_BUS_NAME": BUS,
-                        "ARCHIVE_BUCKET": BUCKET, "BASELINE_TABLE": TABLE, "POWERTOOLS_METRICS_NAMESPACE": NAMESPACE,
-                        "POWERTOOLS_SERVICE_NAME": "eksight-detector", "POWERTOOLS_TRACE_DISABLED": "true"}.items():
+    for name, value in {
+        "AWS_DEFAULT_REGION": REGION,
+        "AWS_REGION": REGION,
+        "FINDINGS_BUS_NAME": BUS,
+        "ARCHIVE_BUCKET": BUCKET,
+        "STATE_TABLE": TABLE,
+        "POWERTOOLS_METRICS_NAMESPACE": NAMESPACE,
+        "POWERTOOLS_SERVICE_NAME": "eksight-detector",
+        "POWERTOOLS_TRACE_DISABLED": "true",
+    }.items():
         monkeypatch.setenv(name, value)
     for name in ("AWS_ENDPOINT_URL", "EKSIGHT_DETECTION_CONFIG"):
         monkeypatch.delenv(name, raising=False)
@@ -178,23 +219,39 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Aws]:
         s3, sqs, events, dynamodb = (session.client(n) for n in ("s3", "sqs", "events", "dynamodb"))
         s3.create_bucket(Bucket=BUCKET)
         notifications = sqs.create_queue(QueueName="eksight-notifications")["QueueUrl"]
-        notifications_arn = sqs.get_queue_attributes(QueueUrl=notifications, AttributeNames=["QueueArn"])[
-            "Attributes"]["QueueArn"]
-        s3.put_bucket_notification_configuration(Bucket=BUCKET, NotificationConfiguration={"QueueConfigurations": [{
-            "QueueArn": notifications_arn, "Events": ["s3:ObjectCreated:*"],
-            "Filter": {"Key": {"FilterRules": [{"Name": "prefix", "Value": "audit/"}]}}}]})
+        notifications_arn = sqs.get_queue_attributes(QueueUrl=notifications, AttributeNames=["QueueArn"])["Attributes"][
+            "QueueArn"
+        ]
+        s3.put_bucket_notification_configuration(
+            Bucket=BUCKET,
+            NotificationConfiguration={
+                "QueueConfigurations": [
+                    {
+                        "QueueArn": notifications_arn,
+                        "Events": ["s3:ObjectCreated:*"],
+                        "Filter": {"Key": {"FilterRules": [{"Name": "prefix", "Value": "audit/"}]}},
+                    }
+                ]
+            },
+        )
         capture = sqs.create_queue(QueueName="findings-capture")["QueueUrl"]
         capture_arn = sqs.get_queue_attributes(QueueUrl=capture, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
         events.create_event_bus(Name=BUS)
-        events.put_rule(Name="all-eksight-findings", EventBusName=BUS,
-                        EventPattern=json.dumps({"source": ["io.github.eksight"]}))
-        events.put_targets(Rule="all-eksight-findings", EventBusName=BUS,
-                           Targets=[{"Id": "capture", "Arn": capture_arn}])
-        dynamodb.create_table(TableName=TABLE, BillingMode="PAY_PER_REQUEST",
-                              KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"},
-                                         {"AttributeName": "sk", "KeyType": "RANGE"}],
-                              AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
-                                                    {"AttributeName": "sk", "AttributeType": "S"}])
+        events.put_rule(
+            Name="all-eksight-findings", EventBusName=BUS, EventPattern=json.dumps({"source": ["io.github.eksight"]})
+        )
+        events.put_targets(
+            Rule="all-eksight-findings", EventBusName=BUS, Targets=[{"Id": "capture", "Arn": capture_arn}]
+        )
+        dynamodb.create_table(
+            TableName=TABLE,
+            BillingMode="PAY_PER_REQUEST",
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+            AttributeDefinitions=[
+                {"AttributeName": "pk", "AttributeType": "S"},
+                {"AttributeName": "sk", "AttributeType": "S"},
+            ],
+        )
         yield Aws(load_handler("detector"), s3, sqs, dynamodb, notifications, notifications_arn, capture)
 
 
@@ -203,6 +260,7 @@ def object_messages(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 # ---- tests --------------------------------------------------------------------------------------------------
+
 
 def test_findings_of_an_archive_object_reach_the_bus_once(aws: Aws, capsys: pytest.CaptureFixture[str]) -> None:
     key = PREFIX + "eksight prod+1 2024-09-15-20.gz"  # S3 URL-encodes it in the notification ("+" for " ")
@@ -219,15 +277,22 @@ def test_findings_of_an_archive_object_reach_the_bus_once(aws: Aws, capsys: pyte
     detector, expected = oracle(body, key)
     assert expected, "the oracle found nothing: the fixture lost its attacks"
     assert Counter((e["detail"]["id"], e["detail"]["rule_id"]) for e in published) == Counter(
-        (f.id, f.rule_id) for f in expected)  # exactly the pipeline's findings, each once
+        (f.id, f.rule_id) for f in expected
+    )  # exactly the pipeline's findings, each once
     assert sorted(e["detail"]["rule_id"] for e in published) == sorted(f.rule_id for f in expected)
     assert {(e["source"], e["detail-type"]) for e in published} == {("io.github.eksight", "eksight Finding")}
     assert {(e["detail"]["cluster"], e["detail"]["account"], e["detail"]["region"]) for e in published} == {
-        (CLUSTER, ACCOUNT, CLUSTER_REGION)}
+        (CLUSTER, ACCOUNT, CLUSTER_REGION)
+    }
     assert all(f"arn:aws:eks:{CLUSTER_REGION}:{ACCOUNT}:cluster/{CLUSTER}" in e["resources"] for e in published)
     _, scenario_of = _dataset()
-    cited = {scenario_of[a] for e in published if Severity[e["detail"]["severity"]] >= Severity.MEDIUM
-             for a in e["detail"]["evidence"] if a in scenario_of}
+    cited = {
+        scenario_of[a]
+        for e in published
+        if Severity[e["detail"]["severity"]] >= Severity.MEDIUM
+        for a in e["detail"]["evidence"]
+        if a in scenario_of
+    }
     assert cited == set(SCENARIOS)  # every labelled attack in the object, from the labels
 
     blobs = emf_blobs(capsys.readouterr().out)
@@ -236,13 +301,30 @@ def test_findings_of_an_archive_object_reach_the_bus_once(aws: Aws, capsys: pyte
     assert main["service"] == "eksight-detector" and main["_aws"]["CloudWatchMetrics"][0]["Dimensions"] == [["service"]]
     totals = metric_totals(blobs)
     by_severity = Counter(f.severity.name for f in expected)
-    assert {name: totals.get(name) for name in (
-        "ObjectsProcessed", "EventsProcessed", "RecordsQuarantined", "S3TestEvents", "FindingsCritical",
-        "FindingsHigh", "FindingsMedium", "FindingsLow", "FindingsInformational")} == {
-        "ObjectsProcessed": 1, "EventsProcessed": detector.stats.events, "RecordsQuarantined": 0, "S3TestEvents": 1,
-        "FindingsCritical": by_severity["CRITICAL"], "FindingsHigh": by_severity["HIGH"],
-        "FindingsMedium": by_severity["MEDIUM"], "FindingsLow": by_severity["LOW"],
-        "FindingsInformational": by_severity["INFORMATIONAL"]}
+    assert {
+        name: totals.get(name)
+        for name in (
+            "ObjectsProcessed",
+            "EventsProcessed",
+            "RecordsQuarantined",
+            "S3TestEvents",
+            "FindingsCritical",
+            "FindingsHigh",
+            "FindingsMedium",
+            "FindingsLow",
+            "FindingsInformational",
+        )
+    } == {
+        "ObjectsProcessed": 1,
+        "EventsProcessed": detector.stats.events,
+        "RecordsQuarantined": 0,
+        "S3TestEvents": 1,
+        "FindingsCritical": by_severity["CRITICAL"],
+        "FindingsHigh": by_severity["HIGH"],
+        "FindingsMedium": by_severity["MEDIUM"],
+        "FindingsLow": by_severity["LOW"],
+        "FindingsInformational": by_severity["INFORMATIONAL"],
+    }
     assert "DuplicateObjects" not in totals
     newest = max(datetime.fromisoformat(json.loads(line)["stageTimestamp"]).timestamp() for line in lines)
     [lag] = metric_values(blobs, "EventLagSeconds")
@@ -291,7 +373,8 @@ def test_a_new_version_of_an_object_is_processed_again(aws: Aws) -> None:
 
 
 def test_poison_object_is_quarantined_and_its_good_records_still_detected(
-        aws: Aws, capsys: pytest.CaptureFixture[str]) -> None:
+    aws: Aws, capsys: pytest.CaptureFixture[str]
+) -> None:
     key = PREFIX + "eksight-prod-1-2024-09-15-20-58-00-poison.gz"
     body = poison_object()
     aws.put(key, body)
@@ -304,7 +387,8 @@ def test_poison_object_is_quarantined_and_its_good_records_still_detected(
     assert set(quarantined) == {"invalid_gzip", "invalid_json", "truncated_gzip"}
     stored = aws.s3.get_object(Bucket=BUCKET, Key=quarantine_key(key))
     assert quarantine_key(key).startswith(
-        f"quarantine/account={ACCOUNT}/region={CLUSTER_REGION}/cluster={CLUSTER}/year=2024/")
+        f"quarantine/account={ACCOUNT}/region={CLUSTER_REGION}/cluster={CLUSTER}/year=2024/"
+    )
     lines = [json.loads(line) for line in gzip.decompress(stored["Body"].read()).splitlines()]
     assert Counter(line["reason"] for line in lines) == Counter(quarantined)
     assert all(line["source"] == f"s3://{BUCKET}/{key}" and line["detail"] for line in lines)
@@ -332,8 +416,9 @@ def test_missing_object_fails_only_its_message(aws: Aws, capsys: pytest.CaptureF
 
     assert aws.invoke(batch) == {"batchItemFailures": [{"itemIdentifier": "missing"}]}
 
-    assert {e["detail"]["rule_id"] for e in aws.published()} == {f.rule_id for f in oracle(
-        firehose_object(scenario_lines("S06")), key)[1]}
+    assert {e["detail"]["rule_id"] for e in aws.published()} == {
+        f.rule_id for f in oracle(firehose_object(scenario_lines("S06")), key)[1]
+    }
     # the failed object left no idempotency record behind: its retry will process it
     assert len(aws.idempotency_items()) == 1
     totals = metric_totals(emf_blobs(capsys.readouterr().out))
@@ -394,7 +479,8 @@ def test_an_object_in_progress_elsewhere_is_retried_later(aws: Aws, capsys: pyte
     aws.handler.persistence.configure(aws.handler.idempotency, key_prefix=aws.handler.IDEMPOTENCY_KEY_PREFIX)
     aws.handler.persistence.save_inprogress(
         data={"bucket": BUCKET, "key": key, "version_id": None, "etag": ref["object"]["eTag"]},
-        remaining_time_in_millis=60_000)
+        remaining_time_in_millis=60_000,
+    )
     capsys.readouterr()
 
     assert aws.invoke([message, other]) == {"batchItemFailures": [{"itemIdentifier": message["messageId"]}]}

@@ -26,9 +26,16 @@ DOWN, UP, ENTER, SPACE, CLEAR_LINE = "\x1b[B", "\x1b[A", "\r", " ", "\x15"
 
 def offline_env(home: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    env.update(HOME=str(home / "home"), XDG_CONFIG_HOME=str(home / "xdg"), AWS_CONFIG_FILE=os.devnull,
-               AWS_SHARED_CREDENTIALS_FILE=os.devnull, AWS_EC2_METADATA_DISABLED="true", TERM="xterm",
-               PROMPT_TOOLKIT_NO_CPR="1", NO_COLOR="1")
+    env.update(
+        HOME=str(home / "home"),
+        XDG_CONFIG_HOME=str(home / "xdg"),
+        AWS_CONFIG_FILE=os.devnull,
+        AWS_SHARED_CREDENTIALS_FILE=os.devnull,
+        AWS_EC2_METADATA_DISABLED="true",
+        TERM="xterm",
+        PROMPT_TOOLKIT_NO_CPR="1",
+        NO_COLOR="1",
+    )
     (home / "home").mkdir(parents=True, exist_ok=True)
     env.update(extra)
     return env
@@ -36,8 +43,12 @@ def offline_env(home: Path, **extra: str) -> dict[str, str]:
 
 def credentials(endpoint: str) -> dict[str, str]:
     """Working (fake) credentials against a local moto server."""
-    return {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_ENDPOINT_URL": endpoint,
-            "AWS_DEFAULT_REGION": "us-east-1"}
+    return {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_ENDPOINT_URL": endpoint,
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }
 
 
 @contextlib.contextmanager
@@ -80,7 +91,7 @@ class Screen:
             elif not token.startswith("\x1b"):
                 line = self.rows[self.row]
                 line.extend(" " * (self.col + len(token) - len(line)))
-                line[self.col:self.col + len(token)] = token
+                line[self.col : self.col + len(token)] = token
                 self.col += len(token)
 
     def flush(self) -> None:
@@ -104,10 +115,10 @@ class Screen:
         elif command == "G":
             self.col = count - 1
         elif command == "K" and argument in ("", "0"):
-            del self.rows[self.row][self.col:]
+            del self.rows[self.row][self.col :]
         elif command == "J" and argument in ("", "0"):
-            del self.rows[self.row][self.col:]
-            del self.rows[self.row + 1:]
+            del self.rows[self.row][self.col :]
+            del self.rows[self.row + 1 :]
 
     def text(self) -> str:
         return "\n".join("".join(line).rstrip() for line in self.rows)
@@ -132,10 +143,18 @@ def _pattern(text: str) -> re.Pattern[str]:
 
 
 class Terminal:
-    def __init__(self, args: list[str], env: dict[str, str], cwd: Path, timeout: float = 30,
-                 logfile: Path | None = None) -> None:
-        self.child = pexpect.spawn(str(EKSIGHT), ["generate", *args], env=env, cwd=str(cwd), encoding="utf-8",
-                                   timeout=timeout, dimensions=(50, 160))
+    def __init__(
+        self, args: list[str], env: dict[str, str], cwd: Path, timeout: float = 30, logfile: Path | None = None
+    ) -> None:
+        self.child = pexpect.spawn(
+            str(EKSIGHT),
+            ["generate", *args],
+            env=env,
+            cwd=str(cwd),
+            encoding="utf-8",
+            timeout=timeout,
+            dimensions=(50, 160),
+        )
         self.vt = Screen()
         self._log = logfile.open("w", encoding="utf-8") if logfile else None
         self.child.logfile_read = _Tee(self.vt, *([self._log] if self._log else []))

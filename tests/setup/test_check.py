@@ -18,10 +18,10 @@ import pytest
 from click.testing import CliRunner
 from moto import mock_aws
 
-from eksight import archive_layout
-from eksight.cli import main
-from eksight.setup import check as checks
-from eksight.setup.check import FAIL, OK, UNKNOWN, WARN
+from eksight.core import archive_layout
+from eksight.tools.cli import main
+from eksight.tools.setup import check as checks
+from eksight.tools.setup.check import FAIL, OK, UNKNOWN, WARN
 
 ACCOUNT = "123456789012"  # moto's
 REGION = "eu-west-1"
@@ -47,10 +47,15 @@ def eks_semantics(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatc
             if logging and name in self.clusters:
                 state = {t: s["enabled"] for s in self.clusters[name].logging["clusterLogging"] for t in s["types"]}
                 state |= {t: s["enabled"] for s in logging["clusterLogging"] for t in s["types"]}
-                logging = {"clusterLogging": [{"types": [t for t, on in state.items() if on is value],
-                                               "enabled": value} for value in (True, False)
-                                              if any(on is value for on in state.values())]}
+                logging = {
+                    "clusterLogging": [
+                        {"types": [t for t, on in state.items() if on is value], "enabled": value}
+                        for value in (True, False)
+                        if any(on is value for on in state.values())
+                    ]
+                }
             return original(self, name, resources_vpc_config, logging, **kwargs)
+
         monkeypatch.setattr(EKSBackend, "update_cluster_config", merge)
     return request.param
 
@@ -64,8 +69,12 @@ def write_config(tmp_path: Path, clusters: dict[str, list[str]], **options: Any)
 def create_cluster(name: str, log_types: tuple[str, ...] = (), region: str = REGION) -> None:
     eks = boto3.client("eks", region_name=region)
     logging = {"clusterLogging": [{"types": list(log_types), "enabled": True}]} if log_types else None
-    eks.create_cluster(name=name, roleArn=f"arn:aws:iam::{ACCOUNT}:role/eks",
-                       resourcesVpcConfig={"subnetIds": ["subnet-1"]}, **({"logging": logging} if logging else {}))
+    eks.create_cluster(
+        name=name,
+        roleArn=f"arn:aws:iam::{ACCOUNT}:role/eks",
+        resourcesVpcConfig={"subnetIds": ["subnet-1"]},
+        **({"logging": logging} if logging else {}),
+    )
 
 
 def create_log_group(cluster: str, filters: tuple[str, ...] = (), region: str = REGION) -> None:
@@ -75,30 +84,45 @@ def create_log_group(cluster: str, filters: tuple[str, ...] = (), region: str = 
     if filters:
         firehose = boto3.client("firehose", region_name=region)
         boto3.client("s3", region_name=region).create_bucket(
-            Bucket=f"sink-{cluster}", CreateBucketConfiguration={"LocationConstraint": region})
+            Bucket=f"sink-{cluster}", CreateBucketConfiguration={"LocationConstraint": region}
+        )
         stream = firehose.create_delivery_stream(
-            DeliveryStreamName=f"sink-{cluster}", ExtendedS3DestinationConfiguration={
-                "RoleARN": f"arn:aws:iam::{ACCOUNT}:role/fh", "BucketARN": f"arn:aws:s3:::sink-{cluster}"})
+            DeliveryStreamName=f"sink-{cluster}",
+            ExtendedS3DestinationConfiguration={
+                "RoleARN": f"arn:aws:iam::{ACCOUNT}:role/fh",
+                "BucketARN": f"arn:aws:s3:::sink-{cluster}",
+            },
+        )
         for name in filters:
-            logs.put_subscription_filter(logGroupName=group, filterName=name, filterPattern="",
-                                         destinationArn=stream["DeliveryStreamARN"],
-                                         roleArn=f"arn:aws:iam::{ACCOUNT}:role/cwl")
+            logs.put_subscription_filter(
+                logGroupName=group,
+                filterName=name,
+                filterPattern="",
+                destinationArn=stream["DeliveryStreamARN"],
+                roleArn=f"arn:aws:iam::{ACCOUNT}:role/cwl",
+            )
 
 
 def deploy_stacks(region: str = REGION, bucket: str = "eksight-archive-euw1", prefix: str = "eksight") -> None:
     """Stand-ins for the deployed stacks: the outputs `eksight check` reads, and the archive bucket."""
     cfn = boto3.client("cloudformation", region_name=region)
-    ingestion = {"Resources": {"Archive": {"Type": "AWS::S3::Bucket", "Properties": {"BucketName": bucket}}},
-                 "Outputs": {"ArchiveBucketName": {"Value": {"Ref": "Archive"}},
-                             "SubscriptionFilterName": {"Value": f"{prefix}-audit"}}}
+    ingestion = {
+        "Resources": {"Archive": {"Type": "AWS::S3::Bucket", "Properties": {"BucketName": bucket}}},
+        "Outputs": {
+            "ArchiveBucketName": {"Value": {"Ref": "Archive"}},
+            "SubscriptionFilterName": {"Value": f"{prefix}-audit"},
+        },
+    }
     cfn.create_stack(StackName=f"{prefix}-ingestion-{region}", TemplateBody=json.dumps(ingestion))
     detection = {"Resources": {"Bus": {"Type": "AWS::SQS::Queue", "Properties": {"QueueName": "findings"}}}}
     cfn.create_stack(StackName=f"{prefix}-detection-{region}", TemplateBody=json.dumps(detection))
 
 
 def put_archive_object(cluster: str, when: datetime, bucket: str = "eksight-archive-euw1") -> str:
-    key = (archive_layout.cluster_prefix(ACCOUNT, REGION, cluster)
-           + f"year={when:%Y}/month={when:%m}/day={when:%d}/hour={when:%H}/delivery-1.gz")
+    key = (
+        archive_layout.cluster_prefix(ACCOUNT, REGION, cluster)
+        + f"year={when:%Y}/month={when:%m}/day={when:%d}/hour={when:%H}/delivery-1.gz"
+    )
     boto3.client("s3", region_name=REGION).put_object(Bucket=bucket, Key=key, Body=gzip.compress(b"{}\n"))
     return key
 
@@ -123,6 +147,7 @@ def run_check(config: Path, *args: str, input: str | None = None) -> Any:
 
 # ---- before deploying ---------------------------------------------------------------------------------------------
 
+
 def test_clusters_before_deploy(tmp_path: Path, aws: None) -> None:
     create_cluster("audited", ("api", "audit"))
     create_log_group("audited", ("datadog",))
@@ -139,15 +164,28 @@ def test_clusters_before_deploy(tmp_path: Path, aws: None) -> None:
     assert statuses(rows) == {
         ("-", "credentials"): OK,
         ("-", "deploy permissions"): UNKNOWN,  # moto cannot simulate policies: unknown, not a failure
-        (REGION, "stack eksight-ingestion-eu-west-1"): WARN, (REGION, "stack eksight-detection-eu-west-1"): WARN,
-        ("audited", "cluster"): OK, ("audited", "audit logging"): OK, ("audited", "log group"): OK,
-        ("audited", "subscription slot"): OK, ("audited", "delivery"): UNKNOWN,
-        ("quiet", "cluster"): OK, ("quiet", "audit logging"): FAIL, ("quiet", "log group"): OK,
-        ("quiet", "subscription slot"): OK, ("quiet", "delivery"): UNKNOWN,
-        ("nogroup", "cluster"): OK, ("nogroup", "audit logging"): OK, ("nogroup", "log group"): FAIL,
-        ("nogroup", "subscription slot"): UNKNOWN, ("nogroup", "delivery"): UNKNOWN,
-        ("full", "cluster"): OK, ("full", "audit logging"): OK, ("full", "log group"): OK,
-        ("full", "subscription slot"): FAIL, ("full", "delivery"): UNKNOWN,
+        (REGION, "stack eksight-ingestion-eu-west-1"): WARN,
+        (REGION, "stack eksight-detection-eu-west-1"): WARN,
+        ("audited", "cluster"): OK,
+        ("audited", "audit logging"): OK,
+        ("audited", "log group"): OK,
+        ("audited", "subscription slot"): OK,
+        ("audited", "delivery"): UNKNOWN,
+        ("quiet", "cluster"): OK,
+        ("quiet", "audit logging"): FAIL,
+        ("quiet", "log group"): OK,
+        ("quiet", "subscription slot"): OK,
+        ("quiet", "delivery"): UNKNOWN,
+        ("nogroup", "cluster"): OK,
+        ("nogroup", "audit logging"): OK,
+        ("nogroup", "log group"): FAIL,
+        ("nogroup", "subscription slot"): UNKNOWN,
+        ("nogroup", "delivery"): UNKNOWN,
+        ("full", "cluster"): OK,
+        ("full", "audit logging"): OK,
+        ("full", "log group"): OK,
+        ("full", "subscription slot"): FAIL,
+        ("full", "delivery"): UNKNOWN,
         ("ghost", "cluster"): FAIL,
     }
     by_key = {(r.cluster, r.name): r for r in rows}
@@ -163,8 +201,10 @@ def test_clusters_before_deploy(tmp_path: Path, aws: None) -> None:
     assert result.exit_code == 1
     assert "ghost" in result.stdout and "fix: correct the name in the config" in result.stdout
     summary = result.stdout.splitlines()[-1]
-    assert summary == (f"{sum(s == OK for s in statuses(rows).values())} OK, 2 WARN, 4 FAIL, "
-                       f"{sum(s == UNKNOWN for s in statuses(rows).values())} UNKNOWN")
+    assert summary == (
+        f"{sum(s == OK for s in statuses(rows).values())} OK, 2 WARN, 4 FAIL, "
+        f"{sum(s == UNKNOWN for s in statuses(rows).values())} UNKNOWN"
+    )
 
 
 def test_audit_logging_left_to_the_stack_is_a_warning_until_deployed(tmp_path: Path, aws: None) -> None:
@@ -182,6 +222,7 @@ def test_audit_logging_left_to_the_stack_is_a_warning_until_deployed(tmp_path: P
 
 # ---- deployed ------------------------------------------------------------------------------------------------------
 
+
 def test_deployed_and_delivering(tmp_path: Path, aws: None) -> None:
     create_cluster("prod", ("audit", "api"))
     create_log_group("prod", ("eksight-audit", "datadog"))
@@ -193,14 +234,21 @@ def test_deployed_and_delivering(tmp_path: Path, aws: None) -> None:
     document = json.loads(result.stdout)
     rows = {(c["cluster"] or c["region"] or "-", c["name"]): c for c in document["checks"]}
     assert {key: row["status"] for key, row in rows.items()} == {
-        ("-", "credentials"): OK, ("-", "deploy permissions"): UNKNOWN,
-        (REGION, "stack eksight-ingestion-eu-west-1"): OK, (REGION, "stack eksight-detection-eu-west-1"): OK,
-        ("prod", "cluster"): OK, ("prod", "audit logging"): OK, ("prod", "log group"): OK,
-        ("prod", "subscription slot"): OK, ("prod", "delivery"): OK}
+        ("-", "credentials"): OK,
+        ("-", "deploy permissions"): UNKNOWN,
+        (REGION, "stack eksight-ingestion-eu-west-1"): OK,
+        (REGION, "stack eksight-detection-eu-west-1"): OK,
+        ("prod", "cluster"): OK,
+        ("prod", "audit logging"): OK,
+        ("prod", "log group"): OK,
+        ("prod", "subscription slot"): OK,
+        ("prod", "delivery"): OK,
+    }
     assert rows["prod", "subscription slot"]["detail"] == "eksight's filter 'eksight-audit' in place (used by datadog)"
     assert rows["prod", "delivery"]["detail"].startswith(
         "1 object(s) in the last 24 h under s3://eksight-archive-euw1/audit/account=123456789012/region=eu-west-1/"
-        "cluster=prod/")
+        "cluster=prod/"
+    )
     assert result.exit_code == 0 and document["ok"] is True
 
 
@@ -212,39 +260,69 @@ def test_deployed_but_silent(tmp_path: Path, aws: None) -> None:
     from eksight.config import load
 
     later = datetime.now(UTC) + timedelta(days=2)  # the stack is old by then, and the object is two days old
-    rows = {(r.cluster, r.name): r for r in checks.run_checks(load(write_config(tmp_path, {REGION: ["prod"]})),
-                                                              clients, now=later)}
+    rows = {
+        (r.cluster, r.name): r
+        for r in checks.run_checks(load(write_config(tmp_path, {REGION: ["prod"]})), clients, now=later)
+    }
     assert rows["prod", "subscription slot"].status == FAIL
     assert "eksight's filter 'eksight-audit' is missing" in rows["prod", "subscription slot"].detail
     assert rows["prod", "delivery"].status == FAIL
     assert rows["prod", "delivery"].detail.startswith("no objects in the last 24 h")
-    soon = {(r.cluster, r.name): r for r in checks.run_checks(
-        load(tmp_path / "eksight.config.json"), clients, now=datetime.now(UTC) + timedelta(minutes=5))}
+    soon = {
+        (r.cluster, r.name): r
+        for r in checks.run_checks(
+            load(tmp_path / "eksight.config.json"), clients, now=datetime.now(UTC) + timedelta(minutes=5)
+        )
+    }
     assert soon["prod", "delivery"].status == OK  # the object is recent: today's partition is listed
 
 
 def test_a_brand_new_stack_gets_time_to_deliver(aws: None) -> None:
     boto3.client("s3", region_name=REGION).create_bucket(
-        Bucket="empty-archive", CreateBucketConfiguration={"LocationConstraint": REGION})
+        Bucket="empty-archive", CreateBucketConfiguration={"LocationConstraint": REGION}
+    )
     now = datetime.now(UTC)
-    fresh = checks.check_delivery(clients("s3", REGION), REGION, "prod", account=ACCOUNT, bucket="empty-archive",
-                                  now=now, stack_created=now - timedelta(minutes=10))
-    old = checks.check_delivery(clients("s3", REGION), REGION, "prod", account=ACCOUNT, bucket="empty-archive",
-                                now=now, stack_created=now - timedelta(days=3))
+    fresh = checks.check_delivery(
+        clients("s3", REGION),
+        REGION,
+        "prod",
+        account=ACCOUNT,
+        bucket="empty-archive",
+        now=now,
+        stack_created=now - timedelta(minutes=10),
+    )
+    old = checks.check_delivery(
+        clients("s3", REGION),
+        REGION,
+        "prod",
+        account=ACCOUNT,
+        bucket="empty-archive",
+        now=now,
+        stack_created=now - timedelta(days=3),
+    )
     assert (fresh.status, old.status) == (WARN, FAIL)
 
 
 def test_a_failed_stack_fails(aws: None) -> None:
     class RolledBack:
         def describe_stacks(self, StackName: str) -> dict[str, Any]:
-            return {"Stacks": [{"StackName": StackName, "StackStatus": "ROLLBACK_COMPLETE",
-                                "StackStatusReason": "The following resource(s) failed to create: [Bucket]"}]}
+            return {
+                "Stacks": [
+                    {
+                        "StackName": StackName,
+                        "StackStatus": "ROLLBACK_COMPLETE",
+                        "StackStatusReason": "The following resource(s) failed to create: [Bucket]",
+                    }
+                ]
+            }
+
     row, state = checks.check_stack(RolledBack(), REGION, "eksight-ingestion-eu-west-1", "deploy")
     assert (row.status, state.deployed) == (FAIL, True)
     assert "failed to create" in row.detail
 
 
 # ---- --fix -------------------------------------------------------------------------------------------------------
+
 
 def enabled(cluster: str) -> set[str]:
     settings = boto3.client("eks", region_name=REGION).describe_cluster(name=cluster)["cluster"]["logging"]
@@ -292,6 +370,7 @@ def test_waiting_for_the_update_is_bounded() -> None:
 
         def describe_cluster(self, name: str) -> dict[str, Any]:
             return {"cluster": {"logging": {"clusterLogging": []}}}
+
     slept: list[float] = []
     problem = checks.wait_for_audit_logging(Pending(), "prod", "u-1", timeout=60, poll=15, sleep=slept.append)
     assert problem == "still not on after 60 s (update u-1)"
@@ -300,11 +379,14 @@ def test_waiting_for_the_update_is_bounded() -> None:
     class Failed(Pending):
         def describe_update(self, name: str, updateId: str) -> dict[str, Any]:
             return {"update": {"status": "Failed", "errors": [{"errorMessage": "AccessDenied on logs"}]}}
+
     assert checks.wait_for_audit_logging(Failed(), "prod", "u-1", sleep=slept.append) == (
-        "update failed: AccessDenied on logs")
+        "update failed: AccessDenied on logs"
+    )
 
 
 # ---- the caller -----------------------------------------------------------------------------------------------
+
 
 class StubIam:
     """iam:SimulatePrincipalPolicy answering from a set of allowed actions."""
@@ -321,9 +403,15 @@ class StubIam:
         class Paginator:
             def paginate(self, PolicySourceArn: str, ActionNames: list[str], **kwargs: Any) -> list[dict[str, Any]]:
                 stub.calls.append((PolicySourceArn, ActionNames, kwargs.get("ResourceArns")))
-                return [{"EvaluationResults": [
-                    {"EvalActionName": a, "EvalDecision": "allowed" if a in stub.allowed else "implicitDeny"}
-                    for a in ActionNames]}]
+                return [
+                    {
+                        "EvaluationResults": [
+                            {"EvalActionName": a, "EvalDecision": "allowed" if a in stub.allowed else "implicitDeny"}
+                            for a in ActionNames
+                        ]
+                    }
+                ]
+
         return Paginator()
 
 
@@ -340,7 +428,8 @@ def test_permissions_through_bootstrap_roles_or_denied() -> None:
     via_cdk = StubIam({"sts:AssumeRole"})
     assert checks.check_permissions(via_cdk, identity, [REGION, OTHER_REGION]).status == OK
     assert via_cdk.calls[1][2] == [
-        f"arn:aws:iam::111122223333:role/cdk-hnb659fds-deploy-role-111122223333-{r}" for r in (REGION, OTHER_REGION)]
+        f"arn:aws:iam::111122223333:role/cdk-hnb659fds-deploy-role-111122223333-{r}" for r in (REGION, OTHER_REGION)
+    ]
     denied = checks.check_permissions(StubIam({"s3:CreateBucket"}), identity, [REGION], audit_logging=True)
     assert denied.status == FAIL
     assert "eks:UpdateClusterConfig" in denied.detail and "s3:CreateBucket" not in denied.detail
@@ -362,6 +451,7 @@ def test_the_config_account_must_match_the_credentials(tmp_path: Path, aws: None
 
 
 # ---- exit codes without AWS -------------------------------------------------------------------------------------
+
 
 def test_invalid_config_exits_2(tmp_path: Path) -> None:
     config = write_config(tmp_path, {"mars-east-1": ["prod"]})

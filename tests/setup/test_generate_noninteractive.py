@@ -13,11 +13,11 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from eksight.cli import main
 from eksight.config import ConfigError, load
-from eksight.setup import cache
-from eksight.setup.answers import Answers, RegionAnswers, answers_to_config, flag_for, validate_answers
-from eksight.setup.planning import next_steps, project_root, summarize_diff
+from eksight.tools.cli import main
+from eksight.tools.setup import cache
+from eksight.tools.setup.answers import Answers, RegionAnswers, answers_to_config, flag_for, validate_answers
+from eksight.tools.setup.planning import next_steps, project_root, summarize_diff
 from tests.setup.pty_session import credentials, moto_server
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -29,8 +29,7 @@ DATA = Path(__file__).parent / "data"
 @pytest.fixture
 def offline(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     """No credentials (every lookup fails at once), a private answer cache, tmp_path as the working dir."""
-    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE",
-                 "AWS_EXECUTION_ENV"):
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE", "AWS_EXECUTION_ENV"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("AWS_CONFIG_FILE", os.devnull)
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", os.devnull)
@@ -54,43 +53,98 @@ def _walk(value: Any, path: str = "") -> list[tuple[str, Any]]:
 
 # ---- the happy path -------------------------------------------------------------------------------------------
 
+
 def test_every_flag_lands_in_the_config_and_nothing_else(offline: Path) -> None:
     result = generate(
-        "--region-clusters", "us-east-1=prod-api,staging", "--region-clusters", "eu-west-1=eu-prod",
-        "--output", "out.json", "--account", "111122223333", "--name-prefix", "secops",
-        "--bucket-arn", "us-east-1=arn:aws:s3:::acme-eks-audit", "--kms-key-arn", KEY_EU,
-        "--firehose-role-arn", "arn:aws:iam::111122223333:role/fh", "--cloudwatch-role-arn",
-        "arn:aws:iam::111122223333:role/cwl", "--filter-pattern", '{ $.kind = "Event" }',
-        "--expiration-days", "400", "--transition-days", "30", "--transition-storage-class", "deep_archive",
-        "--no-access-logging", "--key-deletion-window-days", "14", "--buffering-interval", "30",
-        "--enable-audit-logging", "--learning-days", "14", "--securityhub-min-severity", "critical",
-        "--sns-topic-arn", TOPIC_US, "--notify-min-severity", "MEDIUM",
-        "--central-bus-arn", "arn:aws:events:us-east-1:999988887777:event-bus/security",
-        "--tag", "team=platform", "--tag", "cost-center=sec-042",
+        "--region-clusters",
+        "us-east-1=prod-api,staging",
+        "--region-clusters",
+        "eu-west-1=eu-prod",
+        "--output",
+        "out.json",
+        "--account",
+        "111122223333",
+        "--name-prefix",
+        "secops",
+        "--bucket-arn",
+        "us-east-1=arn:aws:s3:::acme-eks-audit",
+        "--kms-key-arn",
+        KEY_EU,
+        "--firehose-role-arn",
+        "arn:aws:iam::111122223333:role/fh",
+        "--cloudwatch-role-arn",
+        "arn:aws:iam::111122223333:role/cwl",
+        "--filter-pattern",
+        '{ $.kind = "Event" }',
+        "--expiration-days",
+        "400",
+        "--transition-days",
+        "30",
+        "--transition-storage-class",
+        "deep_archive",
+        "--no-access-logging",
+        "--key-deletion-window-days",
+        "14",
+        "--buffering-interval",
+        "30",
+        "--enable-audit-logging",
+        "--learning-days",
+        "14",
+        "--securityhub-min-severity",
+        "critical",
+        "--sns-topic-arn",
+        TOPIC_US,
+        "--notify-min-severity",
+        "MEDIUM",
+        "--central-bus-arn",
+        "arn:aws:events:us-east-1:999988887777:event-bus/security",
+        "--tag",
+        "team=platform",
+        "--tag",
+        "cost-center=sec-042",
         # given, but equal to the defaults: not written
-        "--versioning", "--securityhub", "--buffering-size", "16")
+        "--versioning",
+        "--securityhub",
+        "--buffering-size",
+        "16",
+    )
     assert result.exit_code == 0, result.output
     written = json.loads((offline / "out.json").read_text())
     assert written == {
         "$schema": (ROOT / "schema" / "eksight.config.schema.json").as_uri(),
-        "name_prefix": "secops", "account": "111122223333",
+        "name_prefix": "secops",
+        "account": "111122223333",
         "tags": {"team": "platform", "cost-center": "sec-042"},
         "defaults": {
-            "archive": {"expiration_days": 400, "transition_days": 30, "transition_storage_class": "DEEP_ARCHIVE",
-                        "access_logging": False},
+            "archive": {
+                "expiration_days": 400,
+                "transition_days": 30,
+                "transition_storage_class": "DEEP_ARCHIVE",
+                "access_logging": False,
+            },
             "encryption": {"key_deletion_window_days": 14},
             "delivery": {"existing_role_arn": "arn:aws:iam::111122223333:role/fh", "buffering_interval_seconds": 30},
-            "subscription": {"existing_role_arn": "arn:aws:iam::111122223333:role/cwl",
-                             "filter_pattern": '{ $.kind = "Event" }'},
+            "subscription": {
+                "existing_role_arn": "arn:aws:iam::111122223333:role/cwl",
+                "filter_pattern": '{ $.kind = "Event" }',
+            },
             "enable_audit_logging": True,
-            "findings": {"securityhub": {"min_severity": "CRITICAL"}, "notifications": {"min_severity": "MEDIUM"},
-                         "central_bus_arn": "arn:aws:events:us-east-1:999988887777:event-bus/security"}},
+            "findings": {
+                "securityhub": {"min_severity": "CRITICAL"},
+                "notifications": {"min_severity": "MEDIUM"},
+                "central_bus_arn": "arn:aws:events:us-east-1:999988887777:event-bus/security",
+            },
+        },
         "detection": {"learning_days": 14},
         "regions": {
-            "us-east-1": {"clusters": ["prod-api", "staging"],
-                          "archive": {"existing_bucket_arn": "arn:aws:s3:::acme-eks-audit"},
-                          "findings": {"notifications": {"sns_topic_arn": TOPIC_US}}},
-            "eu-west-1": {"clusters": ["eu-prod"], "encryption": {"existing_kms_key_arn": KEY_EU}}}}
+            "us-east-1": {
+                "clusters": ["prod-api", "staging"],
+                "archive": {"existing_bucket_arn": "arn:aws:s3:::acme-eks-audit"},
+                "findings": {"notifications": {"sns_topic_arn": TOPIC_US}},
+            },
+            "eu-west-1": {"clusters": ["eu-prod"], "encryption": {"existing_kms_key_arn": KEY_EU}},
+        },
+    }
     deployment = load(offline / "out.json")
     us, eu = deployment.regions
     assert us.options.archive.existing_bucket_arn and not us.options.archive.model_fields_set - {"existing_bucket_arn"}
@@ -102,7 +156,8 @@ def test_minimal_flags_write_only_the_clusters(offline: Path) -> None:
     assert generate("--region-clusters", "us-east-1=prod").exit_code == 0
     assert json.loads((offline / "eksight.config.json").read_text()) == {
         "$schema": (ROOT / "schema" / "eksight.config.schema.json").as_uri(),
-        "regions": {"us-east-1": {"clusters": ["prod"]}}}
+        "regions": {"us-east-1": {"clusters": ["prod"]}},
+    }
     assert not (offline / "xdg").exists(), "--noninteractive must not leave an answer cache"
 
 
@@ -119,13 +174,28 @@ def test_inside_the_checkout_the_schema_is_a_relative_path(offline: Path) -> Non
 
 # ---- errors ---------------------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize(("args", "message"), [
-    ((), "missing --region-clusters REGION=cluster1,cluster2"),
-    (("--region-clusters", "us-east-1=a", "--region-clusters", "eu-west-1=b", "--bucket-arn", "arn:aws:s3:::abc-1"),
-     "--bucket-arn: 2 regions are configured: say which one, --bucket-arn REGION=arn:aws:s3:::abc-1"),
-    (("--region-clusters", "us-east-1=a", "--kms-key-arn", KEY_EU),
-     "--kms-key-arn: eu-west-1 is not one of the configured regions (us-east-1)"),
-])
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        ((), "missing --region-clusters REGION=cluster1,cluster2"),
+        (
+            (
+                "--region-clusters",
+                "us-east-1=a",
+                "--region-clusters",
+                "eu-west-1=b",
+                "--bucket-arn",
+                "arn:aws:s3:::abc-1",
+            ),
+            "--bucket-arn: 2 regions are configured: say which one, --bucket-arn REGION=arn:aws:s3:::abc-1",
+        ),
+        (
+            ("--region-clusters", "us-east-1=a", "--kms-key-arn", KEY_EU),
+            "--kms-key-arn: eu-west-1 is not one of the configured regions (us-east-1)",
+        ),
+    ],
+)
 def test_missing_or_unplaceable_flags_are_named(offline: Path, args: tuple[str, ...], message: str) -> None:
     result = generate(*args)
     assert result.exit_code == 2
@@ -143,47 +213,69 @@ def test_an_existing_file_needs_overwrite(offline: Path) -> None:
     assert load(offline / "eksight.config.json").regions[0].clusters == ("prod",)
 
 
-@pytest.mark.parametrize(("args", "line"), [
-    (("--region-clusters", "us-est-1=prod"), "--region-clusters: 'us-est-1' is not an AWS region where EKS runs "
-                                             "(did you mean us-west-1, us-east-1"),
-    (("--region-clusters", "us-east-1=prod,-bad"), "--region-clusters: us-east-1: '-bad' is not a valid EKS cluster"),
-    (("--region-clusters", "us-east-1=prod,prod"), "--region-clusters: us-east-1: prod listed twice"),
-    (("--region-clusters", "us-east-1="), "--region-clusters: us-east-1: name at least one cluster"),
-    (("--region-clusters", "us-east-1=a", "--region-clusters", "cn-north-1=b"), "one config holds one partition"),
-    (("--region-clusters", "us-east-1=a", "--kms-key-arn", "alias/eks"), "--kms-key-arn: 'alias/eks' is not a KMS"),
-    (("--region-clusters", "us-east-1=a", "--firehose-role-arn", "arn:aws:iam::1:role/x"),
-     "--firehose-role-arn: 'arn:aws:iam::1:role/x' is not an IAM role ARN"),
-    (("--region-clusters", "us-east-1=a", "--filter-pattern", '{ $.kind = "Event"'), "--filter-pattern: missing "
-                                                                                    "closing '}' (column"),
-    (("--region-clusters", "us-east-1=a", "--notify-email", "not-an-address"), "--notify-email: 'not-an-address'"),
-    (("--region-clusters", "us-east-1=a", "--transition-days", "soon"), "--transition-days: enter a whole number"),
-    # cross-field and range problems come from eksight.config, per field, with the flag that sets it
-    (("--region-clusters", "eu-west-1=a", "--account", "222233334444", "--kms-key-arn", KEY_EU),
-     "regions.eu-west-1.encryption.existing_kms_key_arn: key belongs to account 111122223333, not 222233334444. "
-     "Fix: use a key of the target account  [--kms-key-arn]"),
-    (("--region-clusters", "us-east-1=a", "--learning-days", "120"),
-     "detection.learning_days: must be ≤ 90. Fix: set it to 90 or less  [--learning-days]"),
-    (("--region-clusters", "us-east-1=a", "--sns-topic-arn", "eu-west-1=arn:aws:sns:eu-west-1:111122223333:t"),
-     "--sns-topic-arn: eu-west-1 is not one of the configured regions"),
-])
-def test_bad_values_are_reported_per_field_and_nothing_is_written(offline: Path, args: tuple[str, ...],
-                                                                   line: str) -> None:
+@pytest.mark.parametrize(
+    ("args", "line"),
+    [
+        (
+            ("--region-clusters", "us-est-1=prod"),
+            "--region-clusters: 'us-est-1' is not an AWS region where EKS runs (did you mean us-west-1, us-east-1",
+        ),
+        (
+            ("--region-clusters", "us-east-1=prod,-bad"),
+            "--region-clusters: us-east-1: '-bad' is not a valid EKS cluster",
+        ),
+        (("--region-clusters", "us-east-1=prod,prod"), "--region-clusters: us-east-1: prod listed twice"),
+        (("--region-clusters", "us-east-1="), "--region-clusters: us-east-1: name at least one cluster"),
+        (("--region-clusters", "us-east-1=a", "--region-clusters", "cn-north-1=b"), "one config holds one partition"),
+        (("--region-clusters", "us-east-1=a", "--kms-key-arn", "alias/eks"), "--kms-key-arn: 'alias/eks' is not a KMS"),
+        (
+            ("--region-clusters", "us-east-1=a", "--firehose-role-arn", "arn:aws:iam::1:role/x"),
+            "--firehose-role-arn: 'arn:aws:iam::1:role/x' is not an IAM role ARN",
+        ),
+        (
+            ("--region-clusters", "us-east-1=a", "--filter-pattern", '{ $.kind = "Event"'),
+            "--filter-pattern: missing closing '}' (column",
+        ),
+        (("--region-clusters", "us-east-1=a", "--notify-email", "not-an-address"), "--notify-email: 'not-an-address'"),
+        (("--region-clusters", "us-east-1=a", "--transition-days", "soon"), "--transition-days: enter a whole number"),
+        # cross-field and range problems come from eksight.config, per field, with the flag that sets it
+        (
+            ("--region-clusters", "eu-west-1=a", "--account", "222233334444", "--kms-key-arn", KEY_EU),
+            "regions.eu-west-1.encryption.existing_kms_key_arn: key belongs to account 111122223333, not 222233334444. "
+            "Fix: use a key of the target account  [--kms-key-arn]",
+        ),
+        (
+            ("--region-clusters", "us-east-1=a", "--learning-days", "120"),
+            "detection.learning_days: must be ≤ 90. Fix: set it to 90 or less  [--learning-days]",
+        ),
+        (
+            ("--region-clusters", "us-east-1=a", "--sns-topic-arn", "eu-west-1=arn:aws:sns:eu-west-1:111122223333:t"),
+            "--sns-topic-arn: eu-west-1 is not one of the configured regions",
+        ),
+    ],
+)
+def test_bad_values_are_reported_per_field_and_nothing_is_written(
+    offline: Path, args: tuple[str, ...], line: str
+) -> None:
     result = generate(*args)
     assert result.exit_code == 2, result.output
     assert line in result.stderr
     assert not (offline / "eksight.config.json").exists()
 
 
-@pytest.mark.parametrize(("args", "line"), [
-    (("--tag", "team"), "--tag: 'team' is not KEY=VALUE"),
-    (("--tag", "team="), "--tag: tag 'team' has no value"),
-    (("--tag", "=x"), "--tag: '=x' is not KEY=VALUE"),
-    (("--name-prefix", ""), "--name-prefix: empty value"),
-    (("--account", " "), "--account: empty value"),
-    (("--notify-email", ""), "--notify-email: empty value"),
-    (("--bucket-arn", "us-east-1="), "--bucket-arn: empty value"),
-    (("--output", ""), "--output: empty value"),
-])
+@pytest.mark.parametrize(
+    ("args", "line"),
+    [
+        (("--tag", "team"), "--tag: 'team' is not KEY=VALUE"),
+        (("--tag", "team="), "--tag: tag 'team' has no value"),
+        (("--tag", "=x"), "--tag: '=x' is not KEY=VALUE"),
+        (("--name-prefix", ""), "--name-prefix: empty value"),
+        (("--account", " "), "--account: empty value"),
+        (("--notify-email", ""), "--notify-email: empty value"),
+        (("--bucket-arn", "us-east-1="), "--bucket-arn: empty value"),
+        (("--output", ""), "--output: empty value"),
+    ],
+)
 def test_blank_values_are_rejected_never_written(offline: Path, args: tuple[str, ...], line: str) -> None:
     result = generate("--region-clusters", "us-east-1=prod", *args)
     assert result.exit_code == 2
@@ -195,7 +287,10 @@ def test_every_bad_flag_is_reported_at_once(offline: Path) -> None:
     result = generate("--region-clusters", "us-east-1=prod", "--tag", "a", "--account", "12", "--name-prefix", "UP")
     assert result.exit_code == 2
     assert {flag for flag in ("--tag", "--account", "--name-prefix") if f"- {flag}:" in result.stderr} == {
-        "--tag", "--account", "--name-prefix"}
+        "--tag",
+        "--account",
+        "--name-prefix",
+    }
 
 
 def test_interactive_mode_needs_a_terminal(offline: Path) -> None:
@@ -205,6 +300,7 @@ def test_interactive_mode_needs_a_terminal(offline: Path) -> None:
 
 
 # ---- --json and CloudShell ------------------------------------------------------------------------------------
+
 
 def test_json_result_parses(offline: Path) -> None:
     result = generate("--region-clusters", "us-east-1=prod,staging", "--region-clusters", "us-west-2=batch", "--json")
@@ -218,9 +314,13 @@ def test_json_result_parses(offline: Path) -> None:
     assert document["config"] == json.loads((offline / "eksight.config.json").read_text())
     config = str(offline / "eksight.config.json")
     assert document["next_commands"] == [
-        f"cd {ROOT}", f"make synth CONFIG={config}", "npx cdk bootstrap aws://ACCOUNT/us-east-1",
-        "npx cdk bootstrap aws://ACCOUNT/us-west-2", f"npx cdk deploy --all -c config={config}",
-        f"eksight check --config {config}"]
+        f"cd {ROOT}",
+        f"make synth CONFIG={config}",
+        "npx cdk bootstrap aws://ACCOUNT/us-east-1",
+        "npx cdk bootstrap aws://ACCOUNT/us-west-2",
+        f"npx cdk deploy --all -c config={config}",
+        f"eksight check --config {config}",
+    ]
     assert "Wrote" in result.stderr
 
 
@@ -229,8 +329,13 @@ def test_json_errors_parse_and_name_the_flag(offline: Path) -> None:
     assert result.exit_code == 2
     document = json.loads(result.stdout)
     assert document["ok"] is False
-    assert document["problems"] == [{"field": "detection.learning_days", "flag": "--learning-days",
-                                     "message": "must be ≤ 90. Fix: set it to 90 or less"}]
+    assert document["problems"] == [
+        {
+            "field": "detection.learning_days",
+            "flag": "--learning-days",
+            "message": "must be ≤ 90. Fix: set it to 90 or less",
+        }
+    ]
 
 
 def test_cloudshell_changes_the_next_steps(offline: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -240,8 +345,10 @@ def test_cloudshell_changes_the_next_steps(offline: Path, monkeypatch: pytest.Mo
     before, after = json.loads(plain.stdout), json.loads(shell.stdout)
     assert (before["cloudshell"], after["cloudshell"]) == (False, True)
     assert "npx cdk bootstrap aws://ACCOUNT/us-east-1" in before["next_commands"]
-    assert ("npx cdk bootstrap aws://$(aws sts get-caller-identity --query Account --output text)/us-east-1"
-            in after["next_commands"])
+    assert (
+        "npx cdk bootstrap aws://$(aws sts get-caller-identity --query Account --output text)/us-east-1"
+        in after["next_commands"]
+    )
     assert "python3 --version" in after["next_commands"] and "python3 --version" not in before["next_commands"]
     assert "AWS CloudShell" in shell.stderr and "CloudShell" not in plain.stderr
 
@@ -249,11 +356,15 @@ def test_cloudshell_changes_the_next_steps(offline: Path, monkeypatch: pytest.Mo
 def test_next_steps_use_the_account_and_paths_relative_to_the_checkout() -> None:
     root = project_root()
     assert root is not None
-    steps = next_steps(root / "examples" / "minimal.json", ["us-east-1"], account="111122223333", cloudshell=False,
-                       root=root, cwd=root)
+    steps = next_steps(
+        root / "examples" / "minimal.json", ["us-east-1"], account="111122223333", cloudshell=False, root=root, cwd=root
+    )
     assert [s.command for s in steps] == [
-        "make synth CONFIG=examples/minimal.json", "npx cdk bootstrap aws://111122223333/us-east-1",
-        "npx cdk deploy --all -c config=examples/minimal.json", "eksight check --config examples/minimal.json"]
+        "make synth CONFIG=examples/minimal.json",
+        "npx cdk bootstrap aws://111122223333/us-east-1",
+        "npx cdk deploy --all -c config=examples/minimal.json",
+        "eksight check --config examples/minimal.json",
+    ]
 
 
 @pytest.mark.slow
@@ -263,8 +374,17 @@ def test_plan_synthesizes_and_diffs_the_written_config(offline: Path, monkeypatc
     with moto_server() as endpoint:
         for name, value in credentials(endpoint).items():
             monkeypatch.setenv(name, value)
-        result = generate("--region-clusters", "eu-west-1=prod,staging", "--enable-audit-logging",
-                          "--learning-days", "3", "--notify-email", "secops@example.com", "--plan", "--json")
+        result = generate(
+            "--region-clusters",
+            "eu-west-1=prod,staging",
+            "--enable-audit-logging",
+            "--learning-days",
+            "3",
+            "--notify-email",
+            "secops@example.com",
+            "--plan",
+            "--json",
+        )
     assert result.exit_code == 0, result.output
     document = json.loads(result.stdout)
     plan = {stack["stack"]: stack for stack in document["plan"]}
@@ -276,8 +396,9 @@ def test_plan_synthesizes_and_diffs_the_written_config(offline: Path, monkeypatc
     assert detection["alerts"].endswith("1 email subscription(s)")
     assert "eksight-ingestion-eu-west-1  (" in result.stderr  # the human summary went to stderr
     # nothing is deployed in the (moto) account: every resource of each template is to be added
-    assert document["diff"] == {name: {"add": stack["resources"], "change": 0, "remove": 0, "replace": 0}
-                                for name, stack in plan.items()}
+    assert document["diff"] == {
+        name: {"add": stack["resources"], "change": 0, "remove": 0, "replace": 0} for name, stack in plan.items()
+    }
     assert "eksight-ingestion-eu-west-1: " in result.stderr and " to add, 0 to change, 0 to remove" in result.stderr
     assert "npx cdk bootstrap aws://123456789012/eu-west-1" in document["next_commands"]  # the account is known
     assert document["seconds"]["synth"] > 0
@@ -285,33 +406,61 @@ def test_plan_synthesizes_and_diffs_the_written_config(offline: Path, monkeypatc
 
 # ---- the pure pieces ------------------------------------------------------------------------------------------
 
+
 def test_answers_at_their_defaults_write_nothing_extra() -> None:
-    answers = Answers(regions=[RegionAnswers("us-east-1", ["prod"])], name_prefix="eksight", versioning=True,
-                      expiration_days=365, transition_days=90, transition_storage_class="GLACIER_IR",
-                      access_logging=True, key_rotation_period_days=365, key_deletion_window_days=30,
-                      buffering_interval_seconds=60, buffering_size_mib=16, enable_audit_logging=False,
-                      learning_days=7, securityhub=True, securityhub_min_severity="HIGH",
-                      notify_min_severity="MEDIUM")  # notifications are off: their threshold means nothing
+    answers = Answers(
+        regions=[RegionAnswers("us-east-1", ["prod"])],
+        name_prefix="eksight",
+        versioning=True,
+        expiration_days=365,
+        transition_days=90,
+        transition_storage_class="GLACIER_IR",
+        access_logging=True,
+        key_rotation_period_days=365,
+        key_deletion_window_days=30,
+        buffering_interval_seconds=60,
+        buffering_size_mib=16,
+        enable_audit_logging=False,
+        learning_days=7,
+        securityhub=True,
+        securityhub_min_severity="HIGH",
+        notify_min_severity="MEDIUM",
+    )  # notifications are off: their threshold means nothing
     assert answers_to_config(answers) == {"regions": {"us-east-1": {"clusters": ["prod"]}}}
 
 
 def test_never_transition_and_disabled_security_hub() -> None:
-    answers = Answers(regions=[RegionAnswers("us-east-1", ["prod"])], transition_days="never",
-                      transition_storage_class="DEEP_ARCHIVE", securityhub=False, securityhub_min_severity="LOW")
+    answers = Answers(
+        regions=[RegionAnswers("us-east-1", ["prod"])],
+        transition_days="never",
+        transition_storage_class="DEEP_ARCHIVE",
+        securityhub=False,
+        securityhub_min_severity="LOW",
+    )
     content, deployment = validate_answers(answers)
-    assert content["defaults"] == {"archive": {"transition_days": None},
-                                   "findings": {"securityhub": {"enabled": False}}}
+    assert content["defaults"] == {
+        "archive": {"transition_days": None},
+        "findings": {"securityhub": {"enabled": False}},
+    }
     assert deployment.regions[0].options.archive.transition_days is None
 
 
 def test_answers_round_trip_and_flags_overlay_a_cache() -> None:
-    cached = Answers(regions=[RegionAnswers("us-east-1", ["prod"], bucket_arn="arn:aws:s3:::abc")],
-                     tags={"team": "a"}, learning_days=3, output="old.json")
+    cached = Answers(
+        regions=[RegionAnswers("us-east-1", ["prod"], bucket_arn="arn:aws:s3:::abc")],
+        tags={"team": "a"},
+        learning_days=3,
+        output="old.json",
+    )
     assert Answers.from_dict(json.loads(json.dumps(cached.to_dict()))) == cached
     flags = Answers(tags={"team": "b"}, output="new.json")
     merged = cached.overlay(flags)
     assert (merged.tags, merged.output, merged.learning_days, merged.regions) == (
-        {"team": "b"}, "new.json", 3, cached.regions)
+        {"team": "b"},
+        "new.json",
+        3,
+        cached.regions,
+    )
 
 
 def test_config_problems_map_to_flags() -> None:
@@ -323,7 +472,8 @@ def test_config_problems_map_to_flags() -> None:
         validate_answers(Answers(regions=[RegionAnswers("us-east-1", ["prod"])], expiration_days=30))
     assert [(path, flag_for(path)) for path, _ in error.value.problems] == [
         ("defaults.archive", "--bucket-arn / --expiration-days / --transition-days"),
-        ("regions.us-east-1.archive", "--bucket-arn / --expiration-days / --transition-days")]
+        ("regions.us-east-1.archive", "--bucket-arn / --expiration-days / --transition-days"),
+    ]
 
 
 def test_cache_expires_after_an_hour_and_ignores_garbage(tmp_path: Path) -> None:
@@ -348,5 +498,6 @@ def test_cdk_diff_summary_counts_resources_per_stack() -> None:
         "eksight-ingestion-eu-west-1": (0, 0, 0, 0),
     }
     assert diffs["eksight-detection-us-east-1"].text() == (
-        "eksight-detection-us-east-1: 0 to add, 2 to change (1 replaced), 1 to remove")
+        "eksight-detection-us-east-1: 0 to add, 2 to change (1 replaced), 1 to remove"
+    )
     assert diffs["eksight-ingestion-eu-west-1"].text() == "eksight-ingestion-eu-west-1: no changes"

@@ -16,8 +16,17 @@ from tests.setup.pty_session import DOWN, ROOT, SPACE, UP, Terminal, credentials
 
 SCHEMA_URI = (ROOT / "schema" / "eksight.config.schema.json").as_uri()
 KEY_EU = "arn:aws:kms:eu-west-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"
-MENU = {"archive": "1", "kms": "2", "roles": "3", "filter": "4", "learning": "7", "securityhub": "8",
-        "notifications": "9", "tags": "a", "account": "c"}
+MENU = {
+    "archive": "1",
+    "kms": "2",
+    "roles": "3",
+    "filter": "4",
+    "learning": "7",
+    "securityhub": "8",
+    "notifications": "9",
+    "tags": "a",
+    "account": "c",
+}
 
 
 def written(path: Path) -> dict[str, Any]:
@@ -49,7 +58,9 @@ def test_single_region_without_credentials_types_cluster_names(tmp_path: Path) -
     term.confirm("Synthesize and show the plan now", yes=False)
     assert term.finish() == 0
     assert written(tmp_path / "eksight.config.json") == {
-        "$schema": SCHEMA_URI, "regions": {"eu-west-1": {"clusters": ["prod", "staging"]}}}
+        "$schema": SCHEMA_URI,
+        "regions": {"eu-west-1": {"clusters": ["prod", "staging"]}},
+    }
 
 
 def test_multi_region_rejects_unknown_and_cross_partition_regions(tmp_path: Path) -> None:
@@ -74,7 +85,9 @@ def test_multi_region_rejects_unknown_and_cross_partition_regions(tmp_path: Path
     term.confirm("Synthesize and show the plan now", yes=False)
     assert term.finish() == 0
     assert written(tmp_path / "multi.json")["regions"] == {
-        "us-east-1": {"clusters": ["prod-api", "prod-batch"]}, "eu-west-1": {"clusters": ["eu-prod"]}}
+        "us-east-1": {"clusters": ["prod-api", "prod-batch"]},
+        "eu-west-1": {"clusters": ["eu-prod"]},
+    }
 
 
 def test_cached_answers_are_offered_and_reused(tmp_path: Path) -> None:
@@ -97,8 +110,12 @@ def test_cached_answers_are_offered_and_reused(tmp_path: Path) -> None:
     second.confirm("Synthesize and show the plan now", yes=False)  # nothing else is asked
     assert second.finish() == 0
     assert "eu-west-1: prod, staging (+ 2 advanced options)" in second.screen
-    expected = {"$schema": SCHEMA_URI, "tags": {"team": "platform"}, "detection": {"learning_days": 21},
-                "regions": {"eu-west-1": {"clusters": ["prod", "staging"]}}}
+    expected = {
+        "$schema": SCHEMA_URI,
+        "tags": {"team": "platform"},
+        "detection": {"learning_days": 21},
+        "regions": {"eu-west-1": {"clusters": ["prod", "staging"]}},
+    }
     assert written(tmp_path / "first.json") == expected
     assert written(tmp_path / "second.json") == expected
 
@@ -140,11 +157,18 @@ def test_advanced_existing_bucket_key_and_roles_with_an_invalid_combination_fixe
     assert term.finish() == 0
     assert written(tmp_path / "eksight.config.json") == {
         "$schema": SCHEMA_URI,
-        "defaults": {"delivery": {"existing_role_arn": "arn:aws:iam::222233334444:role/audit-firehose"},
-                     "subscription": {"existing_role_arn": "arn:aws:iam::222233334444:role/audit-cwl"}},
-        "regions": {"eu-west-1": {"clusters": ["prod", "staging"],
-                                  "archive": {"existing_bucket_arn": "arn:aws:s3:::acme-eks-audit"},
-                                  "encryption": {"existing_kms_key_arn": KEY_EU}}}}
+        "defaults": {
+            "delivery": {"existing_role_arn": "arn:aws:iam::222233334444:role/audit-firehose"},
+            "subscription": {"existing_role_arn": "arn:aws:iam::222233334444:role/audit-cwl"},
+        },
+        "regions": {
+            "eu-west-1": {
+                "clusters": ["prod", "staging"],
+                "archive": {"existing_bucket_arn": "arn:aws:s3:::acme-eks-audit"},
+                "encryption": {"existing_kms_key_arn": KEY_EU},
+            }
+        },
+    }
 
 
 def test_advanced_filter_pattern_notifications_security_hub_and_tags(tmp_path: Path) -> None:
@@ -175,11 +199,15 @@ def test_advanced_filter_pattern_notifications_security_hub_and_tags(tmp_path: P
     assert written(tmp_path / "eksight.config.json") == {
         "$schema": SCHEMA_URI,
         "tags": {"team": "platform-security", "cost-center": "sec-042"},
-        "defaults": {"subscription": {"filter_pattern": '{ ($.kind = "Event") && ($.verb = "create") }'},
-                     "findings": {"securityhub": {"enabled": False},
-                                  "notifications": {"email": ["secops@example.com", "oncall@example.com"],
-                                                    "min_severity": "MEDIUM"}}},
-        "regions": {"eu-west-1": {"clusters": ["prod", "staging"]}}}
+        "defaults": {
+            "subscription": {"filter_pattern": '{ ($.kind = "Event") && ($.verb = "create") }'},
+            "findings": {
+                "securityhub": {"enabled": False},
+                "notifications": {"email": ["secops@example.com", "oncall@example.com"], "min_severity": "MEDIUM"},
+            },
+        },
+        "regions": {"eu-west-1": {"clusters": ["prod", "staging"]}},
+    }
 
 
 def test_refusing_to_overwrite_leaves_the_file_and_fails(tmp_path: Path) -> None:
@@ -202,17 +230,25 @@ def test_flags_pre_answer_prompts_and_declining_the_plan_prints_cloudshell_steps
     assert term.finish() == 0
     assert "region of the clusters" not in term.screen
     config = tmp_path / "eksight.config.json"
-    assert written(config) == {"$schema": SCHEMA_URI, "tags": {"team": "sec"},
-                               "regions": {"us-west-2": {"clusters": ["prod"]}}}
+    assert written(config) == {
+        "$schema": SCHEMA_URI,
+        "tags": {"team": "sec"},
+        "regions": {"us-west-2": {"clusters": ["prod"]}},
+    }
     screen = " ".join(term.screen.split())
-    for command in (f"cd {ROOT}", f"make synth CONFIG={config}",
-                    "npx cdk bootstrap aws://$(aws sts get-caller-identity --query Account --output text)/us-west-2",
-                    f"npx cdk deploy --all -c config={config}", f"eksight check --config {config}"):
+    for command in (
+        f"cd {ROOT}",
+        f"make synth CONFIG={config}",
+        "npx cdk bootstrap aws://$(aws sts get-caller-identity --query Account --output text)/us-west-2",
+        f"npx cdk deploy --all -c config={config}",
+        f"eksight check --config {config}",
+    ):
         assert command in screen
     assert "AWS CloudShell" in screen
 
 
 # ---- with working credentials (a local moto server) -------------------------------------------------------
+
 
 @pytest.fixture
 def moto_endpoint() -> Iterator[str]:
@@ -223,8 +259,9 @@ def moto_endpoint() -> Iterator[str]:
 def test_clusters_are_picked_from_eks_list_clusters(tmp_path: Path, moto_endpoint: str) -> None:
     eks = boto3.client("eks", region_name="us-west-2", endpoint_url=moto_endpoint)
     for name in ("alpha", "beta", "gamma"):
-        eks.create_cluster(name=name, roleArn="arn:aws:iam::123456789012:role/eks",
-                           resourcesVpcConfig={"subnetIds": ["subnet-1"]})
+        eks.create_cluster(
+            name=name, roleArn="arn:aws:iam::123456789012:role/eks", resourcesVpcConfig={"subnetIds": ["subnet-1"]}
+        )
     term = start(tmp_path, "--nocache", env=offline_env(tmp_path, **credentials(moto_endpoint)))
     term.confirm("more than one region?", yes=False)
     term.answer("AWS region of the clusters:", "us-west-2", clear=True)  # pre-filled from AWS_DEFAULT_REGION

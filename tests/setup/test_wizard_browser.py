@@ -18,13 +18,20 @@ import pytest
 from playwright.sync_api import BrowserContext, Page, expect, sync_playwright
 
 from eksight import config as config_module
-from eksight.setup import bundle, wizard
+from eksight.tools.setup import bundle, wizard
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync", "--no-first-run"]
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 GOOD_BUS = "arn:aws:events:us-east-1:999988887777:event-bus/security-findings"
 BAD_BUS = "arn:aws:events:us-east-1:123:bus"
 
@@ -46,8 +53,14 @@ def browser(tmp_path: Path) -> Iterator[BrowserContext]:
         pytest.fail(f"Chromium not found at {CHROMIUM}: run `make browser` (apt-get install chromium)")
     with sync_playwright() as playwright:
         context = playwright.chromium.launch_persistent_context(
-            str(tmp_path / "profile"), executable_path=CHROMIUM, headless=True, args=CHROMIUM_FLAGS,
-            accept_downloads=True, viewport={"width": 1280, "height": 900}, locale="en-US")
+            str(tmp_path / "profile"),
+            executable_path=CHROMIUM,
+            headless=True,
+            args=CHROMIUM_FLAGS,
+            accept_downloads=True,
+            viewport={"width": 1280, "height": 900},
+            locale="en-US",
+        )
         context.set_default_timeout(15_000)
         yield context
         context.close()
@@ -106,8 +119,12 @@ def test_wizard_end_to_end(server: wizard.WizardServer, browser: BrowserContext,
     expect(error).to_contain_text("malformed EventBridge bus ARN")
     expect(error).to_have_attribute("aria-live", "polite")
     assert bus.evaluate("(el) => el.nextElementSibling.id") == "central-bus-arn-error"
-    expect(bus).to_have_accessible_description(re.compile(r"malformed EventBridge bus ARN .* Fix: use "
-                                                          r"arn:aws:events:REGION:ACCOUNT:event-bus/BUS_NAME"))
+    expect(bus).to_have_accessible_description(
+        re.compile(
+            r"malformed EventBridge bus ARN .* Fix: use "
+            r"arn:aws:events:REGION:ACCOUNT:event-bus/BUS_NAME"
+        )
+    )
     expect(page.locator("#summary")).to_have_text("1 problem to fix before downloading.")
     expect(page.locator("#summary")).to_have_attribute("aria-live", "polite")
     expect(page.locator("#problem-list a")).to_have_text("Central EventBridge bus ARN")
@@ -123,8 +140,14 @@ def test_wizard_end_to_end(server: wizard.WizardServer, browser: BrowserContext,
     expect(bus).not_to_have_attribute("aria-invalid", "true")
     expect(error).to_be_hidden()
     expect(page.locator("#summary")).to_have_text("Ready to deploy: 2 region(s), 3 cluster(s).")
-    expect(page.locator("#resources h4")).to_have_text(["eksight-ingestion-eu-west-1", "eksight-detection-eu-west-1",
-                                                         "eksight-ingestion-us-east-1", "eksight-detection-us-east-1"])
+    expect(page.locator("#resources h4")).to_have_text(
+        [
+            "eksight-ingestion-eu-west-1",
+            "eksight-detection-eu-west-1",
+            "eksight-ingestion-us-east-1",
+            "eksight-detection-us-east-1",
+        ]
+    )
     expect(page.locator("#command")).to_have_text(bundle.CLOUDSHELL_COMMAND)
 
     with page.expect_download() as config_download:
@@ -139,17 +162,31 @@ def test_wizard_end_to_end(server: wizard.WizardServer, browser: BrowserContext,
     data = Path(bundle_download.value.path()).read_bytes()
     with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as tar:
         names = tar.getnames()
-        assert {"deploy.sh", "eksight.config.json", "app.py", "cdk.json", "package-lock.json", "requirements.txt",
-                "eksight/config.py", "stacks/app_builder.py", "lambdas/detector/handler.py"} <= set(names)
-        assert not [n for n in names if {".venv", "node_modules", "cdk.out", "tests", "__pycache__", ".git"}
-                    & set(n.split("/"))]
+        assert {
+            "deploy.sh",
+            "eksight.config.json",
+            "app.py",
+            "cdk.json",
+            "package-lock.json",
+            "requirements.txt",
+            "eksight/config/__init__.py",
+            "stacks/app_builder.py",
+            "lambdas/detector/handler.py",
+        } <= set(names)
+        assert not [
+            n for n in names if {".venv", "node_modules", "cdk.out", "tests", "__pycache__", ".git"} & set(n.split("/"))
+        ]
         tar.extractall(tmp_path / "bundle", filter="data")
     shipped = json.loads((tmp_path / "bundle" / "eksight.config.json").read_text())
-    assert shipped == downloaded_config == {
-        "$schema": "./schema/eksight.config.schema.json",
-        "defaults": {"findings": {"central_bus_arn": GOOD_BUS}},
-        "regions": {"eu-west-1": {"clusters": ["eu-prod", "eu-batch"]}, "us-east-1": {"clusters": ["prod-api"]}},
-    }
+    assert (
+        shipped
+        == downloaded_config
+        == {
+            "$schema": "./schema/eksight.config.schema.json",
+            "defaults": {"findings": {"central_bus_arn": GOOD_BUS}},
+            "regions": {"eu-west-1": {"clusters": ["eu-prod", "eu-batch"]}, "us-east-1": {"clusters": ["prod-api"]}},
+        }
+    )
     deployment = config_module.load(tmp_path / "bundle" / "eksight.config.json")
     assert [r.region for r in deployment.regions] == ["eu-west-1", "us-east-1"]
 
@@ -160,8 +197,9 @@ def test_wizard_end_to_end(server: wizard.WizardServer, browser: BrowserContext,
     assert console_errors == []  # no script errors, no Content-Security-Policy violations
 
 
-def test_without_the_session_key_the_page_says_what_to_open(server: wizard.WizardServer,
-                                                            browser: BrowserContext) -> None:
+def test_without_the_session_key_the_page_says_what_to_open(
+    server: wizard.WizardServer, browser: BrowserContext
+) -> None:
     page, _ = open_wizard(browser, server.url.split("#")[0])
     alert = page.get_by_role("alert")
     expect(alert).to_be_visible()

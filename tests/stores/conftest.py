@@ -1,5 +1,5 @@
 """Fixtures for the profile-store contract: one DynamoDB Local per test session (per xdist worker), a fresh
-table per test, and a `backend` fixture parametrized over MemoryStore and DynamoStore."""
+table per test, and a `backend` fixture parametrized over MemoryStateStore and DynamoStateStore."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
-from eksight.local.dynamodb_local import DynamoDBLocal, DynamoDBLocalError
-from eksight.ueba.dynamodb import DynamoStore, create_table
-from eksight.ueba.store import MemoryStore, ProfileStore
+from eksight.adapters.dynamodb import DynamoStateStore, create_table
+from eksight.core.state import MemoryStateStore, StateStore
+from eksight.tools.emulator.dynamodb_local import DynamoDBLocal, DynamoDBLocalError
 
 
 @pytest.fixture(scope="session")
@@ -26,8 +26,9 @@ def dynamodb_local() -> Iterator[DynamoDBLocal]:
     except DynamoDBLocalError as error:
         problem = str(error)
     if problem is not None:  # outside the except block: one clear message, no chained traceback
-        pytest.fail(f"DynamoDB Local is required by the DynamoStore tests and could not start: {problem}",
-                    pytrace=False)
+        pytest.fail(
+            f"DynamoDB Local is required by the DynamoStateStore tests and could not start: {problem}", pytrace=False
+        )
     yield server
     server.stop()
 
@@ -47,6 +48,7 @@ class CountingClient:
         def call(*args: Any, **kwargs: Any) -> Any:
             self.calls[name] += 1
             return attribute(*args, **kwargs)
+
         return call
 
 
@@ -56,8 +58,8 @@ class DynamoTable:
     client: Any  # boto3 DynamoDB client
     name: str
 
-    def store(self, client: Any | None = None) -> DynamoStore:
-        return DynamoStore(client if client is not None else self.client, self.name)
+    def store(self, client: Any | None = None) -> DynamoStateStore:
+        return DynamoStateStore(client if client is not None else self.client, self.name)
 
 
 @pytest.fixture
@@ -73,8 +75,8 @@ def dynamo_table(dynamodb_local: DynamoDBLocal) -> Iterator[DynamoTable]:
 @dataclass
 class Backend:
     name: str
-    store: Any  # the ProfileStore under test (MemoryStore or DynamoStore)
-    new_store: Callable[[], ProfileStore]  # another handle on the same data (Dynamo: with its own client)
+    store: Any  # the StateStore under test (MemoryStateStore or DynamoStateStore)
+    new_store: Callable[[], StateStore]  # another handle on the same data (Dynamo: with its own client)
     calls: Counter[str]  # API calls made by `store` (empty for memory)
     table: DynamoTable | None = None
 
@@ -82,7 +84,7 @@ class Backend:
 @pytest.fixture(params=["memory", "dynamo"])
 def backend(request: pytest.FixtureRequest) -> Backend:
     if request.param == "memory":
-        memory = MemoryStore()
+        memory = MemoryStateStore()
         return Backend("memory", memory, lambda: memory, Counter())
     table: DynamoTable = request.getfixturevalue("dynamo_table")
     client = CountingClient(table.client)

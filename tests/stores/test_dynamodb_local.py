@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from eksight.local import dynamodb_local
-from eksight.local.dynamodb_local import (
+from eksight.tools.emulator import dynamodb_local
+from eksight.tools.emulator.dynamodb_local import (
     ROOT,
     DynamoDBLocal,
     DynamoDBLocalError,
@@ -73,9 +73,14 @@ def test_old_java_is_a_clear_error(tmp_path):
         DynamoDBLocal(java=java).start()
 
 
-@pytest.mark.parametrize(("output", "major"), [('openjdk version "17.0.15" 2025-04-15', 17),
-                                               ('java version "1.8.0_392"', 8),
-                                               ('openjdk version "21" 2023-09-19', 21)])
+@pytest.mark.parametrize(
+    ("output", "major"),
+    [
+        ('openjdk version "17.0.15" 2025-04-15', 17),
+        ('java version "1.8.0_392"', 8),
+        ('openjdk version "21" 2023-09-19', 21),
+    ],
+)
 def test_java_major_version(tmp_path, output, major):
     assert java_major_version(str(_fake_java(tmp_path, output))) == major
 
@@ -100,10 +105,16 @@ def test_listens_on_loopback_only(dynamodb_local):
 @linux_only
 @pytest.mark.parametrize("how", ["SIGTERM", "SIGKILL"])
 def test_no_java_outlives_the_runner(how):
-    """`python -m eksight.local.dynamodb_local` stops java on SIGTERM (the normal path, also taken on Ctrl-C)
+    """`python -m eksight.tools.emulator.dynamodb_local` stops java on SIGTERM (the normal path, also taken on Ctrl-C)
     and even when killed outright (the launcher exits when its stdin closes)."""
-    runner = subprocess.Popen([sys.executable, "-m", "eksight.local.dynamodb_local"], cwd=ROOT, text=True,
-                              stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    runner = subprocess.Popen(
+        [sys.executable, "-m", "eksight.tools.emulator.dynamodb_local"],
+        cwd=ROOT,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     java_pid = None
     try:
         endpoint = runner.stdout.readline().strip()

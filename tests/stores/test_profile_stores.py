@@ -1,5 +1,5 @@
-"""One contract for every ProfileStore (MemoryStore and DynamoStore on DynamoDB Local), plus what only
-DynamoStore has: consumed capacity, the item-size limit, unprocessed-key retries and error propagation."""
+"""One contract for every StateStore (MemoryStateStore and DynamoStateStore on DynamoDB Local), plus what only
+DynamoStateStore has: consumed capacity, the item-size limit, unprocessed-key retries and error propagation."""
 
 from __future__ import annotations
 
@@ -11,22 +11,23 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from eksight.ueba.dynamodb import (
+from eksight.adapters.dynamodb import (
     MAX_BLOB_BYTES,
     TTL_ATTRIBUTE,
-    DynamoStore,
+    DynamoStateStore,
     DynamoStoreError,
     item_size,
     read_capacity_units,
     write_capacity_units,
 )
-from eksight.ueba.store import ConflictError, Key, StoredItem, apply_updates
+from eksight.core.state import ConflictError, Key, StoredItem, apply_updates
 
 KEY: Key = ("prod|sa:team-a/api", "profile")
 IN_30_DAYS = int(time.time()) + 30 * 86400
 
 
 # ---- the contract, for both stores -------------------------------------------------------------------------
+
 
 def test_missing_keys_are_absent(backend):
     assert backend.store.get_many([]) == {}
@@ -77,14 +78,18 @@ def test_get_many_over_100_keys_in_chunks(backend):
         assert backend.calls["batch_get_item"] == 3  # 250 distinct keys → 100 + 100 + 50
 
 
-@pytest.mark.parametrize("blob", [
-    bytes(range(256)),
-    bytes(range(255, -1, -1)) * 3,
-    b"",
-    b"\x00",
-    b"\xff" * 7,
-    random.Random(7).randbytes(300_000),
-], ids=["all-256-bytes", "all-bytes-reversed", "empty", "nul", "ff", "300KB-random"])
+@pytest.mark.parametrize(
+    "blob",
+    [
+        bytes(range(256)),
+        bytes(range(255, -1, -1)) * 3,
+        b"",
+        b"\x00",
+        b"\xff" * 7,
+        random.Random(7).randbytes(300_000),
+    ],
+    ids=["all-256-bytes", "all-bytes-reversed", "empty", "nul", "ff", "300KB-random"],
+)
 def test_binary_round_trip(backend, blob):
     assert backend.store.put_if(KEY, blob, None)
     item = backend.new_store().get_many([KEY])[KEY]
@@ -123,13 +128,16 @@ def test_apply_updates_merges_with_the_current_blob(backend):
         def merge(current: bytes | None) -> bytes:
             seen[key] = current
             return (current or b"") + b"+batch"
+
         return merge
 
     written = apply_updates(store, {KEY: append(KEY), new: append(new)}, expires_at=lambda key: IN_30_DAYS)
     assert seen == {KEY: b"old", new: None}
     assert written == {KEY: b"old+batch", new: b"+batch"}
-    assert store.get_many([KEY, new]) == {KEY: StoredItem(b"old+batch", 2, IN_30_DAYS),
-                                          new: StoredItem(b"+batch", 1, IN_30_DAYS)}
+    assert store.get_many([KEY, new]) == {
+        KEY: StoredItem(b"old+batch", 2, IN_30_DAYS),
+        new: StoredItem(b"+batch", 1, IN_30_DAYS),
+    }
     assert store.conflicts == 0
 
 
@@ -211,14 +219,15 @@ def test_two_concurrent_writers_lose_no_update(backend):
     assert not any(thread.is_alive() for thread in threads)
     assert not failures, failures
     assert stores[0].get_many([KEY]) == {KEY: StoredItem(str(2 * n).encode(), 2 * n, 0)}
-    distinct = {id(store): store for store in stores}.values()  # MemoryStore: both handles are one store
+    distinct = {id(store): store for store in stores}.values()  # MemoryStateStore: both handles are one store
     assert sum(store.writes for store in distinct) == 2 * n
     conflicts = sum(store.conflicts for store in distinct)
     print(f"{backend.name}: {2 * n} increments, {conflicts} lost races")
     assert conflicts > 0, "the writers never raced: the test proves nothing"
 
 
-# ---- DynamoStore only --------------------------------------------------------------------------------------
+# ---- DynamoStateStore only --------------------------------------------------------------------------------------
+
 
 def _blob_for(key: Key, size: int, version: int = 1, expires_at: int = 0) -> bytes:
     """A blob making the item exactly `size` bytes as DynamoDB bills it."""
@@ -227,8 +236,10 @@ def _blob_for(key: Key, size: int, version: int = 1, expires_at: int = 0) -> byt
     return blob
 
 
-@pytest.mark.parametrize(("size", "units"), [(1024, 1.0), (1025, 2.0), (5 * 1024, 5.0), (5 * 1024 + 1, 6.0),
-                                             (100, 1.0), (MAX_BLOB_BYTES, 350.0)])
+@pytest.mark.parametrize(
+    ("size", "units"),
+    [(1024, 1.0), (1025, 2.0), (5 * 1024, 5.0), (5 * 1024 + 1, 6.0), (100, 1.0), (MAX_BLOB_BYTES, 350.0)],
+)
 def test_write_capacity_units(dynamo_table, size, units):
     store = dynamo_table.store()
     key = (f"prod|sa:team-a/api-{size}", "profile")
@@ -284,7 +295,7 @@ def test_oversized_blob_is_refused(dynamo_table):
 
 
 def test_other_errors_propagate(dynamodb_local):
-    store = DynamoStore(dynamodb_local.client(), "eksight-no-such-table")
+    store = DynamoStateStore(dynamodb_local.client(), "eksight-no-such-table")
     with pytest.raises(ClientError) as raised:
         store.put_if(KEY, b"x", None)
     assert raised.value.response["Error"]["Code"] == "ResourceNotFoundException"
@@ -307,17 +318,19 @@ class _ThrottlingClient:
         keys = request["Keys"]
         served = keys if len(self.requests) > self.throttled else keys[:1]
         items = [{**key, "blob": {"B": key["pk"]["S"].encode()}, "version": {"N": "1"}} for key in served]
-        response: dict[str, Any] = {"Responses": {self.table: items},
-                                    "ConsumedCapacity": [{"TableName": self.table, "CapacityUnits": float(len(items))}],
-                                    "UnprocessedKeys": {}}
+        response: dict[str, Any] = {
+            "Responses": {self.table: items},
+            "ConsumedCapacity": [{"TableName": self.table, "CapacityUnits": float(len(items))}],
+            "UnprocessedKeys": {},
+        }
         if len(served) < len(keys):
-            response["UnprocessedKeys"] = {self.table: {**request, "Keys": keys[len(served):]}}
+            response["UnprocessedKeys"] = {self.table: {**request, "Keys": keys[len(served) :]}}
         return response
 
 
 def test_unprocessed_keys_are_retried_with_exponential_backoff():
     client, delays = _ThrottlingClient("t", throttled=3), []
-    store = DynamoStore(client, "t", sleep=delays.append, jitter=lambda: 1.0, base_delay=0.05)
+    store = DynamoStateStore(client, "t", sleep=delays.append, jitter=lambda: 1.0, base_delay=0.05)
     keys = [(f"p{i}", "s") for i in range(5)]
     assert store.get_many(keys) == {key: StoredItem(key[0].encode(), 1, 0) for key in keys}
     assert delays == [0.05, 0.1, 0.2]
@@ -328,7 +341,7 @@ def test_unprocessed_keys_are_retried_with_exponential_backoff():
 
 def test_unprocessed_keys_give_up_after_bounded_attempts():
     client, delays = _ThrottlingClient("t", throttled=100), []
-    store = DynamoStore(client, "t", max_batch_attempts=4, sleep=delays.append, jitter=lambda: 0.5, max_delay=0.06)
+    store = DynamoStateStore(client, "t", max_batch_attempts=4, sleep=delays.append, jitter=lambda: 0.5, max_delay=0.06)
     with pytest.raises(DynamoStoreError, match="2 unprocessed key"):
         store.get_many([("a", "s"), ("b", "s"), ("c", "s"), ("d", "s"), ("e", "s"), ("f", "s")])
     assert len(client.requests) == 4

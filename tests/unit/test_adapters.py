@@ -15,25 +15,36 @@ from botocore.exceptions import ClientError, IncompleteReadError
 from botocore.response import StreamingBody
 from botocore.stub import ANY, Stubber
 
-from eksight.adapters._retry import Backoff
 from eksight.adapters.eventbridge import FindingPublisher, PublishError, request_batches
+from eksight.adapters.retry import Backoff
 from eksight.adapters.s3 import QuarantineWriter, S3ObjectReader, quarantine_key
-from eksight.decode import Quarantined
-from eksight.findings import Finding, ResourceRef, Severity
-from eksight.mappers import entry_size
-from eksight.pipeline import ObjectUnreadable, process_object
+from eksight.core.archive_object import ObjectUnreadable, process_object
+from eksight.core.decode import Quarantined
+from eksight.core.finding_formats import entry_size
+from eksight.core.findings import Finding, ResourceRef, Severity
 
 BUS = "eksight-findings"
 
 
 def finding(n: int, **changes: Any) -> Finding:
     values: dict[str, Any] = dict(
-        id=f"{n:032x}", type="Execution:Kubernetes/ExecInKubeSystemPod", severity=Severity.HIGH,
-        title=f"exec #{n}", description="exec into a kube-system pod", detector="rule", rule_id="EKS-301",
-        cluster="prod", account="111122223333", region="eu-west-1",
+        id=f"{n:032x}",
+        type="Execution:Kubernetes/ExecInKubeSystemPod",
+        severity=Severity.HIGH,
+        title=f"exec #{n}",
+        description="exec into a kube-system pod",
+        detector="rule",
+        rule_id="EKS-301",
+        cluster="prod",
+        account="111122223333",
+        region="eu-west-1",
         principal={"name": "alice", "kind": "iam-role", "key": "iam:arn:aws:iam::111122223333:role/dev"},
-        first_seen=1_700_000_000.0 + n, last_seen=1_700_000_100.0 + n, count=1, evidence=[f"audit-{n}"],
-        resources=[ResourceRef("kube-system", "pods/exec", f"coredns-{n}")])
+        first_seen=1_700_000_000.0 + n,
+        last_seen=1_700_000_100.0 + n,
+        count=1,
+        evidence=[f"audit-{n}"],
+        resources=[ResourceRef("kube-system", "pods/exec", f"coredns-{n}")],
+    )
     values.update(changes)
     return Finding(**values)
 
@@ -66,6 +77,7 @@ def detail_ids(entries: list[dict[str, Any]]) -> list[str]:
 
 # ---- FindingPublisher -------------------------------------------------------------------------------------------
 
+
 def test_only_the_failed_entries_are_sent_again(events: Any) -> None:
     policy, sleeps = backoff()
     publisher = FindingPublisher(events, BUS, backoff=policy)
@@ -73,9 +85,15 @@ def test_only_the_failed_entries_are_sent_again(events: Any) -> None:
     entries = publisher.entries(findings)
     first, second = entries[:10], entries[10:]
     failing = {3, 7}
-    answer = {"FailedEntryCount": 2, "Entries": [
-        {"ErrorCode": "ThrottlingException" if i == 3 else "InternalFailure", "ErrorMessage": "try again"}
-        if i in failing else {"EventId": f"e-{i}"} for i in range(10)]}
+    answer = {
+        "FailedEntryCount": 2,
+        "Entries": [
+            {"ErrorCode": "ThrottlingException" if i == 3 else "InternalFailure", "ErrorMessage": "try again"}
+            if i in failing
+            else {"EventId": f"e-{i}"}
+            for i in range(10)
+        ],
+    }
     with Stubber(events) as stub:
         stub.add_response("put_events", answer, {"Entries": first})
         stub.add_response("put_events", ok([first[3], first[7]]), {"Entries": [first[3], first[7]]})
@@ -94,9 +112,14 @@ def test_permanent_entry_errors_are_not_retried_and_raise(events: Any) -> None:
     publisher = FindingPublisher(events, BUS, backoff=policy)
     findings = [finding(n) for n in range(3)]
     entries = publisher.entries(findings)
-    answer = {"FailedEntryCount": 2, "Entries": [
-        {"EventId": "e-0"}, {"ErrorCode": "MalformedDetail", "ErrorMessage": "bad"},
-        {"ErrorCode": "InternalFailure", "ErrorMessage": "oops"}]}
+    answer = {
+        "FailedEntryCount": 2,
+        "Entries": [
+            {"EventId": "e-0"},
+            {"ErrorCode": "MalformedDetail", "ErrorMessage": "bad"},
+            {"ErrorCode": "InternalFailure", "ErrorMessage": "oops"},
+        ],
+    }
     with Stubber(events) as stub:
         stub.add_response("put_events", answer, {"Entries": entries})
         stub.add_response("put_events", ok([entries[2]]), {"Entries": [entries[2]]})
@@ -137,8 +160,9 @@ def test_throttled_requests_are_retried_whole_and_other_errors_raise(events: Any
     publisher = FindingPublisher(events, BUS, backoff=policy)
     entries = publisher.entries([finding(1), finding(2)])
     with Stubber(events) as stub:
-        stub.add_client_error("put_events", "ThrottlingException", "Rate exceeded", 400, expected_params={
-            "Entries": entries})
+        stub.add_client_error(
+            "put_events", "ThrottlingException", "Rate exceeded", 400, expected_params={"Entries": entries}
+        )
         stub.add_response("put_events", ok(entries), {"Entries": entries})
         assert publisher.publish([finding(1), finding(2)]).published == 2
 
@@ -167,22 +191,38 @@ def test_requests_stay_within_ten_entries_and_256_kb(events: Any) -> None:
 
 # ---- S3 ------------------------------------------------------------------------------------------------------
 
+
 def test_quarantine_key_mirrors_the_archive_partitions() -> None:
     key = "audit/account=1/region=eu-west-1/cluster=prod/year=2026/month=11/day=26/hour=16/stream-1-2026.gz"
-    assert quarantine_key(key) == ("quarantine/account=1/region=eu-west-1/cluster=prod/year=2026/month=11/day=26/"
-                                   "hour=16/stream-1-2026.gz.quarantine.jsonl.gz")
+    assert quarantine_key(key) == (
+        "quarantine/account=1/region=eu-west-1/cluster=prod/year=2026/month=11/day=26/"
+        "hour=16/stream-1-2026.gz.quarantine.jsonl.gz"
+    )
 
 
 def test_quarantine_writer_writes_gzip_json_lines_with_counts() -> None:
     s3 = boto3.client("s3", region_name="eu-west-1")
-    records = [Quarantined("s3://b/audit/x", 10, "invalid_json", "bad", b"{oops\xff"),
-               Quarantined("s3://b/audit/x", 99, "truncated_gzip", "cut", b"")]
+    records = [
+        Quarantined("s3://b/audit/x", 10, "invalid_json", "bad", b"{oops\xff"),
+        Quarantined("s3://b/audit/x", 99, "truncated_gzip", "cut", b""),
+    ]
     with Stubber(s3) as stub:
-        stub.add_response("put_object", {}, {
-            "Bucket": "archive", "Key": "quarantine/x.quarantine.jsonl.gz", "Body": ANY,
-            "ContentType": "application/x-ndjson",
-            "Metadata": {"eksight-source-key": "audit/x", "eksight-records": "12", "eksight-kept": "2",
-                         "eksight-reasons": "invalid_json=11,truncated_gzip=1"}})
+        stub.add_response(
+            "put_object",
+            {},
+            {
+                "Bucket": "archive",
+                "Key": "quarantine/x.quarantine.jsonl.gz",
+                "Body": ANY,
+                "ContentType": "application/x-ndjson",
+                "Metadata": {
+                    "eksight-source-key": "audit/x",
+                    "eksight-records": "12",
+                    "eksight-kept": "2",
+                    "eksight-reasons": "invalid_json=11,truncated_gzip=1",
+                },
+            },
+        )
         captured: dict[str, Any] = {}
         s3.meta.events.register("provide-client-params.s3.PutObject", lambda params, **_: captured.update(params))
         key = QuarantineWriter(s3, "archive").write("audit/x", records, {"invalid_json": 11, "truncated_gzip": 1})
@@ -190,7 +230,8 @@ def test_quarantine_writer_writes_gzip_json_lines_with_counts() -> None:
     lines = [json.loads(line) for line in gzip.decompress(captured["Body"]).splitlines()]
     assert lines == [
         {"source": "s3://b/audit/x", "offset": 10, "reason": "invalid_json", "detail": "bad", "sample": "{oops\\xff"},
-        {"source": "s3://b/audit/x", "offset": 99, "reason": "truncated_gzip", "detail": "cut", "sample": ""}]
+        {"source": "s3://b/audit/x", "offset": 99, "reason": "truncated_gzip", "detail": "cut", "sample": ""},
+    ]
 
 
 class _BreaksAfter(io.RawIOBase):
@@ -206,7 +247,7 @@ class _BreaksAfter(io.RawIOBase):
         data = self.good.read(size)
         if data:
             return data
-        raise IncompleteReadError(actual_bytes=len(self.good.getvalue()), expected_bytes=10 ** 9)
+        raise IncompleteReadError(actual_bytes=len(self.good.getvalue()), expected_bytes=10**9)
 
 
 class _Recorder:
@@ -219,13 +260,21 @@ class _Recorder:
 
 def test_a_read_failure_mid_object_publishes_nothing_and_raises() -> None:
     s3 = boto3.client("s3", region_name="eu-west-1")
-    event = json.dumps({"kind": "Event", "apiVersion": "audit.k8s.io/v1", "auditID": "a-1", "stage": "ResponseComplete",
-                        "verb": "create", "requestURI": "/api/v1/namespaces/kube-system/pods/p/exec?command=sh",
-                        "objectRef": {"resource": "pods", "namespace": "kube-system", "name": "p",
-                                      "subresource": "exec"},
-                        "stageTimestamp": "2026-11-26T10:00:00.000000Z", "user": {"username": "alice"}}).encode()
+    event = json.dumps(
+        {
+            "kind": "Event",
+            "apiVersion": "audit.k8s.io/v1",
+            "auditID": "a-1",
+            "stage": "ResponseComplete",
+            "verb": "create",
+            "requestURI": "/api/v1/namespaces/kube-system/pods/p/exec?command=sh",
+            "objectRef": {"resource": "pods", "namespace": "kube-system", "name": "p", "subresource": "exec"},
+            "stageTimestamp": "2026-11-26T10:00:00.000000Z",
+            "user": {"username": "alice"},
+        }
+    ).encode()
     good = gzip.compress(event + b"\n" * 3_000_000)  # more than one read chunk before the failure
-    body = StreamingBody(_BreaksAfter(good), 10 ** 9)
+    body = StreamingBody(_BreaksAfter(good), 10**9)
     publisher = _Recorder()
     with Stubber(s3) as stub:
         stub.add_response("get_object", {"Body": body}, {"Bucket": "archive", "Key": "audit/x.gz", "VersionId": "v1"})
@@ -244,16 +293,24 @@ def test_a_missing_object_raises_the_client_error() -> None:
 
 # ---- the pipeline with local files (what a local demo or replay of archive objects uses) ----------------------
 
+
 def test_process_object_over_a_local_archive_object(tmp_path: Any) -> None:
-    from eksight.pipeline import JsonLinesPublisher, LocalFileReader
+    from eksight.core.archive_object import JsonLinesPublisher, LocalFileReader
 
     key = "audit/account=111122223333/region=eu-west-1/cluster=prod/year=2026/month=11/day=26/hour=10/d-1.gz"
-    exec_event = {"kind": "Event", "apiVersion": "audit.k8s.io/v1", "auditID": "a-1", "stage": "ResponseComplete",
-                  "verb": "create", "requestURI": "/api/v1/namespaces/kube-system/pods/coredns/exec?command=sh",
-                  "objectRef": {"resource": "pods", "namespace": "kube-system", "name": "coredns",
-                                "subresource": "exec"},
-                  "responseStatus": {"code": 101}, "annotations": {"authorization.k8s.io/decision": "allow"},
-                  "stageTimestamp": "2026-11-26T10:00:00.000000Z", "user": {"username": "alice"}}
+    exec_event = {
+        "kind": "Event",
+        "apiVersion": "audit.k8s.io/v1",
+        "auditID": "a-1",
+        "stage": "ResponseComplete",
+        "verb": "create",
+        "requestURI": "/api/v1/namespaces/kube-system/pods/coredns/exec?command=sh",
+        "objectRef": {"resource": "pods", "namespace": "kube-system", "name": "coredns", "subresource": "exec"},
+        "responseStatus": {"code": 101},
+        "annotations": {"authorization.k8s.io/decision": "allow"},
+        "stageTimestamp": "2026-11-26T10:00:00.000000Z",
+        "user": {"username": "alice"},
+    }
     path = tmp_path / key
     path.parent.mkdir(parents=True)
     path.write_bytes(gzip.compress(json.dumps(exec_event).encode() + b"\nnot json\n"))

@@ -30,8 +30,11 @@ def aws() -> Any:
 
 def create_cluster(eks: Any, name: str, types: list[str]) -> None:
     eks.create_cluster(
-        name=name, roleArn="arn:aws:iam::123456789012:role/eks", resourcesVpcConfig={"subnetIds": ["subnet-1"]},
-        logging={"clusterLogging": [{"types": types, "enabled": True}]} if types else {"clusterLogging": []})
+        name=name,
+        roleArn="arn:aws:iam::123456789012:role/eks",
+        resourcesVpcConfig={"subnetIds": ["subnet-1"]},
+        logging={"clusterLogging": [{"types": types, "enabled": True}]} if types else {"clusterLogging": []},
+    )
 
 
 def enabled_types(eks: Any, name: str) -> set[str]:
@@ -50,25 +53,38 @@ def test_create_turns_audit_on_and_keeps_the_other_log_types(aws: Any) -> None:
 def test_already_enabled_is_success_not_an_error() -> None:
     eks = boto3.client("eks", region_name=REGION)
     with Stubber(eks) as stub:
-        stub.add_response("describe_cluster", {"cluster": {"name": "prod", "logging": {"clusterLogging": [
-            {"types": ["audit"], "enabled": True}]}}}, {"name": "prod"})
-        stub.add_client_error("update_cluster_config", service_error_code="InvalidParameterException",
-                              service_message="No changes needed for the logging config provided")
+        stub.add_response(
+            "describe_cluster",
+            {"cluster": {"name": "prod", "logging": {"clusterLogging": [{"types": ["audit"], "enabled": True}]}}},
+            {"name": "prod"},
+        )
+        stub.add_client_error(
+            "update_cluster_config",
+            service_error_code="InvalidParameterException",
+            service_message="No changes needed for the logging config provided",
+        )
         assert handler.on_event(event("Update"), eks=eks)["Data"] == {"UpdateId": ""}
 
 
 def test_other_errors_fail_the_deploy_with_the_cluster_name() -> None:
     eks = boto3.client("eks", region_name=REGION)
     with Stubber(eks) as stub:
-        stub.add_client_error("describe_cluster", service_error_code="ResourceNotFoundException",
-                              service_message="No cluster found for name: prod.")
+        stub.add_client_error(
+            "describe_cluster",
+            service_error_code="ResourceNotFoundException",
+            service_message="No cluster found for name: prod.",
+        )
         with pytest.raises(RuntimeError, match=r"cluster 'prod': No cluster found"):
             handler.on_event(event("Create"), eks=eks)
     with Stubber(eks) as stub:
-        stub.add_response("describe_cluster", {"cluster": {"name": "prod", "logging": {"clusterLogging": []}}},
-                          {"name": "prod"})
-        stub.add_client_error("update_cluster_config", service_error_code="InvalidParameterException",
-                              service_message="Subnet subnet-1 does not have enough free IP addresses")
+        stub.add_response(
+            "describe_cluster", {"cluster": {"name": "prod", "logging": {"clusterLogging": []}}}, {"name": "prod"}
+        )
+        stub.add_client_error(
+            "update_cluster_config",
+            service_error_code="InvalidParameterException",
+            service_message="Subnet subnet-1 does not have enough free IP addresses",
+        )
         with pytest.raises(RuntimeError, match="free IP"):
             handler.on_event(event("Create"), eks=eks)
 
@@ -77,10 +93,26 @@ def test_the_update_sends_audit_with_the_types_already_on(aws: Any) -> None:
     eks, _ = aws
     create_cluster(eks, "prod", ["scheduler"])
     with Stubber(eks) as stub:
-        stub.add_response("describe_cluster", {"cluster": {"name": "prod", "logging": {"clusterLogging": [
-            {"types": ["scheduler"], "enabled": True}, {"types": ["api"], "enabled": False}]}}}, {"name": "prod"})
-        stub.add_response("update_cluster_config", {"update": {"id": "u-9", "status": "InProgress"}}, {
-            "name": "prod", "logging": {"clusterLogging": [{"types": ["audit", "scheduler"], "enabled": True}]}})
+        stub.add_response(
+            "describe_cluster",
+            {
+                "cluster": {
+                    "name": "prod",
+                    "logging": {
+                        "clusterLogging": [
+                            {"types": ["scheduler"], "enabled": True},
+                            {"types": ["api"], "enabled": False},
+                        ]
+                    },
+                }
+            },
+            {"name": "prod"},
+        )
+        stub.add_response(
+            "update_cluster_config",
+            {"update": {"id": "u-9", "status": "InProgress"}},
+            {"name": "prod", "logging": {"clusterLogging": [{"types": ["audit", "scheduler"], "enabled": True}]}},
+        )
         assert handler.enable_audit_logging(eks, "prod") == "u-9"
 
 
@@ -105,8 +137,16 @@ def test_completion_waits_for_the_update_then_for_the_log_group(aws: Any) -> Non
         assert handler.audit_logging_ready(eks_moto, logs, "prod", "u-1") is False
     with Stubber(eks_moto) as stub:
         stub.add_response("describe_update", _update("Successful"), {"name": "prod", "updateId": "u-1"})
-        stub.add_response("describe_cluster", {"cluster": {"name": "prod", "logging": {"clusterLogging": [
-            {"types": ["api", "audit"], "enabled": True}]}}}, {"name": "prod"})
+        stub.add_response(
+            "describe_cluster",
+            {
+                "cluster": {
+                    "name": "prod",
+                    "logging": {"clusterLogging": [{"types": ["api", "audit"], "enabled": True}]},
+                }
+            },
+            {"name": "prod"},
+        )
         assert handler.audit_logging_ready(eks_moto, logs, "prod", "u-1") is False  # no log group yet
     logs.create_log_group(logGroupName="/aws/eks/prod/cluster")
     logs.create_log_group(logGroupName="/aws/eks/prod/cluster-other")
@@ -123,8 +163,10 @@ def test_a_log_group_of_a_similarly_named_cluster_does_not_count(aws: Any) -> No
 def test_a_failed_update_fails_the_deploy_with_its_reason(aws: Any) -> None:
     eks, logs = aws
     with Stubber(eks) as stub:
-        stub.add_response("describe_update", _update("Failed", [
-            {"errorCode": "InsufficientFreeAddresses", "errorMessage": "subnet-1 has 0 free IPs"}]),
-            {"name": "prod", "updateId": "u-1"})
+        stub.add_response(
+            "describe_update",
+            _update("Failed", [{"errorCode": "InsufficientFreeAddresses", "errorMessage": "subnet-1 has 0 free IPs"}]),
+            {"name": "prod", "updateId": "u-1"},
+        )
         with pytest.raises(RuntimeError, match="failed: InsufficientFreeAddresses: subnet-1 has 0 free IPs"):
             handler.audit_logging_ready(eks, logs, "prod", "u-1")

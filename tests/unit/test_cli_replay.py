@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from eksight.cli import main
+from eksight.tools.cli import main
 
 DATASETS = Path(__file__).resolve().parents[2].parent / "shared" / "datasets"
 needs_datasets = pytest.mark.skipif(not DATASETS.is_dir(), reason="../shared/datasets is not beside the checkout")
@@ -18,9 +18,23 @@ needs_datasets = pytest.mark.skipif(not DATASETS.is_dir(), reason="../shared/dat
 @needs_datasets
 def test_replay_writes_findings_and_a_summary(tmp_path: Path) -> None:
     out, rejected = tmp_path / "findings.jsonl", tmp_path / "rejected.jsonl"
-    result = CliRunner().invoke(main, ["replay", str(DATASETS / "falco-k8s-audit"), "--cluster", "lab",
-                                       "--account", "111122223333", "--region", "eu-west-1", "-o", str(out),
-                                       "--quarantine", str(rejected)])
+    result = CliRunner().invoke(
+        main,
+        [
+            "replay",
+            str(DATASETS / "falco-k8s-audit"),
+            "--cluster",
+            "lab",
+            "--account",
+            "111122223333",
+            "--region",
+            "eu-west-1",
+            "-o",
+            str(out),
+            "--quarantine",
+            str(rejected),
+        ],
+    )
     assert result.exit_code == 0, result.output
     findings = [json.loads(line) for line in out.read_text().splitlines()]
     assert findings and all(f["cluster"] == "lab" and f["account"] == "111122223333" for f in findings)
@@ -33,8 +47,9 @@ def test_replay_writes_findings_and_a_summary(tmp_path: Path) -> None:
 @needs_datasets
 def test_min_severity_filters_the_output(tmp_path: Path) -> None:
     out = tmp_path / "high.jsonl"
-    result = CliRunner().invoke(main, ["replay", str(DATASETS / "falco-k8s-audit"), "--min-severity", "high",
-                                       "-o", str(out)])
+    result = CliRunner().invoke(
+        main, ["replay", str(DATASETS / "falco-k8s-audit"), "--min-severity", "high", "-o", str(out)]
+    )
     assert result.exit_code == 0, result.output
     severities = {json.loads(line)["severity"] for line in out.read_text().splitlines()}
     assert severities and severities <= {"HIGH", "CRITICAL"}
@@ -44,8 +59,9 @@ def test_min_severity_filters_the_output(tmp_path: Path) -> None:
 def test_cloudwatch_objects_carry_their_cluster_without_flags(tmp_path: Path) -> None:
     out = tmp_path / "f.jsonl"
     labels = json.loads((DATASETS / "dev-scenarios" / "labels.json").read_text())
-    result = CliRunner().invoke(main, ["replay", str(DATASETS / "dev-scenarios" / "cwl" / "part-00010.gz"),
-                                       "-o", str(out)])
+    result = CliRunner().invoke(
+        main, ["replay", str(DATASETS / "dev-scenarios" / "cwl" / "part-00010.gz"), "-o", str(out)]
+    )
     assert result.exit_code == 0, result.output
     findings = [json.loads(line) for line in out.read_text().splitlines()]
     assert findings and {(f["cluster"], f["account"]) for f in findings} == {(labels["cluster"], labels["account"])}
@@ -79,10 +95,22 @@ def test_config_allow_lists_silence_exactly_what_they_name(tmp_path: Path) -> No
     assert "EKS-110" in rules_fired()
     user = json.loads(trace.read_text().splitlines()[0])["user"]["username"]
     config = tmp_path / "eksight.config.json"
-    config.write_text(json.dumps({"regions": {"us-east-1": {"clusters": ["lab"]}},
-                                  "detection": {"rule_allow": {"EKS-110": {"principals": [user]}}}}))
+    config.write_text(
+        json.dumps(
+            {
+                "regions": {"us-east-1": {"clusters": ["lab"]}},
+                "detection": {"rule_allow": {"EKS-110": {"principals": [user]}}},
+            }
+        )
+    )
     assert "EKS-110" not in rules_fired("--config", str(config))
-    config.write_text(json.dumps({"regions": {"us-east-1": {"clusters": ["lab"]}},
-                                  "detection": {"rule_allow": {"EKS-999": {"principals": [user]}}}}))
+    config.write_text(
+        json.dumps(
+            {
+                "regions": {"us-east-1": {"clusters": ["lab"]}},
+                "detection": {"rule_allow": {"EKS-999": {"principals": [user]}}},
+            }
+        )
+    )
     result = CliRunner().invoke(main, ["replay", str(trace), "--config", str(config)])
     assert result.exit_code == 1 and "unknown rule id EKS-999" in result.output

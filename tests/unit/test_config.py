@@ -11,7 +11,7 @@ import jsonschema
 import pytest
 
 from eksight import config
-from eksight.filter_pattern import DEFAULT_FILTER_PATTERN
+from eksight.config.filter_pattern import DEFAULT_FILTER_PATTERN
 
 ROOT = Path(__file__).resolve().parents[2]
 KEY_ARN = "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"
@@ -39,71 +39,140 @@ def test_minimal_config_gets_documented_defaults() -> None:
     assert region.filter_pattern == DEFAULT_FILTER_PATTERN
 
 
-@pytest.mark.parametrize(("raw", "path", "words"), [
-    ({"regions": {"us-east-9": {"clusters": ["a"]}}}, "regions.us-east-9", ["unknown AWS region", "us-east-1"]),
-    ({"regions": {"eu-wst-1": {"clusters": ["a"]}}}, "regions.eu-wst-1", ["did you mean", "eu-west-1"]),
-    ({"regions": {}}, "regions", ["must not be empty"]),
-    ({}, "regions", ["required"]),
-    ({"regions": {"us-east-1": {"clusters": []}}}, "regions.us-east-1.clusters", ["must not be empty"]),
-    ({"regions": {"us-east-1": {"clusters": ["a", "b", "a"]}}}, "regions.us-east-1.clusters",
-     ["duplicate cluster a", "once"]),
-    ({"regions": {"us-east-1": {"clusters": ["-bad"]}}}, "regions.us-east-1.clusters",
-     ["not a valid EKS cluster name"]),
-    ({"regions": {"us-east-1": {"clusters": ["x" * 101]}}}, "regions.us-east-1.clusters",
-     ["not a valid EKS cluster name"]),
-    ({"regions": {"us-east-1": {"clusters": [f"c{i}" for i in range(61)]}}}, "regions.us-east-1.clusters",
-     ["too many", "split"]),
-    (with_region(archive={"expiration_days": 0}), "regions.us-east-1.archive.expiration_days", ["≥ 1"]),
-    (with_region(archive={"expiration_days": 60}), "regions.us-east-1.archive",
-     ["transition_days (90) must be smaller than expiration_days (60)"]),
-    (with_region(archive={"transition_storage_class": "TAPE"}), "regions.us-east-1.archive.transition_storage_class",
-     ["GLACIER_IR"]),
-    (with_region(archive={"existing_bucket_arn": "arn:aws:s3:us-east-1:111122223333:bucket"}),
-     "regions.us-east-1.archive.existing_bucket_arn", ["malformed S3 bucket ARN", "arn:aws:s3:::"]),
-    (with_region(archive={"existing_bucket_arn": "arn:aws:s3:::logs", "versioning": False}),
-     "regions.us-east-1.archive", ["versioning cannot be applied to an existing bucket"]),
-    (with_region(encryption={"existing_kms_key_arn": "alias/my-key"}),
-     "regions.us-east-1.encryption.existing_kms_key_arn", ["malformed KMS key ARN", "not an alias"]),
-    (with_region(encryption={"existing_kms_key_arn": KEY_ARN.replace("us-east-1", "eu-west-1")}),
-     "regions.us-east-1.encryption.existing_kms_key_arn", ["key is in eu-west-1", "regional"]),
-    (with_region(encryption={"key_deletion_window_days": 3}),
-     "regions.us-east-1.encryption.key_deletion_window_days", ["≥ 7"]),
-    (with_region(encryption={"key_deletion_window_days": 31}),
-     "regions.us-east-1.encryption.key_deletion_window_days", ["≤ 30"]),
-    (with_region(delivery={"existing_role_arn": "arn:aws:iam::1234:role/x"}),
-     "regions.us-east-1.delivery.existing_role_arn", ["malformed IAM role ARN"]),
-    (with_region(subscription={"existing_role_arn": "arn:aws:iam::111122223333:user/bob"}),
-     "regions.us-east-1.subscription.existing_role_arn", ["malformed IAM role ARN"]),
-    (with_region(delivery={"buffering_interval_seconds": 901}),
-     "regions.us-east-1.delivery.buffering_interval_seconds", ["≤ 900"]),
-    (with_region(delivery={"buffering_size_mib": 0}), "regions.us-east-1.delivery.buffering_size_mib", ["≥ 1"]),
-    (with_region(delivery={"buffering_size_mib": "16"}), "regions.us-east-1.delivery.buffering_size_mib",
-     ["whole number"]),
-    (with_region(delivery={"error_log_retention_days": 31}), "regions.us-east-1.delivery.error_log_retention_days",
-     ["not a CloudWatch Logs retention period", "next: 60"]),
-    (with_region(subscription={"filter_pattern": '{ $.stage = "ResponseComplete" '}),
-     "regions.us-east-1.subscription.filter_pattern", ["Fix: correct the pattern"]),
-    (with_region(subscription={"filter_pattern": "x" * 1025}), "regions.us-east-1.subscription.filter_pattern",
-     ["1024"]),
-    (with_region(enable_audit_logging="yes"), "regions.us-east-1.enable_audit_logging", ["true or false"]),
-    (with_region(archve={}), "regions.us-east-1.archve", ["unknown field", "Did you mean 'archive'"]),
-    (with_region(archive={"expiration": 3}), "regions.us-east-1.archive.expiration",
-     ["unknown field", "'expiration_days'"]),
-    ({**MINIMAL, "defaults": {"delivery": {"bufering_size_mib": 3}}}, "defaults.delivery.bufering_size_mib",
-     ["unknown field", "'buffering_size_mib'"]),
-    ({**MINIMAL, "name_prefix": "EKSight"}, "name_prefix", ["not a valid name prefix"]),
-    ({**MINIMAL, "name_prefix": "a--b"}, "name_prefix", ["single dashes"]),
-    ({**MINIMAL, "name_prefix": "x" * 21}, "name_prefix", ["1-20"]),
-    ({**MINIMAL, "account": "12345"}, "account", ["12-digit"]),
-    ({**MINIMAL, "tags": {"aws:owner": "me"}}, "tags", ["reserved 'aws:' prefix"]),
-    ({**MINIMAL, "tags": {"k" * 129: "v"}}, "tags", ["1-128"]),
-    ({**MINIMAL, "tags": {f"k{i}": "v" for i in range(41)}}, "tags", ["at most 40"]),
-    ({**MINIMAL, "tags": {"team": 7}}, "tags.team", ["must be a string"]),
-    ({"regions": {"us-east-1": {"clusters": ["a"]}, "cn-north-1": {"clusters": ["b"]}}}, "regions",
-     ["span partitions", "one config file per partition"]),
-    ({**MINIMAL, "regions": []}, "regions", ["must be an object"]),
-    ([], "(root)", ["must be a JSON object"]),
-])
+@pytest.mark.parametrize(
+    ("raw", "path", "words"),
+    [
+        ({"regions": {"us-east-9": {"clusters": ["a"]}}}, "regions.us-east-9", ["unknown AWS region", "us-east-1"]),
+        ({"regions": {"eu-wst-1": {"clusters": ["a"]}}}, "regions.eu-wst-1", ["did you mean", "eu-west-1"]),
+        ({"regions": {}}, "regions", ["must not be empty"]),
+        ({}, "regions", ["required"]),
+        ({"regions": {"us-east-1": {"clusters": []}}}, "regions.us-east-1.clusters", ["must not be empty"]),
+        (
+            {"regions": {"us-east-1": {"clusters": ["a", "b", "a"]}}},
+            "regions.us-east-1.clusters",
+            ["duplicate cluster a", "once"],
+        ),
+        (
+            {"regions": {"us-east-1": {"clusters": ["-bad"]}}},
+            "regions.us-east-1.clusters",
+            ["not a valid EKS cluster name"],
+        ),
+        (
+            {"regions": {"us-east-1": {"clusters": ["x" * 101]}}},
+            "regions.us-east-1.clusters",
+            ["not a valid EKS cluster name"],
+        ),
+        (
+            {"regions": {"us-east-1": {"clusters": [f"c{i}" for i in range(61)]}}},
+            "regions.us-east-1.clusters",
+            ["too many", "split"],
+        ),
+        (with_region(archive={"expiration_days": 0}), "regions.us-east-1.archive.expiration_days", ["≥ 1"]),
+        (
+            with_region(archive={"expiration_days": 60}),
+            "regions.us-east-1.archive",
+            ["transition_days (90) must be smaller than expiration_days (60)"],
+        ),
+        (
+            with_region(archive={"transition_storage_class": "TAPE"}),
+            "regions.us-east-1.archive.transition_storage_class",
+            ["GLACIER_IR"],
+        ),
+        (
+            with_region(archive={"existing_bucket_arn": "arn:aws:s3:us-east-1:111122223333:bucket"}),
+            "regions.us-east-1.archive.existing_bucket_arn",
+            ["malformed S3 bucket ARN", "arn:aws:s3:::"],
+        ),
+        (
+            with_region(archive={"existing_bucket_arn": "arn:aws:s3:::logs", "versioning": False}),
+            "regions.us-east-1.archive",
+            ["versioning cannot be applied to an existing bucket"],
+        ),
+        (
+            with_region(encryption={"existing_kms_key_arn": "alias/my-key"}),
+            "regions.us-east-1.encryption.existing_kms_key_arn",
+            ["malformed KMS key ARN", "not an alias"],
+        ),
+        (
+            with_region(encryption={"existing_kms_key_arn": KEY_ARN.replace("us-east-1", "eu-west-1")}),
+            "regions.us-east-1.encryption.existing_kms_key_arn",
+            ["key is in eu-west-1", "regional"],
+        ),
+        (
+            with_region(encryption={"key_deletion_window_days": 3}),
+            "regions.us-east-1.encryption.key_deletion_window_days",
+            ["≥ 7"],
+        ),
+        (
+            with_region(encryption={"key_deletion_window_days": 31}),
+            "regions.us-east-1.encryption.key_deletion_window_days",
+            ["≤ 30"],
+        ),
+        (
+            with_region(delivery={"existing_role_arn": "arn:aws:iam::1234:role/x"}),
+            "regions.us-east-1.delivery.existing_role_arn",
+            ["malformed IAM role ARN"],
+        ),
+        (
+            with_region(subscription={"existing_role_arn": "arn:aws:iam::111122223333:user/bob"}),
+            "regions.us-east-1.subscription.existing_role_arn",
+            ["malformed IAM role ARN"],
+        ),
+        (
+            with_region(delivery={"buffering_interval_seconds": 901}),
+            "regions.us-east-1.delivery.buffering_interval_seconds",
+            ["≤ 900"],
+        ),
+        (with_region(delivery={"buffering_size_mib": 0}), "regions.us-east-1.delivery.buffering_size_mib", ["≥ 1"]),
+        (
+            with_region(delivery={"buffering_size_mib": "16"}),
+            "regions.us-east-1.delivery.buffering_size_mib",
+            ["whole number"],
+        ),
+        (
+            with_region(delivery={"error_log_retention_days": 31}),
+            "regions.us-east-1.delivery.error_log_retention_days",
+            ["not a CloudWatch Logs retention period", "next: 60"],
+        ),
+        (
+            with_region(subscription={"filter_pattern": '{ $.stage = "ResponseComplete" '}),
+            "regions.us-east-1.subscription.filter_pattern",
+            ["Fix: correct the pattern"],
+        ),
+        (
+            with_region(subscription={"filter_pattern": "x" * 1025}),
+            "regions.us-east-1.subscription.filter_pattern",
+            ["1024"],
+        ),
+        (with_region(enable_audit_logging="yes"), "regions.us-east-1.enable_audit_logging", ["true or false"]),
+        (with_region(archve={}), "regions.us-east-1.archve", ["unknown field", "Did you mean 'archive'"]),
+        (
+            with_region(archive={"expiration": 3}),
+            "regions.us-east-1.archive.expiration",
+            ["unknown field", "'expiration_days'"],
+        ),
+        (
+            {**MINIMAL, "defaults": {"delivery": {"bufering_size_mib": 3}}},
+            "defaults.delivery.bufering_size_mib",
+            ["unknown field", "'buffering_size_mib'"],
+        ),
+        ({**MINIMAL, "name_prefix": "EKSight"}, "name_prefix", ["not a valid name prefix"]),
+        ({**MINIMAL, "name_prefix": "a--b"}, "name_prefix", ["single dashes"]),
+        ({**MINIMAL, "name_prefix": "x" * 21}, "name_prefix", ["1-20"]),
+        ({**MINIMAL, "account": "12345"}, "account", ["12-digit"]),
+        ({**MINIMAL, "tags": {"aws:owner": "me"}}, "tags", ["reserved 'aws:' prefix"]),
+        ({**MINIMAL, "tags": {"k" * 129: "v"}}, "tags", ["1-128"]),
+        ({**MINIMAL, "tags": {f"k{i}": "v" for i in range(41)}}, "tags", ["at most 40"]),
+        ({**MINIMAL, "tags": {"team": 7}}, "tags.team", ["must be a string"]),
+        (
+            {"regions": {"us-east-1": {"clusters": ["a"]}, "cn-north-1": {"clusters": ["b"]}}},
+            "regions",
+            ["span partitions", "one config file per partition"],
+        ),
+        ({**MINIMAL, "regions": []}, "regions", ["must be an object"]),
+        ([], "(root)", ["must be a JSON object"]),
+    ],
+)
 def test_invalid_configs_name_the_field_and_the_fix(raw: Any, path: str, words: list[str]) -> None:
     found = problems(raw)
     matching = [message for field, message in found if field == path]
@@ -115,14 +184,20 @@ def test_invalid_configs_name_the_field_and_the_fix(raw: Any, path: str, words: 
 
 
 def test_account_mismatch_of_byo_key_and_roles_is_reported() -> None:
-    raw = {"account": "999999999999", **with_region(
-        encryption={"existing_kms_key_arn": KEY_ARN},
-        delivery={"existing_role_arn": "arn:aws:iam::111122223333:role/firehose"},
-        subscription={"existing_role_arn": "arn:aws:iam::111122223333:role/logs"})}
+    raw = {
+        "account": "999999999999",
+        **with_region(
+            encryption={"existing_kms_key_arn": KEY_ARN},
+            delivery={"existing_role_arn": "arn:aws:iam::111122223333:role/firehose"},
+            subscription={"existing_role_arn": "arn:aws:iam::111122223333:role/logs"},
+        ),
+    }
     paths = {field for field, _ in problems(raw)}
-    assert paths == {"regions.us-east-1.encryption.existing_kms_key_arn",
-                     "regions.us-east-1.delivery.existing_role_arn",
-                     "regions.us-east-1.subscription.existing_role_arn"}
+    assert paths == {
+        "regions.us-east-1.encryption.existing_kms_key_arn",
+        "regions.us-east-1.delivery.existing_role_arn",
+        "regions.us-east-1.subscription.existing_role_arn",
+    }
 
 
 def test_every_problem_is_reported_at_once() -> None:
@@ -131,10 +206,16 @@ def test_every_problem_is_reported_at_once() -> None:
 
 
 def test_defaults_merge_under_each_region_and_the_region_wins() -> None:
-    raw = {"defaults": {"archive": {"expiration_days": 400, "transition_days": 30},
-                        "delivery": {"buffering_interval_seconds": 120}},
-           "regions": {"us-east-1": {"clusters": ["a"], "delivery": {"buffering_interval_seconds": 30}},
-                       "eu-west-1": {"clusters": ["b"]}}}
+    raw = {
+        "defaults": {
+            "archive": {"expiration_days": 400, "transition_days": 30},
+            "delivery": {"buffering_interval_seconds": 120},
+        },
+        "regions": {
+            "us-east-1": {"clusters": ["a"], "delivery": {"buffering_interval_seconds": 30}},
+            "eu-west-1": {"clusters": ["b"]},
+        },
+    }
     by_region = {r.region: r.options for r in config.parse(raw).regions}
     assert by_region["us-east-1"].delivery.buffering_interval_seconds == 30
     assert by_region["eu-west-1"].delivery.buffering_interval_seconds == 120
@@ -143,8 +224,10 @@ def test_defaults_merge_under_each_region_and_the_region_wins() -> None:
 
 
 def test_default_bucket_settings_do_not_leak_into_a_region_that_brings_its_bucket() -> None:
-    raw = {"defaults": {"archive": {"expiration_days": 400}},
-           "regions": {"us-east-1": {"clusters": ["a"], "archive": {"existing_bucket_arn": "arn:aws:s3:::mine"}}}}
+    raw = {
+        "defaults": {"archive": {"expiration_days": 400}},
+        "regions": {"us-east-1": {"clusters": ["a"], "archive": {"existing_bucket_arn": "arn:aws:s3:::mine"}}},
+    }
     (region,) = config.parse(raw).regions
     assert region.options.archive.existing_bucket_arn == "arn:aws:s3:::mine"
 
@@ -181,8 +264,9 @@ def test_published_schema_and_reference_are_generated_from_the_models() -> None:
     assert (ROOT / "docs" / "configuration.md").read_text() == config.markdown_reference(), "run `make schema`"
 
 
-@pytest.mark.parametrize("example", [*sorted((ROOT / "examples").glob("*.json")), ROOT / "eksight.config.json"],
-                         ids=lambda p: p.name)
+@pytest.mark.parametrize(
+    "example", [*sorted((ROOT / "examples").glob("*.json")), ROOT / "eksight.config.json"], ids=lambda p: p.name
+)
 def test_examples_pass_both_the_schema_and_the_validator(example: Path) -> None:
     raw = json.loads(example.read_text())
     jsonschema.Draft202012Validator(json.loads(SCHEMA_PATH.read_text())).validate(raw)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from eksight.rules import all_rules
-from eksight.rules.coverage import CATALOG, NOT_COVERED, covered_ideas, markdown
+from eksight.core.rules import all_rules
+from eksight.core.rules.coverage import CATALOG, NOT_COVERED, covered_ideas, markdown
 
 ROOT = Path(__file__).resolve().parents[2]
 

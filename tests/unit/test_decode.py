@@ -1,4 +1,4 @@
-"""Tests for eksight.decode: every input shape, built from real events (the dev set's first lines, Falco's and
+"""Tests for eksight.core.decode: every input shape, built from real events (the dev set's first lines, Falco's and
 Panther's test events); damaged input of each kind quarantined with its reason and offset while the records around
 it still decode; directories; and the dev set's two encodings (JSON lines, CloudWatch Logs subscription payloads as
 Firehose stores them) decoding to the same events.
@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from eksight.decode import (
+from eksight.core.decode import (
     MAX_RECORD_BYTES,
     Decoder,
     DecodeStats,
@@ -32,7 +32,7 @@ from eksight.decode import (
     decode_path,
     decode_stream,
 )
-from eksight.events import EventError, parse_event
+from eksight.core.events import EventError, parse_event
 
 DATASETS = Path(__file__).resolve().parents[2].parent / "shared" / "datasets"
 DEV = DATASETS / "dev-scenarios"
@@ -40,8 +40,12 @@ FALCO = DATASETS / "falco-k8s-audit"
 PANTHER = DATASETS / "panther-eks" / "events.jsonl"
 MISSING = "../shared/datasets (dev-scenarios, falco-k8s-audit, panther-eks) is not present beside the project"
 
-CLUSTER_CONTEXT = SourceContext(cluster="prod", account="111122223333", log_group="/aws/eks/prod/cluster",
-                                log_stream="kube-apiserver-audit-0123456789abcdef0123456789abcdef")
+CLUSTER_CONTEXT = SourceContext(
+    cluster="prod",
+    account="111122223333",
+    log_group="/aws/eks/prod/cluster",
+    log_stream="kube-apiserver-audit-0123456789abcdef0123456789abcdef",
+)
 
 
 @pytest.fixture(scope="module")
@@ -92,21 +96,47 @@ def gz(data: bytes) -> bytes:
     return gzip.compress(data, mtime=0)
 
 
-def envelope(messages: list[bytes], *, message_type: str = "DATA_MESSAGE", first_id: int = 0,
-             log_group: str = "/aws/eks/prod/cluster",
-             log_stream: str = "kube-apiserver-audit-0123456789abcdef0123456789abcdef") -> bytes:
+def envelope(
+    messages: list[bytes],
+    *,
+    message_type: str = "DATA_MESSAGE",
+    first_id: int = 0,
+    log_group: str = "/aws/eks/prod/cluster",
+    log_stream: str = "kube-apiserver-audit-0123456789abcdef0123456789abcdef",
+) -> bytes:
     """A CloudWatch Logs subscription payload, as CloudWatch Logs writes it (compact JSON)."""
-    return json.dumps({
-        "messageType": message_type, "owner": "111122223333", "logGroup": log_group, "logStream": log_stream,
-        "subscriptionFilters": ["eksight-audit"],
-        "logEvents": [{"id": str(first_id + i), "timestamp": 1_725_321_600_000 + first_id + i,
-                       "message": message.decode()} for i, message in enumerate(messages)],
-    }, separators=(",", ":")).encode()
+    return json.dumps(
+        {
+            "messageType": message_type,
+            "owner": "111122223333",
+            "logGroup": log_group,
+            "logStream": log_stream,
+            "subscriptionFilters": ["eksight-audit"],
+            "logEvents": [
+                {"id": str(first_id + i), "timestamp": 1_725_321_600_000 + first_id + i, "message": message.decode()}
+                for i, message in enumerate(messages)
+            ],
+        },
+        separators=(",", ":"),
+    ).encode()
 
 
-CONTROL = json.dumps({"messageType": "CONTROL_MESSAGE", "owner": "CloudwatchLogs", "logGroup": "", "logStream": "",
-                      "subscriptionFilters": [], "logEvents": [{"id": "", "timestamp": 1725321600000, "message":
-                      "CWL CONTROL MESSAGE: Checking health of destination Firehose."}]}).encode()
+CONTROL = json.dumps(
+    {
+        "messageType": "CONTROL_MESSAGE",
+        "owner": "CloudwatchLogs",
+        "logGroup": "",
+        "logStream": "",
+        "subscriptionFilters": [],
+        "logEvents": [
+            {
+                "id": "",
+                "timestamp": 1725321600000,
+                "message": "CWL CONTROL MESSAGE: Checking health of destination Firehose.",
+            }
+        ],
+    }
+).encode()
 
 
 def line_offsets(lines: list[bytes], separator: bytes = b"\n") -> list[int]:
@@ -129,7 +159,7 @@ class ShortReads(io.RawIOBase):
     def read(self, n: int = -1) -> bytes:
         if self.fail_after is not None and self.position >= self.fail_after:
             raise OSError(5, "Input/output error")
-        chunk = self.data[self.position:self.position + min(self.size, n if n >= 0 else self.size)]
+        chunk = self.data[self.position : self.position + min(self.size, n if n >= 0 else self.size)]
         self.position += len(chunk)
         return chunk
 
@@ -142,8 +172,9 @@ def test_json_lines(lines: list[bytes]) -> None:
     items, stats = decode(data, defaults=SourceContext(region="eu-north-1"))
     assert [event.data for event in items] == lines  # the stored bytes, unchanged
     assert [event.offset for event in items] == line_offsets(lines)
-    assert all(event.context == SourceContext(region="eu-north-1") and event.log_time_ms is None
-               for event in events_of(items))
+    assert all(
+        event.context == SourceContext(region="eu-north-1") and event.log_time_ms is None for event in events_of(items)
+    )
     assert stats.bytes_in == stats.bytes_decoded == len(data)
     assert stats.accounted == Counter(event=len(data) - len(lines), blank=len(lines))
 
@@ -176,8 +207,13 @@ def test_one_object_and_a_pretty_printed_object(falco: dict[str, bytes]) -> None
 
 
 def test_concatenated_pretty_printed_objects(falco: dict[str, bytes]) -> None:
-    objects = [json.loads(line) for name, text in falco.items() if name != "fal_01_003.json"
-               for line in text.splitlines() if line.strip()][:8]
+    objects = [
+        json.loads(line)
+        for name, text in falco.items()
+        if name != "fal_01_003.json"
+        for line in text.splitlines()
+        if line.strip()
+    ][:8]
     data = b"\n".join(json.dumps(obj, indent=4).encode() for obj in objects)
     items, _ = decode(data)
     assert [json.loads(event.data) for event in items] == objects
@@ -196,8 +232,15 @@ def test_json_array_compact_and_pretty(lines: list[bytes]) -> None:
 
 
 def test_event_list_pretty_printed(lines: list[bytes]) -> None:
-    data = json.dumps({"kind": "EventList", "apiVersion": "audit.k8s.io/v1", "metadata": {},
-                       "items": [json.loads(line) for line in lines]}, indent=2).encode()
+    data = json.dumps(
+        {
+            "kind": "EventList",
+            "apiVersion": "audit.k8s.io/v1",
+            "metadata": {},
+            "items": [json.loads(line) for line in lines],
+        },
+        indent=2,
+    ).encode()
     items, stats = decode(data)
     assert audit_ids(items) == ids(lines)
     assert [event.offset for event in items] == list(range(len(lines)))  # the list's offset (0) + index
@@ -214,12 +257,21 @@ def test_event_list_of_v1beta1_events(falco: dict[str, bytes]) -> None:
 
 def test_cloudwatch_logs_export(lines: list[bytes]) -> None:
     """`aws logs filter-log-events` output (pretty, as the CLI prints it), two pages concatenated."""
+
     def page(messages: list[bytes], token: str | None) -> bytes:
-        events = [{"logStreamName": "kube-apiserver-audit-aa", "timestamp": 1_725_321_600_000 + i,
-                   "message": message.decode(), "ingestionTime": 1_725_321_601_000, "eventId": str(i)}
-                  for i, message in enumerate(messages)]
-        return json.dumps({"events": events, "searchedLogStreams": [], **({"nextToken": token} if token else {})},
-                          indent=4).encode()
+        events = [
+            {
+                "logStreamName": "kube-apiserver-audit-aa",
+                "timestamp": 1_725_321_600_000 + i,
+                "message": message.decode(),
+                "ingestionTime": 1_725_321_601_000,
+                "eventId": str(i),
+            }
+            for i, message in enumerate(messages)
+        ]
+        return json.dumps(
+            {"events": events, "searchedLogStreams": [], **({"nextToken": token} if token else {})}, indent=4
+        ).encode()
 
     data = page(lines[:4], "t1") + b"\n" + page(lines[4:], None)
     items, _ = decode(data, defaults=SourceContext(cluster="prod"))
@@ -254,16 +306,23 @@ def envelopes(lines: list[bytes]) -> list[bytes]:
     return [envelope(lines[:2]), envelope(lines[2:3], first_id=2), envelope(lines[3:], first_id=3)]
 
 
-@pytest.mark.parametrize("encode", [
-    pytest.param(lambda envs: b"\n".join(envs), id="plain-newline-delimited"),
-    pytest.param(lambda envs: b"".join(envs), id="plain-back-to-back"),
-    pytest.param(lambda envs: b"".join(gz(e) for e in envs), id="firehose-gzip-members-back-to-back"),
-    pytest.param(lambda envs: gz(b"".join(e + b"\n" for e in envs)), id="firehose-processors-newlines-gzip-once"),
-    pytest.param(lambda envs: b"\n".join(base64.b64encode(gz(e)) for e in envs) + b"\n", id="kinesis-base64-gzip"),
-    pytest.param(lambda envs: b"".join(json.dumps({"awslogs": {"data": base64.b64encode(gz(e)).decode()}}).encode()
-                                       for e in envs), id="lambda-awslogs-events"),
-    pytest.param(lambda envs: json.dumps([json.loads(e) for e in envs], indent=1).encode(), id="pretty-array"),
-])
+@pytest.mark.parametrize(
+    "encode",
+    [
+        pytest.param(lambda envs: b"\n".join(envs), id="plain-newline-delimited"),
+        pytest.param(lambda envs: b"".join(envs), id="plain-back-to-back"),
+        pytest.param(lambda envs: b"".join(gz(e) for e in envs), id="firehose-gzip-members-back-to-back"),
+        pytest.param(lambda envs: gz(b"".join(e + b"\n" for e in envs)), id="firehose-processors-newlines-gzip-once"),
+        pytest.param(lambda envs: b"\n".join(base64.b64encode(gz(e)) for e in envs) + b"\n", id="kinesis-base64-gzip"),
+        pytest.param(
+            lambda envs: b"".join(
+                json.dumps({"awslogs": {"data": base64.b64encode(gz(e)).decode()}}).encode() for e in envs
+            ),
+            id="lambda-awslogs-events",
+        ),
+        pytest.param(lambda envs: json.dumps([json.loads(e) for e in envs], indent=1).encode(), id="pretty-array"),
+    ],
+)
 def test_envelope_encodings(lines: list[bytes], envelopes: list[bytes], encode) -> None:
     data = encode([CONTROL, *envelopes])
     items, stats = decode(data)
@@ -276,24 +335,44 @@ def test_envelope_offsets_are_the_envelope_offset_plus_the_index(lines: list[byt
     data = b"\n".join(envelopes)
     items, stats = decode(data)
     starts = line_offsets(envelopes)
-    assert [event.offset for event in items] == [starts[0], starts[0] + 1, starts[1], starts[2], starts[2] + 1,
-                                                 starts[2] + 2]
+    assert [event.offset for event in items] == [
+        starts[0],
+        starts[0] + 1,
+        starts[1],
+        starts[2],
+        starts[2] + 1,
+        starts[2] + 2,
+    ]
     assert stats.accounted == Counter(container=len(data) - 2, blank=2)
 
 
 def test_firehose_and_kinesis_events_carry_the_region(lines: list[bytes], envelopes: list[bytes]) -> None:
-    firehose = {"invocationId": "i", "deliveryStreamArn": "arn:aws:firehose:eu-west-1:111122223333:deliverystream/x",
-                "region": "eu-west-1", "records": [{"recordId": str(i), "approximateArrivalTimestamp": 1,
-                                                    "data": base64.b64encode(gz(e)).decode()}
-                                                   for i, e in enumerate(envelopes)]}
+    firehose = {
+        "invocationId": "i",
+        "deliveryStreamArn": "arn:aws:firehose:eu-west-1:111122223333:deliverystream/x",
+        "region": "eu-west-1",
+        "records": [
+            {"recordId": str(i), "approximateArrivalTimestamp": 1, "data": base64.b64encode(gz(e)).decode()}
+            for i, e in enumerate(envelopes)
+        ],
+    }
     items, _ = decode(json.dumps(firehose).encode())
     assert [event.context.region for event in items] == ["eu-west-1"] * len(lines)
     assert [event.data for event in items] == lines
-    kinesis = {"Records": [{"awsRegion": "us-east-2", "eventSource": "aws:kinesis",
-                            "kinesis": {"data": base64.b64encode(gz(e)).decode()}} for e in envelopes]}
+    kinesis = {
+        "Records": [
+            {
+                "awsRegion": "us-east-2",
+                "eventSource": "aws:kinesis",
+                "kinesis": {"data": base64.b64encode(gz(e)).decode()},
+            }
+            for e in envelopes
+        ]
+    }
     items, _ = decode(json.dumps(kinesis).encode())
-    assert [(event.data, event.context.region, event.context.cluster) for event in items] == \
-        [(line, "us-east-2", "prod") for line in lines]
+    assert [(event.data, event.context.region, event.context.cluster) for event in items] == [
+        (line, "us-east-2", "prod") for line in lines
+    ]
 
 
 def test_envelope_context_wins_over_key_and_defaults(lines: list[bytes], tmp_path: Path) -> None:
@@ -303,16 +382,27 @@ def test_envelope_context_wins_over_key_and_defaults(lines: list[bytes], tmp_pat
     (key_dir / "events.jsonl").write_bytes(lines[1] + b"\n")
     items = list(decode_path(tmp_path, defaults=SourceContext(cluster="default", region="us-east-1", account="1")))
     assert [event.context for event in events_of(items)] == [
-        SourceContext(cluster="prod", account="111122223333", region="eu-north-1", log_group="/aws/eks/prod/cluster",
-                      log_stream=CLUSTER_CONTEXT.log_stream),  # envelope > key > defaults
+        SourceContext(
+            cluster="prod",
+            account="111122223333",
+            region="eu-north-1",
+            log_group="/aws/eks/prod/cluster",
+            log_stream=CLUSTER_CONTEXT.log_stream,
+        ),  # envelope > key > defaults
         SourceContext(cluster="from-key", account="999999999999", region="eu-north-1"),  # key > defaults
     ]
 
 
 def test_non_audit_streams_of_an_eks_log_group_are_skipped(lines: list[bytes]) -> None:
-    data = b"\n".join([envelope([b"I0903 00:00:01.000000 1 authenticator.go:1] access granted"],
-                                log_stream="authenticator-0123456789abcdef"),
-                       envelope(lines[:2])])
+    data = b"\n".join(
+        [
+            envelope(
+                [b"I0903 00:00:01.000000 1 authenticator.go:1] access granted"],
+                log_stream="authenticator-0123456789abcdef",
+            ),
+            envelope(lines[:2]),
+        ]
+    )
     items, stats = decode(data)
     assert [event.data for event in items] == lines[:2]
     assert stats.skipped == Counter(non_audit_stream=1)
@@ -323,8 +413,9 @@ def test_context_from_key() -> None:
     assert context_from_key(key) == SourceContext(cluster="prod-core", account="111122223333", region="eu-north-1")
     base = SourceContext(cluster="c", region="r", log_group="g")
     assert context_from_key("no/partitions/here.gz", base) is base
-    assert context_from_key("x/region=us-west-2/y", base) == SourceContext(cluster="c", region="us-west-2",
-                                                                           log_group="g")
+    assert context_from_key("x/region=us-west-2/y", base) == SourceContext(
+        cluster="c", region="us-west-2", log_group="g"
+    )
 
 
 # --- damaged input: the right reason and offset, and the neighbours survive ----------------------------------------
@@ -356,7 +447,9 @@ def test_back_to_back_records_with_a_cut_one(lines: list[bytes]) -> None:
     items, _ = decode(data)
     assert audit_ids(items) == ids([lines[0], lines[2], lines[3]])
     assert [(q.reason, q.offset) for q in quarantined_of(items)] == [
-        ("invalid_json", len(lines[0])), ("invalid_json", data.index(b"xx"))]
+        ("invalid_json", len(lines[0])),
+        ("invalid_json", data.index(b"xx")),
+    ]
 
 
 def test_truncated_gzip_keeps_what_came_before(lines: list[bytes]) -> None:
@@ -364,7 +457,7 @@ def test_truncated_gzip_keeps_what_came_before(lines: list[bytes]) -> None:
     items, _ = decode(compressed[:-60])
     bad = quarantined_of(items)
     assert [q.reason for q in bad] == ["truncated_gzip"]
-    assert audit_ids(items) == ids(lines)[:len(events_of(items))] and len(events_of(items)) >= 4
+    assert audit_ids(items) == ids(lines)[: len(events_of(items))] and len(events_of(items)) >= 4
     assert bad[0].offset == line_offsets(lines)[len(events_of(items))]  # where the incomplete record starts
 
 
@@ -396,22 +489,31 @@ def test_bytes_around_gzip_members(lines: list[bytes], envelopes: list[bytes]) -
     assert [(q.reason, q.sample) for q in quarantined_of(items)] == [("invalid_gzip", b"\x00\xffjunk")]
 
 
-@pytest.mark.parametrize(("bad", "reason"), [
-    (b'{"messageType":"DATA_MESSAGE","owner":"1","logGroup":"/aws/eks/c/cluster","logStream":"kube-apiserver-audit-1",'
-     b'"logEvents":{"id":"1"}}', "invalid_envelope"),
-    (b'{"messageType":"DATA_MESSAGE","owner":"1","logGroup":"/aws/eks/c/cluster","logStream":"kube-apiserver-audit-1",'
-     b'"logEvents":[]}', "empty_envelope"),
-    (b'{"messageType":"DATA_MESSAGE","owner":1,"logEvents":[{"message":"{}"}]}', "invalid_envelope"),
-    (b'{"messageType":"DATA_MESSAGE","owner":"1","logGroup":"g"}', "invalid_envelope"),
-    (b'{"messageType":"SURPRISE_MESSAGE","logEvents":[]}', "unknown_message_type"),
-    (b"H4sIAAAAAAAA!!AAAA", "invalid_base64"),
-    (b'{"awslogs":{"data":"H4sI%%%"}}', "invalid_base64"),
-    (b'{"kind":"Event","auditID":"x","user":{"username":"\xff\xfe"}}', "invalid_utf8"),
-    (b'"just a string"', "unknown_shape"),
-    (b"12345", "unknown_shape"),
-    (b'{"kind":"EventList","items":{"a":1}}', "unknown_shape"),
-    (b"}}]]", "invalid_json"),
-])
+@pytest.mark.parametrize(
+    ("bad", "reason"),
+    [
+        (
+            b'{"messageType":"DATA_MESSAGE","owner":"1","logGroup":"/aws/eks/c/cluster","logStream":"kube-apiserver-audit-1",'
+            b'"logEvents":{"id":"1"}}',
+            "invalid_envelope",
+        ),
+        (
+            b'{"messageType":"DATA_MESSAGE","owner":"1","logGroup":"/aws/eks/c/cluster","logStream":"kube-apiserver-audit-1",'
+            b'"logEvents":[]}',
+            "empty_envelope",
+        ),
+        (b'{"messageType":"DATA_MESSAGE","owner":1,"logEvents":[{"message":"{}"}]}', "invalid_envelope"),
+        (b'{"messageType":"DATA_MESSAGE","owner":"1","logGroup":"g"}', "invalid_envelope"),
+        (b'{"messageType":"SURPRISE_MESSAGE","logEvents":[]}', "unknown_message_type"),
+        (b"H4sIAAAAAAAA!!AAAA", "invalid_base64"),
+        (b'{"awslogs":{"data":"H4sI%%%"}}', "invalid_base64"),
+        (b'{"kind":"Event","auditID":"x","user":{"username":"\xff\xfe"}}', "invalid_utf8"),
+        (b'"just a string"', "unknown_shape"),
+        (b"12345", "unknown_shape"),
+        (b'{"kind":"EventList","items":{"a":1}}', "unknown_shape"),
+        (b"}}]]", "invalid_json"),
+    ],
+)
 def test_damaged_record_between_good_ones(lines: list[bytes], bad: bytes, reason: str) -> None:
     for separator in (b"\n", b""):  # newline-delimited, and back to back where that is still decidable
         if separator == b"" and bad[:1] not in (b"{", b"}"):
@@ -423,25 +525,34 @@ def test_damaged_record_between_good_ones(lines: list[bytes], bad: bytes, reason
 
 
 def test_damaged_log_events_lose_only_themselves(lines: list[bytes]) -> None:
-    data = (b'{"messageType":"DATA_MESSAGE","owner":"111122223333","logGroup":"/aws/eks/prod/cluster",'
-            b'"logStream":"kube-apiserver-audit-0123456789abcdef0123456789abcdef","logEvents":['
-            b'{"id":"0","timestamp":1,"message":' + json.dumps(lines[0].decode()).encode() + b'},'
-            b'{"id":"1","timestamp":2,"message":5},'
-            b'{"id":"2","timestamp":3,"message":"{\\"kind\\":\\"Event\\",\\"x\\":\\"\xff\\"}"},'
-            b'{"id":"3","timestamp":4,"message":"I0903 a plain log line"},'
-            b'7,'
-            b'{"id":"5","timestamp":6,"message":' + json.dumps(lines[1].decode()).encode() + b'}]}')
+    data = (
+        b'{"messageType":"DATA_MESSAGE","owner":"111122223333","logGroup":"/aws/eks/prod/cluster",'
+        b'"logStream":"kube-apiserver-audit-0123456789abcdef0123456789abcdef","logEvents":['
+        b'{"id":"0","timestamp":1,"message":' + json.dumps(lines[0].decode()).encode() + b"},"
+        b'{"id":"1","timestamp":2,"message":5},'
+        b'{"id":"2","timestamp":3,"message":"{\\"kind\\":\\"Event\\",\\"x\\":\\"\xff\\"}"},'
+        b'{"id":"3","timestamp":4,"message":"I0903 a plain log line"},'
+        b"7,"
+        b'{"id":"5","timestamp":6,"message":' + json.dumps(lines[1].decode()).encode() + b"}]}"
+    )
     items, _ = decode(data)
     assert [(event.data, event.offset, event.log_time_ms) for event in events_of(items)] == [
-        (lines[0], 0, 1), (lines[1], 5, 6)]
+        (lines[0], 0, 1),
+        (lines[1], 5, 6),
+    ]
     assert [(q.reason, q.offset) for q in quarantined_of(items)] == [
-        ("invalid_log_event", 1), ("invalid_utf8", 2), ("invalid_json", 3), ("invalid_log_event", 4)]
+        ("invalid_log_event", 1),
+        ("invalid_utf8", 2),
+        ("invalid_json", 3),
+        ("invalid_log_event", 4),
+    ]
 
 
 def test_oversized_records(lines: list[bytes]) -> None:
     items, _ = decode(b"\n".join(lines), max_record=1300)
-    assert [(item.reason if isinstance(item, Quarantined) else "event") for item in items] == \
-        ["event" if len(line) <= 1300 else "oversized" for line in lines]
+    assert [(item.reason if isinstance(item, Quarantined) else "event") for item in items] == [
+        "event" if len(line) <= 1300 else "oversized" for line in lines
+    ]
     big = json.dumps({"kind": "Event", "auditID": "big", "requestObject": {"data": "x" * MAX_RECORD_BYTES}}).encode()
     items, _ = decode(lines[0] + b"\n" + big + b"\n" + lines[1])
     assert audit_ids(items) == ids(lines[:2])
@@ -471,7 +582,7 @@ def test_payloads_nested_too_deep_are_quarantined(lines: list[bytes]) -> None:
 
 
 def test_a_bug_surfaces_as_a_record_not_an_exception(lines: list[bytes], monkeypatch: pytest.MonkeyPatch) -> None:
-    from eksight.decode import scanner as module
+    from eksight.core.decode import scanner as module
 
     def broken(*args: object, **kwargs: object) -> None:
         raise RuntimeError("boom")
@@ -526,7 +637,13 @@ def test_directories_are_walked_sorted_recursively_without_hidden_entries(lines:
     items = list(decode_path(tmp_path))
     assert audit_ids(items) == ids(lines)
     assert [Path(event.source).relative_to(tmp_path).as_posix() for event in events_of(items)] == [
-        "a.json", "b/nested/part-0000", "b/nested/part-0000", "b/z.txt", "b/z.txt", "c.gz"]
+        "a.json",
+        "b/nested/part-0000",
+        "b/nested/part-0000",
+        "b/z.txt",
+        "b/z.txt",
+        "c.gz",
+    ]
     assert list(decode_path(tmp_path)) == items  # deterministic
 
 
@@ -579,8 +696,9 @@ def test_dev_set_jsonl_and_cwl_payloads_hold_the_same_events() -> None:
         pytest.skip(MISSING)
     labels = json.loads((DEV / "labels.json").read_text())
     jsonl_stats, cwl_stats = DecodeStats(), DecodeStats()
-    jsonl = Counter(json.loads(event.data)["auditID"] for event in decode_path(DEV / "audit.jsonl.gz",
-                                                                               stats=jsonl_stats))
+    jsonl = Counter(
+        json.loads(event.data)["auditID"] for event in decode_path(DEV / "audit.jsonl.gz", stats=jsonl_stats)
+    )
     # the archive key would give the region (the envelope has none); its cluster/account must lose to the envelope's
     key = context_from_key(f"audit/account=000000000000/region={labels['region']}/cluster=not-this-one/")
     cwl: Counter[str] = Counter()

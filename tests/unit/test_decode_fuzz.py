@@ -1,4 +1,4 @@
-"""Property tests for eksight.decode (hypothesis).
+"""Property tests for eksight.core.decode (hypothesis).
 
 Arbitrary bytes, token soups and damaged (truncated, bit-flipped, spliced, ...) versions of valid inputs of every
 shape must never raise out of the iterator, must account for every decoded byte, must decode the same whatever the
@@ -24,12 +24,17 @@ from pathlib import Path
 from hypothesis import HealthCheck, assume, given, seed, settings
 from hypothesis import strategies as st
 
-from eksight.decode import DecodeStats, Quarantined, RawEvent, SourceContext, decode_bytes, decode_stream
+from eksight.core.decode import DecodeStats, Quarantined, RawEvent, SourceContext, decode_bytes, decode_stream
 
 EXAMPLES = int(os.environ.get("EKSIGHT_FUZZ_EXAMPLES", "200"))
 SEED = int(os.environ.get("EKSIGHT_FUZZ_SEED", "20241126"))
-FUZZ = settings(max_examples=EXAMPLES, deadline=None, database=None, print_blob=True,
-                suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+FUZZ = settings(
+    max_examples=EXAMPLES,
+    deadline=None,
+    database=None,
+    print_blob=True,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 
 DATASETS = Path(__file__).resolve().parents[2].parent / "shared" / "datasets"
 EKS_START = b'{"kind":"Event","apiVersion":"audit.k8s.io/'
@@ -37,16 +42,34 @@ GZIP_MEMBER = re.compile(rb"\x1f\x8b\x08[\x00-\x1f]")
 
 
 def _synthetic(count: int) -> list[bytes]:
-    return [json.dumps({
-        "kind": "Event", "apiVersion": "audit.k8s.io/v1", "level": "Metadata",
-        "auditID": f"00000000-0000-4000-8000-{i:012d}", "stage": "ResponseComplete",
-        "requestURI": f"/api/v1/namespaces/default/pods/p{i}", "verb": "get",
-        "user": {"username": "kubernetes-admin", "groups": ["system:masters"], "extra": {"arn": ["arn:aws:sts::1:x"]}},
-        "sourceIPs": ["10.0.0.1"], "userAgent": "kubectl/v1.30 \u00e9",
-        "objectRef": {"resource": "pods", "name": f"p{i}"},
-        "responseStatus": {"metadata": {}, "code": 200}, "requestReceivedTimestamp": "2024-09-03T00:00:00.000000Z",
-        "stageTimestamp": "2024-09-03T00:00:00.100000Z", "annotations": {"authorization.k8s.io/decision": "allow"},
-    }, separators=(",", ":"), ensure_ascii=False).encode() for i in range(count)]
+    return [
+        json.dumps(
+            {
+                "kind": "Event",
+                "apiVersion": "audit.k8s.io/v1",
+                "level": "Metadata",
+                "auditID": f"00000000-0000-4000-8000-{i:012d}",
+                "stage": "ResponseComplete",
+                "requestURI": f"/api/v1/namespaces/default/pods/p{i}",
+                "verb": "get",
+                "user": {
+                    "username": "kubernetes-admin",
+                    "groups": ["system:masters"],
+                    "extra": {"arn": ["arn:aws:sts::1:x"]},
+                },
+                "sourceIPs": ["10.0.0.1"],
+                "userAgent": "kubectl/v1.30 \u00e9",
+                "objectRef": {"resource": "pods", "name": f"p{i}"},
+                "responseStatus": {"metadata": {}, "code": 200},
+                "requestReceivedTimestamp": "2024-09-03T00:00:00.000000Z",
+                "stageTimestamp": "2024-09-03T00:00:00.100000Z",
+                "annotations": {"authorization.k8s.io/decision": "allow"},
+            },
+            separators=(",", ":"),
+            ensure_ascii=False,
+        ).encode()
+        for i in range(count)
+    ]
 
 
 def _load_events() -> list[bytes]:
@@ -63,11 +86,21 @@ def _load_events() -> list[bytes]:
 
 EVENTS = _load_events()
 EKS_EVENTS = [event for event in EVENTS if event.startswith(EKS_START)] or _synthetic(8)
-CLUSTER = SourceContext(cluster="c1", account="111", log_group="/aws/eks/c1/cluster",
-                        log_stream="kube-apiserver-audit-abc")
-CONTROL = json.dumps({"messageType": "CONTROL_MESSAGE", "owner": "CloudwatchLogs", "logGroup": "", "logStream": "",
-                      "subscriptionFilters": [], "logEvents": [{"id": "", "timestamp": 1, "message": "CWL CONTROL "
-                      "MESSAGE: Checking health of destination Firehose."}]}).encode()
+CLUSTER = SourceContext(
+    cluster="c1", account="111", log_group="/aws/eks/c1/cluster", log_stream="kube-apiserver-audit-abc"
+)
+CONTROL = json.dumps(
+    {
+        "messageType": "CONTROL_MESSAGE",
+        "owner": "CloudwatchLogs",
+        "logGroup": "",
+        "logStream": "",
+        "subscriptionFilters": [],
+        "logEvents": [
+            {"id": "", "timestamp": 1, "message": "CWL CONTROL MESSAGE: Checking health of destination Firehose."}
+        ],
+    }
+).encode()
 
 
 def gz(data: bytes) -> bytes:
@@ -75,17 +108,23 @@ def gz(data: bytes) -> bytes:
 
 
 def envelope(events: list[bytes]) -> bytes:
-    return json.dumps({"messageType": "DATA_MESSAGE", "owner": "111", "logGroup": "/aws/eks/c1/cluster",
-                       "logStream": "kube-apiserver-audit-abc", "subscriptionFilters": ["f"],
-                       "logEvents": [{"id": str(i), "timestamp": 1000 + i, "message": e.decode()}
-                                     for i, e in enumerate(events)]}).encode()
+    return json.dumps(
+        {
+            "messageType": "DATA_MESSAGE",
+            "owner": "111",
+            "logGroup": "/aws/eks/c1/cluster",
+            "logStream": "kube-apiserver-audit-abc",
+            "subscriptionFilters": ["f"],
+            "logEvents": [{"id": str(i), "timestamp": 1000 + i, "message": e.decode()} for i, e in enumerate(events)],
+        }
+    ).encode()
 
 
 def groups(events: list[bytes], rnd: random.Random) -> list[list[bytes]]:
     out, i = [], 0
     while i < len(events):
         size = rnd.randint(1, 3)
-        out.append(events[i:i + size])
+        out.append(events[i : i + size])
         i += size
     return out
 
@@ -108,8 +147,12 @@ def build(shape: str, events: list[bytes], rnd: random.Random) -> bytes:
     if shape == "pretty_concat":
         return b"\n".join(json.dumps(obj, indent=2).encode() for obj in objects)
     if shape == "export":
-        return b"\n".join(json.dumps({"events": [{"logStreamName": "s", "timestamp": 5, "message": e.decode()}
-                                                 for e in group]}, indent=4).encode() for group in groups(events, rnd))
+        return b"\n".join(
+            json.dumps(
+                {"events": [{"logStreamName": "s", "timestamp": 5, "message": e.decode()} for e in group]}, indent=4
+            ).encode()
+            for group in groups(events, rnd)
+        )
     envelopes = [CONTROL] + [envelope(group) for group in groups(events, rnd)]
     if shape == "envelopes_newline":
         return b"\n".join(envelopes) + b"\n"
@@ -122,14 +165,28 @@ def build(shape: str, events: list[bytes], rnd: random.Random) -> bytes:
     if shape == "envelopes_base64":
         return b"\n".join(base64.b64encode(gz(e)) for e in envelopes) + b"\n"
     if shape == "awslogs":
-        return b"\n".join(json.dumps({"awslogs": {"data": base64.b64encode(gz(e)).decode()}}).encode()
-                          for e in envelopes)
+        return b"\n".join(
+            json.dumps({"awslogs": {"data": base64.b64encode(gz(e)).decode()}}).encode() for e in envelopes
+        )
     raise ValueError(shape)
 
 
-SHAPES = ["jsonl", "jsonl_crlf", "concat", "array", "array_pretty", "eventlist", "pretty_concat", "export",
-          "envelopes_newline", "envelopes_back_to_back", "envelopes_gzip_members", "envelopes_newline_gzip",
-          "envelopes_base64", "awslogs"]
+SHAPES = [
+    "jsonl",
+    "jsonl_crlf",
+    "concat",
+    "array",
+    "array_pretty",
+    "eventlist",
+    "pretty_concat",
+    "export",
+    "envelopes_newline",
+    "envelopes_back_to_back",
+    "envelopes_gzip_members",
+    "envelopes_newline_gzip",
+    "envelopes_base64",
+    "awslogs",
+]
 
 
 @st.composite
@@ -139,8 +196,24 @@ def valid_inputs(draw: st.DrawFn) -> tuple[str, list[bytes], bytes]:
     return shape, events, build(shape, events, random.Random(draw(st.integers(0, 2**32))))
 
 
-INSERTS = [b"}", b"{", b"\n", b",", b"]", b"[", b'"', b"\\", b"\x1f\x8b\x08", b"\x00", b"\xff", b'{"messageType"',
-           EKS_START, b"H4sI", b"\\ud800", b"\r\n"]
+INSERTS = [
+    b"}",
+    b"{",
+    b"\n",
+    b",",
+    b"]",
+    b"[",
+    b'"',
+    b"\\",
+    b"\x1f\x8b\x08",
+    b"\x00",
+    b"\xff",
+    b'{"messageType"',
+    EKS_START,
+    b"H4sI",
+    b"\\ud800",
+    b"\r\n",
+]
 
 
 @st.composite
@@ -153,24 +226,61 @@ def mutated(draw: st.DrawFn, data: bytes) -> bytes:
         if op == "truncate":
             data = data[:i]
         elif op == "flip":
-            data = data[:i] + bytes([data[i] ^ (1 << draw(st.integers(0, 7)))]) + data[i + 1:]
+            data = data[:i] + bytes([data[i] ^ (1 << draw(st.integers(0, 7)))]) + data[i + 1 :]
         elif op == "splice":
             other = build(draw(st.sampled_from(SHAPES)), [draw(st.sampled_from(EVENTS))], random.Random(i))
-            data = data[:i] + other[draw(st.integers(0, max(0, len(other) - 1))):]
+            data = data[:i] + other[draw(st.integers(0, max(0, len(other) - 1))) :]
         elif op == "insert":
             data = data[:i] + draw(st.sampled_from(INSERTS) | st.binary(min_size=1, max_size=8)) + data[i:]
         elif op == "delete":
-            data = data[:i] + data[i + draw(st.integers(1, 64)):]
+            data = data[:i] + data[i + draw(st.integers(1, 64)) :]
         else:
             j = min(len(data), i + draw(st.integers(1, 256)))
             data = data[:j] + data[i:j] + data[j:]
     return data
 
 
-TOKENS = [b"{", b"}", b"[", b"]", b",", b":", b'"', b"\\", b"\n", b" ", b"\r", b"\t", b"1", b"-", b"true", b"null",
-          b'"kind"', b'"Event"', b'"messageType"', b'"DATA_MESSAGE"', b'"CONTROL_MESSAGE"', b'"logEvents"',
-          b'"message"', b'"items"', b'"EventList"', b'"events"', b'"awslogs"', b'"data"', b'"records"', EKS_START,
-          b"H4sI", b"eyJ", b"\x1f\x8b\x08", b"\x00", b"\xff", b"\xef\xbb\xbf", b"\\u00e9", b"\\ud800", b'"\xc3\xa9"']
+TOKENS = [
+    b"{",
+    b"}",
+    b"[",
+    b"]",
+    b",",
+    b":",
+    b'"',
+    b"\\",
+    b"\n",
+    b" ",
+    b"\r",
+    b"\t",
+    b"1",
+    b"-",
+    b"true",
+    b"null",
+    b'"kind"',
+    b'"Event"',
+    b'"messageType"',
+    b'"DATA_MESSAGE"',
+    b'"CONTROL_MESSAGE"',
+    b'"logEvents"',
+    b'"message"',
+    b'"items"',
+    b'"EventList"',
+    b'"events"',
+    b'"awslogs"',
+    b'"data"',
+    b'"records"',
+    EKS_START,
+    b"H4sI",
+    b"eyJ",
+    b"\x1f\x8b\x08",
+    b"\x00",
+    b"\xff",
+    b"\xef\xbb\xbf",
+    b"\\u00e9",
+    b"\\ud800",
+    b'"\xc3\xa9"',
+]
 token_soup = st.lists(st.sampled_from(TOKENS) | st.binary(max_size=4), max_size=60).map(b"".join)
 
 
@@ -182,14 +292,18 @@ class ShortReads(io.RawIOBase):
         return True
 
     def read(self, n: int = -1) -> bytes:
-        chunk = self.data[self.position:self.position + min(self.size, n if n >= 0 else self.size)]
+        chunk = self.data[self.position : self.position + min(self.size, n if n >= 0 else self.size)]
         self.position += len(chunk)
         return chunk
 
 
 def key(items: list[RawEvent | Quarantined]) -> list[tuple]:
-    return [(item.offset, item.data, item.context, item.log_time_ms) if isinstance(item, RawEvent)
-            else (item.offset, item.reason, item.detail, item.sample) for item in items]
+    return [
+        (item.offset, item.data, item.context, item.log_time_ms)
+        if isinstance(item, RawEvent)
+        else (item.offset, item.reason, item.detail, item.sample)
+        for item in items
+    ]
 
 
 def decoded(data: bytes) -> tuple[list[RawEvent | Quarantined], DecodeStats]:
@@ -282,14 +396,14 @@ def damaged_record(draw: st.DrawFn, record: bytes, other: bytes) -> bytes:
     if op == "flip":
         for _ in range(draw(st.integers(1, 3))):
             j = draw(st.integers(0, len(record) - 1))
-            record = record[:j] + bytes([record[j] ^ (1 << draw(st.integers(0, 7)))]) + record[j + 1:]
+            record = record[:j] + bytes([record[j] ^ (1 << draw(st.integers(0, 7)))]) + record[j + 1 :]
         return record
     if op == "garbage":
         return draw(st.binary(min_size=1, max_size=30))
     if op == "splice":
-        return record[:i] + other[draw(st.integers(0, len(other) - 1)):]
+        return record[:i] + other[draw(st.integers(0, len(other) - 1)) :]
     if op == "delete":
-        return record[:i] + record[i + draw(st.integers(1, 30)):]
+        return record[:i] + record[i + draw(st.integers(1, 30)) :]
     return record[:i] + draw(st.sampled_from(INSERTS)) + record[i:]
 
 
@@ -300,8 +414,9 @@ def test_a_damaged_record_does_not_take_its_neighbours(data: st.DataObject, layo
     """Decidable cases: records one per line; back-to-back API-server events (each starts with kind and apiVersion);
     envelopes (each starts with messageType); gzip members (the first member's header intact)."""
     if layout in ("jsonl", "concat"):
-        records = data.draw(st.lists(st.sampled_from(EVENTS if layout == "jsonl" else EKS_EVENTS),
-                                     min_size=2, max_size=6))
+        records = data.draw(
+            st.lists(st.sampled_from(EVENTS if layout == "jsonl" else EKS_EVENTS), min_size=2, max_size=6)
+        )
         batches = [[record] for record in records]
     else:
         batches = groups(data.draw(st.lists(st.sampled_from(EVENTS), min_size=3, max_size=8)), random.Random(0))
@@ -311,14 +426,14 @@ def test_a_damaged_record_does_not_take_its_neighbours(data: st.DataObject, layo
     if layout == "members":
         parts = [gz(record) for record in records]
         head = parts[k][:10] if k == 0 else b""  # a garbage start that looks like text is read as text
-        parts[k] = head + data.draw(damaged_record(parts[k][len(head):], gz(other)))
+        parts[k] = head + data.draw(damaged_record(parts[k][len(head) :], gz(other)))
         damaged = b"".join(parts)
     else:
         bad = data.draw(damaged_record(records[k], other))
         separator = b"\n" if layout in ("jsonl", "envelopes_newline") else b""
         if separator:
             bad = bad.replace(b"\n", b" ")  # the damage stays inside its line
-        damaged = separator.join([*records[:k], bad, *records[k + 1:]]) + separator
+        damaged = separator.join([*records[:k], bad, *records[k + 1 :]]) + separator
         # gzip magic and flags near the start can make the decoder read the input as gzip (its documented rule)
         assume(not GZIP_MEMBER.search(damaged, 0, (64 << 10) + 4))
     items, _ = decoded(damaged)
@@ -326,7 +441,7 @@ def test_a_damaged_record_does_not_take_its_neighbours(data: st.DataObject, layo
     if layout in ("jsonl", "concat"):
         found = {(event.offset, event.data) for event in events}
         position = 0
-        for j, record in enumerate([*records[:k], bad, *records[k + 1:]]):
+        for j, record in enumerate([*records[:k], bad, *records[k + 1 :]]):
             if j != k:
                 assert (position, record) in found, (j, k)
             position += len(record) + len(separator)

@@ -2,19 +2,39 @@
 
 from __future__ import annotations
 
-from eksight.findings import FindingAggregator, Observation, ResourceRef, Severity, iso, to_json_line
+from eksight.core.findings import FindingAggregator, Observation, ResourceRef, Severity, iso, to_json_line
 
 WEB_0 = ResourceRef("default", "pods/exec", "web-0")
 
 
-def observation(time: float, audit_id: str, *, principal: str = "iam:arn:aws:iam::1:role/dev",
-                target: ResourceRef | None = WEB_0,
-                severity: Severity = Severity.MEDIUM, ip: str = "198.51.100.7") -> Observation:
-    return Observation(detector="rule", rule_id="EKS-101", type="Execution:Kubernetes/ExecInPod",
-                       severity=severity, title="Exec into pod", description="d", cluster="prod", account="1",
-                       region="eu-west-1", principal_key=principal, principal={"name": "dev", "kind": "iam_role"},
-                       target=target, time=time, audit_id=audit_id, source_ip=ip, user_agent="kubectl/v1.31",
-                       mitre=("T1609",))
+def observation(
+    time: float,
+    audit_id: str,
+    *,
+    principal: str = "iam:arn:aws:iam::1:role/dev",
+    target: ResourceRef | None = WEB_0,
+    severity: Severity = Severity.MEDIUM,
+    ip: str = "198.51.100.7",
+) -> Observation:
+    return Observation(
+        detector="rule",
+        rule_id="EKS-101",
+        type="Execution:Kubernetes/ExecInPod",
+        severity=severity,
+        title="Exec into pod",
+        description="d",
+        cluster="prod",
+        account="1",
+        region="eu-west-1",
+        principal_key=principal,
+        principal={"name": "dev", "kind": "iam_role"},
+        target=target,
+        time=time,
+        audit_id=audit_id,
+        source_ip=ip,
+        user_agent="kubectl/v1.31",
+        mitre=("T1609",),
+    )
 
 
 def test_repeats_within_the_window_update_one_finding() -> None:
@@ -100,9 +120,27 @@ def test_json_line_has_the_contract_fields() -> None:
     aggregator = FindingAggregator()
     aggregator.add(observation(1726000000.25, "a"))
     record = json.loads(to_json_line(aggregator.findings()[0]))
-    assert set(record) >= {"id", "type", "severity", "title", "description", "detector", "rule_id", "cluster",
-                           "account", "region", "principal", "evidence", "first_seen", "last_seen", "count",
-                           "mitre", "resources", "source_ips", "user_agents"}
+    assert set(record) >= {
+        "id",
+        "type",
+        "severity",
+        "title",
+        "description",
+        "detector",
+        "rule_id",
+        "cluster",
+        "account",
+        "region",
+        "principal",
+        "evidence",
+        "first_seen",
+        "last_seen",
+        "count",
+        "mitre",
+        "resources",
+        "source_ips",
+        "user_agents",
+    }
     assert record["severity"] == "MEDIUM"
     assert record["first_seen"] == iso(1726000000.25) == "2024-09-10T20:26:40.250000Z"
     assert record["resources"] == [{"namespace": "default", "kind": "pods/exec", "name": "web-0"}]

@@ -1,4 +1,4 @@
-"""Tests for eksight.identity: stable principals from EKS audit `user` / `impersonatedUser`.
+"""Tests for eksight.core.identity: stable principals from EKS audit `user` / `impersonatedUser`.
 
 Hand-written events cover each identity kind and edge case; the real-data tests resolve every event of the
 dev-scenarios set (and Panther's EKS tests) and check invariants against an independent classification
@@ -18,9 +18,9 @@ from typing import Any
 import msgspec
 import pytest
 
-from eksight import identity
-from eksight.events import AuditEvent, parse_event
-from eksight.identity import Principal, impersonation, resolve_principal
+from eksight.core import identity
+from eksight.core.events import AuditEvent, parse_event
+from eksight.core.identity import Principal, impersonation, resolve_principal
 
 DATASETS = Path(__file__).resolve().parents[2].parent / "shared" / "datasets"
 DEV_AUDIT = DATASETS / "dev-scenarios" / "audit.jsonl.gz"
@@ -74,7 +74,10 @@ def test_iam_role_from_canonical_arn():
 def test_iam_role_from_sts_arn_in_username_only():
     p = resolve({"username": f"arn:aws:sts::{ACCT}:assumed-role/Deployer/ci-run-42"})
     assert (p.kind, p.key, p.session, p.account) == (
-        "iam_role", f"iam:arn:aws:iam::{ACCT}:role/Deployer", "ci-run-42", ACCT
+        "iam_role",
+        f"iam:arn:aws:iam::{ACCT}:role/Deployer",
+        "ci-run-42",
+        ACCT,
     )
 
 
@@ -122,8 +125,13 @@ def test_sso_role_keeps_the_person_from_the_session():
 def test_mapped_username_keeps_the_iam_principal_as_key():
     # aws-auth maps role terraform-eks-admin to username kubernetes-admin (dev-scenarios shape).
     sts = f"arn:aws:sts::{ACCT}:assumed-role/terraform-eks-admin/terraform-1725351951"
-    user = iam_user("kubernetes-admin", canonical=f"arn:aws:iam::{ACCT}:role/terraform-eks-admin", arn=sts,
-                    session="terraform-1725351951", groups=["system:masters", "system:authenticated"])
+    user = iam_user(
+        "kubernetes-admin",
+        canonical=f"arn:aws:iam::{ACCT}:role/terraform-eks-admin",
+        arn=sts,
+        session="terraform-1725351951",
+        groups=["system:masters", "system:authenticated"],
+    )
     p = resolve(user)
     assert (p.kind, p.name) == ("mapped_user", "kubernetes-admin")
     assert p.key == f"iam:arn:aws:iam::{ACCT}:role/terraform-eks-admin"
@@ -168,25 +176,31 @@ def test_usernames_cannot_collide_with_other_key_spaces():
 
 
 def test_service_account_with_bound_token_claims():
-    p = resolve({
-        "username": "system:serviceaccount:cart:web",
-        "uid": "5e4461f9-f529-4e66-9343-0b0cc9452284",
-        "groups": ["system:serviceaccounts", "system:serviceaccounts:cart", "system:authenticated"],
-        "extra": {
-            "authentication.kubernetes.io/pod-name": ["web-7d9f-abcde"],
-            "authentication.kubernetes.io/pod-uid": ["0d6c..."],
-            "authentication.kubernetes.io/node-name": ["ip-10-0-1-2.ec2.internal"],
-            "authentication.kubernetes.io/credential-id": ["JTI=abc"],
-        },
-    })
+    p = resolve(
+        {
+            "username": "system:serviceaccount:cart:web",
+            "uid": "5e4461f9-f529-4e66-9343-0b0cc9452284",
+            "groups": ["system:serviceaccounts", "system:serviceaccounts:cart", "system:authenticated"],
+            "extra": {
+                "authentication.kubernetes.io/pod-name": ["web-7d9f-abcde"],
+                "authentication.kubernetes.io/pod-uid": ["0d6c..."],
+                "authentication.kubernetes.io/node-name": ["ip-10-0-1-2.ec2.internal"],
+                "authentication.kubernetes.io/credential-id": ["JTI=abc"],
+            },
+        }
+    )
     assert (p.kind, p.key, p.namespace, p.service_account) == ("service_account", "sa:cart/web", "cart", "web")
     assert (p.pod, p.node) == ("web-7d9f-abcde", "ip-10-0-1-2.ec2.internal")
     assert not p.is_system
 
 
 def test_service_account_pod_from_panther_normalised_key():
-    p = resolve({"username": "system:serviceaccount:kube-system:coredns",
-                 "extra": {"authentication_kubernetes_io_slash_pod-name": ["coredns-57ff979f67-bl27n"]}})
+    p = resolve(
+        {
+            "username": "system:serviceaccount:kube-system:coredns",
+            "extra": {"authentication_kubernetes_io_slash_pod-name": ["coredns-57ff979f67-bl27n"]},
+        }
+    )
     assert (p.key, p.pod) == ("sa:kube-system/coredns", "coredns-57ff979f67-bl27n")
 
 
@@ -198,26 +212,40 @@ def test_cache_does_not_mix_pods_of_one_service_account():
     assert a.key == b.key and (a.pod, b.pod) == ("a", "b")
 
 
-@pytest.mark.parametrize("username", ["system:serviceaccount:onlyns", "system:serviceaccount::name",
-                                      "system:serviceaccount:ns:", "system:serviceaccount:a:b:c"])
+@pytest.mark.parametrize(
+    "username",
+    [
+        "system:serviceaccount:onlyns",
+        "system:serviceaccount::name",
+        "system:serviceaccount:ns:",
+        "system:serviceaccount:a:b:c",
+    ],
+)
 def test_malformed_service_account_usernames_are_unknown(username):
     p = resolve({"username": username})
     assert p.kind == "unknown" and p.key == f"user:{username}"
 
 
 def test_node_by_certificate():
-    p = resolve({"username": "system:node:ip-192-168-3-178.us-west-2.compute.internal",
-                 "groups": ["system:nodes", "system:authenticated"]})
+    p = resolve(
+        {
+            "username": "system:node:ip-192-168-3-178.us-west-2.compute.internal",
+            "groups": ["system:nodes", "system:authenticated"],
+        }
+    )
     assert (p.kind, p.key, p.node) == ("node", "node:*", "ip-192-168-3-178.us-west-2.compute.internal")
     assert not p.is_system
 
 
 def test_node_by_iam_node_role():
     role = "eksctl-prod-nodegroup-NodeInstanceRole-AH4SFX6A5BMY"
-    user = iam_user("system:node:ip-172-31-59-150.eu-north-1.compute.internal",
-                    canonical=f"arn:aws:iam::{ACCT}:role/{role}",
-                    arn=f"arn:aws:sts::{ACCT}:assumed-role/{role}/i-0965b9245fe7914aa", session="i-0965b9245fe7914aa",
-                    groups=["system:nodes", "system:authenticated"])
+    user = iam_user(
+        "system:node:ip-172-31-59-150.eu-north-1.compute.internal",
+        canonical=f"arn:aws:iam::{ACCT}:role/{role}",
+        arn=f"arn:aws:sts::{ACCT}:assumed-role/{role}/i-0965b9245fe7914aa",
+        session="i-0965b9245fe7914aa",
+        groups=["system:nodes", "system:authenticated"],
+    )
     p = resolve(user)
     assert (p.kind, p.key, p.node) == ("node", "node:*", "ip-172-31-59-150.eu-north-1.compute.internal")
     assert (p.arn, p.session, p.account) == (f"arn:aws:iam::{ACCT}:role/{role}", "i-0965b9245fe7914aa", ACCT)
@@ -237,8 +265,9 @@ def test_anonymous(user):
     assert (p.kind, p.key) == ("anonymous", "anonymous")
 
 
-@pytest.mark.parametrize("username", ["eks:addon-manager", "eks:node-manager", "eks:cloud-controller-manager",
-                                      "eks:certificate-controller"])
+@pytest.mark.parametrize(
+    "username", ["eks:addon-manager", "eks:node-manager", "eks:cloud-controller-manager", "eks:certificate-controller"]
+)
 def test_eks_service_principals(username):
     p = resolve({"username": username, "groups": ["system:authenticated"]})
     assert (p.kind, p.key, p.name, p.is_system) == ("eks_system", f"user:{username}", username, True)
@@ -251,8 +280,16 @@ def test_eks_addon_manager_keeps_its_iam_role():
     assert p.arn == f"arn:aws:iam::{ACCT}:role/AWSWesleyClusterManagerLambda-Add-AddonManagerRole"
 
 
-@pytest.mark.parametrize("username", ["system:kube-controller-manager", "system:kube-scheduler", "system:apiserver",
-                                      "kube-apiserver", "system:kube-proxy"])
+@pytest.mark.parametrize(
+    "username",
+    [
+        "system:kube-controller-manager",
+        "system:kube-scheduler",
+        "system:apiserver",
+        "kube-apiserver",
+        "system:kube-proxy",
+    ],
+)
 def test_kubernetes_control_plane(username):
     p = resolve({"username": username, "groups": ["system:authenticated"]})
     assert (p.kind, p.key, p.is_system) == ("k8s_system", f"user:{username}", True)
@@ -260,9 +297,12 @@ def test_kubernetes_control_plane(username):
 
 @pytest.mark.parametrize(
     ("username", "key"),
-    [("", "unknown"), ("system:something-new", "user:system:something-new"),
-     ("arn:aws:sts::not-an-arn", "user:arn:aws:sts::not-an-arn"),
-     (f"arn:aws:s3:::{ACCT}-bucket", f"user:arn:aws:s3:::{ACCT}-bucket")],
+    [
+        ("", "unknown"),
+        ("system:something-new", "user:system:something-new"),
+        ("arn:aws:sts::not-an-arn", "user:arn:aws:sts::not-an-arn"),
+        (f"arn:aws:s3:::{ACCT}-bucket", f"user:arn:aws:s3:::{ACCT}-bucket"),
+    ],
 )
 def test_unknown_shapes(username, key):
     p = resolve({"username": username})
@@ -278,8 +318,13 @@ def test_event_without_user():
 
 def test_impersonation_resolves_the_impersonated_identity_separately():
     actor = {"username": f"arn:aws:sts::{ACCT}:assumed-role/Dev/alice"}
-    e = event(actor, impersonated={"username": "system:serviceaccount:kube-system:replicaset-controller",
-                                   "groups": ["system:serviceaccounts"]})
+    e = event(
+        actor,
+        impersonated={
+            "username": "system:serviceaccount:kube-system:replicaset-controller",
+            "groups": ["system:serviceaccounts"],
+        },
+    )
     assert resolve_principal(e).key == f"iam:arn:aws:iam::{ACCT}:role/Dev"
     target = impersonation(e)
     assert target is not None and target.key == "sa:kube-system/replicaset-controller"
@@ -311,8 +356,10 @@ SHAPES = {
     "node": re.compile(r"^system:node:(.*)$"),
     "anonymous": re.compile(r"^system:(anonymous|unauthenticated)$"),
     "eks_system": re.compile(r"^eks:.+$"),
-    "k8s_system": re.compile(r"^(system:(apiserver|kube-apiserver|kube-controller-manager|kube-scheduler|kube-proxy|"
-                             r"kube-aggregator)|kube-apiserver)$"),
+    "k8s_system": re.compile(
+        r"^(system:(apiserver|kube-apiserver|kube-controller-manager|kube-scheduler|kube-proxy|"
+        r"kube-aggregator)|kube-apiserver)$"
+    ),
     "sts": re.compile(r"^arn:(aws[-a-z]*):sts::(\d{12}):assumed-role/([^/]+)/(.+)$"),
     "iam": re.compile(r"^arn:(aws[-a-z]*):iam::(\d{12}):(user|role)/(?:.*/)?([^/]+)$"),
     "plain": re.compile(r"^(?!system:)(?!arn:)(?!eks:).+$"),
@@ -397,8 +444,9 @@ def test_panther_events_resolve():
         kinds[p.kind] += 1
         assert p.kind == expected_kind(raw.get("user") or {}), (raw.get("user"), p)
     print("\nidentity kinds on panther-eks:", dict(kinds.most_common()))
-    assert kinds["unknown"] == sum(1 for line in PANTHER.read_text().splitlines()
-                                   if not (json.loads(line).get("user") or {}).get("username"))
+    assert kinds["unknown"] == sum(
+        1 for line in PANTHER.read_text().splitlines() if not (json.loads(line).get("user") or {}).get("username")
+    )
 
 
 @pytest.mark.skipif(not FALCO.exists(), reason=f"shared datasets not present at {DATASETS}")

@@ -2,26 +2,40 @@
 
 from __future__ import annotations
 
-from eksight import ledger
-from eksight.findings import FindingAggregator, Observation, ResourceRef, Severity
-from eksight.ueba.store import MemoryStore
+from eksight.core import ledger
+from eksight.core.findings import FindingAggregator, Observation, ResourceRef, Severity
+from eksight.core.state import MemoryStateStore
 
 
 def part(times: list[float], ids: list[str], severity: Severity = Severity.MEDIUM):  # type: ignore[no-untyped-def]
     aggregator = FindingAggregator()
     for time, audit_id in zip(times, ids, strict=True):
-        aggregator.add(Observation(
-            detector="rule", rule_id="EKS-111", type="Execution:Kubernetes/ExecInKubeSystemPod", severity=severity,
-            title=f"Exec ({severity.name})", description="d", cluster="prod", account="1", region="eu-west-1",
-            principal_key="user:alice", principal={"name": "alice"}, target=ResourceRef("kube-system", "pods/exec",
-                                                                                     "coredns"),
-            time=time, audit_id=audit_id, source_ip="198.51.100.1", user_agent="kubectl"))
+        aggregator.add(
+            Observation(
+                detector="rule",
+                rule_id="EKS-111",
+                type="Execution:Kubernetes/ExecInKubeSystemPod",
+                severity=severity,
+                title=f"Exec ({severity.name})",
+                description="d",
+                cluster="prod",
+                account="1",
+                region="eu-west-1",
+                principal_key="user:alice",
+                principal={"name": "alice"},
+                target=ResourceRef("kube-system", "pods/exec", "coredns"),
+                time=time,
+                audit_id=audit_id,
+                source_ip="198.51.100.1",
+                user_agent="kubectl",
+            )
+        )
     (finding,) = aggregator.findings()
     return finding
 
 
 def test_parts_of_one_finding_from_two_objects_are_published_as_the_total() -> None:
-    store = MemoryStore()
+    store = MemoryStateStore()
     (first,) = ledger.fold(store, [part([7300.0, 7400.0], ["a", "b"])], "object-1")
     (second,) = ledger.fold(store, [part([9000.0], ["c"], Severity.HIGH)], "object-2")
     assert first.id == second.id
@@ -31,7 +45,7 @@ def test_parts_of_one_finding_from_two_objects_are_published_as_the_total() -> N
 
 
 def test_a_retried_object_is_counted_once() -> None:
-    store = MemoryStore()
+    store = MemoryStateStore()
     ledger.fold(store, [part([7300.0], ["a"])], "object-1")
     (again,) = ledger.fold(store, [part([7300.0], ["a"])], "object-1")
     assert again.count == 1
@@ -40,7 +54,7 @@ def test_a_retried_object_is_counted_once() -> None:
 
 
 def test_the_strongest_title_survives_a_weaker_later_part() -> None:
-    store = MemoryStore()
+    store = MemoryStateStore()
     ledger.fold(store, [part([7300.0], ["a"], Severity.HIGH)], "object-1")
     (total,) = ledger.fold(store, [part([7400.0], ["b"], Severity.LOW)], "object-2")
     assert (total.severity, total.title) == (Severity.HIGH, "Exec (HIGH)")

@@ -14,10 +14,9 @@ import botocore.session
 import pytest
 from botocore.validate import ParamValidator
 
-from eksight.decode import decode_path
-from eksight.detect import Detector
-from eksight.findings import Finding, ResourceRef, Severity
-from eksight.mappers import (
+from eksight.core.decode import decode_path
+from eksight.core.detector import Detector
+from eksight.core.finding_formats import (
     DETAIL_SCHEMA_VERSION,
     asff_batches,
     entry_size,
@@ -25,6 +24,7 @@ from eksight.mappers import (
     to_asff,
     to_eventbridge_entry,
 )
+from eksight.core.findings import Finding, ResourceRef, Severity
 
 DATASETS = Path(__file__).resolve().parents[2].parent / "shared" / "datasets"
 ACCOUNT = "111122223333"
@@ -32,11 +32,37 @@ PRODUCT_ARN = re.compile(r"^arn:(aws|aws-cn|aws-us-gov):securityhub:[a-z0-9-]+:\
 # Documented ASFF limits the service model does not carry (botocore only has NonEmptyString patterns).
 ASFF_STRING_MAX = {"Id": 512, "GeneratorId": 512, "Title": 256, "Description": 1024, "Text": 512}
 ASFF_LIST_MAX = {"Resources": 32, "Types": 50}
-ASFF_NAMESPACES = {"Software and Configuration Checks", "TTPs", "Effects", "Unusual Behaviors",
-                   "Sensitive Data Identifications"}
-CONTRACT = {"id", "type", "severity", "title", "description", "detector", "rule_id", "cluster", "account", "region",
-            "principal", "evidence", "first_seen", "last_seen", "count", "mitre", "resources", "source_ips",
-            "user_agents", "remediation", "details", "schema_version"}
+ASFF_NAMESPACES = {
+    "Software and Configuration Checks",
+    "TTPs",
+    "Effects",
+    "Unusual Behaviors",
+    "Sensitive Data Identifications",
+}
+CONTRACT = {
+    "id",
+    "type",
+    "severity",
+    "title",
+    "description",
+    "detector",
+    "rule_id",
+    "cluster",
+    "account",
+    "region",
+    "principal",
+    "evidence",
+    "first_seen",
+    "last_seen",
+    "count",
+    "mitre",
+    "resources",
+    "source_ips",
+    "user_agents",
+    "remediation",
+    "details",
+    "schema_version",
+}
 
 
 @pytest.fixture(scope="module")
@@ -66,15 +92,34 @@ def real_findings() -> list[Finding]:
 
 def make_finding(**overrides: Any) -> Finding:
     fields: dict[str, Any] = dict(
-        id="f" * 32, type="PrivilegeEscalation:Kubernetes/ClusterAdminBound", severity=Severity.HIGH,
-        title="Cluster-admin bound", description="A subject was bound to cluster-admin.", detector="rule",
-        rule_id="EKS-301", cluster="prod", account=ACCOUNT, region="eu-west-1",
-        principal={"name": "dev", "kind": "iam_role", "key": f"iam:arn:aws:iam::{ACCOUNT}:role/dev",
-                   "arn": f"arn:aws:iam::{ACCOUNT}:role/dev", "session": "alice"},
-        first_seen=1_700_000_000.0, last_seen=1_700_000_100.0, count=3, evidence=["a1", "a2", "a3"],
-        mitre=["T1098"], resources=[ResourceRef("", "clusterrolebindings", "evil")],
-        source_ips=["198.51.100.7"], user_agents=["kubectl/v1.31"], remediation="Remove the binding.",
-        details={"role": "cluster-admin"})
+        id="f" * 32,
+        type="PrivilegeEscalation:Kubernetes/ClusterAdminBound",
+        severity=Severity.HIGH,
+        title="Cluster-admin bound",
+        description="A subject was bound to cluster-admin.",
+        detector="rule",
+        rule_id="EKS-301",
+        cluster="prod",
+        account=ACCOUNT,
+        region="eu-west-1",
+        principal={
+            "name": "dev",
+            "kind": "iam_role",
+            "key": f"iam:arn:aws:iam::{ACCOUNT}:role/dev",
+            "arn": f"arn:aws:iam::{ACCOUNT}:role/dev",
+            "session": "alice",
+        },
+        first_seen=1_700_000_000.0,
+        last_seen=1_700_000_100.0,
+        count=3,
+        evidence=["a1", "a2", "a3"],
+        mitre=["T1098"],
+        resources=[ResourceRef("", "clusterrolebindings", "evil")],
+        source_ips=["198.51.100.7"],
+        user_agents=["kubectl/v1.31"],
+        remediation="Remove the binding.",
+        details={"role": "cluster-admin"},
+    )
     fields.update(overrides)
     return Finding(**fields)
 
@@ -174,11 +219,13 @@ def test_a_later_updated_at_is_sent_as_a_later_update() -> None:
     assert (later["Id"], later["CreatedAt"]) == (base["Id"], base["CreatedAt"])
 
 
-@pytest.mark.parametrize(("region", "partition"), [("cn-north-1", "aws-cn"), ("us-gov-west-1", "aws-us-gov"),
-                                                    ("eu-west-1", "aws")])
+@pytest.mark.parametrize(
+    ("region", "partition"), [("cn-north-1", "aws-cn"), ("us-gov-west-1", "aws-us-gov"), ("eu-west-1", "aws")]
+)
 def test_partition_follows_region(securityhub: Any, events: Any, region: str, partition: str) -> None:
-    finding = make_finding(region=region, principal={"name": "system:anonymous", "kind": "anonymous",
-                                                      "key": "anonymous"})
+    finding = make_finding(
+        region=region, principal={"name": "system:anonymous", "kind": "anonymous", "key": "anonymous"}
+    )
     asff = to_asff(finding)
     validate_asff(securityhub, asff)
     assert partition_for(region) == partition
@@ -217,20 +264,38 @@ def test_principal_and_kubernetes_targets_become_resources_capped_at_32(security
     assert len(resources) == 32
     assert resources[1]["Type"] == "AwsIamRole" and resources[1]["Id"] == f"arn:aws:iam::{ACCOUNT}:role/dev"
     assert resources[1]["Details"]["Other"]["k8s/session"] == "alice"
-    assert resources[2] == {"Type": "Other", "Id": "k8s://prod/ns/pods/p0", "Partition": "aws",
-                            "Region": "eu-west-1",
-                            "Details": {"Other": {"k8s/namespace": "ns", "k8s/kind": "pods", "k8s/name": "p0"}}}
-    user = to_asff(make_finding(principal={"name": "bob", "kind": "iam_user", "key": "iam:x",
-                                           "arn": f"arn:aws:iam::{ACCOUNT}:user/bob"}))["Resources"][1]
+    assert resources[2] == {
+        "Type": "Other",
+        "Id": "k8s://prod/ns/pods/p0",
+        "Partition": "aws",
+        "Region": "eu-west-1",
+        "Details": {"Other": {"k8s/namespace": "ns", "k8s/kind": "pods", "k8s/name": "p0"}},
+    }
+    user = to_asff(
+        make_finding(
+            principal={"name": "bob", "kind": "iam_user", "key": "iam:x", "arn": f"arn:aws:iam::{ACCOUNT}:user/bob"}
+        )
+    )["Resources"][1]
     assert user["Type"] == "AwsIamUser"
-    sa = to_asff(make_finding(principal={"name": "system:serviceaccount:ci:deployer", "kind": "service_account",
-                                         "key": "sa:ci/deployer", "namespace": "ci"}))["Resources"][1]
+    sa = to_asff(
+        make_finding(
+            principal={
+                "name": "system:serviceaccount:ci:deployer",
+                "kind": "service_account",
+                "key": "sa:ci/deployer",
+                "namespace": "ci",
+            }
+        )
+    )["Resources"][1]
     assert (sa["Type"], sa["Id"]) == ("Other", "sa:ci/deployer")
 
 
 def test_product_fields_respect_map_limits(securityhub: Any) -> None:
-    finding = make_finding(evidence=[f"audit-{i:05d}" for i in range(500)], user_agents=["x" * 5000],
-                           source_ips=[f"10.0.{i // 256}.{i % 256}" for i in range(1000)])
+    finding = make_finding(
+        evidence=[f"audit-{i:05d}" for i in range(500)],
+        user_agents=["x" * 5000],
+        source_ips=[f"10.0.{i // 256}.{i % 256}" for i in range(1000)],
+    )
     asff = to_asff(finding)
     validate_asff(securityhub, asff)
     fields = asff["ProductFields"]
@@ -239,18 +304,35 @@ def test_product_fields_respect_map_limits(securityhub: Any) -> None:
     assert all(len(v) <= 1024 for v in fields.values())
 
 
-@pytest.mark.parametrize(("finding_type", "detector", "expected"), [
-    ("PrivilegeEscalation:Kubernetes/ClusterAdminBound", "rule",
-     ["TTPs/Privilege Escalation/PrivilegeEscalation:Kubernetes-ClusterAdminBound"]),
-    ("Exfiltration:Kubernetes/FilesCopiedFromPod", "rule",
-     ["Effects/Data Exfiltration/Exfiltration:Kubernetes-FilesCopiedFromPod"]),
-    ("Policy:Kubernetes/AnonymousAccessGranted", "rule",
-     ["Software and Configuration Checks/AWS Security Best Practices/Policy:Kubernetes-AnonymousAccessGranted"]),
-    ("Discovery:Kubernetes/FirstSeenList", "anomaly",
-     ["TTPs/Discovery/Discovery:Kubernetes-FirstSeenList",
-      "Unusual Behaviors/User/Discovery:Kubernetes-FirstSeenList"]),
-    ("Weird", "rule", ["Unusual Behaviors/Application/Weird"]),
-])
+@pytest.mark.parametrize(
+    ("finding_type", "detector", "expected"),
+    [
+        (
+            "PrivilegeEscalation:Kubernetes/ClusterAdminBound",
+            "rule",
+            ["TTPs/Privilege Escalation/PrivilegeEscalation:Kubernetes-ClusterAdminBound"],
+        ),
+        (
+            "Exfiltration:Kubernetes/FilesCopiedFromPod",
+            "rule",
+            ["Effects/Data Exfiltration/Exfiltration:Kubernetes-FilesCopiedFromPod"],
+        ),
+        (
+            "Policy:Kubernetes/AnonymousAccessGranted",
+            "rule",
+            ["Software and Configuration Checks/AWS Security Best Practices/Policy:Kubernetes-AnonymousAccessGranted"],
+        ),
+        (
+            "Discovery:Kubernetes/FirstSeenList",
+            "anomaly",
+            [
+                "TTPs/Discovery/Discovery:Kubernetes-FirstSeenList",
+                "Unusual Behaviors/User/Discovery:Kubernetes-FirstSeenList",
+            ],
+        ),
+        ("Weird", "rule", ["Unusual Behaviors/Application/Weird"]),
+    ],
+)
 def test_types_follow_the_tactic_prefix(finding_type: str, detector: str, expected: list[str]) -> None:
     assert to_asff(make_finding(type=finding_type, detector=detector))["Types"] == expected
 
@@ -277,8 +359,13 @@ def test_real_findings_map_to_valid_eventbridge_entries(events: Any, real_findin
 
 
 def test_entry_size_follows_the_documented_calculation() -> None:
-    entry = {"Source": "s", "DetailType": "dt", "Detail": '{"a":"é"}', "Resources": ["arn:x", "arn:yy"],
-             "EventBusName": "bus"}
+    entry = {
+        "Source": "s",
+        "DetailType": "dt",
+        "Detail": '{"a":"é"}',
+        "Resources": ["arn:x", "arn:yy"],
+        "EventBusName": "bus",
+    }
     assert entry_size(entry) == 1 + 2 + 10 + 5 + 6 + 3
     assert entry_size({**entry, "Time": datetime.now()}) == entry_size(entry) + 14
 
@@ -313,7 +400,12 @@ def test_impossible_sizes_raise() -> None:
 
 
 def test_module_does_not_import_botocore() -> None:
-    code = "import sys, eksight.mappers; print('botocore' in sys.modules)"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                         cwd=Path(__file__).resolve().parents[2])
+    code = "import sys, eksight.core.finding_formats; print('botocore' in sys.modules)"
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=Path(__file__).resolve().parents[2],
+    )
     assert out.stdout.strip() == "False"

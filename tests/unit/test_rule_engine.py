@@ -8,39 +8,65 @@ from typing import Any
 
 import pytest
 
-from eksight.events import parse_event
-from eksight.findings import Severity
-from eksight.identity import resolve_principal
-from eksight.rules.base import AllowList, Hit, Rule, Threshold
+from eksight.core.events import parse_event
+from eksight.core.findings import Severity
+from eksight.core.identity import resolve_principal
+from eksight.core.rules.base import AllowList, Hit, Rule, Threshold
 
 
-def make_event(audit_id: str = "a1", *, verb: str = "get", resource: str = "secrets", subresource: str = "",
-               namespace: str = "default", name: str = "db", user: str = "alice", code: int = 200,
-               time: str = "2024-09-10T10:00:00.000000Z", groups: tuple[str, ...] = ()) -> Any:
+def make_event(
+    audit_id: str = "a1",
+    *,
+    verb: str = "get",
+    resource: str = "secrets",
+    subresource: str = "",
+    namespace: str = "default",
+    name: str = "db",
+    user: str = "alice",
+    code: int = 200,
+    time: str = "2024-09-10T10:00:00.000000Z",
+    groups: tuple[str, ...] = (),
+) -> Any:
     body: dict[str, Any] = {
-        "kind": "Event", "apiVersion": "audit.k8s.io/v1", "auditID": audit_id, "stage": "ResponseComplete",
-        "verb": verb, "requestURI": f"/api/v1/namespaces/{namespace}/{resource}/{name}",
-        "user": {"username": user, "groups": list(groups)}, "sourceIPs": ["198.51.100.9"],
+        "kind": "Event",
+        "apiVersion": "audit.k8s.io/v1",
+        "auditID": audit_id,
+        "stage": "ResponseComplete",
+        "verb": verb,
+        "requestURI": f"/api/v1/namespaces/{namespace}/{resource}/{name}",
+        "user": {"username": user, "groups": list(groups)},
+        "sourceIPs": ["198.51.100.9"],
         "objectRef": {"resource": resource, "namespace": namespace, "name": name, "subresource": subresource},
-        "responseStatus": {"code": code}, "requestReceivedTimestamp": time, "stageTimestamp": time,
-        "annotations": {"authorization.k8s.io/decision": "allow" if code < 400 else "forbid"}}
+        "responseStatus": {"code": code},
+        "requestReceivedTimestamp": time,
+        "stageTimestamp": time,
+        "annotations": {"authorization.k8s.io/decision": "allow" if code < 400 else "forbid"},
+    }
     return parse_event(json.dumps(body))
 
 
 def rule(rule_id: str = "T-1", **kwargs: Any) -> Rule:
-    base = {"title": "t", "severity": Severity.MEDIUM, "type": "Test:Kubernetes/T", "mitre": ("T0000",),
-            "description": "desc.", "remediation": "fix", "catalog": (0,)}
+    base = {
+        "title": "t",
+        "severity": Severity.MEDIUM,
+        "type": "Test:Kubernetes/T",
+        "mitre": ("T0000",),
+        "description": "desc.",
+        "remediation": "fix",
+        "catalog": (0,),
+    }
     return Rule(id=rule_id, **{**base, **kwargs})
 
 
 def run(rules: list[Rule], events: list[Any], **engine_kwargs: Any) -> list[Any]:
-    from eksight.rules.engine import RuleEngine
+    from eksight.core.rules.engine import RuleEngine
 
     engine = RuleEngine(rules, **engine_kwargs)
     out = []
     for event in events:
-        out.extend(engine.evaluate(event, resolve_principal(event), cluster="c", account="1", region="r",
-                                   time=event.time))
+        out.extend(
+            engine.evaluate(event, resolve_principal(event), cluster="c", account="1", region="r", time=event.time)
+        )
     return out
 
 
@@ -48,27 +74,48 @@ def test_rules_only_see_events_of_their_index_keys() -> None:
     secrets = rule("T-1", verbs=frozenset({"get"}), resources=frozenset({"secrets"}))
     any_verb_pods = rule("T-2", resources=frozenset({"pods"}), subresources=frozenset({"exec"}))
     anything = rule("T-3", resources=frozenset({"*"}), subresources=frozenset({"*"}))
-    hits = run([secrets, any_verb_pods, anything], [
-        make_event("s"), make_event("e", verb="create", resource="pods", subresource="exec"),
-        make_event("p", verb="get", resource="pods")])
+    hits = run(
+        [secrets, any_verb_pods, anything],
+        [
+            make_event("s"),
+            make_event("e", verb="create", resource="pods", subresource="exec"),
+            make_event("p", verb="get", resource="pods"),
+        ],
+    )
     assert sorted((o.rule_id, o.audit_id) for o in hits) == [
-        ("T-1", "s"), ("T-2", "e"), ("T-3", "e"), ("T-3", "p"), ("T-3", "s")]
+        ("T-1", "s"),
+        ("T-2", "e"),
+        ("T-3", "e"),
+        ("T-3", "p"),
+        ("T-3", "s"),
+    ]
 
 
 def test_allow_lists_by_principal_kind_glob_and_namespace() -> None:
-    watched = rule(resources=frozenset({"secrets"}), verbs=frozenset({"get"}), allow=AllowList(
-        principals=("sa:ci/*",), principal_kinds=("node",), namespaces=("kube-*",)))
-    hits = run([watched], [make_event("sa", user="system:serviceaccount:ci:deployer"),
-                           make_event("node", user="system:node:ip-10-0-0-1.ec2.internal"),
-                           make_event("ns", namespace="kube-system"),
-                           make_event("human")])
+    watched = rule(
+        resources=frozenset({"secrets"}),
+        verbs=frozenset({"get"}),
+        allow=AllowList(principals=("sa:ci/*",), principal_kinds=("node",), namespaces=("kube-*",)),
+    )
+    hits = run(
+        [watched],
+        [
+            make_event("sa", user="system:serviceaccount:ci:deployer"),
+            make_event("node", user="system:node:ip-10-0-0-1.ec2.internal"),
+            make_event("ns", namespace="kube-system"),
+            make_event("human"),
+        ],
+    )
     assert [o.audit_id for o in hits] == ["human"]
 
 
 def test_config_can_extend_one_rules_allow_list() -> None:
     watched = rule("T-9", resources=frozenset({"secrets"}), verbs=frozenset({"get"}))
-    hits = run([watched], [make_event("a", user="alice"), make_event("b", user="bob")],
-               extra_allow={"T-9": AllowList(principals=("bob",))})
+    hits = run(
+        [watched],
+        [make_event("a", user="alice"), make_event("b", user="bob")],
+        extra_allow={"T-9": AllowList(principals=("bob",))},
+    )
     assert [o.audit_id for o in hits] == ["a"]
 
 
@@ -80,40 +127,52 @@ def test_allowed_and_denied_filters() -> None:
 
 
 def test_hit_specifics_override_severity_and_extend_the_description() -> None:
-    specific = rule(resources=frozenset({"secrets"}), verbs=frozenset({"get"}),
-                    predicate=lambda ctx: Hit(detail=f"secret {ctx.event.name}", severity=Severity.HIGH))
+    specific = rule(
+        resources=frozenset({"secrets"}),
+        verbs=frozenset({"get"}),
+        predicate=lambda ctx: Hit(detail=f"secret {ctx.event.name}", severity=Severity.HIGH),
+    )
     (hit,) = run([specific], [make_event()])
     assert hit.severity is Severity.HIGH and hit.description == "desc. secret db"
     assert hit.target is not None and (hit.target.kind, hit.target.name) == ("secrets", "db")
 
 
 def test_threshold_fires_at_the_count_and_cites_the_whole_window() -> None:
-    burst = rule(resources=frozenset({"secrets"}), verbs=frozenset({"get"}),
-                 threshold=Threshold(count=3, window_seconds=60, distinct=lambda ctx: ctx.event.name))
-    events = [make_event("a", name="s1", time="2024-09-10T10:00:00Z"),
-              make_event("b", name="s1", time="2024-09-10T10:00:10Z"),   # same secret: not distinct
-              make_event("c", name="s2", time="2024-09-10T10:00:20Z"),
-              make_event("d", name="s3", time="2024-09-10T10:00:30Z"),   # third distinct: fire
-              make_event("e", name="s4", time="2024-09-10T10:00:40Z"),   # still above: cite
-              make_event("f", name="s5", time="2024-09-10T10:10:00Z")]   # window expired: quiet
+    burst = rule(
+        resources=frozenset({"secrets"}),
+        verbs=frozenset({"get"}),
+        threshold=Threshold(count=3, window_seconds=60, distinct=lambda ctx: ctx.event.name),
+    )
+    events = [
+        make_event("a", name="s1", time="2024-09-10T10:00:00Z"),
+        make_event("b", name="s1", time="2024-09-10T10:00:10Z"),  # same secret: not distinct
+        make_event("c", name="s2", time="2024-09-10T10:00:20Z"),
+        make_event("d", name="s3", time="2024-09-10T10:00:30Z"),  # third distinct: fire
+        make_event("e", name="s4", time="2024-09-10T10:00:40Z"),  # still above: cite
+        make_event("f", name="s5", time="2024-09-10T10:10:00Z"),
+    ]  # window expired: quiet
     assert [o.audit_id for o in run([burst], events)] == ["a", "b", "c", "d", "e"]
 
 
 def test_a_failing_predicate_is_counted_and_the_other_rules_still_run() -> None:
-    from eksight.rules.engine import RuleEngine
+    from eksight.core.rules.engine import RuleEngine
 
     def broken(_ctx: Any) -> None:
         raise KeyError("boom")
 
-    engine = RuleEngine([rule("T-1", resources=frozenset({"secrets"}), verbs=frozenset({"get"}), predicate=broken),
-                         rule("T-2", resources=frozenset({"secrets"}), verbs=frozenset({"get"}))])
+    engine = RuleEngine(
+        [
+            rule("T-1", resources=frozenset({"secrets"}), verbs=frozenset({"get"}), predicate=broken),
+            rule("T-2", resources=frozenset({"secrets"}), verbs=frozenset({"get"})),
+        ]
+    )
     event = make_event()
     hits = list(engine.evaluate(event, resolve_principal(event), cluster="c", account="1", region="r", time=1.0))
     assert [o.rule_id for o in hits] == ["T-2"] and engine.errors == {"T-1": 1}
 
 
 def test_duplicate_rule_ids_are_refused() -> None:
-    from eksight.rules.engine import RuleEngine
+    from eksight.core.rules.engine import RuleEngine
 
     with pytest.raises(ValueError, match="duplicate rule ids"):
         RuleEngine([rule("T-1"), rule("T-1")])

@@ -13,18 +13,32 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from eksight.cli import main
-from eksight.decode import DecodeStats, decode_path
-from eksight.detect import Detector
-from eksight.events import parse_event
-from eksight.findings import Severity
-from eksight.identity import resolve_principal
-from eksight.rules import default_engine
-from eksight.simulate import CATALOGUE, HARD_NEGATIVES, Config, generate
+from eksight.core.decode import DecodeStats, decode_path
+from eksight.core.detector import Detector
+from eksight.core.events import parse_event
+from eksight.core.findings import Severity
+from eksight.core.identity import resolve_principal
+from eksight.core.rules import default_engine
+from eksight.tools.cli import main
+from eksight.tools.simulator import CATALOGUE, HARD_NEGATIVES, Config, generate
 
 SCORE_TOOL = Path(__file__).resolve().parents[3] / "shared" / "tools" / "score_findings.py"
-LABEL_KEYS = {"cluster", "account", "region", "seed", "scenario_set", "scale", "start", "end", "learning_end",
-              "event_count", "benign_event_count", "test_window_benign_event_count", "scenarios", "hard_negatives"}
+LABEL_KEYS = {
+    "cluster",
+    "account",
+    "region",
+    "seed",
+    "scenario_set",
+    "scale",
+    "start",
+    "end",
+    "learning_end",
+    "event_count",
+    "benign_event_count",
+    "test_window_benign_event_count",
+    "scenarios",
+    "hard_negatives",
+}
 
 
 def _small(out: Path, seed: int = 5, **overrides: object) -> Path:
@@ -55,6 +69,7 @@ def findings(cluster: dict[str, object]) -> list:
 
 # --- determinism ------------------------------------------------------------------------------------------------
 
+
 def _files(out: Path) -> dict[str, bytes]:
     return {str(p.relative_to(out)): p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()}
 
@@ -68,11 +83,14 @@ def test_same_arguments_give_identical_bytes(tmp_path: Path) -> None:
 def test_another_seed_gives_another_cluster(tmp_path: Path) -> None:
     one, other = _small(tmp_path / "a"), _small(tmp_path / "b", seed=6)
     assert (one / "audit.jsonl.gz").read_bytes() != (other / "audit.jsonl.gz").read_bytes()
-    assert json.loads((one / "labels.json").read_text())["account"] != \
-        json.loads((other / "labels.json").read_text())["account"]
+    assert (
+        json.loads((one / "labels.json").read_text())["account"]
+        != json.loads((other / "labels.json").read_text())["account"]
+    )
 
 
 # --- labels -----------------------------------------------------------------------------------------------------
+
 
 def test_labels_follow_the_dev_scenarios_schema(cluster: dict) -> None:
     labels = cluster["labels"]
@@ -108,7 +126,8 @@ def test_label_counts_match_the_log(cluster: dict) -> None:
     assert labels["event_count"] == len(events)
     assert labels["benign_event_count"] == len(benign)
     assert labels["test_window_benign_event_count"] == sum(
-        e["requestReceivedTimestamp"] >= labels["learning_end"] for e in benign)
+        e["requestReceivedTimestamp"] >= labels["learning_end"] for e in benign
+    )
     assert labels["start"] <= min(e["requestReceivedTimestamp"] for e in events)
     assert max(e["stageTimestamp"] for e in events) < labels["end"]
 
@@ -119,6 +138,7 @@ def test_events_are_sorted_by_stage_timestamp(cluster: dict) -> None:
 
 
 # --- formats ----------------------------------------------------------------------------------------------------
+
 
 def test_cloudwatch_parts_decode_to_the_same_events(cluster: dict) -> None:
     out = Path(cluster["out"])
@@ -158,10 +178,16 @@ def test_eks_identity_fields(cluster: dict) -> None:
 
 
 def test_workload_writes_carry_real_pod_specs(cluster: dict) -> None:
-    creates = [e for e in cluster["events"] if e["verb"] == "create" and e.get("objectRef", {}).get("resource") ==
-               "pods" and "subresource" not in e["objectRef"]]
-    assert creates and all(e["level"] == "RequestResponse" for e in creates if e["user"]["username"].endswith(
-        "replicaset-controller"))
+    creates = [
+        e
+        for e in cluster["events"]
+        if e["verb"] == "create"
+        and e.get("objectRef", {}).get("resource") == "pods"
+        and "subresource" not in e["objectRef"]
+    ]
+    assert creates and all(
+        e["level"] == "RequestResponse" for e in creates if e["user"]["username"].endswith("replicaset-controller")
+    )
     images = {c["image"] for e in creates for c in e["requestObject"]["spec"]["containers"]}
     assert any(".dkr.ecr.us-east-1.amazonaws.com/" in image for image in images)
     streams = [e for e in cluster["events"] if e.get("objectRef", {}).get("subresource") in ("exec", "portforward")]
@@ -171,11 +197,15 @@ def test_workload_writes_carry_real_pod_specs(cluster: dict) -> None:
 
 # --- realism ----------------------------------------------------------------------------------------------------
 
+
 def test_share_of_denied_requests_is_plausible(cluster: dict) -> None:
     denied = sum(e["responseStatus"]["code"] == 403 for e in cluster["events"])
     assert 0.001 < denied / len(cluster["events"]) < 0.03
-    people = {e["user"]["username"] for e in cluster["events"]
-              if e["responseStatus"]["code"] == 403 and "AWSReservedSSO" in e["user"]["username"]}
+    people = {
+        e["user"]["username"]
+        for e in cluster["events"]
+        if e["responseStatus"]["code"] == 403 and "AWSReservedSSO" in e["user"]["username"]
+    }
     assert people, "people run into RBAC now and then"
 
 
@@ -191,8 +221,11 @@ def test_node_count_follows_the_day(cluster: dict) -> None:
 def test_people_keep_their_working_hours(cluster: dict) -> None:
     labels = cluster["labels"]
     unusual = {a for s in labels["scenarios"] for a in s["auditIDs"]} | {
-        a for h in labels["hard_negatives"] for a in h["auditIDs"] if h["name"] in ("human_travel_timezone_shift",
-                                                                                    "dst_shift")}
+        a
+        for h in labels["hard_negatives"]
+        for a in h["auditIDs"]
+        if h["name"] in ("human_travel_timezone_shift", "dst_shift")
+    }
     hours: dict[str, Counter[int]] = defaultdict(Counter)
     for event in cluster["events"]:
         username = event["user"]["username"]
@@ -213,6 +246,7 @@ def test_ci_runs_come_from_fresh_runner_addresses(cluster: dict) -> None:
 
 # --- the rule engine ----------------------------------------------------------------------------------------------
 
+
 def test_signature_scenarios_are_detected_and_behaviour_ones_are_not(cluster: dict, findings: list) -> None:
     cited: dict[str, set[str]] = defaultdict(set)
     for finding in findings:
@@ -228,8 +262,11 @@ def test_signature_scenarios_are_detected_and_behaviour_ones_are_not(cluster: di
 
 def test_no_medium_finding_rests_on_hard_negatives_alone(cluster: dict, findings: list) -> None:
     negative = {a: h["name"] for h in cluster["labels"]["hard_negatives"] for a in h["auditIDs"]}
-    only = [(f.rule_id, sorted({negative[a] for a in f.evidence})) for f in findings
-            if f.evidence and all(a in negative for a in f.evidence)]
+    only = [
+        (f.rule_id, sorted({negative[a] for a in f.evidence}))
+        for f in findings
+        if f.evidence and all(a in negative for a in f.evidence)
+    ]
     assert not only, f"rules firing on benign novelty alone: {only}"
 
 
@@ -239,14 +276,27 @@ def test_score_findings_tool_accepts_the_output(cluster: dict, findings: list, t
     out = Path(cluster["out"])
     (tmp_path / "findings.jsonl").write_text("".join(json.dumps(f.to_dict()) + "\n" for f in findings))
     (tmp_path / "audit.jsonl").write_bytes(b"\n".join(cluster["lines"]) + b"\n")
-    result = subprocess.run([sys.executable, str(SCORE_TOOL), "--labels", str(out / "labels.json"), "--audit",
-                             str(tmp_path / "audit.jsonl"), "--findings", str(tmp_path / "findings.jsonl")],
-                            capture_output=True, text=True, check=True)
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(SCORE_TOOL),
+            "--labels",
+            str(out / "labels.json"),
+            "--audit",
+            str(tmp_path / "audit.jsonl"),
+            "--findings",
+            str(tmp_path / "findings.jsonl"),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     summary = result.stdout.strip().splitlines()[-1]
     assert "signature_recall=1.00" in summary and "behavior_recall=0.00" in summary, result.stdout
 
 
 # --- the command line ---------------------------------------------------------------------------------------------
+
 
 def test_catalogue_has_enough_scenarios_of_each_kind() -> None:
     kinds = Counter(s.kind for s in CATALOGUE)
@@ -260,8 +310,23 @@ def test_cli_lists_attacks_and_generates(tmp_path: Path) -> None:
     assert listed.exit_code == 0 and len(listed.output.splitlines()) == len(CATALOGUE)
     assert "behavior" in listed.output and "T1609" in listed.output
     out = tmp_path / "cli"
-    made = runner.invoke(main, ["simulate", "--days", "0.3", "--learning-days", "0.1", "--scale", "0.3",
-                                "--attacks", "anonymous_api_access,ci_role_mass_reads", "--no-cwl", "--out", str(out)])
+    made = runner.invoke(
+        main,
+        [
+            "simulate",
+            "--days",
+            "0.3",
+            "--learning-days",
+            "0.1",
+            "--scale",
+            "0.3",
+            "--attacks",
+            "anonymous_api_access,ci_role_mass_reads",
+            "--no-cwl",
+            "--out",
+            str(out),
+        ],
+    )
     assert made.exit_code == 0, made.output
     labels = json.loads((out / "labels.json").read_text())
     assert [s["name"] for s in labels["scenarios"]] == ["anonymous_api_access", "ci_role_mass_reads"]
@@ -271,7 +336,7 @@ def test_cli_lists_attacks_and_generates(tmp_path: Path) -> None:
 
 
 def test_template_fast_path_writes_what_the_plain_path_writes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from eksight.simulate import emit
+    from eksight.tools.simulator import emit
 
     fast = gzip.decompress((_small(tmp_path / "fast", no_cwl=True) / "audit.jsonl.gz").read_bytes())
     monkeypatch.setattr(emit, "_FAST", False)

@@ -1,4 +1,4 @@
-"""Tests for eksight.workloads: exec/attach/port-forward requests, pod specs in workload writes, RBAC rules
+"""Tests for eksight.core.workloads: exec/attach/port-forward requests, pod specs in workload writes, RBAC rules
 and bindings — on hand-made events, Falco's and Panther's fixtures, the dev-scenarios set, and malformed
 (untrusted) bodies that must never raise."""
 
@@ -14,8 +14,8 @@ from typing import Any
 import msgspec
 import pytest
 
-from eksight.events import AuditEvent, parse_event
-from eksight.workloads import (
+from eksight.core.events import AuditEvent, parse_event
+from eksight.core.workloads import (
     Binding,
     ContainerView,
     ExecRequest,
@@ -50,8 +50,13 @@ def event(
     response: Any = None,
     api_group: str = "",
 ) -> AuditEvent:
-    ref = {"resource": resource, "namespace": namespace, "name": name, "subresource": subresource,
-           "apiGroup": api_group}
+    ref = {
+        "resource": resource,
+        "namespace": namespace,
+        "name": name,
+        "subresource": subresource,
+        "apiGroup": api_group,
+    }
     body: dict[str, Any] = {
         "kind": "Event",
         "apiVersion": "audit.k8s.io/v1",
@@ -82,8 +87,15 @@ def exec_event(query: str, subresource: str = "exec", request: Any = None, verb:
 
 def test_exec_command_is_url_decoded_in_order():
     e = exec_event("command=sh&command=-c&command=cat%20%2Fvar%2Frun%2Fsecrets&container=c&stdin=true&tty=true")
-    assert parse_exec(e) == ExecRequest(kind="exec", namespace="NS", pod="POD", container="c",
-                                        command=("sh", "-c", "cat /var/run/secrets"), stdin=True, tty=True)
+    assert parse_exec(e) == ExecRequest(
+        kind="exec",
+        namespace="NS",
+        pod="POD",
+        container="c",
+        command=("sh", "-c", "cat /var/run/secrets"),
+        stdin=True,
+        tty=True,
+    )
 
 
 def test_exec_plus_is_a_space_and_blank_arguments_are_kept():
@@ -106,14 +118,21 @@ def test_exec_get_verb_websocket():
 def test_attach_and_portforward():
     attach = parse_exec(exec_event("container=main&stdin=true&tty=true", subresource="attach"))
     assert attach is not None and (attach.kind, attach.container, attach.command) == ("attach", "main", ())
-    fwd = parse_exec(exec_event("ports=8080&ports=9090,53&ports=0&ports=70000&ports=x&ports=%C2%B2",
-                                subresource="portforward"))
+    fwd = parse_exec(
+        exec_event("ports=8080&ports=9090,53&ports=0&ports=70000&ports=x&ports=%C2%B2", subresource="portforward")
+    )
     assert fwd is not None and (fwd.kind, fwd.ports) == ("portforward", (8080, 9090, 53))
 
 
 def test_exec_options_body_fills_what_the_query_lacks():
-    body = {"kind": "PodExecOptions", "command": ["cat", "/var/run/secrets/eks.amazonaws.com/serviceaccount/token"],
-            "container": "app", "stdout": True, "stdin": "yes", "ports": [1, "2"]}
+    body = {
+        "kind": "PodExecOptions",
+        "command": ["cat", "/var/run/secrets/eks.amazonaws.com/serviceaccount/token"],
+        "container": "app",
+        "stdout": True,
+        "stdin": "yes",
+        "ports": [1, "2"],
+    }
     x = parse_exec(exec_event("", request=body))
     assert x is not None
     assert (x.command, x.container, x.stdout, x.stdin) == (tuple(body["command"]), "app", True, False)
@@ -132,16 +151,32 @@ def test_not_an_exec():
 
 
 def test_exec_without_object_ref_reads_the_path():
-    e = parse_event(json.dumps({"kind": "Event", "auditID": "x", "verb": "create",
-                                "requestURI": "/api/v1/namespaces/ns1/pods/p1/exec?command=id"}))
+    e = parse_event(
+        json.dumps(
+            {
+                "kind": "Event",
+                "auditID": "x",
+                "verb": "create",
+                "requestURI": "/api/v1/namespaces/ns1/pods/p1/exec?command=id",
+            }
+        )
+    )
     assert parse_exec(e) == ExecRequest(kind="exec", namespace="ns1", pod="p1", command=("id",))
 
 
 @needs_falco
 def test_falco_exec_pod():
     x = parse_exec(falco("exec_pod.json"))
-    assert x == ExecRequest(kind="exec", namespace="default", pod="nginx-deployment-7998647bdf-phvq7",
-                            container="nginx1", command=("bash",), stdin=True, stdout=True, tty=True)
+    assert x == ExecRequest(
+        kind="exec",
+        namespace="default",
+        pod="nginx-deployment-7998647bdf-phvq7",
+        container="nginx1",
+        command=("bash",),
+        stdin=True,
+        stdout=True,
+        tty=True,
+    )
 
 
 @needs_panther
@@ -222,8 +257,11 @@ def template(spec: dict[str, Any]) -> dict[str, Any]:
         ("replicasets", {"spec": {"template": template(BASIC_SPEC)}}, "ReplicaSet"),
         ("replicationcontrollers", {"spec": {"template": template(BASIC_SPEC)}}, "ReplicationController"),
         ("jobs", {"spec": {"template": template(BASIC_SPEC)}}, "Job"),
-        ("cronjobs", {"spec": {"schedule": "* * * * *", "jobTemplate": {"spec": {"template": template(BASIC_SPEC)}}}},
-         "CronJob"),
+        (
+            "cronjobs",
+            {"spec": {"schedule": "* * * * *", "jobTemplate": {"spec": {"template": template(BASIC_SPEC)}}}},
+            "CronJob",
+        ),
         ("podtemplates", {"template": template(BASIC_SPEC)}, "PodTemplate"),
         ("pods", pod_body(BASIC_SPEC), "Pod"),
     ],
@@ -241,7 +279,9 @@ def test_cronjob_needs_the_job_template_path():
 
 def test_daemonset_with_host_namespaces_paths_and_privileges():
     spec = {
-        "hostNetwork": True, "hostPID": True, "hostIPC": True,
+        "hostNetwork": True,
+        "hostPID": True,
+        "hostIPC": True,
         "serviceAccountName": "agent",
         "securityContext": {"runAsUser": 1000, "runAsNonRoot": True},
         "volumes": [
@@ -251,15 +291,28 @@ def test_daemonset_with_host_namespaces_paths_and_privileges():
         ],
         "initContainers": [{"name": "init", "image": "busybox", "securityContext": {"runAsUser": 0}}],
         "containers": [
-            {"name": "agent", "image": "evil/agent:1",
-             "ports": [{"containerPort": 80, "hostPort": 8080}, {"containerPort": 9}],
-             "securityContext": {"privileged": True, "allowPrivilegeEscalation": True,
-                                 "capabilities": {"add": ["SYS_ADMIN", "NET_ADMIN"], "drop": ["ALL"]}}},
+            {
+                "name": "agent",
+                "image": "evil/agent:1",
+                "ports": [{"containerPort": 80, "hostPort": 8080}, {"containerPort": 9}],
+                "securityContext": {
+                    "privileged": True,
+                    "allowPrivilegeEscalation": True,
+                    "capabilities": {"add": ["SYS_ADMIN", "NET_ADMIN"], "drop": ["ALL"]},
+                },
+            },
             {"name": "sidecar", "image": "envoy", "securityContext": {"runAsNonRoot": False}},
         ],
     }
-    [view] = workload_specs(event("create", "daemonsets", namespace="kube-system", name="node-agent",
-                                  request={"metadata": {"name": "node-agent"}, "spec": {"template": template(spec)}}))
+    [view] = workload_specs(
+        event(
+            "create",
+            "daemonsets",
+            namespace="kube-system",
+            name="node-agent",
+            request={"metadata": {"name": "node-agent"}, "spec": {"template": template(spec)}},
+        )
+    )
     assert (view.host_network, view.host_pid, view.host_ipc) == (True, True, True)
     assert view.host_paths == ("/", "/var/run/docker.sock")
     assert view.service_account == "agent"
@@ -273,12 +326,21 @@ def test_daemonset_with_host_namespaces_paths_and_privileges():
 
 
 def test_ephemeral_container_subresource_reports_only_the_ephemeral_containers():
-    body = pod_body({
-        "hostPID": True,
-        "containers": [{"name": "app", "image": "nginx", "securityContext": {"privileged": True}}],
-        "ephemeralContainers": [{"name": "debugger-x1", "image": "busybox", "targetContainerName": "app",
-                                 "securityContext": {"capabilities": {"add": ["SYS_PTRACE"]}}}],
-    }, name="web-1")
+    body = pod_body(
+        {
+            "hostPID": True,
+            "containers": [{"name": "app", "image": "nginx", "securityContext": {"privileged": True}}],
+            "ephemeralContainers": [
+                {
+                    "name": "debugger-x1",
+                    "image": "busybox",
+                    "targetContainerName": "app",
+                    "securityContext": {"capabilities": {"add": ["SYS_PTRACE"]}},
+                }
+            ],
+        },
+        name="web-1",
+    )
     for verb in ("update", "patch"):
         [view] = workload_specs(event(verb, "pods", name="web-1", subresource="ephemeralcontainers", request=body))
         assert view.name == "web-1" and view.host_pid
@@ -289,10 +351,12 @@ def test_ephemeral_container_subresource_reports_only_the_ephemeral_containers()
 
 def test_ephemeral_patch_falls_back_to_the_response_for_a_json_patch():
     json_patch = [{"op": "add", "path": "/spec/ephemeralContainers/-", "value": {"name": "dbg", "image": "alpine"}}]
-    response = pod_body({"containers": [{"name": "app", "image": "nginx"}],
-                         "ephemeralContainers": [{"name": "dbg", "image": "alpine"}]})
-    [view] = workload_specs(event("patch", "pods", name="p", subresource="ephemeralcontainers",
-                                  request=json_patch, response=response))
+    response = pod_body(
+        {"containers": [{"name": "app", "image": "nginx"}], "ephemeralContainers": [{"name": "dbg", "image": "alpine"}]}
+    )
+    [view] = workload_specs(
+        event("patch", "pods", name="p", subresource="ephemeralcontainers", request=json_patch, response=response)
+    )
     assert [(c.name, c.kind) for c in view.containers] == [("dbg", "ephemeral")]
 
 
@@ -329,8 +393,10 @@ def test_no_pod_spec(e):
 
 
 def test_simulator_job_template_without_spec_level():
-    body = {"kind": "Job", "spec": {"template": {"containers": [{"name": "main", "image": "img"}],
-                                                 "serviceAccountName": "backend"}}}
+    body = {
+        "kind": "Job",
+        "spec": {"template": {"containers": [{"name": "main", "image": "img"}], "serviceAccountName": "backend"}},
+    }
     [view] = workload_specs(event("create", "jobs", request=body))
     assert view.service_account == "backend" and view.containers[0].image == "img"
 
@@ -339,17 +405,29 @@ def test_simulator_job_template_without_spec_level():
 
 JUNK: list[Any] = [None, True, 0, -1, 1.5, "x", "", [], {}, [None], [1, "a"], {"a": None}]
 
-RICH_POD = pod_body({
-    "hostNetwork": True,
-    "serviceAccountName": "sa",
-    "securityContext": {"runAsUser": 0, "runAsNonRoot": False},
-    "volumes": [{"name": "v", "hostPath": {"path": "/etc"}}],
-    "containers": [{"name": "c", "image": "i", "ports": [{"hostPort": 80}],
-                    "securityContext": {"privileged": True, "allowPrivilegeEscalation": True, "runAsUser": 1,
-                                        "capabilities": {"add": ["SYS_ADMIN"]}}}],
-    "initContainers": [{"name": "i", "image": "i"}],
-    "ephemeralContainers": [{"name": "e", "image": "e"}],
-})
+RICH_POD = pod_body(
+    {
+        "hostNetwork": True,
+        "serviceAccountName": "sa",
+        "securityContext": {"runAsUser": 0, "runAsNonRoot": False},
+        "volumes": [{"name": "v", "hostPath": {"path": "/etc"}}],
+        "containers": [
+            {
+                "name": "c",
+                "image": "i",
+                "ports": [{"hostPort": 80}],
+                "securityContext": {
+                    "privileged": True,
+                    "allowPrivilegeEscalation": True,
+                    "runAsUser": 1,
+                    "capabilities": {"add": ["SYS_ADMIN"]},
+                },
+            }
+        ],
+        "initContainers": [{"name": "i", "image": "i"}],
+        "ephemeralContainers": [{"name": "e", "image": "e"}],
+    }
+)
 
 
 def subtree_paths(value: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
@@ -412,23 +490,33 @@ def test_junk_as_the_whole_body(junk):
 
 
 def test_wrong_types_are_dropped_not_coerced():
-    body = pod_body({
-        "hostNetwork": "true",
-        "hostPID": 1,
-        "serviceAccountName": ["x"],
-        "securityContext": {"runAsUser": True},
-        "volumes": [{"hostPath": "/"}, {"hostPath": {"path": 5}}, "vol", {"hostPath": {"path": "/proc"}}],
-        "containers": [
-            "not-a-container",
-            None,
-            {"name": 5, "image": ["x"], "securityContext": {"privileged": "true", "runAsUser": "0", "runAsNonRoot": 1,
-                                                             "allowPrivilegeEscalation": "yes",
-                                                             "capabilities": {"add": "SYS_ADMIN"}},
-             "ports": [{"hostPort": "80"}, {"hostPort": True}, {"hostPort": 0}, 7]},
-            {"name": "ok", "image": "img", "securityContext": {"capabilities": {"add": ["NET_RAW", 7, None, ""]}}},
-        ],
-        "initContainers": {"name": "not-a-list"},
-    })
+    body = pod_body(
+        {
+            "hostNetwork": "true",
+            "hostPID": 1,
+            "serviceAccountName": ["x"],
+            "securityContext": {"runAsUser": True},
+            "volumes": [{"hostPath": "/"}, {"hostPath": {"path": 5}}, "vol", {"hostPath": {"path": "/proc"}}],
+            "containers": [
+                "not-a-container",
+                None,
+                {
+                    "name": 5,
+                    "image": ["x"],
+                    "securityContext": {
+                        "privileged": "true",
+                        "runAsUser": "0",
+                        "runAsNonRoot": 1,
+                        "allowPrivilegeEscalation": "yes",
+                        "capabilities": {"add": "SYS_ADMIN"},
+                    },
+                    "ports": [{"hostPort": "80"}, {"hostPort": True}, {"hostPort": 0}, 7],
+                },
+                {"name": "ok", "image": "img", "securityContext": {"capabilities": {"add": ["NET_RAW", 7, None, ""]}}},
+            ],
+            "initContainers": {"name": "not-a-list"},
+        }
+    )
     [view] = workload_specs(event("create", "pods", request=body))
     assert (view.host_network, view.host_pid, view.service_account, view.host_paths) == (False, False, "", ("/proc",))
     bad, ok = view.containers
@@ -441,12 +529,15 @@ def test_wrong_types_are_dropped_not_coerced():
 
 @needs_falco
 def test_falco_privileged_second_container():
-    for fixture in ("create_nginx_pod_privileged_2nd_container.json",
-                    "create_nginx_pod_no_secctx_1st_container_privileged_2nd_container.json"):
+    for fixture in (
+        "create_nginx_pod_privileged_2nd_container.json",
+        "create_nginx_pod_no_secctx_1st_container_privileged_2nd_container.json",
+    ):
         [view] = workload_specs(falco(fixture))
         assert view.owner_kind == "Pod" and view.namespace == "default"
         assert [(c.name, c.image, c.privileged) for c in view.containers] == [
-            ("nginx1", "nginx", False), ("mysql", "mysql:latest", True)
+            ("nginx1", "nginx", False),
+            ("mysql", "mysql:latest", True),
         ]
 
 
@@ -511,12 +602,15 @@ def test_dev_scenario_host_network_host_pid_pod():
 
 
 def test_rbac_rules_hand_made():
-    body = {"kind": "ClusterRole", "rules": [
-        {"apiGroups": [""], "resources": ["pods/exec", "secrets"], "verbs": ["*"], "resourceNames": ["a"]},
-        {"nonResourceURLs": ["/metrics"], "verbs": ["get"]},
-        "junk",
-        {"apiGroups": "core", "resources": [1, "nodes/proxy"], "verbs": None},
-    ]}
+    body = {
+        "kind": "ClusterRole",
+        "rules": [
+            {"apiGroups": [""], "resources": ["pods/exec", "secrets"], "verbs": ["*"], "resourceNames": ["a"]},
+            {"nonResourceURLs": ["/metrics"], "verbs": ["get"]},
+            "junk",
+            {"apiGroups": "core", "resources": [1, "nodes/proxy"], "verbs": None},
+        ],
+    }
     rules = rbac_rules(event("create", "clusterroles", namespace="", request=body))
     assert rules == [
         RbacRule(("*",), ("pods/exec", "secrets"), ("",), ("a",), ()),
@@ -532,9 +626,11 @@ def test_rbac_rules_hand_made():
 @needs_falco
 @pytest.mark.parametrize(
     ("fixture", "wildcard"),
-    [("create_cluster_role_wildcard_resources.json", "resources"),
-     ("create_cluster_role_wildcard_verbs.json", "verbs"),
-     ("create_clusterrole.json", None)],
+    [
+        ("create_cluster_role_wildcard_resources.json", "resources"),
+        ("create_cluster_role_wildcard_verbs.json", "verbs"),
+        ("create_clusterrole.json", None),
+    ],
 )
 def test_falco_cluster_roles(fixture, wildcard):
     rules = rbac_rules(falco(fixture))
@@ -553,24 +649,49 @@ def test_falco_cluster_role_write_privileges_and_patch():
 
 
 def test_binding_hand_made_and_patch_fallback():
-    body = {"kind": "RoleBinding", "metadata": {"name": "rb", "namespace": "team"},
-            "roleRef": {"kind": "ClusterRole", "name": "admin", "apiGroup": "rbac.authorization.k8s.io"},
-            "subjects": [{"kind": "User", "name": "bob"}, {"kind": "ServiceAccount", "name": "ci", "namespace": "cicd"},
-                         "junk", {"kind": 3}]}
+    body = {
+        "kind": "RoleBinding",
+        "metadata": {"name": "rb", "namespace": "team"},
+        "roleRef": {"kind": "ClusterRole", "name": "admin", "apiGroup": "rbac.authorization.k8s.io"},
+        "subjects": [
+            {"kind": "User", "name": "bob"},
+            {"kind": "ServiceAccount", "name": "ci", "namespace": "cicd"},
+            "junk",
+            {"kind": 3},
+        ],
+    }
     b = binding(event("create", "rolebindings", namespace="team", request=body))
-    assert b == Binding("RoleBinding", "team", "rb", "ClusterRole", "admin",
-                        (Subject("User", "bob", ""), Subject("ServiceAccount", "ci", "cicd"), Subject("", "", "")))
+    assert b == Binding(
+        "RoleBinding",
+        "team",
+        "rb",
+        "ClusterRole",
+        "admin",
+        (Subject("User", "bob", ""), Subject("ServiceAccount", "ci", "cicd"), Subject("", "", "")),
+    )
     # A merge patch that only changes subjects: roleRef (immutable) comes from the response.
     patch = {"subjects": [{"kind": "Group", "name": "system:masters"}]}
-    p = binding(event("patch", "clusterrolebindings", namespace="", name="crb", request=patch,
-                      response={"roleRef": {"kind": "ClusterRole", "name": "cluster-admin"},
-                                "subjects": [{"kind": "User", "name": "old"}]}))
-    assert p == Binding("ClusterRoleBinding", "", "crb", "ClusterRole", "cluster-admin",
-                        (Subject("Group", "system:masters", ""),))
+    p = binding(
+        event(
+            "patch",
+            "clusterrolebindings",
+            namespace="",
+            name="crb",
+            request=patch,
+            response={
+                "roleRef": {"kind": "ClusterRole", "name": "cluster-admin"},
+                "subjects": [{"kind": "User", "name": "old"}],
+            },
+        )
+    )
+    assert p == Binding(
+        "ClusterRoleBinding", "", "crb", "ClusterRole", "cluster-admin", (Subject("Group", "system:masters", ""),)
+    )
     assert binding(event("create", "roles", request=body)) is None
     assert binding(event("delete", "rolebindings", name="rb")) is None
     assert binding(event("create", "rolebindings", request={"roleRef": "x", "subjects": {}})) == Binding(
-        "RoleBinding", "default", "", "", "", ())
+        "RoleBinding", "default", "", "", "", ()
+    )
 
 
 @needs_dev

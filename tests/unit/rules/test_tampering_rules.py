@@ -1,4 +1,4 @@
-"""Tampering rules (eksight/rules/tampering.py): events deleted, workloads deleted, aws-auth and CoreDNS changed.
+"""Tampering rules (eksight/core/rules/tampering.py): events deleted, workloads deleted, aws-auth and CoreDNS changed.
 
 Events go through the real pipeline (`Detector` + `RuleEngine`). The dev-scenarios run over these rules is in
 test_access_rules.py (one pass over both modules).
@@ -14,11 +14,11 @@ from typing import Any
 
 import pytest
 
-from eksight.decode import RawEvent, SourceContext
-from eksight.detect import Detector
-from eksight.findings import Finding, Severity
-from eksight.rules import tampering
-from eksight.rules.engine import RuleEngine
+from eksight.core.decode import RawEvent, SourceContext
+from eksight.core.detector import Detector
+from eksight.core.findings import Finding, Severity
+from eksight.core.rules import tampering
+from eksight.core.rules.engine import RuleEngine
 
 LOW, MEDIUM, HIGH, CRITICAL = Severity.LOW, Severity.MEDIUM, Severity.HIGH, Severity.CRITICAL
 ACCOUNT = "111122223333"
@@ -26,32 +26,67 @@ SSO = {
     "username": f"arn:aws:sts::{ACCOUNT}:assumed-role/AWSReservedSSO_Admin_0123456789abcdef/bob@example.com",
     "uid": f"aws-iam-authenticator:{ACCOUNT}:AROAEXAMPLEEXAMPLE",
     "groups": ["system:authenticated"],
-    "extra": {"canonicalArn": [f"arn:aws:iam::{ACCOUNT}:role/AWSReservedSSO_Admin_0123456789abcdef"],
-              "sessionName": ["bob@example.com"]},
+    "extra": {
+        "canonicalArn": [f"arn:aws:iam::{ACCOUNT}:role/AWSReservedSSO_Admin_0123456789abcdef"],
+        "sessionName": ["bob@example.com"],
+    },
 }
 EKS_ADDON = {"username": "eks:addon-manager", "groups": ["system:authenticated"]}
-NAMESPACE_CONTROLLER = {"username": "system:serviceaccount:kube-system:namespace-controller",
-                        "groups": ["system:serviceaccounts", "system:authenticated"]}
-ARGOCD = {"username": "system:serviceaccount:argocd:argocd-application-controller",
-          "groups": ["system:serviceaccounts", "system:authenticated"]}
+NAMESPACE_CONTROLLER = {
+    "username": "system:serviceaccount:kube-system:namespace-controller",
+    "groups": ["system:serviceaccounts", "system:authenticated"],
+}
+ARGOCD = {
+    "username": "system:serviceaccount:argocd:argocd-application-controller",
+    "groups": ["system:serviceaccounts", "system:authenticated"],
+}
 _clock = itertools.count()
 
 
-def make_event(*, user: dict[str, Any] | None = None, verb: str = "delete", resource: str = "events",
-               namespace: str = "", name: str = "", api_group: str = "", code: int = 200,
-               request: Any = None, response: Any = None, uid: str = "") -> dict[str, Any]:
+def make_event(
+    *,
+    user: dict[str, Any] | None = None,
+    verb: str = "delete",
+    resource: str = "events",
+    namespace: str = "",
+    name: str = "",
+    api_group: str = "",
+    code: int = 200,
+    request: Any = None,
+    response: Any = None,
+    uid: str = "",
+) -> dict[str, Any]:
     at = 1_726_000_000.0 + next(_clock)
     stamp = datetime.fromtimestamp(at, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     prefix = f"/apis/{api_group}/v1" if api_group else "/api/v1"
     uri = prefix + (f"/namespaces/{namespace}" if namespace else "") + f"/{resource}" + (f"/{name}" if name else "")
-    ref = {k: v for k, v in (("resource", resource), ("namespace", namespace), ("name", name),
-                             ("apiGroup", api_group), ("uid", uid), ("apiVersion", "v1")) if v}
+    ref = {
+        k: v
+        for k, v in (
+            ("resource", resource),
+            ("namespace", namespace),
+            ("name", name),
+            ("apiGroup", api_group),
+            ("uid", uid),
+            ("apiVersion", "v1"),
+        )
+        if v
+    }
     event: dict[str, Any] = {
-        "kind": "Event", "apiVersion": "audit.k8s.io/v1", "level": "RequestResponse", "auditID": str(uuid.uuid4()),
-        "stage": "ResponseComplete", "requestURI": uri, "verb": verb, "user": user or SSO,
-        "sourceIPs": ["10.0.3.7"], "userAgent": "kubectl/v1.30.2 (linux/amd64) kubernetes/3968350",
-        "objectRef": ref, "responseStatus": {"metadata": {}, "code": code},
-        "requestReceivedTimestamp": stamp, "stageTimestamp": stamp,
+        "kind": "Event",
+        "apiVersion": "audit.k8s.io/v1",
+        "level": "RequestResponse",
+        "auditID": str(uuid.uuid4()),
+        "stage": "ResponseComplete",
+        "requestURI": uri,
+        "verb": verb,
+        "user": user or SSO,
+        "sourceIPs": ["10.0.3.7"],
+        "userAgent": "kubectl/v1.30.2 (linux/amd64) kubernetes/3968350",
+        "objectRef": ref,
+        "responseStatus": {"metadata": {}, "code": code},
+        "requestReceivedTimestamp": stamp,
+        "stageTimestamp": stamp,
         "annotations": {"authorization.k8s.io/decision": "forbid" if code == 403 else "allow"},
     }
     if request is not None:
@@ -65,7 +100,8 @@ def detect(*events: dict[str, Any], window_seconds: float = 3600.0) -> list[Find
     engine = RuleEngine(tampering.RULES)
     context = SourceContext(cluster="test-cluster", account=ACCOUNT, region="eu-west-1")
     detector = Detector(engine, window_seconds=window_seconds).run(
-        [RawEvent(json.dumps(e).encode(), context, "test", i, None) for i, e in enumerate(events)])
+        [RawEvent(json.dumps(e).encode(), context, "test", i, None) for i, e in enumerate(events)]
+    )
     assert not engine.errors, dict(engine.errors)
     return detector.findings()
 
@@ -91,15 +127,18 @@ def test_rule_metadata_is_complete_and_in_range() -> None:
 # --- #41 events deleted ------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("event", "expected"), [
-    (make_event(namespace="shop", name="web-1.17f3a"), MEDIUM),
-    (make_event(verb="deletecollection", namespace="shop"), MEDIUM),
-    (make_event(verb="deletecollection"), HIGH),
-    (make_event(verb="delete", resource="events", api_group="events.k8s.io", namespace="shop", name="e"), MEDIUM),
-    (make_event(user=NAMESPACE_CONTROLLER, verb="deletecollection", namespace="shop"), None),
-    (make_event(namespace="shop", name="e", code=403), None),
-    (make_event(verb="list", namespace="shop"), None),
-])
+@pytest.mark.parametrize(
+    ("event", "expected"),
+    [
+        (make_event(namespace="shop", name="web-1.17f3a"), MEDIUM),
+        (make_event(verb="deletecollection", namespace="shop"), MEDIUM),
+        (make_event(verb="deletecollection"), HIGH),
+        (make_event(verb="delete", resource="events", api_group="events.k8s.io", namespace="shop", name="e"), MEDIUM),
+        (make_event(user=NAMESPACE_CONTROLLER, verb="deletecollection", namespace="shop"), None),
+        (make_event(namespace="shop", name="e", code=403), None),
+        (make_event(verb="list", namespace="shop"), None),
+    ],
+)
 def test_events_deleted(event: dict[str, Any], expected: Severity | None) -> None:
     assert severity_of(event, "EKS-400") == expected
 
@@ -112,17 +151,24 @@ def test_events_deleted_names_the_scope() -> None:
 # --- #42 workload deleted ----------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("event", "expected"), [
-    (make_event(resource="deployments", api_group="apps", namespace="shop", name="web"), LOW),
-    (make_event(resource="statefulsets", api_group="apps", namespace="shop", name="db"), LOW),
-    (make_event(resource="daemonsets", api_group="apps", namespace="kube-system", name="aws-node"), MEDIUM),
-    (make_event(resource="daemonsets", api_group="apps", namespace="amazon-guardduty", name="aws-guardduty-agent"),
-     MEDIUM),
-    (make_event(resource="daemonsets", api_group="apps", namespace="monitoring", name="falco"), MEDIUM),
-    (make_event(user=ARGOCD, resource="deployments", api_group="apps", namespace="shop", name="web"), None),
-    (make_event(resource="pods", namespace="shop", name="web-1"), None),
-    (make_event(resource="deployments", api_group="apps", namespace="shop", name="web", code=403), None),
-])
+@pytest.mark.parametrize(
+    ("event", "expected"),
+    [
+        (make_event(resource="deployments", api_group="apps", namespace="shop", name="web"), LOW),
+        (make_event(resource="statefulsets", api_group="apps", namespace="shop", name="db"), LOW),
+        (make_event(resource="daemonsets", api_group="apps", namespace="kube-system", name="aws-node"), MEDIUM),
+        (
+            make_event(
+                resource="daemonsets", api_group="apps", namespace="amazon-guardduty", name="aws-guardduty-agent"
+            ),
+            MEDIUM,
+        ),
+        (make_event(resource="daemonsets", api_group="apps", namespace="monitoring", name="falco"), MEDIUM),
+        (make_event(user=ARGOCD, resource="deployments", api_group="apps", namespace="shop", name="web"), None),
+        (make_event(resource="pods", namespace="shop", name="web-1"), None),
+        (make_event(resource="deployments", api_group="apps", namespace="shop", name="web", code=403), None),
+    ],
+)
 def test_workload_deleted(event: dict[str, Any], expected: Severity | None) -> None:
     assert severity_of(event, "EKS-401") == expected
 
@@ -144,15 +190,27 @@ MAP_ROLES = f"""- rolearn: {NODE_ROLE}
 """
 
 
-def aws_auth(map_roles: str, *, verb: str = "update", uid: str, map_users: str | None = None,
-             user: dict[str, Any] | None = None) -> dict[str, Any]:
+def aws_auth(
+    map_roles: str, *, verb: str = "update", uid: str, map_users: str | None = None, user: dict[str, Any] | None = None
+) -> dict[str, Any]:
     data = {"mapRoles": map_roles}
     if map_users is not None:
         data["mapUsers"] = map_users
-    body = {"kind": "ConfigMap", "apiVersion": "v1", "data": data,
-            "metadata": {"name": "aws-auth", "namespace": "kube-system", "uid": uid}}
-    return make_event(user=user, verb=verb, resource="configmaps", namespace="kube-system",
-                      name="" if verb == "create" else "aws-auth", request=body, response=body)
+    body = {
+        "kind": "ConfigMap",
+        "apiVersion": "v1",
+        "data": data,
+        "metadata": {"name": "aws-auth", "namespace": "kube-system", "uid": uid},
+    }
+    return make_event(
+        user=user,
+        verb=verb,
+        resource="configmaps",
+        namespace="kube-system",
+        name="" if verb == "create" else "aws-auth",
+        request=body,
+        response=body,
+    )
 
 
 def new_uid() -> str:
@@ -180,8 +238,7 @@ def test_other_aws_auth_changes_are_high_with_the_diff() -> None:
     developer = f"arn:aws:iam::{ACCOUNT}:role/Developer"
     edited = MAP_ROLES + f"- rolearn: {developer}\n  username: dev\n  groups:\n  - developers\n"
     # a short dedup window keeps the two changes apart (within one window the first description stands)
-    first, second = of(detect(aws_auth(MAP_ROLES, uid=uid), aws_auth(edited, uid=uid), window_seconds=0.5),
-                       "EKS-402")
+    first, second = of(detect(aws_auth(MAP_ROLES, uid=uid), aws_auth(edited, uid=uid), window_seconds=0.5), "EKS-402")
     assert "what changed is unknown" in first.description
     finding = second
     assert finding.severity == HIGH
@@ -189,23 +246,37 @@ def test_other_aws_auth_changes_are_high_with_the_diff() -> None:
 
 
 def test_aws_auth_map_users_with_masters_is_reported() -> None:
-    users = '[{"userarn": "arn:aws:iam::111122223333:user/mallory", "username": "mallory", ' \
-            '"groups": ["system:masters"]}]'
+    users = (
+        '[{"userarn": "arn:aws:iam::111122223333:user/mallory", "username": "mallory", "groups": ["system:masters"]}]'
+    )
     finding = of(detect(aws_auth(MAP_ROLES, uid=new_uid(), map_users=users)), "EKS-402")[0]
     assert "user/mallory" in finding.description
 
 
-@pytest.mark.parametrize(("event", "expected"), [
-    (make_event(verb="delete", resource="configmaps", namespace="kube-system", name="aws-auth"), HIGH),
-    (make_event(verb="patch", resource="configmaps", namespace="kube-system", name="aws-auth",
-                request=[{"op": "add", "path": "/data/mapUsers", "value": "x"}]), HIGH),  # JSON Patch, no response
-    (make_event(user=EKS_ADDON, verb="patch", resource="configmaps", namespace="kube-system", name="aws-auth"),
-     None),
-    (make_event(verb="update", resource="configmaps", namespace="shop", name="aws-auth"), None),
-    (make_event(verb="update", resource="configmaps", namespace="kube-system", name="kube-proxy"), None),
-    (make_event(verb="get", resource="configmaps", namespace="kube-system", name="aws-auth"), None),
-    (make_event(verb="update", resource="configmaps", namespace="kube-system", name="aws-auth", code=403), None),
-])
+@pytest.mark.parametrize(
+    ("event", "expected"),
+    [
+        (make_event(verb="delete", resource="configmaps", namespace="kube-system", name="aws-auth"), HIGH),
+        (
+            make_event(
+                verb="patch",
+                resource="configmaps",
+                namespace="kube-system",
+                name="aws-auth",
+                request=[{"op": "add", "path": "/data/mapUsers", "value": "x"}],
+            ),
+            HIGH,
+        ),  # JSON Patch, no response
+        (
+            make_event(user=EKS_ADDON, verb="patch", resource="configmaps", namespace="kube-system", name="aws-auth"),
+            None,
+        ),
+        (make_event(verb="update", resource="configmaps", namespace="shop", name="aws-auth"), None),
+        (make_event(verb="update", resource="configmaps", namespace="kube-system", name="kube-proxy"), None),
+        (make_event(verb="get", resource="configmaps", namespace="kube-system", name="aws-auth"), None),
+        (make_event(verb="update", resource="configmaps", namespace="kube-system", name="aws-auth", code=403), None),
+    ],
+)
 def test_aws_auth_rule(event: dict[str, Any], expected: Severity | None) -> None:
     assert severity_of(event, "EKS-402") == expected
 
@@ -214,20 +285,34 @@ def test_aws_auth_created_without_name_in_object_ref() -> None:
     assert severity_of(aws_auth(MAP_ROLES, verb="create", uid=new_uid()), "EKS-402") == HIGH
 
 
-@pytest.mark.parametrize(("text", "expected"), [
-    (MAP_ROLES, [(NODE_ROLE, ["system:bootstrappers", "system:nodes"]), (ADMIN_ROLE, ["system:masters"])]),
-    ('[{"rolearn": "arn:r", "groups": ["system:masters"]}]', [("arn:r", ["system:masters"])]),
-    ("- rolearn: 'arn:r'  # comment\n  groups: [\"a\", b]\n", [("arn:r", ["a", "b"])]),
-    ("", []),
-])
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (MAP_ROLES, [(NODE_ROLE, ["system:bootstrappers", "system:nodes"]), (ADMIN_ROLE, ["system:masters"])]),
+        ('[{"rolearn": "arn:r", "groups": ["system:masters"]}]', [("arn:r", ["system:masters"])]),
+        ("- rolearn: 'arn:r'  # comment\n  groups: [\"a\", b]\n", [("arn:r", ["a", "b"])]),
+        ("", []),
+    ],
+)
 def test_parse_mappings(text: str, expected: list[tuple[str, list[str]]]) -> None:
     parsed = tampering.parse_mappings(text)
     assert parsed is not None
     assert [(e.get("rolearn"), e.get("groups")) for e in parsed] == expected
 
 
-@pytest.mark.parametrize("text", [None, 5, "::::", "- - - -\n  : :\n-", "[not json", "groups:\n  - x\n" * 10_000,
-                                  "- a: [\n", "\t- rolearn: x\n\t\tgroups:\n"])
+@pytest.mark.parametrize(
+    "text",
+    [
+        None,
+        5,
+        "::::",
+        "- - - -\n  : :\n-",
+        "[not json",
+        "groups:\n  - x\n" * 10_000,
+        "- a: [\n",
+        "\t- rolearn: x\n\t\tgroups:\n",
+    ],
+)
 def test_parse_mappings_never_raises(text: Any) -> None:
     result = tampering.parse_mappings(text)
     assert result is None or isinstance(result, list)
@@ -248,26 +333,33 @@ COREFILE = """.:53 {
 
 
 def coredns(corefile: str, user: dict[str, Any] | None = None, name: str = "coredns") -> dict[str, Any]:
-    body = {"kind": "ConfigMap", "apiVersion": "v1", "metadata": {"name": name, "namespace": "kube-system"},
-            "data": {"Corefile": corefile}}
-    return make_event(user=user, verb="update", resource="configmaps", namespace="kube-system", name=name,
-                      request=body)
+    body = {
+        "kind": "ConfigMap",
+        "apiVersion": "v1",
+        "metadata": {"name": name, "namespace": "kube-system"},
+        "data": {"Corefile": corefile},
+    }
+    return make_event(user=user, verb="update", resource="configmaps", namespace="kube-system", name=name, request=body)
 
 
 def test_coredns_rewrite_is_medium_and_quoted() -> None:
-    hijack = COREFILE.replace("    cache 30", "    rewrite name exact sts.amazonaws.com attacker.example.net\n"
-                                            "    cache 30")
+    hijack = COREFILE.replace(
+        "    cache 30", "    rewrite name exact sts.amazonaws.com attacker.example.net\n    cache 30"
+    )
     finding = of(detect(coredns(hijack)), "EKS-403")[0]
     assert finding.severity == MEDIUM and "rewrite name exact sts.amazonaws.com" in finding.description
 
 
-@pytest.mark.parametrize(("event", "expected"), [
-    (coredns(COREFILE), MEDIUM),
-    (coredns(COREFILE, name="coredns-custom"), MEDIUM),
-    (coredns(COREFILE, user=EKS_ADDON), None),                  # EKS add-on updates
-    (coredns(COREFILE, name="kube-proxy-config"), None),
-    (make_event(verb="update", resource="configmaps", namespace="shop", name="coredns"), None),
-])
+@pytest.mark.parametrize(
+    ("event", "expected"),
+    [
+        (coredns(COREFILE), MEDIUM),
+        (coredns(COREFILE, name="coredns-custom"), MEDIUM),
+        (coredns(COREFILE, user=EKS_ADDON), None),  # EKS add-on updates
+        (coredns(COREFILE, name="kube-proxy-config"), None),
+        (make_event(verb="update", resource="configmaps", namespace="shop", name="coredns"), None),
+    ],
+)
 def test_coredns_rule(event: dict[str, Any], expected: Severity | None) -> None:
     assert severity_of(event, "EKS-403") == expected
 

@@ -1,0 +1,41 @@
+"""Where things live in the archive bucket. Shared by the stacks, the detector and the CLI.
+
+Keys are Hive-style (``name=value``) so Athena partition projection and S3 Select work without a crawler.
+Firehose expands ``!{timestamp:...}`` with its own arrival time (UTC); the events inside carry their own
+event time, which is what detection uses.
+"""
+
+from __future__ import annotations
+
+AUDIT_ROOT = "audit/"
+"""Firehose deliveries: CloudWatch Logs envelopes, newline-delimited, GZIP. The detector's S3 trigger."""
+
+DELIVERY_ERRORS_ROOT = "delivery-errors/"
+"""Records Firehose could not process or deliver (e.g. ``decompression-failed``), kept as-is."""
+
+QUARANTINE_ROOT = "quarantine/"
+"""Records the detector could not decode, written with the reason (detection issue)."""
+
+_TIME_PARTITIONS = "year=!{timestamp:yyyy}/month=!{timestamp:MM}/day=!{timestamp:dd}/hour=!{timestamp:HH}/"
+
+
+def cluster_prefix(account: str, region: str, cluster: str) -> str:
+    """Static part of a cluster's delivery prefix (what an S3 listing or an IAM resource can name)."""
+    return f"{AUDIT_ROOT}account={account}/region={region}/cluster={cluster}/"
+
+
+def delivery_prefix(account: str, region: str, cluster: str) -> str:
+    return cluster_prefix(account, region, cluster) + _TIME_PARTITIONS
+
+
+def delivery_error_prefix(account: str, region: str, cluster: str) -> str:
+    # Firehose requires !{firehose:error-output-type} in the error prefix once the prefix uses expressions.
+    return (
+        f"{DELIVERY_ERRORS_ROOT}account={account}/region={region}/cluster={cluster}/"
+        "!{firehose:error-output-type}/" + _TIME_PARTITIONS
+    )
+
+
+def parse_cluster_key(key: str) -> dict[str, str]:
+    """Partition values (account, region, cluster, year, ...) encoded in an archive object key."""
+    return dict(part.split("=", 1) for part in key.split("/") if "=" in part)

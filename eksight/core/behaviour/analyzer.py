@@ -1,0 +1,426 @@
+"""Behavioural detection over batches of events: load profiles once, score and learn in event-time order,
+write each changed profile back once (conditionally, so concurrent invocations never lose updates).
+
+Store keys (single table): (cluster|principal key, "profile"), (cluster|peer:<group>, "peer"),
+(cluster, "cluster") for the cluster's learning period.
+"""
+
+from __future__ import annotations
+
+import time as wall_clock
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from eksight.core.behaviour import explain
+from eksight.core.behaviour.features import (
+    CLUSTER_LIST,
+    EVENT_DELETE,
+    EXEC,
+    IDENTITY_MAP,
+    NODE_PROXY,
+    PERMISSION_CHECK,
+    RBAC,
+    RISKY_WORKLOAD,
+    SECRETS,
+    TOKEN,
+    WEBHOOK,
+    WORKLOAD,
+    EventFeatures,
+    extract,
+)
+from eksight.core.behaviour.profile import DAY, ClusterState, Profile, dumps, dumps_cluster, loads, loads_cluster
+from eksight.core.behaviour.scoring import (
+    AUTOMATION,
+    HUMAN,
+    NODE_CLASS,
+    WORKLOAD_IDENTITY,
+    EventScore,
+    is_mature,
+    score_event,
+)
+from eksight.core.events import AuditEvent
+from eksight.core.findings import Observation, ResourceRef, Severity, iso
+from eksight.core.identity import IAM_ROLE, IAM_USER, MAPPED_USER, NODE, SERVICE_ACCOUNT, SSO_ROLE, Principal
+from eksight.core.rules.defaults import KUBE_SYSTEM_CONTROLLERS
+from eksight.core.rules.engine import principal_summary
+from eksight.core.state import Key, StateStore, StoredItem, apply_updates
+from eksight.core.workloads import workload_specs
+
+DEFAULT_LEARNING_DAYS = 7
+TTL_DAYS = 60  # profiles of principals inactive this long are dropped by DynamoDB TTL
+REPORT_SCORE = 40.0  # LOW and up; MEDIUM from 60, HIGH from 80
+LEARNING_REPORT_SCORE = 60.0  # during the learning period only strong anomalies, as INFORMATIONAL
+RULE_ID = "UEBA-1"
+WINDOW_SECONDS = 3600  # the findings' dedup window (eksight.core.findings): events within it always fold in
+
+CLASSES = {
+    SSO_ROLE: HUMAN,
+    IAM_USER: HUMAN,
+    MAPPED_USER: HUMAN,
+    IAM_ROLE: AUTOMATION,
+    SERVICE_ACCOUNT: WORKLOAD_IDENTITY,
+    NODE: NODE_CLASS,
+}
+PEER_LABELS = {HUMAN: "human users", AUTOMATION: "IAM roles used by automation"}
+TYPES = {
+    SECRETS: ("CredentialAccess:Kubernetes/AnomalousBehavior.SecretsAccessed", "secrets access"),
+    EXEC: ("Execution:Kubernetes/AnomalousBehavior.ExecInPod", "exec/attach/port-forward"),
+    RBAC: ("PrivilegeEscalation:Kubernetes/AnomalousBehavior.RBACModified", "RBAC change"),
+    TOKEN: ("CredentialAccess:Kubernetes/AnomalousBehavior.CredentialMinted", "token or certificate request"),
+    WEBHOOK: ("Persistence:Kubernetes/AnomalousBehavior.WebhookModified", "admission webhook change"),
+    PERMISSION_CHECK: ("Discovery:Kubernetes/AnomalousBehavior.PermissionChecked", "permission check"),
+    CLUSTER_LIST: ("Discovery:Kubernetes/AnomalousBehavior.ClusterWideList", "cluster-wide listing"),
+    NODE_PROXY: ("PrivilegeEscalation:Kubernetes/AnomalousBehavior.NodeProxy", "node proxy access"),
+    IDENTITY_MAP: ("Persistence:Kubernetes/AnomalousBehavior.IdentityMappingModified", "aws-auth change"),
+    EVENT_DELETE: ("DefenseEvasion:Kubernetes/AnomalousBehavior.EventsDeleted", "event deletion"),
+    RISKY_WORKLOAD: ("Execution:Kubernetes/AnomalousBehavior.WorkloadDeployed", "workload deployment"),
+    WORKLOAD: ("Execution:Kubernetes/AnomalousBehavior.WorkloadDeployed", "workload deployment"),
+    "": ("InitialAccess:Kubernetes/AnomalousBehavior.UnusualIdentityUse", "use of its credentials"),
+}
+_WORKLOAD_RESOURCES = frozenset(
+    {"pods", "deployments", "daemonsets", "statefulsets", "replicasets", "jobs", "cronjobs", "replicationcontrollers"}
+)
+
+
+@dataclass(slots=True)
+class _Pending:
+    features: EventFeatures
+    principal: Principal
+    principal_class: str
+    cluster: str
+    account: str
+    region: str
+    hold_all: bool  # a rule already flagged this event at MEDIUM+: learn none of its novel values
+
+
+@dataclass
+class BaselineStats:
+    events: int = 0
+    scored: int = 0
+    candidates: int = 0
+    observations: int = 0
+    suppressed: int = 0  # anomalies already reported within a day
+    batches: int = 0
+    profiles_written: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        return dict(self.__dict__)
+
+
+@dataclass
+class _Work:
+    loaded: dict[Key, bytes | None] = field(default_factory=dict)
+    items: dict[Key, StoredItem | None] = field(default_factory=dict)
+    profiles: dict[Key, Profile] = field(default_factory=dict)
+    updates: dict[Key, list[tuple[EventFeatures, frozenset[str], bool, bool]]] = field(default_factory=dict)
+
+
+class BehaviourAnalyzer:
+    """Buffers events; `flush()` scores and learns them and returns anomaly observations."""
+
+    def __init__(
+        self,
+        store: StateStore,
+        *,
+        learning_days: int = DEFAULT_LEARNING_DAYS,
+        now: Callable[[], float] = wall_clock.time,
+    ) -> None:
+        self.store = store
+        self.learning_seconds = learning_days * DAY
+        self.now = now  # wall clock, only for TTLs
+        self.stats = BaselineStats()
+        self._buffer: list[_Pending] = []
+
+    def __len__(self) -> int:
+        return len(self._buffer)
+
+    def add(
+        self,
+        event: AuditEvent,
+        principal: Principal,
+        *,
+        cluster: str,
+        account: str,
+        region: str,
+        time: float,
+        flagged: bool = False,
+    ) -> None:
+        principal_class = CLASSES.get(principal.kind)
+        if principal_class is None or KUBE_SYSTEM_CONTROLLERS.allows_principal(principal):
+            return  # control plane (incl. its controllers' service accounts), anonymous, unknown: rules only
+        images: tuple[str, ...] = ()
+        if (
+            event.resource in _WORKLOAD_RESOURCES
+            and event.verb in ("create", "update", "patch")
+            and event.request_object
+        ):
+            images = tuple(image for spec in workload_specs(event) for image in spec.images)
+        features = extract(event, principal, time, images)
+        self._buffer.append(_Pending(features, principal, principal_class, cluster, account, region, flagged))
+        self.stats.events += 1
+
+    def flush(self, batch_id: str = "") -> list[Observation]:
+        """`batch_id` names the unit of work (the Lambda: the S3 object's bucket/key/version/ETag). A profile
+        that already folded in a batch of that id (a redelivery after a partial failure) is left alone."""
+        if not self._buffer:
+            return []
+        batch, self._buffer = sorted(self._buffer, key=lambda p: p.features.time), []
+        self.stats.batches += 1
+        work = self._load(batch)
+        observations: list[Observation] = []
+        for pending in batch:
+            observation = self._score_and_learn(pending, work)
+            if observation is not None:
+                observations.append(observation)
+        self._commit(work, batch[-1].features.time, batch_id)
+        self.stats.observations += len(observations)
+        return observations
+
+    # --- one event ---------------------------------------------------------------------------------------
+
+    def _score_and_learn(self, pending: _Pending, work: _Work) -> Observation | None:
+        features, cluster = pending.features, pending.cluster
+        own_key, peer_key = _keys(pending)
+        own = work.profiles[own_key]
+        peer = work.profiles.get(peer_key) if peer_key else None
+        cluster_state = work.profiles[(cluster, "cluster")]
+        assert isinstance(cluster_state, ClusterState)
+        if not cluster_state.first_seen:
+            cluster_state.first_seen = features.time
+        learning = features.time < cluster_state.first_seen + self.learning_seconds
+        own.kind, own.name = pending.principal.kind, pending.principal.display
+        home = pending.principal.namespace if pending.principal_class == WORKLOAD_IDENTITY else ""
+        result = score_event(features, own, peer, pending.principal_class, home)
+        if result.reference:
+            self.stats.scored += 1
+        observation = None
+        hold: frozenset[str] = frozenset()
+        reported = False
+        if result.candidate:
+            self.stats.candidates += 1
+            threshold = LEARNING_REPORT_SCORE if learning else REPORT_SCORE
+            if result.score >= threshold:
+                if not learning:
+                    hold = result.anomalous()
+                if learning or not self._reported_recently(own, features, hold):
+                    observation = self._observation(pending, result, own, peer, learning, cluster_state)
+                    reported = True
+                else:
+                    self.stats.suppressed += 1
+        if pending.hold_all and not learning:
+            hold = frozenset(features.values)
+        humans = pending.principal_class in (HUMAN, AUTOMATION)
+        for key, profile in ((own_key, own), (peer_key, peer)):
+            if profile is not None and key is not None:
+                profile.learn(features, hold, humans, reported)
+                work.updates.setdefault(key, []).append((features, hold, humans, reported))
+        return observation
+
+    @staticmethod
+    def _reported_recently(own: Profile, features: EventFeatures, anomalous: frozenset[str]) -> bool:
+        """Every unusual value of this event was part of an anomaly reported earlier the same UTC day, in an
+        earlier window: the same open anomaly (a changed deployment, or an attacker still at it) is one finding
+        a day, not one an hour. Within its window it keeps folding into the one finding."""
+        day_start = features.time // DAY * DAY
+        window_start = features.time // WINDOW_SECONDS * WINDOW_SECONDS
+        return bool(anomalous) and all(
+            own.reported_between(feature, features.values.get(feature, ""), day_start, window_start)
+            for feature in anomalous
+        )
+
+    def _observation(
+        self,
+        pending: _Pending,
+        result: EventScore,
+        own: Profile,
+        peer: Profile | None,
+        learning: bool,
+        cluster_state: ClusterState,
+    ) -> Observation:
+        features, principal = pending.features, pending.principal
+        severity = (
+            Severity.INFORMATIONAL
+            if learning
+            else Severity.HIGH
+            if result.score >= 80
+            else Severity.MEDIUM
+            if result.score >= 60
+            else Severity.LOW
+        )
+        finding_type, what = TYPES.get(features.action_class, TYPES[""])
+        now = features.time
+        humans = pending.principal_class in (HUMAN, AUTOMATION)
+        if result.reference == "own":
+            baseline = explain.baseline_sentence(principal.display, own, now, humans)
+            reference = own
+        else:
+            assert peer is not None
+            label = (
+                f"service accounts of {principal.namespace}"
+                if pending.principal_class == WORKLOAD_IDENTITY
+                else f"other users of {principal.arn.rpartition('/')[2]}"
+                if principal.kind == SSO_ROLE
+                else PEER_LABELS[pending.principal_class]
+            )
+            baseline = explain.baseline_sentence(
+                f"its peers ({label})",
+                peer,
+                now,
+                humans,
+                peer_label=f"{principal.display} is new ({own.events} earlier requests)",
+            )
+            reference = peer
+        deviation = explain.deviation_sentence(result.assessments, result.signals, what, own.span_days)
+        verb_target = features.values.get("action", "")
+        namespace, resource, name = features.target
+        where = f" in {namespace}" if namespace else ""
+        title = f"Unusual {what} by {principal.display}"
+        description = (
+            f"{principal.display} made a request unusual for it: {verb_target}{where}. "
+            f"Unusual: {deviation}. Baseline: {baseline}"
+        )
+        anomaly = {
+            "score": result.score,
+            "reference": "principal" if result.reference == "own" else "peer group",
+            "profile": {a.feature: a.as_dict() for a in result.assessments},
+            "signals": list(result.signals),
+            "baseline": baseline,
+            "deviation": deviation,
+            "training_period": {
+                **explain.training_period(reference),
+                "learning_end": iso(cluster_state.first_seen + self.learning_seconds),
+            },
+        }
+        return Observation(
+            detector="anomaly",
+            rule_id=RULE_ID,
+            type=finding_type,
+            severity=severity,
+            title=title,
+            description=description,
+            cluster=pending.cluster,
+            account=pending.account,
+            region=pending.region,
+            principal_key=baseline_key(principal),
+            principal=principal_summary(principal),
+            target=None,
+            time=now,
+            audit_id=features.audit_id,
+            source_ip=features.source_ip,
+            user_agent=features.user_agent,
+            mitre=(),
+            remediation=_REMEDIATION,
+            details={
+                "anomaly": anomaly,
+                "action": verb_target,
+                "resource": ResourceRef(namespace, resource, name).as_dict(),
+            },
+        )
+
+    # --- store I/O ---------------------------------------------------------------------------------------
+
+    def _load(self, batch: list[_Pending]) -> _Work:
+        keys: dict[Key, None] = {}
+        for pending in batch:
+            own_key, peer_key = _keys(pending)
+            keys[own_key] = None
+            if peer_key:
+                keys[peer_key] = None
+            keys[(pending.cluster, "cluster")] = None
+        # Eventually consistent (half the cost): a stale version only makes the conditional write fail and retry.
+        items = self.store.get_many(list(keys), consistent=False)
+        work = _Work()
+        for key in keys:
+            item = items.get(key)
+            work.items[key] = item
+            work.loaded[key] = item.blob if item else None
+            if key[1] == "cluster":
+                work.profiles[key] = loads_cluster(item.blob) if item else ClusterState()  # type: ignore[assignment]
+            else:
+                work.profiles[key] = loads(item.blob) if item else Profile()
+        return work
+
+    def _commit(self, work: _Work, last_time: float, batch_id: str) -> None:
+        expires = int(max(last_time, self.now()) + TTL_DAYS * DAY)
+        merges = {}
+        for key, updates in work.updates.items():
+            profile = work.profiles[key]
+            assert isinstance(profile, Profile)
+            if batch_id and batch_id in profile.applied:
+                continue  # folded in by an earlier delivery of this batch (learn() ran on a copy: dropped)
+            profile.compact(last_time)
+            if batch_id:
+                profile.mark_applied(batch_id)
+            merges[key] = _merge(work.loaded[key], dumps(profile), updates, last_time, batch_id)
+        for key, state in work.profiles.items():
+            if key[1] == "cluster" and work.loaded[key] is None and isinstance(state, ClusterState):
+                merges[key] = _merge_cluster(dumps_cluster(state))
+        written = apply_updates(self.store, merges, expires_at=expires, known=work.items)
+        self.stats.profiles_written += len(written)
+
+
+def _merge(
+    loaded: bytes | None,
+    ours: bytes,
+    updates: list[tuple[EventFeatures, frozenset[str], bool, bool]],
+    last_time: float,
+    batch_id: str,
+) -> Callable[[bytes | None], bytes | None]:
+    def merge(current: bytes | None) -> bytes | None:
+        if current == loaded:
+            return ours
+        profile = loads(current) if current is not None else Profile()  # someone else wrote: re-apply ours
+        if batch_id and batch_id in profile.applied:
+            return None  # that someone was an earlier delivery of this very batch
+        for features, hold, humans, reported in updates:
+            profile.learn(features, hold, humans, reported)
+        profile.compact(last_time)
+        if batch_id:
+            profile.mark_applied(batch_id)
+        return dumps(profile)
+
+    return merge
+
+
+def _merge_cluster(ours: bytes) -> Callable[[bytes | None], bytes | None]:
+    def merge(current: bytes | None) -> bytes | None:
+        if current is None:
+            return ours
+        theirs, mine = loads_cluster(current), loads_cluster(ours)
+        return dumps_cluster(ClusterState(first_seen=min(theirs.first_seen, mine.first_seen)))
+
+    return merge
+
+
+def baseline_key(principal: Principal) -> str:
+    """Who a baseline follows: the principal, except that an IAM Identity Center role is shared by everyone
+    with its permission set, so each person (the session name) has their own."""
+    if principal.kind == SSO_ROLE and principal.session:
+        return f"{principal.key}#{principal.session}"
+    return principal.key
+
+
+def _keys(pending: _Pending) -> tuple[Key, Key | None]:
+    """(own profile, peer group): nodes are one group already; a service account's peers are its namespace's
+    service accounts; a person's, the other users of their IAM Identity Center role (else all humans);
+    an automation role's, all automation roles."""
+    cluster, principal = pending.cluster, pending.principal
+    own = (f"{cluster}|{baseline_key(principal)}", "profile")
+    if pending.principal_class == NODE_CLASS:
+        return own, None
+    if pending.principal_class == WORKLOAD_IDENTITY:
+        group = f"sa-namespace:{principal.namespace}"
+    elif principal.kind == SSO_ROLE and principal.session:
+        group = f"role:{principal.key}"
+    else:
+        group = pending.principal_class
+    return own, (f"{cluster}|peer:{group}", "peer")
+
+
+_REMEDIATION = (
+    "Confirm with the owner of this identity that they made these requests from this network and "
+    "tool. If not, treat its credentials as compromised: revoke the IAM session or rotate the "
+    "service-account token, and review what it read or changed."
+)
+
+__all__ = ["BehaviourAnalyzer", "is_mature"]

@@ -1,0 +1,270 @@
+"""The gzip layer: incremental inflation across concatenated members, resuming after damaged ones."""
+
+from __future__ import annotations
+
+import codecs
+import zlib
+from collections.abc import Iterator
+
+from eksight.core.decode.model import (
+    _CONTROL_BYTES,
+    _GZIP_MAGIC,
+    _HEAD_BYTES,
+    _INFLATE_CHUNK,
+    _MEMBER_HEAD,
+    _MEMBER_START,
+    _RESYNC_WINDOW,
+    _SNIFF_BYTES,
+    _TEXT_START,
+    SAMPLE_BYTES,
+)
+
+# --- gzip layer ---------------------------------------------------------------------------------------------
+
+_TEXT, _BREAK, _GARBAGE = 0, 1, 2
+_START, _PLAIN, _MEMBER, _BETWEEN, _SEEK = 0, 1, 2, 3, 4
+
+
+class _Inflater:
+    """Raw bytes → text. An input that starts with gzip magic is a sequence of gzip members; any other input is
+    text as it is. Yields ``(_TEXT, bytes)``; ``(_BREAK, reason, detail, sample)`` where a member is damaged or
+    truncated (the text is discontinuous there); ``(_GARBAGE, reason, detail, sample)`` for bytes between or after
+    members that are not gzip (the text is not affected). Output per call is bounded, so a small member that
+    inflates to gigabytes streams through in slices."""
+
+    def __init__(self) -> None:
+        self.mode = _START
+        self.carry = b""
+        self.raw_pos = 0  # raw offset of the next byte after `carry`
+        self.d: zlib._Decompress | None = None
+        self.member_start = 0
+        self.member_raw = bytearray()
+        self.member_raw_start = 0
+        self.member_text = 0
+        self.failure: tuple[int, str, str, bytes] | None = None
+        self.seek_start = 0
+
+    def feed(self, chunk: bytes) -> Iterator[tuple]:
+        if self.mode == _PLAIN:
+            self.raw_pos += len(chunk)
+            if chunk:
+                yield (_TEXT, chunk)
+            return
+        data = self.carry + chunk if self.carry else chunk
+        self.raw_pos -= len(self.carry)
+        self.carry = b""
+        yield from self._process(data, final=False)
+
+    def finish(self) -> Iterator[tuple]:
+        data, self.carry = self.carry, b""
+        self.raw_pos -= len(data)
+        yield from self._process(data, final=True)
+
+    def _start_member(self) -> None:
+        self.mode = _MEMBER
+        self.d = zlib.decompressobj(31)
+        self.member_start = self.raw_pos
+        self.member_raw = bytearray()
+        self.member_raw_start = self.raw_pos
+        self.member_text = 0
+
+    def _process(self, data: bytes, final: bool) -> Iterator[tuple]:
+        while True:
+            if self.mode == _START:
+                # gzip, or text; or something that cannot start JSON or base64 text, where gzip magic within the
+                # first 64 KiB says it is a gzip stream with a damaged start
+                if not final and len(data) < _HEAD_BYTES:
+                    self.carry = data  # too short to tell yet
+                    self.raw_pos += len(data)
+                    return
+                binary = _looks_binary(data[:_HEAD_BYTES])
+                if not final and binary and len(data) < _SNIFF_BYTES:
+                    self.carry = data  # too short to tell yet
+                    self.raw_pos += len(data)
+                    return
+                match = _MEMBER_START.search(data, 0, _SNIFF_BYTES + _MEMBER_HEAD) if binary else None
+                k = match.start() if match else -1
+                if _MEMBER_START.match(data):
+                    self._start_member()
+                elif k == -1:
+                    self.mode = _PLAIN
+                else:
+                    yield (
+                        _GARBAGE,
+                        "invalid_gzip",
+                        f"{k} bytes before the first gzip member (at byte {k}) are not gzip data",
+                        data[: min(k, SAMPLE_BYTES)],
+                    )
+                    self.raw_pos += k
+                    data = data[k:]
+                    self._start_member()
+            elif self.mode == _BETWEEN:
+                if len(data) < _MEMBER_HEAD and not final and _GZIP_MAGIC.startswith(data[: len(_GZIP_MAGIC)]):
+                    self.carry = data  # too short to tell yet
+                    self.raw_pos += len(data)
+                    return
+                if _MEMBER_START.match(data):
+                    self._start_member()
+                elif not data:
+                    return
+                else:
+                    self.failure = (_GARBAGE, "invalid_gzip", "", b"")
+                    self.seek_start = self.raw_pos
+                    self.mode = _SEEK
+            elif self.mode == _PLAIN:
+                self.raw_pos += len(data)
+                if data:
+                    yield (_TEXT, data)
+                return
+            elif self.mode == _SEEK:
+                match = _MEMBER_START.search(data)
+                k = match.start() if match else -1
+                if k == -1:
+                    hold = 0 if final else _magic_suffix(data)
+                    self._sample_seek(data[: len(data) - hold])
+                    self.carry = data[len(data) - hold :] if hold else b""
+                    self.raw_pos += len(data)
+                    if final:
+                        yield self._end_seek(self.raw_pos, "no gzip member follows")
+                        self.mode = _BETWEEN
+                    return
+                self._sample_seek(data[:k])
+                self.raw_pos += k
+                yield self._end_seek(self.raw_pos, f"resuming at the next gzip member at byte {self.raw_pos}")
+                data = data[k:]
+                self._start_member()
+            else:
+                data = yield from self._inflate(data, final)
+                if data is None:
+                    return
+
+    def _sample_seek(self, skipped: bytes) -> None:
+        signal, reason, detail, sample = self.failure  # type: ignore[misc]
+        if signal == _GARBAGE and len(sample) < SAMPLE_BYTES:
+            self.failure = (signal, reason, detail, sample + skipped[: SAMPLE_BYTES - len(sample)])
+
+    def _end_seek(self, end: int, where: str) -> tuple:
+        signal, reason, detail, sample = self.failure  # type: ignore[misc]
+        self.failure = None
+        if signal == _GARBAGE:
+            detail = (
+                f"{end - self.seek_start} bytes after the gzip member ending at byte {self.seek_start} are "
+                "not gzip data"
+            )
+        return (signal, reason, f"{detail}; {where}", sample)
+
+    def _inflate(self, data: bytes, final: bool) -> Iterator[tuple]:
+        """Feed ``data`` to the current member. Returns the bytes after the member, or None when all was used."""
+        d = self.d
+        assert d is not None
+        self.member_raw += data
+        if len(self.member_raw) > 2 * _RESYNC_WINDOW:
+            cut = len(self.member_raw) - _RESYNC_WINDOW
+            del self.member_raw[:cut]
+            self.member_raw_start += cut
+        while True:
+            snapshot = d.copy()
+            try:
+                out = d.decompress(data, _INFLATE_CHUNK)
+            except zlib.error as error:
+                texts, used = _salvage(snapshot, data)
+                for text in texts:
+                    self.member_text += len(text)
+                    yield (_TEXT, text)
+                self.raw_pos += used
+                return (
+                    yield from self._fail(
+                        "corrupt_gzip",
+                        f"corrupt gzip member at byte {self.member_start} of the compressed input: {error}",
+                    )
+                )
+            if out:
+                self.member_text += len(out)
+                yield (_TEXT, out)
+            if d.eof:
+                rest = d.unused_data
+                self.raw_pos += len(data) - len(rest)
+                self.mode = _BETWEEN
+                self.d = None
+                return rest
+            tail = d.unconsumed_tail
+            self.raw_pos += len(data) - len(tail)
+            data = tail
+            if not data and len(out) < _INFLATE_CHUNK:
+                break
+        if not final:
+            return None
+        return (
+            yield from self._fail(
+                "truncated_gzip", f"gzip member at byte {self.member_start} of the compressed input is truncated"
+            )
+        )
+
+    def _fail(self, reason: str, detail: str) -> Iterator[tuple]:
+        """A damaged member: resume at the next gzip magic after its start (searching what was kept of it),
+        else skip compressed bytes until one appears. Returns the data to continue with, or None."""
+        detail += f" (after {self.member_text} decompressed bytes)"
+        raw = bytes(self.member_raw)
+        first = max(0, self.member_start - self.member_raw_start)  # the member's bytes up to the damage
+        sample = raw[first : min(self.raw_pos - self.member_raw_start, first + SAMPLE_BYTES)]
+        self.d = None
+        match = _MEMBER_START.search(raw, max(0, self.member_start + 1 - self.member_raw_start))
+        k = match.start() if match else -1
+        if k != -1:
+            resume = self.member_raw_start + k
+            yield (_BREAK, reason, f"{detail}; resuming at the next gzip member at byte {resume}", sample)
+            self.raw_pos = resume
+            self.mode = _BETWEEN
+            return raw[k:]
+        # Seek on from the end of what was kept, with its last bytes (they may begin the next magic).
+        tail = raw[max(len(raw) - _MEMBER_HEAD + 1, self.member_start + 1 - self.member_raw_start, 0) :]
+        self.raw_pos = self.member_raw_start + len(raw) - len(tail)
+        self.failure = (_BREAK, reason, detail, sample)
+        self.seek_start = self.raw_pos
+        self.mode = _SEEK
+        return tail
+
+
+def _magic_suffix(data: bytes) -> int:
+    """How many of the last bytes could be the start of a member split from its rest by a chunk boundary."""
+    for size in range(min(len(data), _MEMBER_HEAD - 1), 0, -1):
+        if _GZIP_MAGIC.startswith(data[-size:]):
+            return size
+    return 0
+
+
+def _looks_binary(head: bytes) -> bool:
+    """Whether an input's first bytes cannot be the start of JSON or base64 text: an unexpected first byte,
+    a control character, or invalid UTF-8."""
+    if not head or _MEMBER_START.match(head):
+        return False
+    if head[0] not in _TEXT_START or any(byte in _CONTROL_BYTES for byte in head):
+        return True
+    try:
+        codecs.getincrementaldecoder("utf-8")().decode(head, final=False)
+    except UnicodeDecodeError:
+        return True
+    return False
+
+
+def _salvage(snapshot: zlib._Decompress, data: bytes) -> tuple[list[bytes], int]:
+    """Re-inflate ``data`` from the state before the failing call, in small steps, to keep every byte of output
+    that precedes the damage. Returns the outputs and how many input bytes were used before the error."""
+    outputs: list[bytes] = []
+    used, step = 0, 256
+    while used < len(data):
+        piece = data[used : used + step]
+        before = snapshot.copy()
+        try:
+            out = snapshot.decompress(piece)
+        except zlib.error:
+            if step == 1:
+                break
+            snapshot, step = before, 1
+            continue
+        if out:
+            outputs.append(out)
+        used += len(piece)
+        if snapshot.eof:
+            break
+    return outputs, used

@@ -1,0 +1,256 @@
+"""The finding contract, and deduplication on event time.
+
+A finding is keyed by (detector, rule, cluster, principal, target). Repeats within the same dedup window
+(default: the clock hour of *event* time, aligned to the epoch, so replays are deterministic) update the
+same finding: count, last_seen, evidence (capped, never empty). The id is a hash of the key and the
+window's start, so the same activity gets the same id however it is split across archive objects
+(Security Hub and EventBridge consumers then update one finding instead of creating two).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import IntEnum
+from typing import Any
+
+import msgspec
+
+
+class Severity(IntEnum):
+    INFORMATIONAL = 0
+    LOW = 1
+    MEDIUM = 2
+    HIGH = 3
+    CRITICAL = 4
+
+    @classmethod
+    def parse(cls, text: str) -> Severity:
+        try:
+            return cls[text.strip().upper()]
+        except KeyError:
+            raise ValueError(f"unknown severity {text!r}; use one of {', '.join(s.name for s in cls)}") from None
+
+
+MAX_EVIDENCE = 50
+DEFAULT_WINDOW_SECONDS = 3600.0
+
+
+@dataclass(frozen=True, slots=True)
+class ResourceRef:
+    namespace: str
+    kind: str
+    name: str
+
+    def as_dict(self) -> dict[str, str]:
+        return {"namespace": self.namespace, "kind": self.kind, "name": self.name}
+
+
+@dataclass(slots=True)
+class Finding:
+    id: str
+    type: str
+    severity: Severity
+    title: str
+    description: str
+    detector: str  # "rule" | "anomaly"
+    rule_id: str
+    cluster: str
+    account: str
+    region: str
+    principal: dict[str, str]
+    first_seen: float
+    last_seen: float
+    count: int = 1
+    evidence: list[str] = field(default_factory=list)
+    mitre: list[str] = field(default_factory=list)
+    resources: list[ResourceRef] = field(default_factory=list)
+    source_ips: list[str] = field(default_factory=list)
+    user_agents: list[str] = field(default_factory=list)
+    remediation: str = ""
+    details: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "type": self.type,
+            "severity": self.severity.name,
+            "title": self.title,
+            "description": self.description,
+            "detector": self.detector,
+            "rule_id": self.rule_id,
+            "cluster": self.cluster,
+            "account": self.account,
+            "region": self.region,
+            "principal": self.principal,
+            "evidence": self.evidence,
+            "first_seen": iso(self.first_seen),
+            "last_seen": iso(self.last_seen),
+            "count": self.count,
+            "mitre": self.mitre,
+            "resources": [r.as_dict() for r in self.resources],
+            "source_ips": self.source_ips,
+            "user_agents": self.user_agents,
+            "remediation": self.remediation,
+            "details": self.details,
+        }
+
+
+_ENCODER = msgspec.json.Encoder()
+
+
+def to_json_line(finding: Finding) -> bytes:
+    return _ENCODER.encode(finding.to_dict()) + b"\n"
+
+
+def iso(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+@dataclass(frozen=True, slots=True)
+class Observation:
+    """One event's contribution to a finding (what a rule or detector produces)."""
+
+    detector: str
+    rule_id: str
+    type: str
+    severity: Severity
+    title: str
+    description: str
+    cluster: str
+    account: str
+    region: str
+    principal_key: str
+    principal: dict[str, str]
+    target: ResourceRef | None
+    time: float
+    audit_id: str
+    source_ip: str
+    user_agent: str
+    mitre: tuple[str, ...] = ()
+    remediation: str = ""
+    details: dict[str, Any] | None = None
+
+
+class FindingAggregator:
+    """Folds observations into findings, one per key per dedup window (event time)."""
+
+    def __init__(self, window_seconds: float = DEFAULT_WINDOW_SECONDS, max_evidence: int = MAX_EVIDENCE) -> None:
+        self.window = window_seconds
+        self.max_evidence = max_evidence
+        self._open: dict[tuple[object, ...], Finding] = {}
+        self._oldest_open = float("-inf")
+        self._closed: list[Finding] = []
+
+    def add(self, observation: Observation) -> Finding:
+        target = observation.target
+        where = (target.namespace, target.kind, target.name) if target else ("", "", "")
+        key = (
+            observation.detector,
+            observation.rule_id,
+            observation.cluster,
+            observation.account,
+            observation.principal_key,
+            *where,
+        )
+        window_start = (observation.time // self.window) * self.window
+        finding = self._open.get((*key, window_start))
+        if finding is None:
+            self._close_before(window_start - self.window)
+            finding = Finding(
+                id=_finding_id(key, window_start),
+                type=observation.type,
+                severity=observation.severity,
+                title=observation.title,
+                description=observation.description,
+                detector=observation.detector,
+                rule_id=observation.rule_id,
+                cluster=observation.cluster,
+                account=observation.account,
+                region=observation.region,
+                principal=observation.principal,
+                first_seen=observation.time,
+                last_seen=observation.time,
+                count=0,
+                mitre=list(observation.mitre),
+                resources=[target] if target else [],
+                remediation=observation.remediation,
+                details=dict(observation.details or {}),
+            )
+            self._open[(*key, window_start)] = finding
+        finding.count += 1
+        finding.first_seen = min(finding.first_seen, observation.time)
+        finding.last_seen = max(finding.last_seen, observation.time)
+        if observation.severity > finding.severity:
+            finding.severity, finding.title, finding.description = (
+                observation.severity,
+                observation.title,
+                observation.description,
+            )
+        if observation.detector == "anomaly" and observation.details and finding.count > 1:
+            _merge_anomaly(finding, observation)
+        if len(finding.evidence) < self.max_evidence and observation.audit_id not in finding.evidence:
+            finding.evidence.append(observation.audit_id)
+        add_unique(finding.source_ips, observation.source_ip, 20)
+        add_unique(finding.user_agents, observation.user_agent, 10)
+        return finding
+
+    def findings(self) -> list[Finding]:
+        """All findings so far, oldest first (ties broken by id, so output order is deterministic)."""
+        return sorted([*self._closed, *self._open.values()], key=lambda f: (f.first_seen, f.id))
+
+    def drain_closed(self, before: float) -> Iterator[Finding]:
+        """Findings whose window ended before `before` (event time): safe to publish as final."""
+        self._close_before(before - self.window)
+        closed, self._closed = self._closed, []
+        yield from sorted(closed, key=lambda f: (f.first_seen, f.id))
+
+    def _close_before(self, window_start: float) -> None:
+        """Move findings of windows that started before `window_start` out of the open set (bounded memory:
+        events arrive roughly in time order, so older windows won't grow again)."""
+        if not self._open or window_start <= self._oldest_open:
+            return
+        for key in [k for k in self._open if k[-1] < window_start]:
+            self._closed.append(self._open.pop(key))
+        self._oldest_open = min((k[-1] for k in self._open), default=window_start)
+
+
+def _merge_anomaly(finding: Finding, observation: Observation) -> None:
+    """One anomaly finding per principal and window: it shows its strongest event's explanation, the
+    strongest evidence per feature and every signal seen."""
+    new, current = observation.details or {}, finding.details
+    new_anomaly, anomaly = new.get("anomaly", {}), current.get("anomaly", {})
+    other_profile, other_signals = new_anomaly.get("profile", {}), new_anomaly.get("signals", [])
+    if new_anomaly.get("score", 0) > anomaly.get("score", 0):
+        other_profile, other_signals = anomaly.get("profile", {}), anomaly.get("signals", [])
+        current.clear()
+        current.update(new)
+        current["anomaly"] = anomaly = {
+            **new_anomaly,
+            "profile": dict(new_anomaly.get("profile", {})),
+            "signals": list(new_anomaly.get("signals", [])),
+        }
+        finding.type = observation.type
+        if observation.severity >= finding.severity:
+            finding.title, finding.description = observation.title, observation.description
+    profile = anomaly.setdefault("profile", {})
+    for feature, assessment in other_profile.items():
+        kept = profile.get(feature)
+        if kept is None or assessment.get("surprise_bits", 0) > kept.get("surprise_bits", 0):
+            profile[feature] = assessment
+    signals = anomaly.setdefault("signals", [])
+    signals.extend(s for s in other_signals if s not in signals)
+    anomaly["events"] = finding.count
+
+
+def add_unique(values: list[str], value: str, limit: int) -> None:
+    """Append `value` (non-empty) unless present or `values` already holds `limit` items."""
+    if value and value not in values and len(values) < limit:
+        values.append(value)
+
+
+def _finding_id(key: Iterable[str], window_start: float) -> str:
+    digest = hashlib.sha256("\x1f".join([*key, f"{window_start:.6f}"]).encode()).hexdigest()
+    return digest[:32]

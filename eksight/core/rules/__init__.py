@@ -1,0 +1,56 @@
+"""eksight's signature rules. Each module exports RULES; `default_engine()` indexes them all."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from eksight.core.rules.base import AllowList, Hit, Rule, RuleContext, Threshold
+from eksight.core.rules.engine import RuleEngine
+
+if TYPE_CHECKING:
+    from eksight.core.detection_options import AllowSpec, DetectionOptions
+
+RULE_MODULES = ("access", "rbac", "workloads", "exposure", "tampering")
+
+__all__ = [
+    "AllowList",
+    "Hit",
+    "Rule",
+    "RuleContext",
+    "RuleEngine",
+    "Threshold",
+    "all_rules",
+    "default_engine",
+    "engine_for",
+]
+
+
+def all_rules() -> list[Rule]:
+    import importlib
+
+    rules: list[Rule] = []
+    for name in RULE_MODULES:
+        rules.extend(importlib.import_module(f"eksight.core.rules.{name}").RULES)
+    return rules
+
+
+def default_engine(
+    extra_allow: dict[str, AllowList] | None = None, global_allow: AllowList | None = None
+) -> RuleEngine:
+    return RuleEngine(all_rules(), extra_allow=extra_allow, global_allow=global_allow)
+
+
+def engine_for(detection: DetectionOptions | None) -> RuleEngine:
+    """The default rules extended by a deployment config's `detection` section."""
+    if detection is None:
+        return default_engine()
+
+    def spec(allow: AllowSpec) -> AllowList:
+        return AllowList(
+            principals=tuple(allow.principals), namespaces=tuple(allow.namespaces), images=tuple(allow.images)
+        )
+
+    return default_engine(
+        extra_allow={rule: spec(allow) for rule, allow in detection.rule_allow.items()},
+        global_allow=spec(detection.allow),
+    )

@@ -1,0 +1,173 @@
+"""Evaluates the rule set on events: each event meets only the rules indexed under its
+(verb, resource, subresource), after the allow-lists."""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter, deque
+from collections.abc import Iterable, Iterator
+
+from eksight.core.events import AuditEvent
+from eksight.core.findings import Observation, ResourceRef
+from eksight.core.identity import Principal
+from eksight.core.rules.base import AllowList, Hit, Rule, RuleContext
+
+logger = logging.getLogger(__name__)
+
+
+class RuleEngine:
+    def __init__(
+        self,
+        rules: Iterable[Rule],
+        extra_allow: dict[str, AllowList] | None = None,
+        global_allow: AllowList | None = None,
+    ) -> None:
+        """`extra_allow`: per-rule additions from the deployment config; `global_allow`: for every rule."""
+        self.rules = list(rules)
+        ids = [rule.id for rule in self.rules]
+        duplicates = {i for i in ids if ids.count(i) > 1}
+        if duplicates:
+            raise ValueError(f"duplicate rule ids: {sorted(duplicates)}")
+        self._allow = {
+            rule.id: rule.allow.extend(global_allow or AllowList()).extend(
+                (extra_allow or {}).get(rule.id, AllowList())
+            )
+            for rule in self.rules
+        }
+        self._index: dict[tuple[str, str, str], list[Rule]] = {}
+        for rule in self.rules:
+            for key in rule.index_keys():
+                self._index.setdefault(key, []).append(rule)
+        self._candidates: dict[tuple[str, str, str], tuple[Rule, ...]] = {}
+        self._windows: dict[tuple[str, str, str], deque[_Pending]] = {}
+        self._state: dict[str, dict[object, object]] = {rule.id: {} for rule in self.rules}
+        # Allow-list verdicts depend only on (rule, principal) and (rule, namespace): glob matching once each.
+        self._allowed_principal: dict[tuple[str, str, str], bool] = {}
+        self._allowed_namespace: dict[tuple[str, str], bool] = {}
+        self.errors: Counter[str] = Counter()
+
+    def candidates(self, verb: str, resource: str, subresource: str) -> tuple[Rule, ...]:
+        key = (verb, resource, subresource)
+        found = self._candidates.get(key)
+        if found is None:
+            seen: dict[str, Rule] = {}
+            for v in (verb, "*"):
+                for r in (resource, "*"):
+                    for s in (subresource, "*"):
+                        for rule in self._index.get((v, r, s), ()):
+                            seen.setdefault(rule.id, rule)
+            found = self._candidates[key] = tuple(sorted(seen.values(), key=lambda rule: rule.id))
+        return found
+
+    def evaluate(
+        self, event: AuditEvent, principal: Principal, *, cluster: str, account: str, region: str, time: float
+    ) -> Iterator[Observation]:
+        allowed = event.allowed
+        namespace = event.namespace
+        context: RuleContext | None = None  # one per event, so decoded bodies are shared by its rules
+        for rule in self.candidates(event.verb, event.resource, event.subresource):
+            if rule.allowed is not None and rule.allowed != allowed:
+                continue
+            allow = self._allow[rule.id]
+            if self._allowed(rule.id, allow, principal, namespace):
+                continue
+            if context is None:
+                context = RuleContext(event, principal, allow, self._state[rule.id])
+            else:
+                context.allow, context.state = allow, self._state[rule.id]
+            try:
+                result = rule.predicate(context)
+            except Exception:  # a predicate must never take the batch down with it
+                self.errors[rule.id] += 1
+                logger.exception("rule %s failed on event %s", rule.id, event.audit_id)
+                continue
+            if not result:
+                continue
+            hit = result if isinstance(result, Hit) else Hit()
+            observation = _observation(rule, hit, event, principal, cluster, account, region, time)
+            if rule.threshold is None:
+                yield observation
+            else:
+                distinct = rule.threshold.distinct(context) if rule.threshold.distinct else event.audit_id
+                yield from self._count(rule, (rule.id, cluster, principal.key), observation, distinct)
+
+    def _allowed(self, rule_id: str, allow: AllowList, principal: Principal, namespace: str) -> bool:
+        key = (rule_id, principal.key, principal.name)
+        verdict = self._allowed_principal.get(key)
+        if verdict is None:
+            verdict = self._allowed_principal[key] = allow.allows_principal(principal)
+        if verdict or not namespace:
+            return verdict
+        namespace_key = (rule_id, namespace)
+        verdict = self._allowed_namespace.get(namespace_key)
+        if verdict is None:
+            verdict = self._allowed_namespace[namespace_key] = allow.allows_namespace(namespace)
+        return verdict
+
+    def _count(
+        self, rule: Rule, key: tuple[str, str, str], observation: Observation, value: str
+    ) -> Iterator[Observation]:
+        threshold = rule.threshold
+        assert threshold is not None
+        window = self._windows.setdefault(key, deque())
+        window.append(_Pending(observation, value))
+        while window and observation.time - window[0].observation.time > threshold.window_seconds:
+            window.popleft()
+        if len({pending.value for pending in window}) < threshold.count:
+            return
+        for pending in window:
+            if not pending.emitted:
+                pending.emitted = True
+                yield pending.observation
+
+
+class _Pending:
+    __slots__ = ("emitted", "observation", "value")
+
+    def __init__(self, observation: Observation, value: str) -> None:
+        self.observation, self.value, self.emitted = observation, value, False
+
+
+def _observation(
+    rule: Rule, hit: Hit, event: AuditEvent, principal: Principal, cluster: str, account: str, region: str, time: float
+) -> Observation:
+    target = hit.target or _target(event)
+    description = rule.description + (f" {hit.detail}" if hit.detail else "")
+    return Observation(
+        detector="rule",
+        rule_id=rule.id,
+        type=rule.type,
+        severity=hit.severity or rule.severity,
+        title=rule.title,
+        description=description,
+        cluster=cluster,
+        account=account,
+        region=region,
+        principal_key=principal.key,
+        principal=principal_summary(principal),
+        target=target,
+        time=time,
+        audit_id=event.audit_id,
+        source_ip=event.source_ip,
+        user_agent=event.user_agent,
+        mitre=rule.mitre,
+        remediation=rule.remediation,
+        details=hit.details,
+    )
+
+
+def _target(event: AuditEvent) -> ResourceRef | None:
+    ref = event.object_ref
+    if ref is None:
+        return ResourceRef("", "url", event.request_uri.split("?", 1)[0]) if event.request_uri else None
+    kind = ref.resource + (f"/{ref.subresource}" if ref.subresource else "")
+    return ResourceRef(ref.namespace, kind, ref.name)
+
+
+def principal_summary(principal: Principal) -> dict[str, str]:
+    summary = {"name": principal.name, "kind": principal.kind, "key": principal.key}
+    for attribute in ("arn", "session", "namespace", "node", "pod"):
+        value = getattr(principal, attribute)
+        if value:
+            summary[attribute] = value
+    return summary

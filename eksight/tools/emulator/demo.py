@@ -1,0 +1,476 @@
+"""`make demo`: the whole pipeline on an embedded AWS, with a simulated cluster under attack.
+
+  simulate → CloudWatch Logs (/aws/eks/<cluster>/cluster) → subscription → Firehose → S3 archive → SQS
+    → the real detector handler → DynamoDB Local (baselines, ledger) → EventBridge findings bus
+    → a capture queue, and the Security Hub rule → the real forwarder handler → Security Hub
+
+The resources are the ones `cdk synth` produces for examples/demo.json, created by eksight.tools.emulator.provision
+(moto cannot run Lambda functions, so the demo invokes the two handlers itself with the events Lambda would
+pass them, and gives the Security Hub rule an SQS target to read them from). Events in = processed +
+quarantined, or the demo fails.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gzip
+import io
+import json
+import secrets
+import sys
+import tempfile
+import time
+import uuid
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from eksight.tools import PROJECT_ROOT
+from eksight.tools.emulator.handlers import load_handler
+
+ROOT = PROJECT_ROOT
+CONFIG = ROOT / "examples" / "demo.json"
+ACCOUNT, REGION = "123456789012", "us-east-1"
+MAX_PUT_EVENTS, MAX_PUT_BYTES = 2_000, 900_000  # per PutLogEvents (AWS: 10,000 events, 1 MiB)
+MALFORMED = (
+    '{"kind":"Event","apiVersion":"audit.k8s.io/v1","auditID":"truncated-',
+    "not json at all",
+    '{"kind":"Event","apiVersion":"audit.k8s.io/v1","stage":"ResponseComplete"}',
+)
+
+
+@dataclass
+class DemoResult:
+    events_in: int = 0
+    filtered_out: int = 0
+    records: int = 0
+    quarantined: int = 0
+    objects: int = 0
+    findings: list[dict[str, Any]] = field(default_factory=list)  # as delivered by EventBridge (detail)
+    securityhub: list[dict[str, Any]] = field(default_factory=list)  # ASFF, as Security Hub holds them
+    seconds: dict[str, float] = field(default_factory=dict)
+    labels: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def processed(self) -> int:
+        return self.records - self.quarantined
+
+    @property
+    def lost(self) -> int:
+        return self.events_in - self.records
+
+    def summary_line(self) -> str:
+        return (
+            f"demo: events={self.events_in} processed={self.processed} quarantined={self.quarantined} "
+            f"findings={len(self.findings)} securityhub={len(self.securityhub)} lost={self.lost}"
+        )
+
+
+def run(
+    *,
+    days: float = 9.0,
+    scale: float = 0.3,
+    seed: int = 11,
+    attacks: str = "all",
+    workdir: Path | None = None,
+    say=print,
+) -> DemoResult:  # type: ignore[no-untyped-def]
+    """Run the demo; `say` receives progress lines."""
+    from eksight.tools.emulator.emulators import embedded_aws
+
+    result = DemoResult()
+    with contextlib.ExitStack() as stack:
+        work = workdir or Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="eksight-demo-")))
+        clock = _Clock(result.seconds)
+        with clock("synth"):
+            say("1/6 synthesizing the stacks for examples/demo.json (cdk-nag included) ...")
+            templates = _synth()
+        with clock("simulate"):
+            say(f"2/6 simulating {days:g} days of an EKS cluster with attacks after day 7 ...")
+            sim = _simulate(work / "sim", days, scale, seed, attacks)
+            result.labels = json.loads((sim / "labels.json").read_text())
+        with clock("emulators"):
+            say("3/6 starting the embedded AWS (moto server, DynamoDB Local) and creating the resources ...")
+            endpoints = stack.enter_context(embedded_aws(ACCOUNT, REGION))
+            aws = _Aws.create(templates, result.labels["cluster"])
+        say(f"    moto at {endpoints.aws}, DynamoDB Local at {endpoints.dynamodb}")
+        with clock("ingest"):
+            say("4/6 writing the audit log into CloudWatch Logs (subscription → Firehose → S3 → SQS) ...")
+            aws.put_audit_log(sim / "audit.jsonl.gz", result)
+        with clock("detect"):
+            say("5/6 running the detector Lambda handler on the archive notifications ...")
+            aws.run_detector(work, result)
+        with clock("forward"):
+            say("6/6 forwarding HIGH+ findings to Security Hub with the forwarder handler ...")
+            aws.run_forwarder(result)
+            result.findings = aws.captured_findings()
+            result.securityhub = aws.securityhub_findings()
+    return result
+
+
+class _Clock:
+    def __init__(self, into: dict[str, float]) -> None:
+        self.into = into
+
+    @contextlib.contextmanager
+    def __call__(self, name: str):  # type: ignore[no-untyped-def]
+        start = time.perf_counter()
+        yield
+        self.into[name] = time.perf_counter() - start
+
+
+def _synth() -> dict[str, dict[str, Any]]:
+    import aws_cdk as cdk
+
+    from stacks.app_builder import build_app, cdk_json_context
+
+    app = cdk.App(context=cdk_json_context(), outdir=tempfile.mkdtemp(prefix="eksight-demo-cdk-"))
+    stacks = build_app(app, CONFIG)
+    assembly = app.synth()
+    return {s.stack_name: assembly.get_stack_by_name(s.stack_name).template for s in stacks}
+
+
+def _simulate(out: Path, days: float, scale: float, seed: int, attacks: str) -> Path:
+    from eksight.tools.simulator import Config, generate
+
+    generate(
+        Config(
+            out=out,
+            days=days,
+            seed=seed,
+            scale=scale,
+            cluster="demo-eks",
+            account=ACCOUNT,
+            region=REGION,
+            attacks=attacks,
+            cwl=False,
+        )
+    )
+    return out
+
+
+class _LambdaContext:
+    def __init__(self, name: str) -> None:
+        self.function_name = name
+        self.function_version = "$LATEST"
+        self.memory_limit_in_mb = 1024
+        self.invoked_function_arn = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{name}"
+        self.aws_request_id = str(uuid.uuid4())
+        self.log_group_name = f"/aws/lambda/{name}"
+        self.log_stream_name = "demo"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 300_000
+
+
+@dataclass
+class _Aws:
+    session: Any
+    cluster: str
+    outputs: dict[str, Any]
+    capture_queue: str
+    forward_queue: str
+    log_stream: str
+
+    @classmethod
+    def create(cls, templates: dict[str, dict[str, Any]], cluster: str) -> _Aws:
+        import boto3
+
+        from eksight.tools.emulator import provision
+
+        session = boto3.Session(region_name=REGION)
+        session.client("logs").create_log_group(logGroupName=f"/aws/eks/{cluster}/cluster")  # EKS does this
+        names = sorted(templates)
+        ingestion_name = next(n for n in names if "-ingestion-" in n)
+        detection_name = next(n for n in names if "-detection-" in n)
+        ingestion = provision(
+            templates[ingestion_name],
+            session=session,
+            region=REGION,
+            account=ACCOUNT,
+            stack_name=ingestion_name,
+            poll_interval=0.2,
+        )
+        detection = provision(
+            templates[detection_name],
+            session=session,
+            region=REGION,
+            account=ACCOUNT,
+            stack_name=detection_name,
+            poll_interval=0.2,
+            imports=ingestion.exports,
+        )
+        outputs = {**ingestion.outputs, **detection.outputs}
+        capture, forward = cls._capture_queues(session, outputs)
+        session.client("securityhub").enable_security_hub()
+        stream = f"kube-apiserver-audit-{secrets.token_hex(16)}"
+        session.client("logs").create_log_stream(logGroupName=f"/aws/eks/{cluster}/cluster", logStreamName=stream)
+        return cls(session, cluster, outputs, capture, forward, stream)
+
+    @staticmethod
+    def _capture_queues(session: Any, outputs: dict[str, Any]) -> tuple[str, str]:
+        """A queue receiving every finding from the bus (what a SIEM rule would see), and an SQS target on the
+        stack's Security Hub rule, standing in for the Lambda target moto cannot invoke."""
+        sqs, events = session.client("sqs"), session.client("events")
+        bus = outputs["FindingsBusName"]
+        urls = {}
+        for name in ("eksight-demo-capture", "eksight-demo-securityhub"):
+            url = sqs.create_queue(QueueName=name)["QueueUrl"]
+            arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+            urls[name] = (url, arn)
+        from eksight.core.finding_formats import FINDINGS_DETAIL_TYPE, FINDINGS_SOURCE
+
+        events.put_rule(
+            Name="eksight-demo-capture",
+            EventBusName=bus,
+            EventPattern=json.dumps({"source": [FINDINGS_SOURCE], "detail-type": [FINDINGS_DETAIL_TYPE]}),
+        )
+        events.put_targets(
+            Rule="eksight-demo-capture",
+            EventBusName=bus,
+            Targets=[{"Id": "capture", "Arn": urls["eksight-demo-capture"][1]}],
+        )
+        # moto cannot invoke Lambda targets: the Security Hub rule's forwarder target becomes an SQS queue that the
+        # demo drains into the real forwarder handler (same event, same pattern evaluation by moto).
+        forwarded = 0
+        for rule in events.list_rules(EventBusName=bus)["Rules"]:
+            targets = events.list_targets_by_rule(Rule=rule["Name"], EventBusName=bus)["Targets"]
+            lambdas = [t for t in targets if ":lambda:" in t["Arn"]]
+            if not lambdas:
+                continue
+            events.remove_targets(Rule=rule["Name"], EventBusName=bus, Ids=[t["Id"] for t in lambdas])
+            events.put_targets(
+                Rule=rule["Name"],
+                EventBusName=bus,
+                Targets=[{"Id": "demo-forwarder-queue", "Arn": urls["eksight-demo-securityhub"][1]}],
+            )
+            forwarded += 1
+        if forwarded != 1:
+            raise RuntimeError(f"expected one rule targeting the Security Hub forwarder, found {forwarded}")
+        return urls["eksight-demo-capture"][0], urls["eksight-demo-securityhub"][0]
+
+    # --- 4. ingestion ------------------------------------------------------------------------------------
+
+    def put_audit_log(self, audit_path: Path, result: DemoResult) -> None:
+        """Write the simulated events as EKS does, keeping only what the synthesized subscription filter
+        forwards (moto does not evaluate filter patterns), plus a few malformed records."""
+        from eksight.config import filter_pattern
+
+        pattern = filter_pattern.parse(self.outputs.get("SubscriptionFilterPattern") or self._filter_pattern())
+        logs = self.session.client("logs")
+        batch: list[dict[str, Any]] = []
+        size = 0
+        now = int(time.time() * 1000)
+        with gzip.open(audit_path, "rt", encoding="utf-8") as lines:
+            kept = [line.rstrip("\n") for line in lines]
+        messages = []
+        for line in kept:
+            if pattern.matches(line):
+                messages.append(line)
+            else:
+                result.filtered_out += 1
+        step = max(1, len(messages) // (len(MALFORMED) + 1))
+        for i, bad in enumerate(MALFORMED):
+            messages.insert(step * (i + 1), bad)
+        for i, message in enumerate(messages):
+            batch.append({"timestamp": now + i // 50, "message": message})
+            size += len(message) + 26
+            if len(batch) >= MAX_PUT_EVENTS or size >= MAX_PUT_BYTES:
+                logs.put_log_events(
+                    logGroupName=f"/aws/eks/{self.cluster}/cluster", logStreamName=self.log_stream, logEvents=batch
+                )
+                batch, size = [], 0
+        if batch:
+            logs.put_log_events(
+                logGroupName=f"/aws/eks/{self.cluster}/cluster", logStreamName=self.log_stream, logEvents=batch
+            )
+        result.events_in = len(messages)
+
+    def _filter_pattern(self) -> str:
+        filters = self.session.client("logs").describe_subscription_filters(
+            logGroupName=f"/aws/eks/{self.cluster}/cluster"
+        )["subscriptionFilters"]
+        return filters[0]["filterPattern"]
+
+    # --- 5. detection ------------------------------------------------------------------------------------
+
+    def run_detector(self, work: Path, result: DemoResult) -> None:
+        import os
+
+        detection = json.loads(CONFIG.read_text()).get("detection", {})
+        config_file = work / "detection.json"
+        config_file.write_text(json.dumps(detection))
+        os.environ.update(
+            {
+                "FINDINGS_BUS_NAME": self.outputs["FindingsBusName"],
+                "ARCHIVE_BUCKET": self.outputs["ArchiveBucketName"],
+                "STATE_TABLE": self.outputs["StateTableName"],
+                "EKSIGHT_DETECTION_CONFIG": str(config_file),
+                "POWERTOOLS_SERVICE_NAME": "eksight-detector",
+                "POWERTOOLS_METRICS_NAMESPACE": "eksight",
+                "POWERTOOLS_TRACE_DISABLED": "true",
+                "POWERTOOLS_LOG_LEVEL": "INFO",
+            }
+        )
+        log = stack_log = (work / "detector.log").open("w")  # Powertools writes JSON logs and metrics to stdout
+        with contextlib.redirect_stdout(log):
+            handler = load_handler("detector")
+        process_object = handler.process_object
+
+        def counted(*args: Any, **kwargs: Any) -> Any:  # each object's counts, as the handler gets them
+            outcome = process_object(*args, **kwargs)
+            result.objects += 1
+            result.records += outcome.records
+            result.quarantined += outcome.records_quarantined
+            return outcome
+
+        handler.process_object = counted
+        sqs = self.session.client("sqs")
+        queue_url = self.outputs["NotificationQueueUrl"]
+        queue_arn = self.outputs["NotificationQueueArn"]
+        idle = 0
+        while idle < 3:
+            messages = sqs.receive_message(
+                QueueUrl=queue_url, MaxNumberOfMessages=5, WaitTimeSeconds=0, VisibilityTimeout=600
+            ).get("Messages", [])
+            if not messages:
+                idle += 1
+                time.sleep(0.2)
+                continue
+            idle = 0
+            event = {"Records": [_sqs_record(m, queue_arn) for m in messages]}
+            with contextlib.redirect_stdout(log):
+                response = handler.lambda_handler(event, _LambdaContext("eksight-detector"))
+            failed = {f["itemIdentifier"] for f in response.get("batchItemFailures", [])}
+            for message in messages:
+                if message["MessageId"] not in failed:
+                    sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+            if failed:
+                raise RuntimeError(f"the detector failed {len(failed)} notification(s); see {stack_log.name}")
+        log.close()
+
+    # --- 6. findings -------------------------------------------------------------------------------------
+
+    def run_forwarder(self, result: DemoResult) -> None:
+        with contextlib.redirect_stdout(io.StringIO()):
+            handler = load_handler("securityhub_forwarder")
+        for body in self._drain(self.forward_queue):
+            with contextlib.redirect_stdout(io.StringIO()):
+                handler.lambda_handler(json.loads(body), _LambdaContext("eksight-securityhub-forwarder"))
+
+    def captured_findings(self) -> list[dict[str, Any]]:
+        latest: dict[str, dict[str, Any]] = {}
+        for body in self._drain(self.capture_queue):
+            detail = json.loads(body)["detail"]
+            latest[detail["id"]] = detail  # a finding re-published as it grows: keep its latest total
+        return list(latest.values())
+
+    def securityhub_findings(self) -> list[dict[str, Any]]:
+        paginator = self.session.client("securityhub").get_paginator("get_findings")
+        return [f for page in paginator.paginate() for f in page["Findings"]]
+
+    def _drain(self, url: str) -> list[str]:
+        sqs, bodies = self.session.client("sqs"), []
+        while True:
+            messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
+            if not messages:
+                return bodies
+            for message in messages:
+                bodies.append(message["Body"])
+                sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+
+
+def _sqs_record(message: dict[str, Any], queue_arn: str) -> dict[str, Any]:
+    return {
+        "messageId": message["MessageId"],
+        "receiptHandle": message["ReceiptHandle"],
+        "body": message["Body"],
+        "attributes": {
+            "ApproximateReceiveCount": "1",
+            "SentTimestamp": str(int(time.time() * 1000)),
+            "SenderId": ACCOUNT,
+            "ApproximateFirstReceiveTimestamp": str(int(time.time() * 1000)),
+        },
+        "messageAttributes": {},
+        "md5OfBody": "",
+        "eventSource": "aws:sqs",
+        "eventSourceARN": queue_arn,
+        "awsRegion": REGION,
+    }
+
+
+# --- the report ------------------------------------------------------------------------------------------------
+
+SEVERITY_ORDER = ("CRITICAL", "HIGH", "MEDIUM", "LOW", "INFORMATIONAL")
+
+
+def report(result: DemoResult, out=sys.stdout) -> None:  # type: ignore[no-untyped-def]
+    def say(text: str = "") -> None:
+        print(text, file=out)
+
+    by_severity = Counter(f["severity"] for f in result.findings)
+    say()
+    say(
+        f"Ingested {result.events_in:,} audit records through CloudWatch Logs → Firehose → S3 "
+        f"({result.objects} archive objects; {result.filtered_out:,} health/metrics probes dropped by the "
+        "subscription filter first)."
+    )
+    say(
+        f"Detector: {result.processed:,} processed, {result.quarantined} quarantined (malformed records, kept under "
+        f"quarantine/ with their reason), {result.lost} lost."
+    )
+    say(
+        "Findings on the EventBridge bus: "
+        + ", ".join(f"{s} {by_severity[s]}" for s in SEVERITY_ORDER if by_severity[s])
+    )
+    say(f"Security Hub (HIGH and above, via the forwarder): {len(result.securityhub)} findings.")
+    say()
+    shown = sorted(
+        (f for f in result.findings if f["severity"] in ("CRITICAL", "HIGH", "MEDIUM")),
+        key=lambda f: (SEVERITY_ORDER.index(f["severity"]), f["first_seen"]),
+    )
+    for finding in shown[:25]:
+        principal = finding.get("principal", {}).get("name", "?")
+        anomaly = (finding.get("details") or {}).get("anomaly")
+        why = anomaly["deviation"] if anomaly else finding.get("description", "")
+        say(f"[{finding['severity']}] {finding['title']}")
+        say(f"    who: {principal}   when: {finding['first_seen'][:19]}Z   ×{finding['count']}")
+        say(f"    why: {_clip(why, 220)}")
+        if anomaly:
+            say(f"    baseline: {_clip(anomaly['baseline'], 220)}")
+    if len(shown) > 25:
+        say(f"... and {len(shown) - 25} more MEDIUM+ findings")
+    scenarios = result.labels.get("scenarios", [])
+    cited = {a for f in result.findings if f["severity"] in ("CRITICAL", "HIGH", "MEDIUM") for a in f["evidence"]}
+    detected = [s["id"] for s in scenarios if set(s["auditIDs"]) & cited]
+    say()
+    say(
+        f"Simulated attacks detected at MEDIUM+: {len(detected)}/{len(scenarios)} "
+        f"({', '.join(s['id'] + ' ' + s['name'] for s in scenarios if s['id'] not in detected) or 'all'}"
+        f"{' missed' if len(detected) < len(scenarios) else ''})."
+    )
+    say("Timings: " + ", ".join(f"{k} {v:.1f}s" for k, v in result.seconds.items()))
+    say()
+    say("Next: docs/baselines.md (how anomalies are scored), docs/findings.md (the finding format and routing),")
+    say("      `eksight replay <exported logs>` on your own audit logs, `make synth CONFIG=<your config>`.")
+
+
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def main() -> int:
+    import os
+
+    os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
+    started = time.perf_counter()
+    result = run(say=lambda line: print(line, flush=True))
+    report(result)
+    print(f"(demo took {time.perf_counter() - started:.0f} s)")
+    print(result.summary_line())
+    return 0 if result.lost == 0 and result.findings and result.securityhub else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,174 @@
+"""Scoring: Poisson novelty, peers, maturity, and the floors and caps that keep benign novelty quiet."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from eksight.core.behaviour import scoring as S
+from eksight.core.behaviour.features import (
+    ACTION,
+    CLASS,
+    EXEC,
+    NAMESPACE,
+    NETWORK,
+    OUTSIDE,
+    RBAC,
+    TOOL,
+    ZONE,
+    EventFeatures,
+)
+from eksight.core.behaviour.profile import DAY, Profile
+
+T0 = 1_725_235_200.0
+
+
+def feats(time: float, action_class: str = "", **values: str) -> EventFeatures:
+    base = {
+        ACTION: "get pods",
+        NAMESPACE: "team-a",
+        NETWORK: "10.0.1.0/24",
+        ZONE: "inside",
+        TOOL: "kubectl",
+        CLASS: action_class,
+    }
+    base.update(values)
+    return EventFeatures(
+        time=time,
+        day=int(time // DAY),
+        hour_of_week=10,
+        values=base,
+        action_class=action_class,
+        failed=False,
+        audit_id="x",
+        source_ip="",
+        user_agent="",
+        target=("", "", ""),
+    )
+
+
+def trained(days: int = 10, per_day: int = 20, **values: str) -> Profile:
+    profile = Profile()
+    for day in range(days):
+        for i in range(per_day):
+            profile.learn(feats(T0 + day * DAY + i * 60, **values))
+    return profile
+
+
+@pytest.mark.parametrize(("k", "lam"), [(1, 0.05), (2, 0.05), (3, 0.5), (5, 2.0), (10, 3.0), (1, 0.9)])
+def test_poisson_tail_bits_match_the_exact_tail(k: int, lam: float) -> None:
+    exact = 1.0 - sum(math.exp(-lam) * lam**i / math.factorial(i) for i in range(k))
+    assert S.poisson_tail_bits(k, lam) == pytest.approx(-math.log2(exact), rel=1e-6)
+
+
+def test_poisson_tail_bits_stay_finite_and_capped_for_tiny_tails() -> None:
+    assert S.poisson_tail_bits(40, 0.01) == S.MAX_BITS
+    assert S.poisson_tail_bits(2, 5.0) == 0.0
+
+
+def test_each_further_new_namespace_in_a_day_is_more_surprising_for_a_stable_principal() -> None:
+    profile = trained()
+    now = T0 + 10 * DAY
+    bits = []
+    for i in range(4):
+        result = S.score_event(feats(now + i, action_class="secrets", namespace=f"other-{i}"), profile, None, S.HUMAN)
+        bits.append(next(a.bits for a in result.assessments if a.feature == NAMESPACE))
+        profile.learn(feats(now + i, namespace=f"other-{i}"))
+    assert bits == sorted(bits) and bits[-1] > bits[0] + 6
+
+
+def test_a_ci_identity_that_touches_new_namespaces_daily_is_not_surprised_by_one_more() -> None:
+    profile = Profile()
+    for day in range(10):
+        for j in range(4):
+            profile.learn(feats(T0 + day * DAY + j, namespace=f"pr-{day}-{j}"))
+    result = S.score_event(
+        feats(T0 + 10 * DAY, action_class="secrets", namespace="pr-new"), profile, None, S.AUTOMATION
+    )
+    assert next(a for a in result.assessments if a.feature == NAMESPACE).bits == 0.0
+
+
+def test_immature_principals_are_compared_with_their_peers_or_not_at_all() -> None:
+    newcomer = trained(days=1, per_day=5)
+    assert S.score_event(feats(T0 + DAY, action_class="secrets"), newcomer, None, S.HUMAN) is S.NOT_SCORED
+    peers = trained(days=10, per_day=30, namespace="team-b")
+    result = S.score_event(feats(T0 + 10 * DAY, action_class="secrets", namespace="team-b"), newcomer, peers, S.HUMAN)
+    assert result.reference == "peer"
+    assert next(a for a in result.assessments if a.feature == NAMESPACE).label == S.FREQUENT
+
+
+def test_values_common_among_peers_count_half_and_values_new_to_them_too_count_fully() -> None:
+    own = trained()
+    knowing = trained(days=10, per_day=30, namespace="shared")
+    unaware = trained(days=10, per_day=30, namespace="elsewhere")  # same history, same novelty rate
+    event = feats(T0 + 10 * DAY, action_class="secrets", namespace="shared")
+    known, unknown = (S.score_event(event, own, peers, S.HUMAN) for peers in (knowing, unaware))
+    bits = [next(a.bits for a in r.assessments if a.feature == NAMESPACE) for r in (known, unknown)]
+    assert bits[0] == pytest.approx(bits[1] / 2)
+
+
+def test_a_service_account_token_used_from_outside_the_cluster_is_at_least_medium() -> None:
+    own = trained()  # always from inside the VPC, with the same client
+    result = S.score_event(feats(T0 + 10 * DAY, network="203.0.113.0/24", zone=OUTSIDE), own, None, S.WORKLOAD_IDENTITY)
+    assert result.candidate and "credential_outside_cluster" in result.signals
+    assert result.score >= S.IDENTITY_FLOOR
+    with_secrets = S.score_event(
+        feats(T0 + 10 * DAY, action_class="secrets", network="203.0.113.0/24", zone=OUTSIDE, tool="curl"),
+        own,
+        None,
+        S.WORKLOAD_IDENTITY,
+    )
+    assert with_secrets.score >= 80
+
+
+def test_routine_requests_are_not_candidates() -> None:
+    own = trained()
+    result = S.score_event(feats(T0 + 10 * DAY), own, None, S.HUMAN)
+    assert not result.candidate and result.score == 0.0
+
+
+def test_new_changes_from_the_usual_network_tool_and_hours_are_at_most_low() -> None:
+    own = trained()
+    for i in range(6):  # a burst of kinds of change it never made: an operator install, say
+        result = S.score_event(
+            feats(T0 + 10 * DAY + i, action_class=RBAC, action=f"create kind{i}", namespace=f"new-{i}"),
+            own,
+            None,
+            S.HUMAN,
+        )
+        own.learn(feats(T0 + 10 * DAY + i, action=f"create kind{i}", namespace=f"new-{i}"))
+    assert result.excess > 10 and result.score <= S.CONTENT_ONLY_MAX
+
+
+def test_the_same_changes_from_a_new_network_and_tool_are_medium_then_high() -> None:
+    own = trained()
+    scores = []
+    for i in range(3):
+        event = feats(
+            T0 + 10 * DAY + i,
+            action_class=RBAC,
+            action=f"create kind{i}",
+            namespace=f"new-{i}",
+            network="203.0.113.0/24",
+            tool="curl",
+        )
+        result = S.score_event(event, own, None, S.HUMAN)
+        scores.append(result.score)
+        own.learn(event, hold=result.anomalous())  # flagged: held, not learned, but still today's novelty
+    assert 60 <= scores[0] < 80 <= scores[2]
+
+
+def test_first_exec_by_a_principal_with_history_is_medium_and_the_second_kind_of_first_is_not() -> None:
+    own = trained()
+    first = S.score_event(feats(T0 + 10 * DAY, action_class=EXEC, action="create pods/exec"), own, None, S.HUMAN)
+    assert "first_use_of_sensitive_action" in first.signals and first.score >= S.FIRST_USE_FLOOR
+    own.learn(feats(T0 + 10 * DAY, action_class=EXEC, action="create pods/exec"))
+    again = S.score_event(feats(T0 + 10 * DAY + 60, action_class=EXEC, action="create pods/exec"), own, None, S.HUMAN)
+    assert "first_use_of_sensitive_action" not in again.signals and again.score < 40
+
+
+def test_writing_a_secret_is_not_a_first_use_of_credential_access() -> None:
+    own = trained()
+    result = S.score_event(feats(T0 + 10 * DAY, action_class="secrets", action="update secrets"), own, None, S.HUMAN)
+    assert "first_use_of_sensitive_action" not in result.signals
