@@ -9,7 +9,7 @@ CDK_FLAGS := --no-notices --no-version-reporting
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: install browser test lint synth demo schema docs bench clean
+.PHONY: install browser test unit infra e2e lint synth demo schema docs bench clean
 
 install: $(VENV)/.installed node_modules/.installed build/lambda-deps/.installed
 
@@ -40,12 +40,24 @@ browser:
 		SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
 		$$SUDO env $(APT_INSTALL) || { $$SUDO apt-get update -qq && $$SUDO env $(APT_INSTALL); }; }
 
-test: install browser
-	$(PY) -m ruff check .
+## the whole suite: lint (style, layers, types), then every test
+test: install browser lint
 	$(PY) -m pytest -n 2 --dist loadfile
 
+## the test ladder: pure code and tooling (seconds) → synthesized stacks → the pipeline on moto server + DynamoDB Local
+unit: install
+	$(PY) -m pytest -n 2 --dist loadfile tests/unit tests/detection tests/setup
+infra: install
+	$(PY) -m pytest -n 2 --dist loadfile tests/infrastructure
+e2e: install
+	$(PY) -m pytest -n 2 --dist loadfile tests/e2e tests/emulator tests/lambdas tests/stores
+
+## style (ruff), formatting (ruff format), the layer contracts (import-linter, pyproject.toml) and types (mypy)
 lint: install
 	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+	$(VENV)/bin/lint-imports
+	$(PY) -m mypy
 
 ## make synth [CONFIG=path]: synthesize that config into cdk.out/ (offline, no credentials)
 synth: install
