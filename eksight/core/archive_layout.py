@@ -16,6 +16,17 @@ DELIVERY_ERRORS_ROOT = "delivery-errors/"
 QUARANTINE_ROOT = "quarantine/"
 """Records the detector could not decode, written with the reason (detection issue)."""
 
+FINDINGS_ROOT = "findings/"
+"""Every finding, all severities, as JSON lines (GZIP), one object per archive object it was detected in, under the
+same account/region/cluster/year/month/day/hour partitions as that object: a finding that grows across objects
+appears once per object with its running total (the ledger's fold), so readers keep each id's latest row."""
+
+ATHENA_RESULTS_ROOT = "athena-results/"
+"""Query results of the hunting workgroup (SSE-KMS, the archive key)."""
+
+PARTITION_COLUMNS = ("account", "region", "cluster", "year", "month", "day", "hour")
+"""The Hive-style partitions of audit/ and findings/ keys, in key order (Glue partition keys, DuckDB hive columns)."""
+
 _TIME_PARTITIONS = "year=!{timestamp:yyyy}/month=!{timestamp:MM}/day=!{timestamp:dd}/hour=!{timestamp:HH}/"
 
 
@@ -39,3 +50,12 @@ def delivery_error_prefix(account: str, region: str, cluster: str) -> str:
 def parse_cluster_key(key: str) -> dict[str, str]:
     """Partition values (account, region, cluster, year, ...) encoded in an archive object key."""
     return dict(part.split("=", 1) for part in key.split("/") if "=" in part)
+
+
+def findings_key(archive_key: str) -> str:
+    """Where the findings detected in one archive object are written: the object's partitions and name under
+    findings/ (one object per archive object, so a redelivered object overwrites its own findings, never adds)."""
+    relative = archive_key[len(AUDIT_ROOT) :] if archive_key.startswith(AUDIT_ROOT) else archive_key.lstrip("/")
+    name = relative.rsplit("/", 1)[-1].removesuffix(".gz")
+    folder = relative.rsplit("/", 1)[0] + "/" if "/" in relative else ""
+    return f"{FINDINGS_ROOT}{folder}{name}.findings.jsonl.gz"

@@ -739,11 +739,11 @@ def test_asset_holds_handler_eksight_and_python312_x86_64_dependencies(detector_
     assert json.loads((detector_asset / DETECTION_CONFIG_FILE).read_text())["learning_days"] == 3
 
 
-def test_asset_leaves_out_local_tooling_tests_and_caches(detector_asset: Path) -> None:
+def test_asset_ships_only_the_core_and_the_adapters_of_eksight(detector_asset: Path) -> None:
     names = {p.relative_to(detector_asset).as_posix() for p in detector_asset.rglob("*")}
-    assert not [
-        n for n in names if n.startswith(("eksight/tools/emulator", "eksight/tools/simulator", "tests/", "bin/"))
-    ]
+    shipped = {n.split("/")[1] for n in names if n.startswith("eksight/") and n.count("/") >= 1}
+    assert shipped == {"__init__.py", "core", "adapters"}, shipped  # no tools (CLI, wizard, emulator), no config
+    assert not [n for n in names if n.startswith(("tests/", "bin/", "stacks/", "eksight/tools", "eksight/config"))]
     assert not [n for n in names if "__pycache__" in n or n.endswith(".pyc")]
     assert not [n for n in names if n.startswith("numpy/") and "/tests/" in n]
 

@@ -1,0 +1,155 @@
+"""The Glue catalog over the archive: one table of the audit log as Firehose writes it and one of the findings,
+both with partition projection (no crawler, no MSCK REPAIR, no partitions to register).
+
+- `audit_raw`: the CloudWatch Logs subscription envelopes, one per line (Firehose appends the newline), GZIP; one
+  row per envelope, its `logevents` unnested by the queries (`eksight.queries`) into one row per audit event.
+- `findings`: every finding of every severity as JSON lines, written by the detector under `findings/`.
+
+Both are partitioned like the keys (`eksight.core.archive_layout.PARTITION_COLUMNS`). account, region and
+cluster are `enum` projections of this deployment's values, so a query without those filters still works (it
+enumerates them) and a new cluster only needs a redeploy; year/month/day/hour are zero-padded integers. The hour is
+Firehose's arrival hour (UTC), not event time: the queries widen their partition window accordingly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from aws_cdk import Aws
+from aws_cdk import aws_glue as glue
+from aws_cdk import aws_s3 as s3
+from constructs import Construct
+
+from eksight.core import archive_layout
+
+FIRST_YEAR = 2024  # projection range start; queries of older hours return nothing (no error)
+LAST_YEAR = 2099
+
+JSON_SERDE = glue.CfnTable.SerdeInfoProperty(
+    serialization_library="org.openx.data.jsonserde.JsonSerDe",
+    # A malformed line (a hostile or truncated record) is skipped, not fatal to the query; the detector
+    # quarantines the same record with its reason.
+    parameters={"ignore.malformed.json": "true", "case.insensitive": "true"},
+)
+
+AUDIT_COLUMNS = (
+    ("messagetype", "string"),
+    ("owner", "string"),
+    ("loggroup", "string"),
+    ("logstream", "string"),
+    ("subscriptionfilters", "array<string>"),
+    ("logevents", "array<struct<id:string,timestamp:bigint,message:string>>"),
+)
+
+FINDING_COLUMNS = (
+    ("id", "string"),
+    ("type", "string"),
+    ("severity", "string"),
+    ("title", "string"),
+    ("description", "string"),
+    ("detector", "string"),
+    ("rule_id", "string"),
+    ("principal", "struct<name:string,kind:string,key:string,arn:string,session:string>"),
+    ("evidence", "array<string>"),
+    ("first_seen", "string"),
+    ("last_seen", "string"),
+    ("count", "bigint"),
+    ("mitre", "array<string>"),
+    ("resources", "array<struct<namespace:string,kind:string,name:string>>"),
+    ("source_ips", "array<string>"),
+    ("user_agents", "array<string>"),
+    ("remediation", "string"),
+    ("details", "string"),  # a JSON object of rule- or anomaly-specific detail; OpenX keeps it as its JSON text
+)
+
+
+def projection(account: str, region: str, clusters: Sequence[str]) -> dict[str, str]:
+    """Table parameters for partition projection over `archive_layout`'s keys."""
+    values = {"account": account, "region": region, "cluster": ",".join(clusters)}
+    parameters = {"projection.enabled": "true"}
+    for column, value in values.items():
+        parameters[f"projection.{column}.type"] = "enum"
+        parameters[f"projection.{column}.values"] = value
+    ranges = {"year": (FIRST_YEAR, LAST_YEAR), "month": (1, 12), "day": (1, 31), "hour": (0, 23)}
+    for column, (low, high) in ranges.items():
+        parameters[f"projection.{column}.type"] = "integer"
+        parameters[f"projection.{column}.range"] = f"{low},{high}"
+        if column != "year":
+            parameters[f"projection.{column}.digits"] = "2"  # hour=03, never hour=3
+    return parameters
+
+
+def location_template(bucket_name: str, root: str) -> str:
+    # Plain string concatenation: Firehose-style ${column} placeholders must reach Glue untouched.
+    return f"s3://{bucket_name}/{root}" + "".join(
+        f"{column}=${{{column}}}/" for column in archive_layout.PARTITION_COLUMNS
+    )
+
+
+class AuditCatalog(Construct):
+    """A Glue database with the `audit_raw` and `findings` tables over `bucket`."""
+
+    AUDIT_TABLE = "audit_raw"
+    FINDINGS_TABLE = "findings"
+
+    def __init__(self, scope: Construct, construct_id: str, *, bucket: s3.IBucket, clusters: Sequence[str]) -> None:
+        super().__init__(scope, construct_id)
+        self.database = glue.CfnDatabase(
+            self,
+            "Database",
+            catalog_id=Aws.ACCOUNT_ID,
+            database_input=glue.CfnDatabase.DatabaseInputProperty(
+                description="eksight: EKS audit archive and findings (partition projection; query with the "
+                "eksight workgroup's named queries or `eksight hunt --athena`)"
+            ),
+        )
+        self.database_name = self.database.ref
+        parameters = projection(Aws.ACCOUNT_ID, Aws.REGION, clusters)
+        self.audit_table = self._table(
+            self.AUDIT_TABLE, bucket, archive_layout.AUDIT_ROOT, AUDIT_COLUMNS, parameters,
+            "EKS audit log as archived: CloudWatch Logs envelopes, one per line; unnest logevents for events",
+        )
+        self.findings_table = self._table(
+            self.FINDINGS_TABLE, bucket, archive_layout.FINDINGS_ROOT, FINDING_COLUMNS, parameters,
+            "eksight findings of every severity; one row per finding per archive object (keep each id's latest)",
+        )
+
+    def _table(
+        self,
+        name: str,
+        bucket: s3.IBucket,
+        root: str,
+        columns: Sequence[tuple[str, str]],
+        parameters: dict[str, str],
+        description: str,
+    ) -> glue.CfnTable:
+        table = glue.CfnTable(
+            self,
+            name.title().replace("_", ""),
+            catalog_id=Aws.ACCOUNT_ID,
+            database_name=self.database_name,
+            table_input=glue.CfnTable.TableInputProperty(
+                name=name,
+                description=description,
+                table_type="EXTERNAL_TABLE",
+                parameters={
+                    "classification": "json",
+                    "compressionType": "gzip",
+                    **parameters,
+                    "storage.location.template": location_template(bucket.bucket_name, root),
+                },
+                partition_keys=[
+                    glue.CfnTable.ColumnProperty(name=column, type="string" if column in {"account", "region", "cluster"} else "int")
+                    for column in archive_layout.PARTITION_COLUMNS
+                ],
+                storage_descriptor=glue.CfnTable.StorageDescriptorProperty(
+                    location=f"s3://{bucket.bucket_name}/{root}",
+                    input_format="org.apache.hadoop.mapred.TextInputFormat",
+                    output_format="org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat",
+                    serde_info=JSON_SERDE,
+                    columns=[glue.CfnTable.ColumnProperty(name=column, type=kind) for column, kind in columns],
+                ),
+            ),
+        )
+        table.add_dependency(self.database)
+        return table
