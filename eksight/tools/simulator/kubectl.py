@@ -7,7 +7,7 @@ reason string of an allowed request, or None for a 403 (logged with the RBAC den
 from __future__ import annotations
 
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from eksight.tools.simulator.emit import Emitter, Who, forbidden_message
@@ -126,7 +126,7 @@ class Client:
         namespace: str,
         pod: str,
         container: str,
-        command: list[str],
+        command: Sequence[str],
         tty: bool = True,
         duration: int | None = None,
     ) -> str:
