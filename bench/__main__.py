@@ -67,8 +67,8 @@ def main() -> int:
     cases: list[tuple[str, Callable[[], int]]] = [
         ("json.loads per line", lambda: sum(1 for line in lines if json.loads(line))),
         ("orjson.loads per line", lambda: sum(1 for line in lines if orjson.loads(line))),
-        ("msgspec typed decode per line", lambda: sum(1 for line in lines if typed.decode(line))),
-        ("parse_event (typed + checks)", lambda: sum(1 for line in lines if parse_event(line))),
+        ("msgspec typed decode per line", lambda: sum(1 for line in lines if typed.decode(line) is not None)),
+        ("parse_event (typed + checks)", lambda: sum(1 for line in lines if parse_event(line) is not None)),
         ("resolve_principal (cold cache)", resolve_all),
         ("decode+detect: audit.jsonl.gz", pipeline([jsonl_gz], "jsonl")),
         ("decode+detect: cwl/ envelopes", pipeline(cwl_parts, "cwl")),

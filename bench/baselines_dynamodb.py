@@ -16,7 +16,12 @@ import argparse
 import gzip
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from eksight.core.events import AuditEvent
 
 # us-east-1 on-demand list prices (USD per million request units) used for the monthly estimate only.
 PRICE_PER_MILLION_WRU, PRICE_PER_MILLION_RRU = 0.625, 0.125
@@ -95,9 +100,15 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _firehose_objects(lines: list[bytes], parse_event, event_time) -> list[bytes]:  # type: ignore[no-untyped-def]
+def _firehose_objects(
+    lines: list[bytes],
+    parse_event: Callable[[bytes], AuditEvent],
+    event_time: Callable[[AuditEvent], float],
+) -> list[bytes]:
     """JSON-lines objects cut at 16 MiB or 60 s of event time, like eksight's default Firehose buffering."""
-    objects, current, size, opened = [], [], 0, None
+    objects: list[bytes] = []
+    current: list[bytes] = []
+    size, opened = 0, None
     for line in lines:
         when = event_time(parse_event(line))
         if current and (size + len(line) > OBJECT_BYTES or (opened is not None and when - opened >= OBJECT_SECONDS)):

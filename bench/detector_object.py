@@ -24,7 +24,12 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from eksight.core.findings import Finding
 
 ROOT = Path(__file__).resolve().parents[1]
 DATASET = ROOT.parent / "shared" / "datasets" / "dev-scenarios" / "audit.jsonl.gz"
@@ -94,7 +99,7 @@ def measure(root: Path, trace: bool) -> dict[str, object]:
     class Counting:
         published = 0
 
-        def publish(self, findings: list) -> None:  # type: ignore[type-arg]
+        def publish(self, findings: Sequence[Finding]) -> None:
             self.published += len(findings)
 
     before = _vm("VmHWM")

@@ -32,7 +32,7 @@ import time
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from eksight.tools import PROJECT_ROOT
 
@@ -193,7 +193,7 @@ class DynamoDBLocal:
         self.startup_seconds: float | None = None  # process start until ListTables answered
         self.command: list[str] = []
         self.process: subprocess.Popen[bytes] | None = None
-        self._log: Any = None
+        self._log: IO[bytes] | None = None
         self._private_dir: tempfile.TemporaryDirectory[str] | None = None
         self._started_at = 0.0
 

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 
-from eksight.tools.emulator.dynamodb_local import DynamoDBLocal
+from eksight.tools.emulator.dynamodb_local import start_dynamodb_local
 from eksight.tools.emulator.moto_fixes import tls_only_denies_are_neutral
 
 # DynamoDB Local accepts only letters and digits in the access key id.
@@ -74,12 +74,12 @@ def embedded_aws(account: str = "123456789012", region: str = "us-east-1") -> It
     with ExitStack() as stack:
         try:
             stack.enter_context(tls_only_denies_are_neutral())
-            dynamodb = stack.enter_context(DynamoDBLocal())
+            dynamodb = stack.enter_context(start_dynamodb_local())
             server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
             server.start()
             stack.callback(server.stop)
             host, port = server.get_host_and_port()
-            endpoints = Endpoints(f"http://{host}:{port}", dynamodb.endpoint_url, account, region)
+            endpoints = Endpoints(f"http://{host}:{port}", dynamodb, account, region)
             # The server shares moto's in-process backends: start from a clean slate (state of an earlier mock in
             # this process, IAM without AWS managed policies) and drop it again at the end.
             _reset(endpoints.aws)

@@ -30,6 +30,7 @@ def tls_only_denies_are_neutral() -> Iterator[None]:
             return PermissionResult.NEUTRAL
         return original(self, action, resource, principal, incoming_condition_values)
 
+    # mypy rejects assigning to a method (both ignores below); patching moto's method and restoring it is the fix.
     IAMPolicyStatement.is_action_permitted = is_action_permitted  # type: ignore[method-assign]
     try:
         yield

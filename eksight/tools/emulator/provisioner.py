@@ -58,6 +58,8 @@ SKIPPED_TYPES = {
     "AWS::Lambda::EventInvokeConfig": "its function is not created (retries and the DLQ are Lambda-side)",
 }
 _NO_VALUE = object()
+# A `create_<type>` method: (logical id, resolved Properties) -> (Ref value, Fn::GetAtt attributes).
+Creator = Callable[[str, dict[str, Any]], tuple[str, dict[str, Any]]]
 
 
 class ProvisionError(RuntimeError):
@@ -156,11 +158,11 @@ class _Provisioner:
         for logical_id in _dependency_order(resources):
             resource = resources[logical_id]
             kind = resource["Type"]
-            creator = getattr(self, "create_" + re.sub(r"\W+", "_", kind).lower(), None)
-            reason = SKIPPED_TYPES.get(kind) or (None if creator else "no local implementation of this type")
+            creator: Creator | None = getattr(self, "create_" + re.sub(r"\W+", "_", kind).lower(), None)
+            reason = SKIPPED_TYPES.get(kind) or ("" if creator else "no local implementation of this type")
             if "Condition" in resource:
                 reason = "conditional resources are not supported"
-            if reason:
+            if reason or creator is None:
                 self.skip(logical_id, kind, reason)
                 continue
             properties = self.resolve(resource.get("Properties", {}))
@@ -278,7 +280,7 @@ class _Provisioner:
             {} if self.region == "us-east-1" else {"CreateBucketConfiguration": {"LocationConstraint": self.region}}
         )
         s3.create_bucket(Bucket=name, **location)
-        apply = {
+        apply: dict[str, Callable[[Any], object]] = {
             "OwnershipControls": lambda v: s3.put_bucket_ownership_controls(Bucket=name, OwnershipControls=v),
             "PublicAccessBlockConfiguration": lambda v: s3.put_public_access_block(
                 Bucket=name, PublicAccessBlockConfiguration=v
@@ -401,7 +403,9 @@ class _Provisioner:
         self.client("logs").create_log_stream(logGroupName=p["LogGroupName"], logStreamName=name)
         return name, {}
 
-    def create_aws_kinesisfirehose_deliverystream(self, logical_id: str, p: dict[str, Any]) -> tuple[str, dict]:
+    def create_aws_kinesisfirehose_deliverystream(
+        self, logical_id: str, p: dict[str, Any]
+    ) -> tuple[str, dict[str, Any]]:
         firehose, name = self.client("firehose"), p.get("DeliveryStreamName") or self.generated_name(logical_id, 64)
         firehose.create_delivery_stream(
             DeliveryStreamName=name, **{k: v for k, v in p.items() if k != "DeliveryStreamName" and v != []}
@@ -415,7 +419,7 @@ class _Provisioner:
             raise ProvisionError(f"{logical_id}: delivery stream {name} is {stream['DeliveryStreamStatus']}")
         return name, {"Arn": stream["DeliveryStreamARN"]}
 
-    def create_aws_logs_subscriptionfilter(self, logical_id: str, p: dict[str, Any]) -> tuple[str, dict]:
+    def create_aws_logs_subscriptionfilter(self, logical_id: str, p: dict[str, Any]) -> tuple[str, dict[str, Any]]:
         name, group = p.get("FilterName") or self.generated_name(logical_id, 512), p["LogGroupName"]
         optional = {k[0].lower() + k[1:]: p[k] for k in ("RoleArn", "Distribution") if k in p}
         try:
@@ -566,7 +570,7 @@ class _Provisioner:
         self.client("cloudwatch").put_dashboard(DashboardName=name, DashboardBody=p["DashboardBody"])
         return name, {}
 
-    def create_custom_s3bucketnotifications(self, logical_id: str, p: dict[str, Any]) -> tuple[str, dict]:
+    def create_custom_s3bucketnotifications(self, logical_id: str, p: dict[str, Any]) -> tuple[str, dict[str, Any]]:
         """What CDK's notifications handler does on Create: replace the bucket's configuration when the bucket
         is the stack's own (Managed), otherwise keep every existing notification and add the stack's."""
         s3, bucket, incoming = self.client("s3"), p["BucketName"], p["NotificationConfiguration"]

@@ -62,29 +62,44 @@ def generate(cfg: Config) -> Summary:
     emitter.count_after(world.learning_end)
     novelty.plan(world)
     w = world
-    w.control = ControlPlane(w)  # type: ignore[attr-defined]
-    w.pods = pods = Pods(w)  # type: ignore[attr-defined]
-    w.addons = Addons(w, pods)  # type: ignore[attr-defined]
-    w.apps = Apps(w, pods)  # type: ignore[attr-defined]
+    w.control = ControlPlane(w)
+    w.pods = pods = Pods(w)
+    w.addons = Addons(w, pods)
+    w.apps = Apps(w, pods)
     for app in w.all_apps():
-        w.apps.deploy_for(app)  # type: ignore[attr-defined]
-    w.fleet = Fleet(w)  # type: ignore[attr-defined]
-    w.people = People(w)  # type: ignore[attr-defined]
-    w.delivery = Delivery(w)  # type: ignore[attr-defined]
+        w.apps.deploy_for(app)
+    w.fleet = Fleet(w)
+    w.people = People(w)
+    w.delivery = Delivery(w)
     novelty.Novelty(w).attach()
     attacks = Attacks(w, scenarios)
     attacks.attach()
-    w.control.start()  # type: ignore[attr-defined]
-    w.fleet.start()  # type: ignore[attr-defined]
-    w.addons.start()  # type: ignore[attr-defined]
-    w.apps.start()  # type: ignore[attr-defined]
-    w.people.start()  # type: ignore[attr-defined]
-    w.delivery.start()  # type: ignore[attr-defined]
+    w.control.start()
+    w.fleet.start()
+    w.addons.start()
+    w.apps.start()
+    w.people.start()
+    w.delivery.start()
     try:
         w.run(MINUTE if w.full else HOUR)
     finally:
         outputs.close()
 
+    scenario_labels = [
+        {
+            "id": s.id,
+            "name": s.name,
+            "kind": s.kind,
+            "mitre": s.mitre,
+            "auditIDs": emitter.labels[s.id],
+            "start": iso(emitter.first[s.id]),
+        }
+        for s in attacks.scenarios
+        if emitter.labels.get(s.id)
+    ]
+    hard_negative_labels = [
+        {"name": name, "auditIDs": emitter.labels[name]} for name in HARD_NEGATIVES if emitter.labels.get(name)
+    ]
     labels = {
         "cluster": w.cluster,
         "account": w.account,
@@ -99,21 +114,8 @@ def generate(cfg: Config) -> Summary:
         "benign_event_count": emitter.count
         - sum(n for tag, n in emitter.count_by_tag.items() if tag in {s.id for s in CATALOGUE}),
         "test_window_benign_event_count": emitter.rr_after[w.learning_end],
-        "scenarios": [
-            {
-                "id": s.id,
-                "name": s.name,
-                "kind": s.kind,
-                "mitre": s.mitre,
-                "auditIDs": emitter.labels[s.id],
-                "start": iso(emitter.first[s.id]),
-            }
-            for s in attacks.scenarios
-            if emitter.labels.get(s.id)
-        ],
-        "hard_negatives": [
-            {"name": name, "auditIDs": emitter.labels[name]} for name in HARD_NEGATIVES if emitter.labels.get(name)
-        ],
+        "scenarios": scenario_labels,
+        "hard_negatives": hard_negative_labels,
     }
     (cfg.out / "labels.json").write_text(json.dumps(labels, indent=1) + "\n")
     return Summary(
@@ -123,6 +125,6 @@ def generate(cfg: Config) -> Summary:
         outputs.bytes,
         (cfg.out / "audit.jsonl.gz").stat().st_size,
         outputs.cwl.parts if outputs.cwl else 0,
-        len(labels["scenarios"]),
-        len(labels["hard_negatives"]),
+        len(scenario_labels),
+        len(hard_negative_labels),
     )

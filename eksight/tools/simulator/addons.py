@@ -420,7 +420,7 @@ class Addons:
         for spec in catalogue(world):
             spec.sa = spec.sa or spec.name
             spec.watches = [(r, t, s) for r, ns, s in spec.watches for t in (teams if ns == TEAMS else [ns])]
-            container = {
+            container: dict[str, Any] = {
                 "name": spec.name,
                 "image": spec.image,
                 "resources": {"requests": {"cpu": "100m", "memory": "128Mi"}},
@@ -471,9 +471,16 @@ class Addons:
         return self.pods.who(pods[0], t) if pods else None
 
     # --- per-pod activity -------------------------------------------------------------------------------------------
+    @staticmethod
+    def _spec(pod: Pod) -> AddonSpec:
+        spec = pod.owner.addon
+        if spec is None:
+            raise ValueError(f"{pod.owner.name} is not an add-on")
+        return spec
+
     def _started(self, t: int, pod: Pod, existing: bool) -> None:
         w, rng = self.w, self.rng
-        spec: AddonSpec = pod.owner.addon
+        spec = self._spec(pod)
         for lease in spec.leases:
             w.schedule(t + rng.randrange(0, int(lease[2] * US) + 1), self._lease, pod, lease)
         if spec.watches:
@@ -504,7 +511,7 @@ class Addons:
         if not self._alive(pod, t):
             return
         w, rng = self.w, self.rng
-        spec: AddonSpec = pod.owner.addon
+        spec = self._spec(pod)
         resource, namespace, selector = rng.choice(spec.watches)
         w.emitter.watch(
             t, self.pods.who(pod, t), resource, namespace, selector=selector.replace("{node}", pod.node.name)

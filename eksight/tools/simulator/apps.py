@@ -189,7 +189,7 @@ class Apps:
     # --- autoscaling ----------------------------------------------------------------------------------------------
     def _hpa(self, t: int, deploy: Deploy) -> None:
         w, em, rng = self.w, self.w.emitter, self.rng
-        control, addons = w.control, w.addons  # type: ignore[attr-defined]
+        control, addons = w.control, w.addons
         hpa = control.controller(t, "horizontal-pod-autoscaler")
         em.event(t, hpa, "get", "deployments", deploy.namespace, deploy.name, "scale")
         em.event(
@@ -204,7 +204,7 @@ class Apps:
         if metrics is not None and rng.random() < 0.3:
             em.event(t + rng.randrange(4_000, 10_000), metrics, "create", "subjectaccessreviews")
         base = deploy.app.replicas if deploy.app else deploy.replicas
-        want = max(2, min(3 * base, round(base * w.fleet.load(t) * rng.uniform(0.9, 1.25))))  # type: ignore[attr-defined]
+        want = max(2, min(3 * base, round(base * w.fleet.load(t) * rng.uniform(0.9, 1.25))))
         have = len(deploy.pods)
         if want != have and rng.random() < 0.5:
             when = t + rng.randrange(20_000, 60_000)
@@ -223,7 +223,7 @@ class Apps:
     def rollout(self, t: int, deploy: Deploy, tag: str = "") -> None:
         """What the controllers do after someone changes a Deployment's pod template."""
         w, em, rng = self.w, self.w.emitter, self.rng
-        control = w.control  # type: ignore[attr-defined]
+        control = w.control
         old = list(deploy.pods)
         deploy.hash, deploy.rs_uid = rs_hash(rng), uuid4(rng)
         if deploy.app is not None:
@@ -292,7 +292,7 @@ class Apps:
     # --- CronJobs -------------------------------------------------------------------------------------------------
     def _cron(self, t: int, team: Team, name: str, period: int) -> None:
         w, em, rng = self.w, self.w.emitter, self.rng
-        control = w.control  # type: ignore[attr-defined]
+        control = w.control
         scheduled = t - t % MINUTE
         job = f"{name}-{scheduled // MINUTE}"
         image = f"{w.ecr}/{team.name}/{name}:{git_sha(seeded(w.seed, team.name + name))}"
@@ -315,24 +315,25 @@ class Apps:
             ],
             uid=uuid4(rng),
         )
+        metadata = {
+            "name": job,
+            "namespace": team.namespace,
+            "labels": {"batch.kubernetes.io/job-name": job},
+            "annotations": {"batch.kubernetes.io/cronjob-scheduled-timestamp": iso_seconds(scheduled)},
+            "ownerReferences": [
+                {
+                    "apiVersion": "batch/v1",
+                    "kind": "CronJob",
+                    "name": name,
+                    "controller": True,
+                    "blockOwnerDeletion": True,
+                }
+            ],
+        }
         body = {
             "kind": "Job",
             "apiVersion": "batch/v1",
-            "metadata": {
-                "name": job,
-                "namespace": team.namespace,
-                "labels": {"batch.kubernetes.io/job-name": job},
-                "annotations": {"batch.kubernetes.io/cronjob-scheduled-timestamp": iso_seconds(scheduled)},
-                "ownerReferences": [
-                    {
-                        "apiVersion": "batch/v1",
-                        "kind": "CronJob",
-                        "name": name,
-                        "controller": True,
-                        "blockOwnerDeletion": True,
-                    }
-                ],
-            },
+            "metadata": metadata,
             "spec": {
                 "backoffLimit": 2,
                 "template": {"spec": {"containers": spec.containers, "restartPolicy": "Never"}},
@@ -346,7 +347,7 @@ class Apps:
             "jobs",
             team.namespace,
             req=body,
-            resp={**body, "metadata": {**body["metadata"], "uid": spec.uid}},
+            resp={**body, "metadata": {**metadata, "uid": spec.uid}},
         )
         em.event(t + 30_000, cron, "update", "cronjobs", team.namespace, name, "status")
         pod = self.pods.place(spec, t + rng.randrange(50_000, 500_000))
@@ -360,7 +361,7 @@ class Apps:
         w, em = self.w, self.w.emitter
         if t >= pod.node.end:
             return
-        kubelet = w.fleet.kubelet(pod.node, t)  # type: ignore[attr-defined]
+        kubelet = w.fleet.kubelet(pod.node, t)
         em.event(
             t,
             kubelet,
@@ -372,7 +373,7 @@ class Apps:
             level="Request",
             req={"metadata": {"uid": pod.uid}, "status": {"phase": "Succeeded"}},
         )
-        job = w.control.controller(t, "job-controller")  # type: ignore[attr-defined]
+        job = w.control.controller(t, "job-controller")
         em.event(
             t + self.rng.randrange(100_000, 900_000), job, "update", "jobs", pod.namespace, pod.owner.name, "status"
         )
@@ -382,7 +383,7 @@ class Apps:
 
     def _job_cleanup(self, t: int, namespace: str, job: str, pod: Pod | None) -> None:
         w, em = self.w, self.w.emitter
-        control = w.control  # type: ignore[attr-defined]
+        control = w.control
         em.event(t, control.controller(t, "cronjob-controller"), "delete", "jobs", namespace, job)
         if pod is not None:
             em.event(

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from eksight.tools.simulator.emit import Who, forbidden_message, user_fragment
 from eksight.tools.simulator.kubectl import Client
 from eksight.tools.simulator.model import VPS_RANGES, World
+from eksight.tools.simulator.people import Person, SsoRole
+from eksight.tools.simulator.pods import Pod
 from eksight.tools.simulator.util import (
     DAY,
     HOUR,
@@ -221,27 +223,25 @@ class Attacks:
             w.schedule(t, getattr(self, scenario.name), scenario.id)
 
     # --- helpers ------------------------------------------------------------------------------------------------
-    def person(self, kind: str, *, execs: bool | None = None):  # type: ignore[no-untyped-def]
-        people = [p for p in self.w.people.people if p.kind == kind and not p.active_from]  # type: ignore[attr-defined]
+    def person(self, kind: str, *, execs: bool | None = None) -> Person:
+        people = [p for p in self.w.people.people if p.kind == kind and not p.active_from]
         if execs is not None:
             people = [p for p in people if p.execs == execs and (execs or not p.k9s)] or people
         return people[0]
 
-    def human(self, kind: str, t: int, tag: str, ip: str = "", ua: str = "", role=None) -> Client:  # type: ignore[no-untyped-def]
-        people = self.w.people  # type: ignore[attr-defined]
+    def human(self, kind: str, t: int, tag: str, ip: str = "", ua: str = "", role: SsoRole | None = None) -> Client:
+        people = self.w.people
         person = self.person(kind)
         return people.client(person, t, ip or people.location(person, t)[1], ua, role, tag, pace=(0.05, 0.4))
 
     def vps(self) -> str:
         return self.w.public_ip(self.rng, VPS_RANGES)
 
-    def app_pod(self, t: int, profile: str = "config", skip=None):  # type: ignore[no-untyped-def]
+    def app_pod(self, t: int, profile: str = "config", skip: Pod | None = None) -> Pod | None:
         pods = [
             p
             for d in self.w.pods.deploys
-            if d.app is not None
-            and d.app.profile == profile  # type: ignore[attr-defined]
-            and d.app.created_at is None
+            if d.app is not None and d.app.profile == profile and d.app.created_at is None
             for p in d.pods
             if p.start <= t < min(p.end, p.node.end)
         ]
@@ -259,7 +259,7 @@ class Attacks:
             'RBAC: allowed by ClusterRoleBinding "legacy-anonymous-view" of ClusterRole "view" to User '
             '"system:anonymous"',
         )
-        c = Client(self.w.emitter, who, t, self.rng, tag=tag, pace=(0.05, 0.6))  # type: ignore[arg-type]
+        c = Client(self.w.emitter, who, t, self.rng, tag=tag, pace=(0.05, 0.6))
         c.call("get", uri="/version")
         c.call("get", uri="/api")
         c.list("namespaces", query="")
@@ -275,9 +275,9 @@ class Attacks:
     def privileged_hostpath_pod_escape(self, t: int, tag: str) -> None:
         w = self.w
         dev = self.person("dev")
-        people = w.people  # type: ignore[attr-defined]
+        people = w.people
         c = people.client(dev, t, people.location(dev, t)[1], "", None, tag, pace=(0.5, 3))
-        ns, name = dev.team.namespace, f"node-debug-{k8s_suffix(self.rng, 5)}"
+        ns, name = dev.own_team.namespace, f"node-debug-{k8s_suffix(self.rng, 5)}"
         body = {
             "apiVersion": "v1",
             "kind": "Pod",
@@ -298,9 +298,9 @@ class Attacks:
             },
         }
         c.create("pods", ns, body, query="fieldManager=kubectl-run")
-        node = self.rng.choice(w.fleet.ready(c.t))  # type: ignore[attr-defined]
-        w.emitter.event(c.t + 30_000, w.control.scheduler(c.t), "create", "pods", ns, name, "binding", tag=tag)  # type: ignore[attr-defined]
-        kubelet = w.fleet.kubelet(node, c.t)  # type: ignore[attr-defined]
+        node = self.rng.choice(w.fleet.ready(c.t))
+        w.emitter.event(c.t + 30_000, w.control.scheduler(c.t), "create", "pods", ns, name, "binding", tag=tag)
+        kubelet = w.fleet.kubelet(node, c.t)
         w.emitter.event(
             c.t + 4 * US,
             kubelet,
@@ -364,7 +364,7 @@ class Attacks:
             f'RBAC: allowed by ClusterRoleBinding "{sa}-admin" of ClusterRole "cluster-admin" to '
             f'ServiceAccount "{sa}/kube-system"',
         )
-        s = Client(self.w.emitter, stolen, c.t + 20 * MINUTE, self.rng, tag=tag, pace=(0.1, 1))  # type: ignore[arg-type]
+        s = Client(self.w.emitter, stolen, c.t + 20 * MINUTE, self.rng, tag=tag, pace=(0.1, 1))
         s.list("nodes")
         s.list("secrets")
 
@@ -377,7 +377,7 @@ class Attacks:
 
     def exec_into_kube_system_pod(self, t: int, tag: str) -> None:
         c = self.human("admin", t, tag)
-        cni = [p for p in self.w.addons.deploys["aws-node"].pods if p.start <= t < min(p.end, p.node.end)]  # type: ignore[attr-defined]
+        cni = [p for p in self.w.addons.deploys["aws-node"].pods if p.start <= t < min(p.end, p.node.end)]
         if not cni:
             return
         pod = self.rng.choice(cni)
@@ -387,7 +387,7 @@ class Attacks:
 
     def malicious_mutating_webhook(self, t: int, tag: str) -> None:
         w = self.w
-        people = w.people  # type: ignore[attr-defined]
+        people = w.people
         sre = self.person("sre")
         c = people.client(sre, t, self.vps(), "", sre.oncall or people.roles["SRE-OnCall"], tag, pace=(1, 6))
         host = f"{k8s_suffix(self.rng, 8)}.ngrok-free.app"
@@ -420,7 +420,7 @@ class Attacks:
     def aws_auth_configmap_backdoor(self, t: int, tag: str) -> None:
         w = self.w
         c = self.human("admin", t, tag)
-        fleet = w.fleet  # type: ignore[attr-defined]
+        fleet = w.fleet
         roles = "".join(
             f"- groups:\n  - system:bootstrappers\n  - system:nodes\n  rolearn: arn:aws:iam::{w.account}:"
             f"role/{g.role}\n  username: system:node:{{{{EC2PrivateDNSName}}}}\n"
@@ -431,12 +431,8 @@ class Attacks:
             f"- groups:\n  - system:masters\n  rolearn: arn:aws:iam::{other}:role/ops-support\n"
             "  username: ops-support\n"
         )
-        body = {
-            "apiVersion": "v1",
-            "kind": "ConfigMap",
-            "metadata": {"name": "aws-auth", "namespace": "kube-system"},
-            "data": {"mapRoles": roles + backdoor},
-        }
+        metadata = {"name": "aws-auth", "namespace": "kube-system"}
+        body = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": metadata, "data": {"mapRoles": roles + backdoor}}
         c.get("configmaps", "kube-system", "aws-auth")
         c.wait(20, 60)
         c.call(
@@ -447,8 +443,8 @@ class Attacks:
             query="fieldManager=kubectl-edit",
             level="RequestResponse",
             req=body,
-            resp={**body, "metadata": {**body["metadata"], "resourceVersion": w.emitter.rv(c.t)}},
-        )  # type: ignore[union-attr]
+            resp={**body, "metadata": {**metadata, "resourceVersion": w.emitter.rv(c.t)}},
+        )
 
     def csr_for_system_masters(self, t: int, tag: str) -> None:
         c = self.human("admin", t, tag, ip=self.vps())
@@ -483,11 +479,11 @@ class Attacks:
 
     def sa_token_used_from_internet(self, t: int, tag: str) -> None:
         pod = self.app_pod(t)
-        if pod is None:
+        if pod is None or pod.owner.app is None:
             return
         app = pod.owner.app
-        who = self.w.pods.who(pod, t).using(ua="curl/8.5.0", ip=self.vps())  # type: ignore[attr-defined]
-        c = Client(self.w.emitter, who, t, self.rng, tag=tag, pace=(1, 8))  # type: ignore[arg-type]
+        who = self.w.pods.who(pod, t).using(ua="curl/8.5.0", ip=self.vps())
+        c = Client(self.w.emitter, who, t, self.rng, tag=tag, pace=(1, 8))
         c.get("secrets", pod.namespace, app.secret)
         c.get("configmaps", pod.namespace, app.configmap)
         c.call(
@@ -501,18 +497,18 @@ class Attacks:
     # --- behaviour-only scenarios ------------------------------------------------------------------------------------
     def sa_token_replay_from_private_network(self, t: int, tag: str) -> None:
         pod = self.app_pod(t)
-        if pod is None:
+        if pod is None or pod.owner.app is None:
             return
         app = pod.owner.app
         ip = f"10.255.{self.rng.randrange(0, 64)}.{self.rng.randrange(2, 254)}"  # Client VPN client CIDR
-        who = self.w.pods.who(pod, t).using(ua="kubectl/v1.29.4 (linux/amd64) kubernetes/55019c8", ip=ip)  # type: ignore[attr-defined]
+        who = self.w.pods.who(pod, t).using(ua="kubectl/v1.29.4 (linux/amd64) kubernetes/55019c8", ip=ip)
 
         def authorize(verb: str, resource: str, ns: str, sub: str) -> str | None:
             return (
                 who.reason if resource in ("configmaps", "secrets") and verb == "get" and ns == pod.namespace else None
             )
 
-        c = Client(self.w.emitter, who, t, self.rng, authorize=authorize, tag=tag, pace=(2, 20))  # type: ignore[arg-type]
+        c = Client(self.w.emitter, who, t, self.rng, authorize=authorize, tag=tag, pace=(2, 20))
         c.get("configmaps", pod.namespace, app.configmap)
         c.get("secrets", pod.namespace, app.secret)
         c.wait(30, 120)
@@ -522,7 +518,7 @@ class Attacks:
     def dev_reads_secrets_outside_team(self, t: int, tag: str) -> None:
         w = self.w
         dev = self.person("dev")
-        people = w.people  # type: ignore[attr-defined]
+        people = w.people
         c = people.client(dev, t, people.location(dev, t)[1], "", None, tag, pace=(3, 25))
         foreign = [
             team
@@ -538,7 +534,7 @@ class Attacks:
 
     def ci_role_mass_reads(self, t: int, tag: str) -> None:
         w = self.w
-        c = w.delivery.client(t, tag)  # type: ignore[attr-defined]
+        c = w.delivery.client(t, tag)
         never = [team.namespace for team in w.teams if team.deployer == "argocd"]
         never += ["monitoring", "argocd", "cert-manager", "external-secrets", "amazon-cloudwatch"]
         c.discovery()
@@ -570,13 +566,13 @@ class Attacks:
 
     def node_credentials_from_external_ip(self, t: int, tag: str) -> None:
         w = self.w
-        nodes = [n for n in w.fleet.ready(t) if any(p.owner.app for p in n.pods)]  # type: ignore[attr-defined]
+        nodes = [n for n in w.fleet.ready(t) if any(p.owner.app for p in n.pods)]
         if not nodes:
             return
         node = self.rng.choice(nodes)
-        who = w.fleet.kubelet(node, t).using(ip=self.vps())  # type: ignore[attr-defined]
+        who = w.fleet.kubelet(node, t).using(ip=self.vps())
         mounted = sorted({(p.namespace, p.owner.app.secret) for p in node.pods if p.owner.app})
-        c = Client(w.emitter, who, t, self.rng, tag=tag, pace=(1, 10))  # type: ignore[arg-type]
+        c = Client(w.emitter, who, t, self.rng, tag=tag, pace=(1, 10))
         c.list("pods", query="")
         c.list("nodes", query="")
         for ns, secret in mounted[:4]:
@@ -608,16 +604,10 @@ class Attacks:
     def exec_by_principal_that_never_execs(self, t: int, tag: str) -> None:
         w = self.w
         dev = self.person("dev", execs=False)
-        people = w.people  # type: ignore[attr-defined]
+        people = w.people
         c = people.client(dev, t, people.location(dev, t)[1], "", None, tag, pace=(2, 15))
-        ns = dev.team.namespace
-        pods = [
-            p
-            for d in w.pods.deploys
-            if d.namespace == ns
-            for p in d.pods  # type: ignore[attr-defined]
-            if p.start <= t < min(p.end, p.node.end)
-        ]
+        ns = dev.own_team.namespace
+        pods = [p for d in w.pods.deploys if d.namespace == ns for p in d.pods if p.start <= t < min(p.end, p.node.end)]
         for pod in self.rng.sample(pods, min(2, len(pods))):
             c.list("pods", ns)
             c.get("pods", ns, pod.name)

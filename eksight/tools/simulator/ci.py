@@ -49,7 +49,7 @@ class Delivery:
         return Who(user, session, ua, ip or w.public_ip(self.rng, AZURE_RANGES), self.reason, groups)
 
     def client(self, t: int, tag: str = "", ua: str = CI_KUBECTL) -> Client:
-        return Client(self.w.emitter, self.who(t, ua), t, self.rng, tag=tag, pace=(0.01, 0.12))  # type: ignore[arg-type]
+        return Client(self.w.emitter, self.who(t, ua), t, self.rng, tag=tag, pace=(0.01, 0.12))
 
     def start(self) -> None:
         w = self.w
@@ -80,7 +80,7 @@ class Delivery:
 
     def gha_run(self, t: int, app: App, tag: str) -> None:
         w, rng = self.w, self.rng
-        deploy = w.apps.by_app.get((app.namespace, app.name))  # type: ignore[attr-defined]
+        deploy = w.apps.by_app.get((app.namespace, app.name))
         if deploy is None:
             return
         c = self.client(t, tag)
@@ -106,7 +106,7 @@ class Delivery:
             },
         }
         c.apply("deployments", ns, app.name, body, kind="Deployment")
-        w.apps.rollout(c.t + rng.randrange(20_000, 150_000), deploy, tag)  # type: ignore[attr-defined]
+        w.apps.rollout(c.t + rng.randrange(20_000, 150_000), deploy, tag)
         if deploy.service:
             c.apply(
                 "services",
@@ -120,7 +120,7 @@ class Delivery:
             "watch",
             "deployments",
             ns,
-            query=f"fieldSelector=metadata.name%3D{app.name}&resourceVersion={w.emitter.rv(c.t)}&watch=true",  # type: ignore[union-attr]
+            query=f"fieldSelector=metadata.name%3D{app.name}&resourceVersion={w.emitter.rv(c.t)}&watch=true",
             stage="ResponseStarted",
             complete_after=rng.randrange(30 * US, 240 * US),
         )
@@ -128,11 +128,11 @@ class Delivery:
 
     def argocd_sync(self, t: int, app: App, tag: str) -> None:
         w, rng = self.w, self.rng
-        deploy = w.apps.by_app.get((app.namespace, app.name))  # type: ignore[attr-defined]
-        who = w.addons.identity("argocd-application-controller", t)  # type: ignore[attr-defined]
+        deploy = w.apps.by_app.get((app.namespace, app.name))
+        who = w.addons.identity("argocd-application-controller", t)
         if deploy is None or who is None:
             return
-        c = Client(w.emitter, who, t, rng, tag=tag, pace=(0.01, 0.05))  # type: ignore[arg-type]
+        c = Client(w.emitter, who, t, rng, tag=tag, pace=(0.01, 0.05))
         app.tag = git_sha(rng)
         body = {
             "spec": {
@@ -145,7 +145,7 @@ class Delivery:
             }
         }
         c.apply("deployments", app.namespace, app.name, body, manager="argocd-controller", kind="Deployment")
-        w.apps.rollout(c.t + rng.randrange(20_000, 150_000), deploy, tag)  # type: ignore[attr-defined]
+        w.apps.rollout(c.t + rng.randrange(20_000, 150_000), deploy, tag)
         c.call(
             "patch",
             "applications",

@@ -335,7 +335,7 @@ class ControlPlane:
 
     def _node_manager_check(self, t: int) -> None:
         w, rng = self.w, self.rng
-        fleet = w.fleet  # type: ignore[attr-defined]
+        fleet = w.fleet
         group = rng.choice(fleet.groups)
         who = self.eks(t, "eks:node-manager", public=True).using(ip=rng.choice(w.eks_public_ips))
         w.emitter.event(

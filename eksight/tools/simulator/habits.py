@@ -4,17 +4,21 @@ upgrade), mostly in their own namespace, paced like someone reading output betwe
 from __future__ import annotations
 
 import random
-from typing import Any
+from collections.abc import Callable
 
 from eksight.tools.simulator.kubectl import Client
+from eksight.tools.simulator.people import People, Person, SsoRole
+from eksight.tools.simulator.pods import Deploy
 from eksight.tools.simulator.util import US
+
+Command = Callable[[People, Client, Person], None]
 
 K9S = "v0.32.5"
 LENS = "6.5.2"
 HELM = "v3.14.4"
 
 
-def _weights(person: Any, role: Any) -> dict[str, float]:
+def _weights(person: Person, role: SsoRole | None) -> dict[str, float]:
     kind = "admin" if role is not None else person.kind
     if kind == "admin":
         table = {
@@ -86,7 +90,7 @@ def _weights(person: Any, role: Any) -> dict[str, float]:
     return table
 
 
-def run_session(people: Any, person: Any, t: int, ip: str, role: Any) -> None:
+def run_session(people: People, person: Person, t: int, ip: str, role: SsoRole | None) -> None:
     rng: random.Random = people.rng
     tag = people.tag_for(person, t)
     roll = rng.random()
@@ -115,7 +119,7 @@ def run_session(people: Any, person: Any, t: int, ip: str, role: Any) -> None:
 # --- helpers ---------------------------------------------------------------------------------------------------------
 
 
-def namespace(people: Any, person: Any) -> str:
+def namespace(people: People, person: Person) -> str:
     rng = people.rng
     w = people.w
     if person.kind == "dev" and person.team is not None:
@@ -128,7 +132,7 @@ def namespace(people: Any, person: Any) -> str:
     return ns
 
 
-def pod_in(people: Any, ns: str, t: int) -> tuple[str, str] | None:
+def pod_in(people: People, ns: str, t: int) -> tuple[str, str] | None:
     pods = [
         p for d in people.w.pods.deploys if d.namespace == ns for p in d.pods if p.start <= t < min(p.end, p.node.end)
     ]
@@ -138,7 +142,7 @@ def pod_in(people: Any, ns: str, t: int) -> tuple[str, str] | None:
     return pod.name, pod.owner.containers[0]["name"]
 
 
-def deployment_in(people: Any, ns: str) -> Any:
+def deployment_in(people: People, ns: str) -> Deploy | None:
     deploys = [d for d in people.w.pods.deploys if d.namespace == ns and d.kind == "Deployment"]
     return people.rng.choice(deploys) if deploys else None
 
@@ -146,18 +150,18 @@ def deployment_in(people: Any, ns: str) -> Any:
 # --- commands --------------------------------------------------------------------------------------------------------
 
 
-def _pods(people: Any, c: Client, person: Any) -> None:
+def _pods(people: People, c: Client, person: Person) -> None:
     c.list("pods", namespace(people, person))
 
 
-def _describe(people: Any, c: Client, person: Any) -> None:
+def _describe(people: People, c: Client, person: Person) -> None:
     ns = namespace(people, person)
     found = pod_in(people, ns, c.t)
     if found:
         c.get("pods", ns, found[0])
 
 
-def _logs(people: Any, c: Client, person: Any) -> None:
+def _logs(people: People, c: Client, person: Person) -> None:
     ns = namespace(people, person)
     found = pod_in(people, ns, c.t)
     if found:
@@ -165,8 +169,8 @@ def _logs(people: Any, c: Client, person: Any) -> None:
         c.logs(ns, found[0], found[1], follow=people.rng.random() < 0.25)
 
 
-def _exec(people: Any, c: Client, person: Any) -> None:
-    ns = person.team.namespace if person.kind == "dev" else namespace(people, person)
+def _exec(people: People, c: Client, person: Person) -> None:
+    ns = person.own_team.namespace if person.kind == "dev" else namespace(people, person)
     if ns == "kube-system" and people.rng.random() < 0.85:
         ns = people.rng.choice(people.w.teams).namespace
     found = pod_in(people, ns, c.t)
@@ -178,29 +182,29 @@ def _exec(people: Any, c: Client, person: Any) -> None:
         c.exec(ns, found[0], found[1], command, tty=command[0] in ("sh", "bash", "/bin/sh"))
 
 
-def _port_forward(people: Any, c: Client, person: Any) -> None:
-    ns = person.team.namespace
+def _port_forward(people: People, c: Client, person: Person) -> None:
+    ns = person.own_team.namespace
     found = pod_in(people, ns, c.t)
     if found:
         c.get("pods", ns, found[0])
         c.port_forward(ns, found[0])
 
 
-def _simple(resource: str, query: str = "limit=500"):  # type: ignore[no-untyped-def]
-    def command(people: Any, c: Client, person: Any) -> None:
+def _simple(resource: str, query: str = "limit=500") -> Command:
+    def command(people: People, c: Client, person: Person) -> None:
         c.list(resource, namespace(people, person), query)
 
     return command
 
 
-def _get_deploy(people: Any, c: Client, person: Any) -> None:
+def _get_deploy(people: People, c: Client, person: Person) -> None:
     deploy = deployment_in(people, namespace(people, person))
     if deploy:
         c.get("deployments", deploy.namespace, deploy.name)
 
 
-def _restart(people: Any, c: Client, person: Any) -> None:
-    ns = person.team.namespace if person.kind == "dev" else namespace(people, person)
+def _restart(people: People, c: Client, person: Person) -> None:
+    ns = person.own_team.namespace if person.kind == "dev" else namespace(people, person)
     deploy = deployment_in(people, ns)
     if deploy:
         denied = c.denied
@@ -209,38 +213,38 @@ def _restart(people: Any, c: Client, person: Any) -> None:
             people.w.apps.rollout(c.t + people.rng.randrange(20_000, 200_000), deploy, c.tag)
 
 
-def _top(people: Any, c: Client, person: Any) -> None:
+def _top(people: People, c: Client, person: Person) -> None:
     c.list("metrics.k8s.io/pods", namespace(people, person), "")
 
 
-def _cm(people: Any, c: Client, person: Any) -> None:
+def _cm(people: People, c: Client, person: Person) -> None:
     ns = namespace(people, person)
     apps = [a for t in people.w.teams if t.namespace == ns for a in t.apps]
     c.get("configmaps", ns, people.rng.choice(apps).configmap if apps else "kube-root-ca.crt")
 
 
-def _secret(people: Any, c: Client, person: Any) -> None:
-    ns = person.team.namespace if person.kind == "dev" else namespace(people, person)
+def _secret(people: People, c: Client, person: Person) -> None:
+    ns = person.own_team.namespace if person.kind == "dev" else namespace(people, person)
     apps = [a for t in people.w.teams if t.namespace == ns for a in t.apps]
     if apps:
         c.get("secrets", ns, people.rng.choice(apps).secret)
 
 
-def _nodes(people: Any, c: Client, person: Any) -> None:
+def _nodes(people: People, c: Client, person: Person) -> None:
     c.list("nodes")
 
 
-def _get_node(people: Any, c: Client, person: Any) -> None:
+def _get_node(people: People, c: Client, person: Person) -> None:
     live = people.w.fleet.ready(c.t)
     if live:
         c.get("nodes", "", people.rng.choice(live).name)
 
 
-def _all_pods(people: Any, c: Client, person: Any) -> None:
+def _all_pods(people: People, c: Client, person: Person) -> None:
     c.list("pods")
 
 
-def _kube_system(people: Any, c: Client, person: Any) -> None:
+def _kube_system(people: People, c: Client, person: Person) -> None:
     c.list("pods", "kube-system")
     found = pod_in(people, "kube-system", c.t)
     if found and people.rng.random() < 0.6:
@@ -248,51 +252,51 @@ def _kube_system(people: Any, c: Client, person: Any) -> None:
         c.logs("kube-system", found[0], found[1])
 
 
-def _top_nodes(people: Any, c: Client, person: Any) -> None:
+def _top_nodes(people: People, c: Client, person: Person) -> None:
     c.list("metrics.k8s.io/nodes", "", "")
 
 
-def _helm_list(people: Any, c: Client, person: Any) -> None:
+def _helm_list(people: People, c: Client, person: Person) -> None:
     c.list("secrets", "", "labelSelector=owner%3Dhelm")
 
 
-def _argocd(people: Any, c: Client, person: Any) -> None:
+def _argocd(people: People, c: Client, person: Person) -> None:
     c.list("applications", "argocd")
 
 
-def _crb(people: Any, c: Client, person: Any) -> None:
+def _crb(people: People, c: Client, person: Person) -> None:
     c.list("clusterrolebindings")
 
 
-def _namespaces(people: Any, c: Client, person: Any) -> None:
+def _namespaces(people: People, c: Client, person: Person) -> None:
     c.list("namespaces")
 
 
-def _default(people: Any, c: Client, person: Any) -> None:
+def _default(people: People, c: Client, person: Person) -> None:
     """Forgot -n: the request lands in `default`; reads come back empty, writes are refused."""
     if people.rng.random() < 0.5:
         c.list("pods", "default")
     else:
-        app = people.rng.choice(person.team.apps)
+        app = people.rng.choice(person.own_team.apps)
         body = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": app.configmap, "namespace": "default"}}
         c.call(
             "get", "configmaps", "default", app.configmap, code=404, message=f'configmaps "{app.configmap}" not found'
         )
         c.create("configmaps", "default", body, query="fieldManager=kubectl-client-side-apply")
     c.wait(5, 25)
-    c.list("pods", person.team.namespace)
+    c.list("pods", person.own_team.namespace)
 
 
-def _can_i(people: Any, c: Client, person: Any) -> None:
+def _can_i(people: People, c: Client, person: Person) -> None:
     c.can_i(
         people.rng.choice(("create", "delete", "get")),
         people.rng.choice(("deployments", "pods", "secrets")),
-        person.team.namespace,
+        person.own_team.namespace,
     )
 
 
-def _apply(people: Any, c: Client, person: Any) -> None:
-    app = people.rng.choice(person.team.apps)
+def _apply(people: People, c: Client, person: Person) -> None:
+    app = people.rng.choice(person.own_team.apps)
     body = {
         "apiVersion": "v1",
         "kind": "ConfigMap",
@@ -336,10 +340,10 @@ COMMANDS = {
 # --- tools -----------------------------------------------------------------------------------------------------------
 
 
-def k9s(people: Any, c: Client, person: Any, role: Any) -> None:
+def k9s(people: People, c: Client, person: Person, role: SsoRole | None) -> None:
     """k9s: discovery, permission checks, then informer-backed views and a metrics poll."""
     rng = people.rng
-    ns = person.team.namespace if person.kind == "dev" and role is None else namespace(people, person)
+    ns = person.own_team.namespace if person.kind == "dev" and role is None else namespace(people, person)
     c.discovery()
     for verb, resource in (("list", "namespaces"), ("list", "pods"), ("get", "nodes")):
         c.can_i(verb, resource)
@@ -369,9 +373,9 @@ def k9s(people: Any, c: Client, person: Any, role: Any) -> None:
         c.wait(10, 90)
 
 
-def lens(people: Any, c: Client, person: Any) -> None:
+def lens(people: People, c: Client, person: Person) -> None:
     """Lens: lists and watches the kinds of the namespace it opens (people open it on application namespaces)."""
-    ns = person.team.namespace if person.kind == "dev" else people.rng.choice(people.w.teams).namespace
+    ns = person.own_team.namespace if person.kind == "dev" else people.rng.choice(people.w.teams).namespace
     c.discovery()
     kinds = (
         "pods",
@@ -398,11 +402,17 @@ def lens(people: Any, c: Client, person: Any) -> None:
         )
 
 
-def helm_upgrade(people: Any, c: Client, person: Any, deploy: Any = None, extra: Any = None) -> None:
+def helm_upgrade(
+    people: People,
+    c: Client,
+    person: Person,
+    deploy: Deploy | None = None,
+    extra: Callable[[Client], None] | None = None,
+) -> None:
     """`helm upgrade --install`: release storage in secrets, three-way-merge patches, a new release record."""
     rng = people.rng
     if deploy is None:
-        ns = person.team.namespace if person.kind == "dev" else namespace(people, person)
+        ns = person.own_team.namespace if person.kind == "dev" else namespace(people, person)
         deploy = deployment_in(people, ns)
         if deploy is None:
             return

@@ -7,7 +7,7 @@ reason string of an allowed request, or None for a 403 (logged with the RBAC den
 from __future__ import annotations
 
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from eksight.tools.simulator.emit import Emitter, Who, forbidden_message
@@ -49,8 +49,8 @@ class Client:
         query: str = "",
         uri: str | None = None,
         code: int | None = None,
-        req: Any = None,
-        resp: Any = None,
+        req: object = None,
+        resp: object = None,
         level: str | None = None,
         complete_after: int | None = None,
         stage: str = "ResponseComplete",
@@ -126,7 +126,7 @@ class Client:
         namespace: str,
         pod: str,
         container: str,
-        command: list[str],
+        command: Sequence[str],
         tty: bool = True,
         duration: int | None = None,
     ) -> str:

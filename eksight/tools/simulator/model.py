@@ -8,12 +8,23 @@ them in time order one window at a time and flushes the events that completed be
 from __future__ import annotations
 
 import heapq
-from collections.abc import Callable
+import random
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from eksight.tools.simulator.emit import Emitter
 from eksight.tools.simulator.util import DAY, HOUR, MINUTE, US, git_sha, k8s_suffix, parse_day, seeded, uuid4
+
+if TYPE_CHECKING:
+    from eksight.tools.simulator.addons import Addons
+    from eksight.tools.simulator.apps import Apps
+    from eksight.tools.simulator.ci import Delivery
+    from eksight.tools.simulator.controlplane import ControlPlane
+    from eksight.tools.simulator.emit import Emitter
+    from eksight.tools.simulator.nodes import Fleet
+    from eksight.tools.simulator.people import People
+    from eksight.tools.simulator.pods import Pods
 
 # Kubernetes minor versions the cluster moves between (control plane, EKS-optimised AMI kubelet, add-ons).
 VERSIONS = {
@@ -191,6 +202,17 @@ class Team:
 
 
 class World:
+    # The components, attached by `generate` once the world exists (each of them is built from the world) and
+    # before the clock runs.
+    emitter: Emitter
+    control: ControlPlane
+    pods: Pods
+    addons: Addons
+    apps: Apps
+    fleet: Fleet
+    people: People
+    delivery: Delivery
+
     def __init__(self, cfg: Config) -> None:
         self.cfg = cfg
         self.seed = cfg.seed
@@ -210,7 +232,6 @@ class World:
         self.oidc_id = uuid4(rng).replace("-", "").upper()
         self.upgrade_at: int | None = None  # control plane 1.29 -> 1.30 (benign novelty decides)
         self.node_upgrade_at: int | None = None
-        self.emitter: Emitter | None = None
         self._heap: list[tuple[int, int, Callable[..., None], tuple[object, ...]]] = []
         self._seq = 0
         self.teams: list[Team] = []
@@ -224,7 +245,6 @@ class World:
             heapq.heappush(self._heap, (t, self._seq, fn, args))
 
     def run(self, window: int) -> None:
-        assert self.emitter is not None
         heap, pop = self._heap, heapq.heappop
         edge = self.start
         while edge < self.end:
@@ -259,13 +279,13 @@ class World:
 
     # --- addresses -----------------------------------------------------------------------------------------------
     @staticmethod
-    def public_ip(rng, ranges=None) -> str:  # type: ignore[no-untyped-def]
+    def public_ip(rng: random.Random, ranges: Sequence[tuple[int, int, int]] | None = None) -> str:
         if ranges is None:
             return f"{rng.choice(ISP_OCTETS)}.{rng.randrange(1, 255)}.{rng.randrange(0, 256)}.{rng.randrange(1, 255)}"
         first, lo, hi = rng.choice(ranges)
         return f"{first}.{rng.randrange(lo, hi + 1)}.{rng.randrange(0, 256)}.{rng.randrange(1, 255)}"
 
-    def subnet_ip(self, rng, subnet: int) -> str:  # type: ignore[no-untyped-def]
+    def subnet_ip(self, rng: random.Random, subnet: int) -> str:
         """A private address in one of the three /19 node subnets (10.<vpc>.{0,32,64}.0/19)."""
         third = subnet * 32 + rng.randrange(0, 32)
         return f"10.{self.vpc}.{third}.{rng.randrange(4, 255)}"
@@ -320,7 +340,7 @@ class World:
                 team.cronjobs.append((job, period, rng.randrange(0, period) // MINUTE * MINUTE))
             self.teams.append(team)
 
-    def new_app(self, rng, team: Team, word: str) -> App:  # type: ignore[no-untyped-def]
+    def new_app(self, rng: random.Random, team: Team, word: str) -> App:
         stateful = word in ("indexer",) and rng.random() < 0.5
         profile = rng.choices(("none", "config", "leader", "discovery"), (7, 4, 1, 1))[0]
         if word in ("scheduler", "sync") and rng.random() < 0.6:
@@ -346,6 +366,6 @@ class World:
         return [app for team in self.teams for app in team.apps]
 
 
-def rs_hash(rng) -> str:  # type: ignore[no-untyped-def]
+def rs_hash(rng: random.Random) -> str:
     """pod-template-hash: what a ReplicaSet's name and its pods carry."""
     return k8s_suffix(rng, rng.choice((9, 10)))

@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from eksight.tools.simulator.emit import Who, user_fragment
 from eksight.tools.simulator.model import VERSIONS, World
@@ -31,6 +32,9 @@ from eksight.tools.simulator.util import (
     weekday,
 )
 from eksight.tools.simulator.util import instance_id as new_instance_id
+
+if TYPE_CHECKING:
+    from eksight.tools.simulator.pods import Pod
 
 
 @dataclass(eq=False)
@@ -57,7 +61,7 @@ class Node:
     instance_type: str
     tag: str = ""
     cordoned: bool = False
-    pods: list = field(default_factory=list)  # workloads.Pod
+    pods: list[Pod] = field(default_factory=list)
     _who: dict[int, Who] = field(default_factory=dict)
 
     def alive(self, t: int) -> bool:
@@ -168,7 +172,7 @@ class Fleet:
         if joined and t >= w.start:
             w.schedule(t, self._join, node)
         else:
-            w.pods.node_ready(node, w.start, existing=True)  # type: ignore[attr-defined]
+            w.pods.node_ready(node, w.start, existing=True)
         return node
 
     def ready(self, t: int, group: NodeGroup | None = None) -> list[Node]:
@@ -198,29 +202,30 @@ class Fleet:
                 )
         elif want < len(live) - 1:
             spot = [n for n in live if n.group is self.groups[1] and n.start + 10 * MINUTE < t]
-            if spot and w.addons.identity("cluster-autoscaler", t) is not None:  # type: ignore[attr-defined]
-                self._drain(rng.choice(spot), t, by="cluster-autoscaler")
+            autoscaler = w.addons.identity("cluster-autoscaler", t) if spot else None
+            if autoscaler is not None:
+                self._drain(rng.choice(spot), t, autoscaler)
         w.schedule(t + rng.randrange(8 * MINUTE, 13 * MINUTE), self._autoscale)
 
-    def _drain(self, node: Node, t: int, by: str, tag: str = "") -> None:
+    def _drain(self, node: Node, t: int, autoscaler: Who | None, tag: str = "") -> None:
         """Cordon, evict the node's pods, terminate the instance; cloud-controller-manager then deletes the Node
-        object and the garbage collectors remove its lease and pods."""
+        object and the garbage collectors remove its lease and pods. The drain is cluster-autoscaler's (its
+        identity given) or else eks:node-manager's (managed node group update)."""
         w, em, rng = self.w, self.w.emitter, self.rng
         node.cordoned = True
-        if by == "cluster-autoscaler":
-            actor = w.addons.identity("cluster-autoscaler", t)  # type: ignore[attr-defined]
+        taint: dict[str, object]
+        if autoscaler is not None:
+            actor = autoscaler
             taint = {
                 "spec": {
                     "taints": [{"key": "ToBeDeletedByClusterAutoscaler", "value": str(t // US), "effect": "NoSchedule"}]
                 }
             }
         else:
-            actor = w.control.eks(t, "eks:node-manager", public=True).using(  # type: ignore[attr-defined]
-                ip=rng.choice(w.eks_public_ips)
-            )
+            actor = w.control.eks(t, "eks:node-manager", public=True).using(ip=rng.choice(w.eks_public_ips))
             taint = {"spec": {"unschedulable": True}}
         em.event(t, actor, "patch", "nodes", "", node.name, level="Request", req=taint, tag=tag)
-        done = w.pods.evict_node(node, t + rng.randrange(US, 5 * US), actor, tag)  # type: ignore[attr-defined]
+        done = w.pods.evict_node(node, t + rng.randrange(US, 5 * US), actor, tag)
         gone = max(done, t) + rng.randrange(40 * US, 150 * US)
         node.end = gone
         w.schedule(gone, self._removed, node, tag)
@@ -229,9 +234,9 @@ class Fleet:
         w, em, rng = self.w, self.w.emitter, self.rng
         if node in self.live:
             self.live.remove(node)
-        ccm = w.control.eks(t, "eks:cloud-controller-manager")  # type: ignore[attr-defined]
+        ccm = w.control.eks(t, "eks:cloud-controller-manager")
         em.event(t + rng.randrange(20 * US, 90 * US), ccm, "delete", "nodes", "", node.name, tag=tag)
-        gc = w.control.controller(t, "generic-garbage-collector")  # type: ignore[attr-defined]
+        gc = w.control.controller(t, "generic-garbage-collector")
         em.event(t + rng.randrange(95 * US, 130 * US), gc, "delete", "leases", "kube-node-lease", node.name, tag=tag)
 
     def _rolling_upgrade(self, t: int, index: int) -> None:
@@ -243,7 +248,7 @@ class Fleet:
             return
         victim = old[0] if index % 2 == 0 else rng.choice(old)
         self._add(victim.group, t + rng.randrange(60 * US, 120 * US), tag=tag)
-        self._drain(victim, t + 4 * MINUTE, by="eks:node-manager", tag=tag)
+        self._drain(victim, t + 4 * MINUTE, None, tag=tag)
         w.schedule(t + rng.randrange(7 * MINUTE, 11 * MINUTE), self._rolling_upgrade, index + 1)
 
     # --- registration ----------------------------------------------------------------------------------------------
@@ -271,10 +276,10 @@ class Fleet:
                 "spec": spec,
             },
         )
-        approver = w.control.eks(t, "eks:certificate-controller")  # type: ignore[attr-defined]
+        approver = w.control.eks(t, "eks:certificate-controller")
         em.event(t + 180_000, approver, "get", "certificatesigningrequests", "", csr, tag=tag)
         em.event(t + 420_000, approver, "update", "certificatesigningrequests", "", csr, "approval", tag=tag)
-        signer = w.control.controller(t, "certificate-controller")  # type: ignore[attr-defined]
+        signer = w.control.controller(t, "certificate-controller")
         em.event(t + 900_000, signer, "update", "certificatesigningrequests", "", csr, "status", tag=tag)
         labels = {
             "kubernetes.io/hostname": node.name,
@@ -286,10 +291,11 @@ class Fleet:
             "eks.amazonaws.com/nodegroup": node.group.name,
             "eks.amazonaws.com/capacityType": node.group.capacity,
         }
+        metadata = {"name": node.name, "labels": labels}
         body = {
             "kind": "Node",
             "apiVersion": "v1",
-            "metadata": {"name": node.name, "labels": labels},
+            "metadata": metadata,
             "spec": {
                 "taints": [
                     {"key": "node.cloudprovider.kubernetes.io/uninitialized", "value": "true", "effect": "NoSchedule"}
@@ -302,7 +308,7 @@ class Fleet:
             "create",
             "nodes",
             req=body,
-            resp={**body, "metadata": {**body["metadata"], "uid": node.uid, "resourceVersion": em.rv(t)}},
+            resp={**body, "metadata": {**metadata, "uid": node.uid, "resourceVersion": em.rv(t)}},
             tag=tag,
         )
         em.event(t + 1_900_000, kubelet, "create", "leases", "kube-node-lease", query="timeout=10s", tag=tag)
@@ -318,7 +324,7 @@ class Fleet:
             req=_status_patch(t + 2 * US, ready=False),
             tag=tag,
         )
-        ccm = w.control.eks(t, "eks:cloud-controller-manager")  # type: ignore[attr-defined]
+        ccm = w.control.eks(t, "eks:cloud-controller-manager")
         em.event(
             t + 3_100_000,
             ccm,
@@ -331,7 +337,7 @@ class Fleet:
             req={"spec": {"providerID": f"aws:///{w.region}{'abc'[node.subnet]}/{node.instance}", "taints": None}},
         )
         em.event(t + 3_300_000, ccm, "patch", "nodes", "", node.name, "status", tag=tag)
-        vpc = w.control.eks(t, "eks:vpc-resource-controller")  # type: ignore[attr-defined]
+        vpc = w.control.eks(t, "eks:vpc-resource-controller")
         em.event(
             t + rng.randrange(4 * US, 9 * US),
             vpc,
@@ -343,9 +349,9 @@ class Fleet:
             tag=tag,
             req={"metadata": {"labels": {"vpc.amazonaws.com/has-trunk-attached": "false"}}},
         )
-        controller = w.control.controller(t, "node-controller")  # type: ignore[attr-defined]
+        controller = w.control.controller(t, "node-controller")
         em.event(t + rng.randrange(25 * US, 40 * US), controller, "patch", "nodes", "", node.name, tag=tag)
-        w.pods.node_ready(node, t + rng.randrange(5 * US, 15 * US), tag=tag)  # type: ignore[attr-defined]
+        w.pods.node_ready(node, t + rng.randrange(5 * US, 15 * US), tag=tag)
 
     # --- kubelet heartbeats ----------------------------------------------------------------------------------------
     def _kubelet_loop(self, t: int, node: Node) -> None:
@@ -374,7 +380,7 @@ class Fleet:
                 self._kubelet_watch(t + rng.randrange(0, 10 * US), node, who)
             if node.pods and rng.random() < lease * len(node.pods) / w.every(2880, "bulk"):
                 pod = rng.choice(node.pods)
-                w.pods.token_request(t + rng.randrange(0, 10 * US), pod, who)  # type: ignore[attr-defined]
+                w.pods.token_request(t + rng.randrange(0, 10 * US), pod, who)
         w.schedule(t + w.every(10, "lease") + rng.randrange(-300_000, 300_000), self._kubelet_loop, node)
 
     def _kubelet_watch(self, t: int, node: Node, who: Who) -> None:

@@ -7,9 +7,12 @@ developer's kubectl upgrade, an admin's Helm upgrade of an add-on, travel and da
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from eksight.tools.simulator.habits import helm_upgrade
 from eksight.tools.simulator.kubectl import Client
 from eksight.tools.simulator.model import App, Team, World
+from eksight.tools.simulator.people import Person
 from eksight.tools.simulator.util import DAY, HOUR, ZONES, local_midnight, pick_time, seeded, utc_offset, weekday
 
 HARD_NEGATIVES = (
@@ -26,7 +29,7 @@ HARD_NEGATIVES = (
 )
 
 
-def business_hours(zone: str):  # type: ignore[no-untyped-def]
+def business_hours(zone: str) -> Callable[[int], bool]:
     def accept(t: int) -> bool:
         local = t + utc_offset(zone, t)
         return weekday(local) < 5 and 10 * HOUR <= local % DAY < 17 * HOUR
@@ -63,7 +66,7 @@ class Novelty:
         w, rng = self.w, self.rng
         if not w.test_window:
             return
-        people = w.people  # type: ignore[attr-defined]
+        people = w.people
         devs = [p for p in people.people if p.kind == "dev"]
         admins = [p for p in people.people if p.kind == "admin"]
         # a new teammate, read-only at first
@@ -103,7 +106,7 @@ class Novelty:
         app = w.new_app(rng, team, "api")
         app.profile, app.created_at = "config", t
         team.apps.append(app)
-        c: Client = w.delivery.client(t, tag)  # type: ignore[attr-defined]
+        c: Client = w.delivery.client(t, tag)
         c.discovery()
         c.call("get", "namespaces", "", name, code=404, message=f'namespaces "{name}" not found')
         c.create(
@@ -115,7 +118,7 @@ class Novelty:
                 "metadata": {"name": name, "labels": {"team": name, "pod-security.kubernetes.io/enforce": "baseline"}},
             },
         )
-        control = w.control  # type: ignore[attr-defined]
+        control = w.control
         em = w.emitter
         em.event(
             c.t + 40_000,
@@ -166,10 +169,10 @@ class Novelty:
         )
         self._create_deployment(c, app)
         w.teams.append(team)
-        w.apps.launch(c.t + 200_000, app, tag)  # type: ignore[attr-defined]
+        w.apps.launch(c.t + 200_000, app, tag)
 
     def _create_deployment(self, c: Client, app: App) -> None:
-        containers = self.w.apps.containers(app)  # type: ignore[attr-defined]
+        containers = self.w.apps.containers(app)
         body = {
             "apiVersion": "apps/v1",
             "kind": "Deployment",
@@ -211,7 +214,7 @@ class Novelty:
         app = w.new_app(rng, team, word)
         app.profile, app.created_at, app.kind, app.hpa = "config", t, "Deployment", False
         team.apps.append(app)
-        c: Client = w.delivery.client(t, tag)  # type: ignore[attr-defined]
+        c: Client = w.delivery.client(t, tag)
         c.discovery()
         c.create(
             "serviceaccounts",
@@ -255,16 +258,16 @@ class Novelty:
             query="fieldManager=kubectl-client-side-apply",
         )
         self._create_deployment(c, app)
-        w.apps.launch(c.t + 200_000, app, tag)  # type: ignore[attr-defined]
+        w.apps.launch(c.t + 200_000, app, tag)
 
-    def _helm_addon(self, t: int, admin) -> None:  # type: ignore[no-untyped-def]
+    def _helm_addon(self, t: int, admin: Person) -> None:
         """An admin upgrades the AWS Load Balancer Controller chart: RBAC, webhooks and the Deployment."""
         w = self.w
-        people = w.people  # type: ignore[attr-defined]
+        people = w.people
         tag = "admin_helm_upgrade_addon"
         _zone, ip = people.location(admin, t)
         c = people.client(admin, t, ip, "Helm/3.14.4", None, tag, pace=(0.01, 0.08))
-        deploy = w.addons.deploys["aws-load-balancer-controller"]  # type: ignore[attr-defined]
+        deploy = w.addons.deploys["aws-load-balancer-controller"]
 
         def extra(c: Client) -> None:
             c.call(

@@ -13,7 +13,9 @@ import queue
 import struct
 import threading
 import zlib
+from collections.abc import Callable
 from pathlib import Path
+from typing import BinaryIO
 
 import orjson
 
@@ -21,6 +23,8 @@ from eksight.tools.simulator.util import seeded
 
 _GZIP_HEADER = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff"  # deflate, no flags, mtime 0, OS unknown
 PART_BYTES = 5 * 1024 * 1024  # Firehose's default S3 buffer (CDK default 5 MiB / 300 s)
+
+Batch = tuple[list[bytes], list[int]]  # event lines and their stage timestamps (ms), as `Emitter.flush` hands them
 
 
 def gzip_member(data: bytes, level: int = 6) -> bytes:
@@ -51,9 +55,9 @@ class _GzipStream:
 class _Worker(threading.Thread):
     """Consumes batches from a bounded queue; an exception is re-raised by `join_checked`."""
 
-    def __init__(self, handle) -> None:
+    def __init__(self, handle: Callable[[list[bytes], list[int]], None]) -> None:
         super().__init__(daemon=True)
-        self.queue: queue.Queue = queue.Queue(maxsize=6)
+        self.queue: queue.Queue[Batch | None] = queue.Queue(maxsize=6)
         self.handle = handle
         self.error: BaseException | None = None
 
@@ -99,7 +103,7 @@ class CloudWatchParts:
             + b',"logEvents":['
         )
         self.part_index = 0
-        self.part = None
+        self.part: BinaryIO | None = None
         self.part_size = 0
         self.pending: list[tuple[bytes, int]] = []
         self.next_control: int | None = None

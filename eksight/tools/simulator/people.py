@@ -7,11 +7,12 @@ namespace, so they run into the occasional 403 (forgotten -n, nodes, another tea
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from eksight.tools.simulator.emit import Who, rbac_reason, user_fragment
-from eksight.tools.simulator.kubectl import Client
-from eksight.tools.simulator.model import World
+from eksight.tools.simulator.kubectl import Authorize, Client
+from eksight.tools.simulator.model import Team, World
 from eksight.tools.simulator.util import (
     DAY,
     HOUR,
@@ -131,7 +132,7 @@ class Person:
     name: str
     email: str
     kind: str  # admin | sre | dev
-    team: object  # model.Team | None
+    team: Team | None
     zone: str
     start_hour: float
     hours: float
@@ -153,6 +154,13 @@ class Person:
     dst_tag: tuple[int, int] | None = None
     touched: set[str] = field(default_factory=set)
     _keys: dict[int, str] = field(default_factory=dict)
+
+    @property
+    def own_team(self) -> Team:
+        """A developer's team (admins and SREs belong to none)."""
+        if self.team is None:
+            raise ValueError(f"{self.name} ({self.kind}) has no team")
+        return self.team
 
     def kubectl_ua(self, t: int) -> str:
         version = self.kubectl
@@ -179,7 +187,7 @@ class People:
             )
         self.domain = rng.choice(("acmeretail.com", "globex.io", "northwind.dev", "initech.com"))
 
-        def block(ranges=None) -> list[str]:  # type: ignore[no-untyped-def]
+        def block(ranges: Sequence[tuple[int, int, int]] | None = None) -> list[str]:
             net = world.public_ip(rng, ranges).rpartition(".")[0]  # egress NAT addresses in one /24
             return [f"{net}.{host}" for host in rng.sample(range(2, 254), 2)]
 
@@ -192,13 +200,13 @@ class People:
             ["admin"] * max(1, round(2 * scale)) + ["sre"] * max(1, round(scale)) + ["dev"] * max(3, round(5 * scale))
         )
         for index, kind in enumerate(plan):
-            team = world.teams[index % len(world.teams)] if kind == "dev" else None
-            self.people.append(self.new_person(kind, team, used))
+            dev_team = world.teams[index % len(world.teams)] if kind == "dev" else None
+            self.people.append(self.new_person(kind, dev_team, used))
         abstainer = [p for p in self.people if p.kind == "dev"][-1]  # at least one developer never execs
         abstainer.execs = abstainer.port_forwards = False
         abstainer.k9s = 0.0
 
-    def new_person(self, kind: str, team, used: set[str] | None = None, zone: str = "") -> Person:  # type: ignore[no-untyped-def]
+    def new_person(self, kind: str, team: Team | None, used: set[str] | None = None, zone: str = "") -> Person:
         rng = self.rng
         used = used if used is not None else {p.name for p in self.people}
         for attempt in range(10_000):  # large scales run out of pairs: namesakes get a number
@@ -224,7 +232,7 @@ class People:
             )
         sso = (
             self.roles[team.name]
-            if kind == "dev"
+            if kind == "dev" and team is not None
             else self.roles["PlatformAdmin" if kind == "admin" else "SRE-ReadOnly"]
         )
         return Person(
@@ -260,8 +268,8 @@ class People:
         groups = (
             ("system:authenticated",)
             if role.policy != "team"
-            else (f"{person.team.name}-developers", "developers", "system:authenticated")
-        )  # type: ignore[attr-defined]
+            else (f"{person.own_team.name}-developers", "developers", "system:authenticated")
+        )
         extra = {
             "accessKeyId": [key],
             "arn": [session],
@@ -280,12 +288,12 @@ class People:
             f'{policy_arn}" of ClusterRole "{policy_arn}" to User "{username}"'
         )
 
-    def authorizer(self, person: Person, role: SsoRole, username: str):  # type: ignore[no-untyped-def]
+    def authorizer(self, person: Person, role: SsoRole, username: str) -> Authorize:
         """What the person's role may do: cluster admin, view (no secrets, no exec), or a developer's team
         namespace (edit) plus the legacy cluster-wide `developer-read` role (reads, and `get` of secrets)."""
         admin = self.policy_reason(role, username, "admin") if role.policy == "admin" else ""
         view = self.policy_reason(role, username, "view") if role.policy == "view" else ""
-        team = getattr(person.team, "name", "")
+        team = person.team.name if person.team is not None else ""
         read = rbac_reason(
             "ClusterRoleBinding", "developers-read", "ClusterRole", "developer-read", "Group", "developers"
         )
@@ -340,7 +348,7 @@ class People:
             self.w.emitter,
             who,
             t,
-            self.rng,  # type: ignore[arg-type]
+            self.rng,
             authorize=self.authorizer(person, role, who.username),
             tag=tag,
             pace=pace,

@@ -9,11 +9,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from eksight.tools.simulator.emit import Who, rbac_reason, user_fragment
 from eksight.tools.simulator.model import App, World, rs_hash
 from eksight.tools.simulator.util import HOUR, US, iso_seconds, k8s_suffix, seeded, stable_hash, uuid4
+
+if TYPE_CHECKING:
+    from eksight.tools.simulator.addons import AddonSpec
+    from eksight.tools.simulator.nodes import Node
 
 TOLERATIONS = [
     {"key": "node.kubernetes.io/not-ready", "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300},
@@ -36,7 +40,7 @@ class Deploy:
     host_network: bool = False
     general_only: bool = False
     app: App | None = None
-    addon: Any = None  # addons.AddonSpec
+    addon: AddonSpec | None = None
     on_start: Callable[..., None] | None = None
     volumes: list[dict[str, Any]] = field(default_factory=list)
     hash: str = ""
@@ -60,7 +64,7 @@ class Pod:
     namespace: str
     uid: str
     ip: str
-    node: Any  # nodes.Node
+    node: Node
     start: int
     end: int
     owner: Deploy
@@ -144,12 +148,12 @@ class Pods:
         return f"{deploy.name}-{k8s_suffix(self.rng, 5)}"
 
     def place(
-        self, deploy: Deploy, t: int, node: Any = None, existing: bool = False, index: int = 0, tag: str = ""
+        self, deploy: Deploy, t: int, node: Node | None = None, existing: bool = False, index: int = 0, tag: str = ""
     ) -> Pod | None:
         """A pod of `deploy` on `node` (or a ready node), already running (`existing`) or created now."""
         w, rng = self.w, self.rng
         if node is None:
-            fleet = w.fleet  # type: ignore[attr-defined]
+            fleet = w.fleet
             nodes = fleet.ready(t, fleet.groups[0]) if deploy.general_only else fleet.ready(t)
             nodes = nodes or fleet.ready(t) or [n for n in fleet.live if n.end > t]
             if not nodes:
@@ -168,7 +172,7 @@ class Pods:
 
     # --- lifecycle events ---------------------------------------------------------------------------------------
     def creator(self, deploy: Deploy, t: int) -> Who:
-        control = self.w.control  # type: ignore[attr-defined]
+        control = self.w.control
         name = {
             "Deployment": "replicaset-controller",
             "DaemonSet": "daemon-set-controller",
@@ -290,10 +294,10 @@ class Pods:
             annotations=annotations,
             tag=tag,
         )
-        scheduler = w.control.scheduler(t)  # type: ignore[attr-defined]
+        scheduler = w.control.scheduler(t)
         bound = t + rng.randrange(8_000, 60_000)
         em.event(bound, scheduler, "create", "pods", pod.namespace, pod.name, "binding", tag=tag)
-        kubelet = w.fleet.kubelet(pod.node, bound)  # type: ignore[attr-defined]
+        kubelet = w.fleet.kubelet(pod.node, bound)
         started = bound + rng.randrange(300_000, 1_500_000)
         self.token_request(started, pod, kubelet, tag)
         em.event(
@@ -332,7 +336,7 @@ class Pods:
     def endpoints(self, t: int, deploy: Deploy, tag: str = "") -> None:
         if not deploy.service:
             return
-        control, em = self.w.control, self.w.emitter  # type: ignore[attr-defined]
+        control, em = self.w.control, self.w.emitter
         em.event(
             t,
             control.controller(t, "endpointslice-controller"),
@@ -370,7 +374,7 @@ class Pods:
             em.event(t, actor, "create", "pods", pod.namespace, pod.name, "eviction", tag=tag)
         else:
             em.event(t, actor, "delete", "pods", pod.namespace, pod.name, tag=tag)
-        kubelet = w.fleet.kubelet(pod.node, t)  # type: ignore[attr-defined]
+        kubelet = w.fleet.kubelet(pod.node, t)
         gone = t + rng.randrange(2 * US, 30 * US)
         em.event(
             gone,
@@ -399,14 +403,14 @@ class Pods:
             pod.owner.pods.remove(pod)
 
     # --- nodes -------------------------------------------------------------------------------------------------
-    def node_ready(self, node: Any, t: int, existing: bool = False, tag: str = "") -> None:
+    def node_ready(self, node: Node, t: int, existing: bool = False, tag: str = "") -> None:
         """DaemonSet pods for a node (created by daemon-set-controller when it joins)."""
         for ds in self.daemonsets:
-            if ds.general_only and node.group is not self.w.fleet.groups[0]:  # type: ignore[attr-defined]
+            if ds.general_only and node.group is not self.w.fleet.groups[0]:
                 continue
             self.place(ds, t + self.rng.randrange(0, 4 * US), node, existing, tag=tag)
 
-    def evict_node(self, node: Any, t: int, actor: Who, tag: str = "") -> int:
+    def evict_node(self, node: Node, t: int, actor: Who, tag: str = "") -> int:
         """Evict every pod but DaemonSet pods; their controllers recreate them elsewhere. Returns when done."""
         rng = self.rng
         when = t

@@ -8,7 +8,14 @@ same seed always gives the same bytes.
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
+from typing import TYPE_CHECKING, TypeVar
+
+if TYPE_CHECKING:
+    from _typeshed import SupportsLenAndGetItem
+
+T = TypeVar("T")
 
 US = 1_000_000  # microseconds per second
 MINUTE, HOUR, DAY = 60 * US, 3600 * US, 86400 * US
@@ -21,12 +28,12 @@ _LOWER = "abcdefghijklmnopqrstuvwxyz0123456789"
 class FastRandom(random.Random):
     """random.Random with cheaper randrange/choice (one float draw each; the tiny bias is irrelevant here)."""
 
-    def randrange(self, start: int, stop: int | None = None, step: int = 1) -> int:  # type: ignore[override]
+    def randrange(self, start: int, stop: int | None = None, step: int = 1) -> int:
         if stop is None:
             return int(self.random() * start)
         return start + int(self.random() * (stop - start))
 
-    def choice(self, seq):  # type: ignore[no-untyped-def, override]
+    def choice(self, seq: SupportsLenAndGetItem[T]) -> T:
         return seq[int(self.random() * len(seq))]
 
 
@@ -196,7 +203,9 @@ def node_name(ip: str, region: str) -> str:
     return f"ip-{ip.replace('.', '-')}.{domain}"
 
 
-def pick_time(rng: random.Random, lo: int, hi: int, accept=None, tries: int = 400) -> int:
+def pick_time(
+    rng: random.Random, lo: int, hi: int, accept: Callable[[int], bool] | None = None, tries: int = 400
+) -> int:
     """A uniform time in [lo, hi) that `accept` likes (the first of `tries` samples), else any."""
     if hi <= lo:
         return lo
