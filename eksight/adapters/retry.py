@@ -48,7 +48,7 @@ class Backoff:
 
     def wait(self, retry: int) -> float:
         """Sleep before retry number `retry` (1 = the first retry); returns the time slept."""
-        delay = self.random() * min(self.cap, self.base * 2 ** (retry - 1))
+        delay = self.random() * min(self.cap, self.base * 2.0 ** (retry - 1))
         self.sleep(delay)
         return delay
 

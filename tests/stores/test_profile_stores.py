@@ -331,7 +331,9 @@ class _ThrottlingClient:
 
 def test_unprocessed_keys_are_retried_with_exponential_backoff():
     client, delays = _ThrottlingClient("t", throttled=3), []
-    store = DynamoStateStore(client, "t", backoff=Backoff(attempts=8, base=0.05, sleep=delays.append, random=lambda: 1.0))
+    store = DynamoStateStore(
+        client, "t", backoff=Backoff(attempts=8, base=0.05, sleep=delays.append, random=lambda: 1.0)
+    )
     keys = [(f"p{i}", "s") for i in range(5)]
     assert store.get_many(keys) == {key: StoredItem(key[0].encode(), 1, 0) for key in keys}
     assert delays == [0.05, 0.1, 0.2]
