@@ -56,6 +56,8 @@ IDEMPOTENCY_KEY_PREFIX = "eksight-detector/object"
 IDEMPOTENCY_EXPIRY_SECONDS = 7 * 24 * 3600
 IDEMPOTENCY_TTL_ATTRIBUTE = "expires_at"  # the table's TTL attribute (epoch seconds), shared with the profiles
 
+REQUIRED_VARIABLES = ("FINDINGS_BUS_NAME", "ARCHIVE_BUCKET", "STATE_TABLE")
+
 LambdaHandler = Callable[[dict[str, Any], LambdaContext], PartialItemFailureResponse]
 
 
@@ -77,13 +79,11 @@ class DetectorSettings:
     learning_days: int | None = None
     """The behavioural learning period; None: the detection config's (or eksight's default)."""
 
-    REQUIRED = ("FINDINGS_BUS_NAME", "ARCHIVE_BUCKET", "STATE_TABLE")
-
     @classmethod
     def from_environ(cls, environ: Mapping[str, str], *, root: Path = HERE) -> DetectorSettings:
         """``FINDINGS_BUS_NAME``, ``ARCHIVE_BUCKET``, ``STATE_TABLE`` (required); ``EKSIGHT_DETECTION_CONFIG``
         (relative to `root`, the function's code directory) and ``LEARNING_DAYS`` (optional)."""
-        missing = [name for name in cls.REQUIRED if not environ.get(name)]
+        missing = [name for name in REQUIRED_VARIABLES if not environ.get(name)]
         if missing:
             raise SettingsError(f"the detector needs the environment variable(s) {', '.join(missing)} (unset or empty)")
         learning_days = environ.get("LEARNING_DAYS") or None
