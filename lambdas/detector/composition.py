@@ -166,6 +166,8 @@ class DetectorApp:
 
 
 def build(settings: DetectorSettings, clients: DetectorClients) -> DetectorApp:
+    """The collaborators on `clients`; the detection options are the config file's, with ``LEARNING_DAYS`` (when
+    set) as their learning period, validated like the config's own."""
     detection = load_detection(settings.detection_config)
     if settings.learning_days is not None:
         from eksight.core.detection_options import DetectionOptions  # pydantic: validates the range too
