@@ -15,20 +15,20 @@ charges the write, so a lost race adds an *estimate* (the attempted item's size,
 `write_units` and to `estimated_write_units`; DynamoDB actually charges the larger of the stored and the
 attempted item.
 
-boto3 is not imported here: callers inject a client (``boto3.client("dynamodb")``), which keeps this module
-cheap to import and lets tests pass a stub.
+boto3 is not imported here: callers inject a client (``boto3.client("dynamodb")``), so tests can pass a stub.
 """
 
 from __future__ import annotations
 
 import math
-import random
 import threading
-import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+from botocore.exceptions import ClientError
+
+from eksight.adapters.retry import Backoff, Pending, retry_failed
 from eksight.core.state import Key, StoredItem
 
 if TYPE_CHECKING:
@@ -51,7 +51,8 @@ TABLE_ATTRIBUTE_DEFINITIONS: tuple[dict[str, str], ...] = (
 
 MAX_BLOB_BYTES = 350 * 1024  # DynamoDB items are limited to 400 KB; the baseline layer caps profiles far below
 BATCH_GET_LIMIT = 100  # keys per BatchGetItem request (a DynamoDB limit)
-MAX_BATCH_ATTEMPTS = 8  # BatchGetItem calls per chunk before unprocessed keys are an error
+# BatchGetItem calls per chunk before unprocessed keys are an error, and the pauses between them
+BATCH_GET_BACKOFF = Backoff(attempts=8, base=0.05, cap=2.0)
 
 _NAMES = {
     "#pk": PARTITION_KEY,
@@ -127,26 +128,10 @@ class DynamoStateStore:
     """A `StateStore` on a table created from `table_definition`. Thread-safe if the client is (boto3
     clients are); the usage counters are shared by all threads using this instance."""
 
-    def __init__(
-        self,
-        client: BaseClient,
-        table_name: str,
-        *,
-        max_batch_attempts: int = MAX_BATCH_ATTEMPTS,
-        base_delay: float = 0.05,
-        max_delay: float = 2.0,
-        sleep: Callable[[float], None] = time.sleep,
-        jitter: Callable[[], float] = random.random,
-    ) -> None:
-        if max_batch_attempts < 1:
-            raise ValueError("max_batch_attempts must be at least 1")
+    def __init__(self, client: BaseClient, table_name: str, *, backoff: Backoff = BATCH_GET_BACKOFF) -> None:
         self.client = client
         self.table_name = table_name
-        self.max_batch_attempts = max_batch_attempts
-        self.base_delay = base_delay
-        self.max_delay = max_delay
-        self._sleep = sleep
-        self._jitter = jitter
+        self.backoff = backoff
         self._lock = threading.Lock()
         self.read_units = 0.0
         self.write_units = 0.0
@@ -199,8 +184,6 @@ class DynamoStateStore:
                 ExpressionAttributeValues={":v": {"N": str(expected_version)}},
             )
 
-        from botocore.exceptions import ClientError  # the injected client has loaded botocore already
-
         try:
             response = self.client.put_item(**request)
         except ClientError as error:
@@ -221,16 +204,17 @@ class DynamoStateStore:
     # ---- internals -------------------------------------------------------------------------------------
 
     def _get_chunk(self, keys: list[Key], consistent: bool) -> dict[Key, StoredItem]:
-        request: dict[str, Any] = {
-            self.table_name: {
-                "Keys": [{PARTITION_KEY: {"S": pk}, SORT_KEY: {"S": sk}} for pk, sk in keys],
-                "ConsistentRead": consistent,
-                "ProjectionExpression": _PROJECTION,
-                "ExpressionAttributeNames": dict(_NAMES),
-            }
-        }
         found: dict[Key, StoredItem] = {}
-        for attempt in range(self.max_batch_attempts):
+
+        def batch_get(item_keys: list[dict[str, Any]]) -> list[Pending[dict[str, Any]]]:
+            request = {
+                self.table_name: {
+                    "Keys": item_keys,
+                    "ConsistentRead": consistent,
+                    "ProjectionExpression": _PROJECTION,
+                    "ExpressionAttributeNames": dict(_NAMES),
+                }
+            }
             response = self.client.batch_get_item(RequestItems=request, ReturnConsumedCapacity="TOTAL")
             units = _capacity_units(response.get("ConsumedCapacity"))
             if units:
@@ -239,18 +223,18 @@ class DynamoStateStore:
             for raw in response.get("Responses", {}).get(self.table_name, []):
                 key, item = _decode(raw)
                 found[key] = item
-            unprocessed = response.get("UnprocessedKeys") or {}
-            if not unprocessed.get(self.table_name, {}).get("Keys"):
-                return found
-            request = unprocessed  # same shape as RequestItems, projection and consistency included
-            if attempt + 1 < self.max_batch_attempts:
-                # exponential backoff with full jitter, as AWS recommends for unprocessed batch keys
-                self._sleep(self._jitter() * min(self.max_delay, self.base_delay * 2**attempt))
-        left = request[self.table_name]["Keys"]
-        raise DynamoStoreError(
-            f"BatchGetItem on {self.table_name} still had {len(left)} unprocessed key(s) after "
-            f"{self.max_batch_attempts} attempts (throttled?), e.g. {left[0]}"
-        )
+            unprocessed = (response.get("UnprocessedKeys") or {}).get(self.table_name, {}).get("Keys") or []
+            return [Pending(item_key, "unprocessed") for item_key in unprocessed]
+
+        # Unprocessed keys (throttling) are asked for again after a backoff with full jitter, as AWS recommends.
+        item_keys = [{PARTITION_KEY: {"S": pk}, SORT_KEY: {"S": sk}} for pk, sk in keys]
+        left = retry_failed(batch_get, item_keys, self.backoff)
+        if left:
+            raise DynamoStoreError(
+                f"BatchGetItem on {self.table_name} still had {len(left)} unprocessed key(s) after "
+                f"{self.backoff.attempts} attempts (throttled?), e.g. {left[0].item}"
+            )
+        return found
 
 
 def _decode(raw: Mapping[str, Any]) -> tuple[Key, StoredItem]:

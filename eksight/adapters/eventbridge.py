@@ -17,7 +17,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from eksight.adapters.retry import Backoff, error_code, is_transient
+from eksight.adapters.retry import Backoff, Pending, error_code, is_transient, retry_failed
 from eksight.core.finding_formats import (
     EVENTBRIDGE_MAX_BYTES,
     FINDINGS_DETAIL_TYPE,
@@ -117,25 +117,15 @@ class FindingPublisher:
         return result
 
     def _send(self, batch: Sequence[dict[str, Any]], result: PublishResult) -> None:
-        pending = list(batch)
-        last_codes: list[str] = []
-        for attempt in range(1, self.backoff.attempts + 1):
-            if attempt > 1:
-                self.backoff.wait(attempt - 1)
+        def put_events(entries: list[dict[str, Any]]) -> list[Pending[dict[str, Any]]]:
             result.requests += 1
-            try:
-                response = self.client.put_events(Entries=pending)
-            except ClientError as error:
-                if not is_transient(error):
-                    raise
-                last_codes = [error_code(error)] * len(pending)
-                continue
+            response = self.client.put_events(Entries=entries)
             outcomes = response.get("Entries", [])
-            if not response.get("FailedEntryCount") and len(outcomes) == len(pending):
-                result.published += len(pending)
-                return
-            retry, last_codes = [], []
-            for index, entry in enumerate(pending):
+            if not response.get("FailedEntryCount") and len(outcomes) == len(entries):
+                result.published += len(entries)
+                return []
+            retry = []
+            for index, entry in enumerate(entries):
                 outcome = outcomes[index] if index < len(outcomes) else {"ErrorCode": "MissingResultEntry"}
                 code = outcome.get("ErrorCode")
                 if not code and outcome.get("EventId"):
@@ -143,13 +133,15 @@ class FindingPublisher:
                 elif code in PERMANENT_ERRORS:
                     _failed(result, entry, code)
                 else:
-                    retry.append(entry)
-                    last_codes.append(code or "UnknownError")
-            pending = retry
-            if not pending:
-                return
-        for entry, code in zip(pending, last_codes, strict=True):
-            _failed(result, entry, code)
+                    retry.append(Pending(entry, code or "UnknownError"))
+            return retry
+
+        for left in retry_failed(put_events, batch, self.backoff, retry_error=_transient_code):
+            _failed(result, left.item, left.reason)
+
+
+def _transient_code(error: ClientError) -> str | None:
+    return error_code(error) if is_transient(error) else None
 
 
 def _failed(result: PublishResult, entry: dict[str, Any], code: str) -> None:

@@ -1,12 +1,18 @@
-"""Bounded exponential backoff with full jitter, shared by the adapters (sleep and randomness injectable)."""
+"""Retrying AWS batch calls: bounded exponential backoff with full jitter, shared by the adapters.
+
+`retry_failed` is the one loop behind PutEvents (EventBridge), BatchImportFindings (Security Hub) and BatchGetItem
+(DynamoDB): send a batch, send again only what the answer says failed, pause before each retry, stop after
+`Backoff.attempts` calls and hand back what is still pending. Each adapter keeps its own error vocabulary: its
+`send` decides what counts as done, as failed for good, or as worth another try (and why).
+"""
 
 from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from botocore.exceptions import ClientError
 
@@ -21,6 +27,8 @@ THROTTLING_CODES = frozenset(
         "RequestThrottledException",
     }
 )
+
+Item = TypeVar("Item")
 
 
 @dataclass(frozen=True)
@@ -40,9 +48,45 @@ class Backoff:
 
     def wait(self, retry: int) -> float:
         """Sleep before retry number `retry` (1 = the first retry); returns the time slept."""
-        delay = self.random() * min(self.cap, self.base * 2 ** (retry - 1))
+        delay = self.random() * min(self.cap, self.base * 2.0 ** (retry - 1))
         self.sleep(delay)
         return delay
+
+
+@dataclass(frozen=True)
+class Pending(Generic[Item]):
+    """An item still to send, and why its last attempt failed."""
+
+    item: Item
+    reason: str
+
+
+def retry_failed(
+    send: Callable[[list[Item]], Sequence[Pending[Item]]],
+    items: Sequence[Item],
+    backoff: Backoff,
+    *,
+    retry_error: Callable[[ClientError], str | None] = lambda _error: None,
+) -> list[Pending[Item]]:
+    """Call `send` with `items`, then with only the ones it returned, until none are left or `backoff.attempts`
+    calls were made; returns what is still pending (empty: all done). `send` settles the items it does not return
+    (done, or failed for good). A `ClientError` from `send` retries all of its items when `retry_error` gives a
+    reason for it (throttling, 5xx) and is raised otherwise."""
+    pending = [Pending(item, "") for item in items]
+    for attempt in range(1, backoff.attempts + 1):
+        if not pending:
+            break
+        if attempt > 1:
+            backoff.wait(attempt - 1)
+        batch = [entry.item for entry in pending]
+        try:
+            pending = list(send(batch))
+        except ClientError as error:
+            reason = retry_error(error)
+            if reason is None:
+                raise
+            pending = [Pending(item, reason) for item in batch]
+    return pending
 
 
 def error_code(error: ClientError) -> str:

@@ -16,7 +16,7 @@ import gzip
 import io
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, cast
 from urllib.parse import quote
 
 import msgspec
@@ -46,7 +46,8 @@ class _Body(io.RawIOBase):
 
     def read(self, size: int = -1) -> bytes:
         try:
-            return self._body.read(None if size is None or size < 0 else size)
+            data: bytes = self._body.read(None if size is None or size < 0 else size)
+            return data
         except OSError:
             raise
         except Exception as error:
@@ -77,7 +78,7 @@ class S3ObjectReader:
             params["VersionId"] = version_id
         body = _Body(self.client.get_object(**params)["Body"])
         try:
-            yield body  # type: ignore[misc]
+            yield cast(BinaryIO, body)  # a raw binary stream: the decoder only calls read()
         finally:
             body.close()
 

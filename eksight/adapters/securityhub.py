@@ -21,7 +21,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from eksight.adapters.retry import Backoff, error_code, is_transient
+from eksight.adapters.retry import Backoff, Pending, error_code, is_transient, retry_failed
 from eksight.core.finding_formats import asff_batches, to_asff
 from eksight.core.findings import Finding
 
@@ -94,23 +94,12 @@ class SecurityHubImporter:
         return result
 
     def _send(self, batch: Sequence[dict[str, Any]], result: ImportResult) -> None:
-        pending = list(batch)
-        last: dict[str, str] = {}
-        for attempt in range(1, self.backoff.attempts + 1):
-            if attempt > 1:
-                self.backoff.wait(attempt - 1)
+        def batch_import(findings: list[dict[str, Any]]) -> list[Pending[dict[str, Any]]]:
             result.requests += 1
-            try:
-                response = self.client.batch_import_findings(Findings=pending)
-            except ClientError as error:
-                if not is_transient(error, SECURITYHUB_THROTTLING):
-                    raise
-                message = error.response.get("Error", {}).get("Message", "")
-                last = {finding["Id"]: f"{error_code(error)}: {message}".rstrip(": ") for finding in pending}
-                continue
+            response = self.client.batch_import_findings(Findings=findings)
             failures = {f.get("Id", ""): f for f in response.get("FailedFindings", [])}
-            retry, last = [], {}
-            for finding in pending:
+            retry = []
+            for finding in findings:
                 failure = failures.get(finding["Id"])
                 if failure is None:
                     result.imported += 1
@@ -120,13 +109,17 @@ class SecurityHubImporter:
                 if code in PERMANENT_ERRORS:
                     _failed(result, finding["Id"], reason)
                 else:
-                    retry.append(finding)
-                    last[finding["Id"]] = reason
-            pending = retry
-            if not pending:
-                return
-        for finding in pending:
-            _failed(result, finding["Id"], last.get(finding["Id"], "UnknownError"))
+                    retry.append(Pending(finding, reason))
+            return retry
+
+        for left in retry_failed(batch_import, batch, self.backoff, retry_error=_transient_reason):
+            _failed(result, left.item["Id"], left.reason or "UnknownError")
+
+
+def _transient_reason(error: ClientError) -> str | None:
+    if not is_transient(error, SECURITYHUB_THROTTLING):
+        return None
+    return f"{error_code(error)}: {error.response.get('Error', {}).get('Message', '')}".rstrip(": ")
 
 
 def _failed(result: ImportResult, finding_id: str, reason: str) -> None:

@@ -94,16 +94,24 @@ def load_detection(path: str | os.PathLike[str] | None) -> DetectionOptions | No
     return DetectionOptions.model_validate_json(Path(path).read_bytes())
 
 
-def build_detector(detection: DetectionOptions | None = None, baselines: StateStore | None = None) -> Detector:
-    """A fresh detector (rule state — thresholds, dedup windows — starts empty); with a profile store, it also
-    learns and scores behaviour (the profiles persist in the store across objects)."""
-    learning_days = detection.learning_days if detection is not None else DEFAULT_LEARNING_DAYS
-    behaviour = BehaviourAnalyzer(baselines, learning_days=learning_days) if baselines is not None else None
-    return Detector(engine_for(detection), baselines=behaviour, baseline_batch=BASELINE_BATCH_PER_OBJECT)
-
-
 # An object is one baseline batch (one profile read and at most one write per principal), however large.
 BASELINE_BATCH_PER_OBJECT = 10**9
+
+
+def build_detector(
+    detection: DetectionOptions | None = None,
+    baselines: StateStore | None = None,
+    *,
+    learning_days: int | None = None,
+    baseline_batch: int = BASELINE_BATCH_PER_OBJECT,
+) -> Detector:
+    """A fresh detector (rule state — thresholds, dedup windows — starts empty); with a profile store, it also
+    learns and scores behaviour (the profiles persist in the store across objects). `learning_days` overrides
+    the detection options' (default 7); `baseline_batch`: events scored per profile read/write round."""
+    if learning_days is None:
+        learning_days = detection.learning_days if detection is not None else DEFAULT_LEARNING_DAYS
+    behaviour = BehaviourAnalyzer(baselines, learning_days=learning_days) if baselines is not None else None
+    return Detector(engine_for(detection), baselines=behaviour, baseline_batch=baseline_batch)
 
 
 def process_object(

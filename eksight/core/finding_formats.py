@@ -171,7 +171,7 @@ def to_eventbridge_entry(
     source: str = FINDINGS_SOURCE,
     detail_type: str = FINDINGS_DETAIL_TYPE,
     max_bytes: int = EVENTBRIDGE_MAX_BYTES,
-) -> dict:
+) -> dict[str, Any]:
     resources = [arn for arn in (cluster_arn(finding), finding.principal.get("arn")) if arn]
     entry: dict[str, Any] = {
         "Source": source,

@@ -140,7 +140,7 @@ class FindingAggregator:
     def __init__(self, window_seconds: float = DEFAULT_WINDOW_SECONDS, max_evidence: int = MAX_EVIDENCE) -> None:
         self.window = window_seconds
         self.max_evidence = max_evidence
-        self._open: dict[tuple[object, ...], Finding] = {}
+        self._open: dict[tuple[tuple[str, ...], float], Finding] = {}  # (what and who, window start) → finding
         self._oldest_open = float("-inf")
         self._closed: list[Finding] = []
 
@@ -156,7 +156,7 @@ class FindingAggregator:
             *where,
         )
         window_start = (observation.time // self.window) * self.window
-        finding = self._open.get((*key, window_start))
+        finding = self._open.get((key, window_start))
         if finding is None:
             self._close_before(window_start - self.window)
             finding = Finding(
@@ -179,7 +179,7 @@ class FindingAggregator:
                 remediation=observation.remediation,
                 details=dict(observation.details or {}),
             )
-            self._open[(*key, window_start)] = finding
+            self._open[(key, window_start)] = finding
         finding.count += 1
         finding.first_seen = min(finding.first_seen, observation.time)
         finding.last_seen = max(finding.last_seen, observation.time)
@@ -212,9 +212,9 @@ class FindingAggregator:
         events arrive roughly in time order, so older windows won't grow again)."""
         if not self._open or window_start <= self._oldest_open:
             return
-        for key in [k for k in self._open if k[-1] < window_start]:
+        for key in [k for k in self._open if k[1] < window_start]:
             self._closed.append(self._open.pop(key))
-        self._oldest_open = min((k[-1] for k in self._open), default=window_start)
+        self._oldest_open = min((start for _, start in self._open), default=window_start)
 
 
 def _merge_anomaly(finding: Finding, observation: Observation) -> None:

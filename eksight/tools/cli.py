@@ -72,10 +72,9 @@ def replay(
     CloudWatch exports or subscription payloads, gzip or not. Findings go to OUTPUT as JSON lines; a
     summary and the decode counts go to stderr."""
     from eksight.config import ConfigError, load
-    from eksight.core.behaviour.analyzer import DEFAULT_LEARNING_DAYS, BehaviourAnalyzer
+    from eksight.core.archive_object import build_detector
     from eksight.core.decode import DecodeStats, SourceContext, decode_path
-    from eksight.core.detector import Detector
-    from eksight.core.rules import engine_for
+    from eksight.core.detector import BASELINE_BATCH
     from eksight.core.state import MemoryStateStore
 
     missing = [str(p) for p in paths if not p.exists()]
@@ -86,12 +85,9 @@ def replay(
         detection = load(config_path).file.detection if config_path else None
     except ConfigError as error:
         raise click.ClickException(str(error)) from None
-    if learning_days is None:
-        learning_days = getattr(detection, "learning_days", DEFAULT_LEARNING_DAYS)
-    behaviour = BehaviourAnalyzer(MemoryStateStore(), learning_days=learning_days) if baselines else None
-    detector = Detector(
-        engine_for(detection), cluster=cluster or "", account=account or "", region=region or "", baselines=behaviour
-    )
+    # One baseline batch per BASELINE_BATCH events (a replay is not one archive object), profiles in memory.
+    store = MemoryStateStore() if baselines else None
+    detector = build_detector(detection, store, learning_days=learning_days, baseline_batch=BASELINE_BATCH)
     decoded = DecodeStats()
     with _progress(sum(_size(p) for p in paths)) as advance:
         for path in paths:

@@ -9,24 +9,42 @@ Loop guard: Security Hub emits an EventBridge event (``aws.securityhub`` / ``Sec
 for every import; an event whose source or detail-type is not eksight's is logged, counted
 (``ForeignEventsIgnored``) and dropped. A failed import raises, so EventBridge's asynchronous invocation retries
 the event and then hands it to the function's dead-letter queue / on-failure destination.
+
+Environment: ``SECURITYHUB_PRODUCT_ARN`` (optional), ``POWERTOOLS_METRICS_NAMESPACE``, ``POWERTOOLS_SERVICE_NAME``;
+the client takes the standard variables (``AWS_REGION``, ``AWS_ENDPOINT_URL``...).
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import boto3
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from eksight.adapters.securityhub import SecurityHubImporter
 from eksight.core.finding_formats import FINDINGS_DETAIL_TYPE, FINDINGS_SOURCE, default_product_arn, finding_from_detail
+
+
+@dataclass(frozen=True)
+class ForwarderSettings:
+    product_arn: str | None = None
+    """The product ARN findings are imported under; None: this account's default, from the function's ARN."""
+
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, str]) -> ForwarderSettings:
+        return cls(product_arn=environ.get("SECURITYHUB_PRODUCT_ARN") or None)
+
 
 logger = Logger()
 metrics = Metrics()
 tracer = Tracer()
 
+settings = ForwarderSettings.from_environ(os.environ)
 securityhub = boto3.client("securityhub")
 
 
@@ -41,7 +59,7 @@ def product_arn_for(function_arn: str) -> str:
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
 @metrics.log_metrics
-def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     source, detail_type = event.get("source"), event.get("detail-type")
     if source != FINDINGS_SOURCE or detail_type != FINDINGS_DETAIL_TYPE:
         logger.warning(
@@ -52,7 +70,7 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         return {"imported": 0, "ignored": True}
     try:
         finding = finding_from_detail(event.get("detail") or {})
-        product_arn = os.environ.get("SECURITYHUB_PRODUCT_ARN") or product_arn_for(context.invoked_function_arn)
+        product_arn = settings.product_arn or product_arn_for(context.invoked_function_arn)
         importer = SecurityHubImporter(securityhub, product_arn)
         result = importer.import_findings([finding])  # raises ImportFailed when Security Hub refused it
     except Exception:

@@ -20,19 +20,33 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
-from types import ModuleType
+from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
+from aws_lambda_powertools.utilities.data_classes import S3Event
 from lambda_support import SHARED_DATASETS, LambdaContext, emf_blobs, load_handler, metric_totals, metric_values
 from moto import mock_aws
 
 from eksight.adapters.s3 import quarantine_key
+from eksight.core.archive_object import ObjectResult, process_object
 from eksight.core.decode import context_from_key, decode_bytes
 from eksight.core.detector import Detector
 from eksight.core.findings import Finding, Severity
 from eksight.core.rules import engine_for
+from lambdas.detector.composition import (
+    IDEMPOTENCY_KEY_PREFIX,
+    DetectorApp,
+    DetectorClients,
+    DetectorSettings,
+    LambdaHandler,
+    ObjectRef,
+    SettingsError,
+    audit_objects,
+    build,
+    create_handler,
+)
 
 DEV = SHARED_DATASETS / "dev-scenarios"
 pytestmark = pytest.mark.skipif(not (DEV / "audit.jsonl.gz").exists(), reason="dev-scenarios dataset absent")
@@ -44,6 +58,8 @@ TABLE = "eksight-baselines"
 NAMESPACE = "eksight"
 CLUSTER, ACCOUNT, CLUSTER_REGION = "prod-core-eks2", "828750217432", "eu-north-1"  # the dataset's own
 PREFIX = f"audit/account={ACCOUNT}/region={CLUSTER_REGION}/cluster={CLUSTER}/year=2024/month=09/day=15/hour=20/"
+ENVIRONMENT = {"FINDINGS_BUS_NAME": BUS, "ARCHIVE_BUCKET": BUCKET, "STATE_TABLE": TABLE}
+SETTINGS = DetectorSettings(findings_bus_name=BUS, archive_bucket=BUCKET, state_table=TABLE)
 SCENARIOS = ("S03", "S05", "S06")  # signature scenarios: anonymous access, privileged pod, cluster-admin binding
 
 
@@ -128,7 +144,8 @@ def oracle(body: bytes, key: str) -> tuple[Detector, list[Finding]]:
 
 @dataclass
 class Aws:
-    handler: ModuleType
+    app: DetectorApp
+    handler: LambdaHandler
     s3: Any
     sqs: Any
     dynamodb: Any
@@ -163,7 +180,7 @@ class Aws:
         return records
 
     def invoke(self, records: list[dict[str, Any]]) -> dict[str, Any]:
-        return self.handler.handler({"Records": records}, LambdaContext())
+        return self.handler({"Records": records}, LambdaContext())
 
     def published(self) -> list[dict[str, Any]]:
         """Events that reached the findings bus (drained from the capture queue)."""
@@ -204,16 +221,12 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Aws]:
     for name, value in {
         "AWS_DEFAULT_REGION": REGION,
         "AWS_REGION": REGION,
-        "FINDINGS_BUS_NAME": BUS,
-        "ARCHIVE_BUCKET": BUCKET,
-        "STATE_TABLE": TABLE,
         "POWERTOOLS_METRICS_NAMESPACE": NAMESPACE,
         "POWERTOOLS_SERVICE_NAME": "eksight-detector",
         "POWERTOOLS_TRACE_DISABLED": "true",
     }.items():
         monkeypatch.setenv(name, value)
-    for name in ("AWS_ENDPOINT_URL", "EKSIGHT_DETECTION_CONFIG"):
-        monkeypatch.delenv(name, raising=False)
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
     with mock_aws():
         session = boto3.Session(region_name=REGION)
         s3, sqs, events, dynamodb = (session.client(n) for n in ("s3", "sqs", "events", "dynamodb"))
@@ -252,7 +265,8 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Aws]:
                 {"AttributeName": "sk", "AttributeType": "S"},
             ],
         )
-        yield Aws(load_handler("detector"), s3, sqs, dynamodb, notifications, notifications_arn, capture)
+        app = build(SETTINGS, DetectorClients(s3=s3, events=events, dynamodb=dynamodb))
+        yield Aws(app, create_handler(app), s3, sqs, dynamodb, notifications, notifications_arn, capture)
 
 
 def object_messages(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -453,16 +467,17 @@ def test_keys_outside_audit_and_other_events_are_ignored(aws: Aws, capsys: pytes
     assert "ObjectsProcessed" not in totals
 
 
-def test_detection_config_allow_lists_apply(aws: Aws, monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
+def test_detection_config_allow_lists_apply(aws: Aws, tmp_path: Path) -> None:
     config = tmp_path / "detection.json"
     config.write_text(json.dumps({"rule_allow": {"EKS-100": {"principals": ["*"]}}}))
-    monkeypatch.setenv("EKSIGHT_DETECTION_CONFIG", str(config))  # absolute here; relative ones are to the handler dir
-    handler = load_handler("detector")
+    settings = DetectorSettings.from_environ({**ENVIRONMENT, "EKSIGHT_DETECTION_CONFIG": config.name}, root=tmp_path)
+    clients = DetectorClients(s3=aws.s3, events=boto3.client("events"), dynamodb=aws.dynamodb)
+    handler = create_handler(build(settings, clients))
     key = PREFIX + "eksight-prod-1-2024-09-15-20-58-00-0006.gz"
     aws.put(key, firehose_object(scenario_lines("S03", "S06")))
     [message] = object_messages(aws.deliveries())
 
-    assert handler.handler({"Records": [message]}, LambdaContext()) == {"batchItemFailures": []}
+    assert handler({"Records": [message]}, LambdaContext()) == {"batchItemFailures": []}
 
     rules = {e["detail"]["rule_id"] for e in aws.published()}
     assert "EKS-100" in {f.rule_id for f in oracle(firehose_object(scenario_lines("S03", "S06")), key)[1]}
@@ -476,8 +491,8 @@ def test_an_object_in_progress_elsewhere_is_retried_later(aws: Aws, capsys: pyte
     message, other = object_messages(aws.deliveries())
     ref = json.loads(message["body"])["Records"][0]["s3"]
     # another invocation took the object and is still within its deadline (Powertools' own API writes its record)
-    aws.handler.persistence.configure(aws.handler.idempotency, key_prefix=aws.handler.IDEMPOTENCY_KEY_PREFIX)
-    aws.handler.persistence.save_inprogress(
+    aws.app.persistence.configure(aws.app.idempotency, key_prefix=IDEMPOTENCY_KEY_PREFIX)
+    aws.app.persistence.save_inprogress(
         data={"bucket": BUCKET, "key": key, "version_id": None, "etag": ref["object"]["eTag"]},
         remaining_time_in_millis=60_000,
     )
@@ -489,3 +504,88 @@ def test_an_object_in_progress_elsewhere_is_retried_later(aws: Aws, capsys: pyte
     assert {scenario_of.get(a) for e in aws.published() for a in e["detail"]["evidence"]} == {"S06"}  # only the other
     totals = metric_totals(emf_blobs(capsys.readouterr().out))
     assert totals["ObjectsInProgressElsewhere"] == 1 and "ObjectsFailed" not in totals
+
+
+# ---- settings, notifications, cold start ----------------------------------------------------------------------
+
+
+def test_settings_name_every_missing_variable() -> None:
+    with pytest.raises(SettingsError, match="FINDINGS_BUS_NAME, STATE_TABLE"):
+        DetectorSettings.from_environ({"ARCHIVE_BUCKET": BUCKET, "STATE_TABLE": ""})
+    with pytest.raises(SettingsError, match="LEARNING_DAYS must be a whole number of days, got 'seven'"):
+        DetectorSettings.from_environ({**ENVIRONMENT, "LEARNING_DAYS": "seven"})
+
+
+def test_settings_read_the_optional_variables(tmp_path: Path) -> None:
+    assert DetectorSettings.from_environ(ENVIRONMENT) == SETTINGS
+    settings = DetectorSettings.from_environ(
+        {**ENVIRONMENT, "EKSIGHT_DETECTION_CONFIG": "detection.json", "LEARNING_DAYS": "14"}, root=tmp_path
+    )
+    assert (settings.detection_config, settings.learning_days) == (tmp_path / "detection.json", 14)
+
+
+def test_learning_days_from_the_environment_override_the_detection_config(aws: Aws, tmp_path: Path) -> None:
+    config = tmp_path / "detection.json"
+    config.write_text(json.dumps({"learning_days": 3, "rule_allow": {"EKS-100": {"principals": ["*"]}}}))
+    clients = DetectorClients(s3=aws.s3, events=boto3.client("events"), dynamodb=aws.dynamodb)
+
+    def detection(environment: dict[str, str]) -> Any:
+        return build(DetectorSettings.from_environ(environment, root=tmp_path), clients).detection
+
+    assert detection(ENVIRONMENT) is None  # eksight's defaults
+    assert detection({**ENVIRONMENT, "LEARNING_DAYS": "5"}).learning_days == 5
+    configured = {**ENVIRONMENT, "EKSIGHT_DETECTION_CONFIG": config.name}
+    assert detection(configured).learning_days == 3
+    overridden = detection({**configured, "LEARNING_DAYS": "21"})
+    assert overridden.learning_days == 21 and set(overridden.rule_allow) == {"EKS-100"}  # the rest is kept
+    with pytest.raises(ValueError, match="learning_days"):
+        detection({**ENVIRONMENT, "LEARNING_DAYS": "91"})  # the config's own bound
+
+
+def test_audit_objects_of_a_notification() -> None:
+    def record(event_name: str, key: str, **obj: str) -> dict[str, Any]:
+        return {"eventName": event_name, "s3": {"bucket": {"name": BUCKET}, "object": {"key": key, **obj}}}
+
+    notification = S3Event(
+        {
+            "Records": [
+                record("ObjectCreated:Put", "audit/a+b%3Dc.gz", eTag="e1", versionId="v1"),
+                record("ObjectRemoved:Delete", "audit/gone.gz"),
+                record("ObjectCreated:Put", "quarantine/x.gz", eTag="e2"),
+                record("ObjectCreated:CompleteMultipartUpload", "audit/big.gz", eTag="", versionId=""),
+            ]
+        }
+    )
+    refs, ignored = audit_objects(notification)
+    assert refs == [
+        ObjectRef(BUCKET, "audit/a b=c.gz", "v1", "e1"),
+        ObjectRef(BUCKET, "audit/big.gz", None, None),
+    ]
+    assert ignored == [
+        {"event_name": "ObjectRemoved:Delete", "key": "audit/gone.gz"},
+        {"event_name": "ObjectCreated:Put", "key": "quarantine/x.gz"},
+    ]
+    assert audit_objects(S3Event({"Service": "Amazon S3", "Event": "s3:TestEvent"})) == ([], [])
+
+
+def test_the_handler_module_builds_its_app_from_the_environment_at_cold_start(
+    aws: Aws, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """lambdas/detector/handler.py as the local demo loads it: settings from the environment, its own clients,
+    and process_object looked up per object (the demo wraps it to count what was read)."""
+    for name, value in ENVIRONMENT.items():
+        monkeypatch.setenv(name, value)
+    module = load_handler("detector")
+    assert module.app.settings == SETTINGS
+    seen: list[str] = []
+
+    def counted(*args: Any, **kwargs: Any) -> ObjectResult:
+        seen.append(args[1])
+        return process_object(*args, **kwargs)
+
+    monkeypatch.setattr(module, "process_object", counted)
+    key = PREFIX + "eksight-prod-1-2024-09-15-20-58-00-0009.gz"
+    aws.put(key, firehose_object(scenario_lines("S03")))
+
+    assert module.handler({"Records": aws.deliveries()}, LambdaContext()) == {"batchItemFailures": []}
+    assert seen == [key] and aws.published()

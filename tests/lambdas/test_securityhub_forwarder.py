@@ -310,7 +310,8 @@ def test_batches_of_at_most_100() -> None:
 
 def test_the_stacks_product_arn_wins(forwarder: tuple[ModuleType, Any], monkeypatch: pytest.MonkeyPatch) -> None:
     handler, securityhub = forwarder
-    monkeypatch.setenv("SECURITYHUB_PRODUCT_ARN", PRODUCT_ARN)
+    settings = handler.ForwarderSettings.from_environ({"SECURITYHUB_PRODUCT_ARN": PRODUCT_ARN})
+    monkeypatch.setattr(handler, "settings", settings)  # what the function's environment says at cold start
     elsewhere = LambdaContext(function_name="fwd", region="eu-west-1", account="999999999999")
     handler.handler(bus_event(real_finding()), elsewhere)
     assert [f["ProductArn"] for f in securityhub.get_findings()["Findings"]] == [PRODUCT_ARN]

@@ -20,6 +20,7 @@ from eksight.adapters.dynamodb import (
     read_capacity_units,
     write_capacity_units,
 )
+from eksight.adapters.retry import Backoff
 from eksight.core.state import ConflictError, Key, StoredItem, apply_updates
 
 KEY: Key = ("prod|sa:team-a/api", "profile")
@@ -330,7 +331,9 @@ class _ThrottlingClient:
 
 def test_unprocessed_keys_are_retried_with_exponential_backoff():
     client, delays = _ThrottlingClient("t", throttled=3), []
-    store = DynamoStateStore(client, "t", sleep=delays.append, jitter=lambda: 1.0, base_delay=0.05)
+    store = DynamoStateStore(
+        client, "t", backoff=Backoff(attempts=8, base=0.05, sleep=delays.append, random=lambda: 1.0)
+    )
     keys = [(f"p{i}", "s") for i in range(5)]
     assert store.get_many(keys) == {key: StoredItem(key[0].encode(), 1, 0) for key in keys}
     assert delays == [0.05, 0.1, 0.2]
@@ -341,7 +344,8 @@ def test_unprocessed_keys_are_retried_with_exponential_backoff():
 
 def test_unprocessed_keys_give_up_after_bounded_attempts():
     client, delays = _ThrottlingClient("t", throttled=100), []
-    store = DynamoStateStore(client, "t", max_batch_attempts=4, sleep=delays.append, jitter=lambda: 0.5, max_delay=0.06)
+    backoff = Backoff(attempts=4, base=0.05, cap=0.06, sleep=delays.append, random=lambda: 0.5)
+    store = DynamoStateStore(client, "t", backoff=backoff)
     with pytest.raises(DynamoStoreError, match="2 unprocessed key"):
         store.get_many([("a", "s"), ("b", "s"), ("c", "s"), ("d", "s"), ("e", "s"), ("f", "s")])
     assert len(client.requests) == 4

@@ -16,7 +16,7 @@ from botocore.response import StreamingBody
 from botocore.stub import ANY, Stubber
 
 from eksight.adapters.eventbridge import FindingPublisher, PublishError, request_batches
-from eksight.adapters.retry import Backoff
+from eksight.adapters.retry import Backoff, Pending, error_code, is_transient, retry_failed
 from eksight.adapters.s3 import QuarantineWriter, S3ObjectReader, quarantine_key
 from eksight.core.archive_object import ObjectUnreadable, process_object
 from eksight.core.decode import Quarantined
@@ -153,6 +153,68 @@ def test_retries_are_bounded_with_exponential_backoff(events: Any) -> None:
 def test_jitter_stays_under_the_cap() -> None:
     delays = [Backoff(base=0.2, cap=1.0, sleep=lambda _s: None, random=lambda: 0.999).wait(n) for n in range(1, 8)]
     assert all(0 <= d <= 1.0 for d in delays) and delays[-1] == pytest.approx(0.999)
+
+
+def client_error(code: str, status: int = 400) -> ClientError:
+    return ClientError({"Error": {"Code": code, "Message": ""}, "ResponseMetadata": {"HTTPStatusCode": status}}, "Op")
+
+
+def test_retry_failed_sends_only_what_failed_until_done() -> None:
+    policy, sleeps = backoff()
+    calls: list[list[str]] = []
+    still_failing = {"b": 2, "c": 1}  # how many more calls each item fails
+
+    def send(items: list[str]) -> list[Pending[str]]:
+        calls.append(items)
+        for item in items:
+            still_failing[item] = still_failing.get(item, 0) - 1
+        return [Pending(item, f"{item} throttled") for item in items if still_failing[item] >= 0]
+
+    assert retry_failed(send, ["a", "b", "c"], policy) == []
+    assert calls == [["a", "b", "c"], ["b", "c"], ["b"]]
+    assert sleeps.slept == [0.2, 0.4]  # full jitter at its top (random = 1.0): base, then doubled
+
+
+def test_retry_failed_is_bounded_and_returns_the_last_reasons() -> None:
+    policy, sleeps = backoff(attempts=3)
+    calls: list[list[int]] = []
+
+    def send(items: list[int]) -> list[Pending[int]]:
+        calls.append(items)
+        return [Pending(item, f"attempt {len(calls)}") for item in items if item % 2]
+
+    assert retry_failed(send, [1, 2, 3], policy) == [Pending(1, "attempt 3"), Pending(3, "attempt 3")]
+    assert calls == [[1, 2, 3], [1, 3], [1, 3]]
+    assert sleeps.slept == [0.2, 0.4]
+    assert retry_failed(send, [], policy) == [] and len(calls) == 3  # nothing to send: no call
+
+
+def test_retry_failed_retries_transient_errors_whole_and_raises_the_others() -> None:
+    policy, sleeps = backoff()
+    answers: list[Exception | None] = [client_error("ThrottlingException"), client_error("InternalError", 500), None]
+
+    def send(items: list[str]) -> list[Pending[str]]:
+        answer = answers.pop(0)
+        if answer is not None:
+            raise answer
+        return []
+
+    def transient(error: ClientError) -> str | None:
+        return error_code(error) if is_transient(error) else None
+
+    assert retry_failed(send, ["a", "b"], policy, retry_error=transient) == [] and answers == []
+    assert len(sleeps.slept) == 2
+
+    answers[:] = [client_error("ThrottlingException")] * 5
+    assert retry_failed(send, ["a"], backoff(attempts=2)[0], retry_error=transient) == [
+        Pending("a", "ThrottlingException")
+    ]
+    answers[:] = [client_error("AccessDeniedException")]
+    with pytest.raises(ClientError, match="AccessDeniedException"):
+        retry_failed(send, ["a"], policy, retry_error=transient)
+    answers[:] = [client_error("ThrottlingException")]
+    with pytest.raises(ClientError):  # without retry_error, every client error is the caller's
+        retry_failed(send, ["a"], policy)
 
 
 def test_throttled_requests_are_retried_whole_and_other_errors_raise(events: Any) -> None:

@@ -112,6 +112,7 @@ class _Work:
     loaded: dict[Key, bytes | None] = field(default_factory=dict)
     items: dict[Key, StoredItem | None] = field(default_factory=dict)
     profiles: dict[Key, Profile] = field(default_factory=dict)
+    clusters: dict[Key, ClusterState] = field(default_factory=dict)
     updates: dict[Key, list[tuple[EventFeatures, frozenset[str], bool, bool]]] = field(default_factory=dict)
 
 
@@ -183,8 +184,7 @@ class BehaviourAnalyzer:
         own_key, peer_key = _keys(pending)
         own = work.profiles[own_key]
         peer = work.profiles.get(peer_key) if peer_key else None
-        cluster_state = work.profiles[(cluster, "cluster")]
-        assert isinstance(cluster_state, ClusterState)
+        cluster_state = work.clusters[(cluster, "cluster")]
         if not cluster_state.first_seen:
             cluster_state.first_seen = features.time
         learning = features.time < cluster_state.first_seen + self.learning_seconds
@@ -335,7 +335,7 @@ class BehaviourAnalyzer:
             work.items[key] = item
             work.loaded[key] = item.blob if item else None
             if key[1] == "cluster":
-                work.profiles[key] = loads_cluster(item.blob) if item else ClusterState()  # type: ignore[assignment]
+                work.clusters[key] = loads_cluster(item.blob) if item else ClusterState()
             else:
                 work.profiles[key] = loads(item.blob) if item else Profile()
         return work
@@ -345,15 +345,14 @@ class BehaviourAnalyzer:
         merges = {}
         for key, updates in work.updates.items():
             profile = work.profiles[key]
-            assert isinstance(profile, Profile)
             if batch_id and batch_id in profile.applied:
                 continue  # folded in by an earlier delivery of this batch (learn() ran on a copy: dropped)
             profile.compact(last_time)
             if batch_id:
                 profile.mark_applied(batch_id)
             merges[key] = _merge(work.loaded[key], dumps(profile), updates, last_time, batch_id)
-        for key, state in work.profiles.items():
-            if key[1] == "cluster" and work.loaded[key] is None and isinstance(state, ClusterState):
+        for key, state in work.clusters.items():
+            if work.loaded[key] is None:
                 merges[key] = _merge_cluster(dumps_cluster(state))
         written = apply_updates(self.store, merges, expires_at=expires, known=work.items)
         self.stats.profiles_written += len(written)

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import TypeGuard
 
 import numpy as np
 
@@ -181,7 +182,7 @@ class EventScore:
 NOT_SCORED = EventScore(0.0, 0.0, False, "")
 
 
-def is_mature(profile: Profile | None, peer: bool = False) -> bool:
+def is_mature(profile: Profile | None, peer: bool = False) -> TypeGuard[Profile]:
     if profile is None:
         return False
     days, events = (PEER_MATURE_DAYS, PEER_MATURE_EVENTS) if peer else (MATURE_DAYS, MATURE_EVENTS)
@@ -256,13 +257,14 @@ def _assess(
         # Unseen, or first seen minutes ago (by the unremarkable requests that opened this session): its own
         # first sighting is already counted. New values arrive in bursts when someone enumerates, so the
         # surprise is the larger of "k new values today" and "k new values this hour".
-        mature_peer = peer is not None and is_mature(peer, peer=True)
+        mature_peer = peer if is_mature(peer, peer=True) else None
         this = 0 if on_probation else 1
-        bits = _novelty_bits(reference, feature, now, day, this, peer.novelty_rate(feature) if mature_peer else None)
-        if mature_peer and peer_observed < 0.5:
+        peer_rate = mature_peer.novelty_rate(feature) if mature_peer is not None else None
+        bits = _novelty_bits(reference, feature, now, day, this, peer_rate)
+        if mature_peer is not None and peer_observed < 0.5:
             # New to its peers as well (e.g. the whole team never read secrets there): their longer history
             # is the second opinion, and the stronger evidence counts.
-            bits = max(bits, _novelty_bits(peer, feature, now, day, this, None))
+            bits = max(bits, _novelty_bits(mature_peer, feature, now, day, this, None))
         label = UNSEEN
     else:
         share = observed / total if total else 1.0

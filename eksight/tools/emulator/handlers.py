@@ -3,7 +3,7 @@ local demo, the provisioner's custom resources, and the handler tests."""
 
 from __future__ import annotations
 
-import importlib.util
+import importlib
 import sys
 from types import ModuleType
 
@@ -13,14 +13,11 @@ LAMBDAS_ROOT = PROJECT_ROOT / "lambdas"
 
 
 def load_handler(name: str) -> ModuleType:
-    """lambdas/<name>/handler.py as a fresh module. Lambda imports it as `handler`; here each gets a unique
-    name, so several handlers can live in one process, and it is registered in sys.modules (dataclasses look
-    their module up there)."""
-    module_name = f"_eksight_lambda_{name}_handler"
+    """lambdas/<name>/handler.py, imported afresh as ``lambdas.<name>.handler`` (so its cold start — settings
+    from the environment, clients — runs again, and its sibling modules import as they do in the repository).
+    Lambda imports the same file as the top-level module ``handler`` of the function's asset."""
+    if str(PROJECT_ROOT) not in sys.path:
+        sys.path.insert(0, str(PROJECT_ROOT))  # `lambdas` is not an installed package
+    module_name = f"lambdas.{name}.handler"
     sys.modules.pop(module_name, None)
-    spec = importlib.util.spec_from_file_location(module_name, LAMBDAS_ROOT / name / "handler.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[module_name] = module
-    spec.loader.exec_module(module)
-    return module
+    return importlib.import_module(module_name)

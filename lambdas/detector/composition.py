@@ -1,0 +1,309 @@
+"""The detector Lambda's composition root: settings read once from the environment, the collaborators built from
+injected AWS clients (`build`), and the SQS entry point around them (`create_handler`).
+
+SQS (S3 ObjectCreated notifications for ``audit/`` objects) → detection → EventBridge. Each SQS message is one batch
+item (Powertools `BatchProcessor`), so a poison message fails only itself (``batchItemFailures``) and goes to the
+dead-letter queue after the queue's ``maxReceiveCount``. A message's body is an S3 event notification (Powertools'
+`S3Event`); records that are not ObjectCreated or whose key is outside ``audit/`` are counted (``ObjectsIgnored``)
+and skipped, and S3's ``s3:TestEvent`` is acknowledged.
+
+Per object, idempotent on (bucket, key, versionId, eTag) — Powertools Idempotency in the baseline table
+(``STATE_TABLE``: ``pk`` = ``idempotency#eksight-detector``, ``sk`` = ``eksight-detector/object#<md5>``; profiles
+use ``pk`` = ``<cluster>|<principal>``, so the two never meet), kept 7 days: an object delivered again (S3 delivers
+at least once; SQS too) publishes nothing and is counted as ``DuplicateObjects``. While an object is processed its
+record is INPROGRESS until the invocation's deadline; if processing raises, the record is deleted and the message
+is retried; if the invocation dies (timeout, out of memory), the record expires at that deadline and the retried
+message processes the object again (re-published findings have the same ids: consumers dedupe on ``detail.id``).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
+from urllib.parse import unquote_plus
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
+from aws_lambda_powertools.utilities.data_classes import S3Event, SQSRecord
+from aws_lambda_powertools.utilities.idempotency import (
+    DynamoDBPersistenceLayer,
+    IdempotencyConfig,
+    idempotent_function,
+)
+from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyAlreadyInProgressError
+from aws_lambda_powertools.utilities.idempotency.persistence.datarecord import DataRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from eksight.adapters.dynamodb import DynamoStateStore
+from eksight.adapters.eventbridge import FindingPublisher
+from eksight.adapters.s3 import QuarantineWriter, S3ObjectReader
+from eksight.core.archive_layout import AUDIT_ROOT
+from eksight.core.archive_object import ObjectResult, load_detection, process_object
+
+if TYPE_CHECKING:
+    from botocore.client import BaseClient
+
+    from eksight.core.detection_options import DetectionOptions
+
+HERE = Path(__file__).resolve().parent
+IDEMPOTENCY_PK = "idempotency#eksight-detector"  # fixed: renaming the function must not reprocess the archive
+IDEMPOTENCY_KEY_PREFIX = "eksight-detector/object"
+IDEMPOTENCY_EXPIRY_SECONDS = 7 * 24 * 3600
+IDEMPOTENCY_TTL_ATTRIBUTE = "expires_at"  # the table's TTL attribute (epoch seconds), shared with the profiles
+
+REQUIRED_VARIABLES = ("FINDINGS_BUS_NAME", "ARCHIVE_BUCKET", "STATE_TABLE")
+
+LambdaHandler = Callable[[dict[str, Any], LambdaContext], PartialItemFailureResponse]
+
+
+class SettingsError(ValueError):
+    """The function's environment is incomplete or malformed; the message names the variable."""
+
+
+@dataclass(frozen=True)
+class DetectorSettings:
+    """What the function is told by its environment (set by stacks/constructs/detector_function.py)."""
+
+    findings_bus_name: str
+    archive_bucket: str
+    """Where quarantined records are written."""
+    state_table: str
+    """Behavioural profiles, finding totals and idempotency records."""
+    detection_config: Path | None = None
+    """A JSON file holding the deployment config's ``detection`` section; None: eksight's defaults."""
+    learning_days: int | None = None
+    """The behavioural learning period; None: the detection config's (or eksight's default)."""
+
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, str], *, root: Path = HERE) -> DetectorSettings:
+        """``FINDINGS_BUS_NAME``, ``ARCHIVE_BUCKET``, ``STATE_TABLE`` (required); ``EKSIGHT_DETECTION_CONFIG``
+        (relative to `root`, the function's code directory) and ``LEARNING_DAYS`` (optional)."""
+        missing = [name for name in REQUIRED_VARIABLES if not environ.get(name)]
+        if missing:
+            raise SettingsError(f"the detector needs the environment variable(s) {', '.join(missing)} (unset or empty)")
+        learning_days = environ.get("LEARNING_DAYS") or None
+        if learning_days is not None and not learning_days.isdigit():
+            raise SettingsError(f"LEARNING_DAYS must be a whole number of days, got {learning_days!r}")
+        config = environ.get("EKSIGHT_DETECTION_CONFIG")
+        return cls(
+            findings_bus_name=environ["FINDINGS_BUS_NAME"],
+            archive_bucket=environ["ARCHIVE_BUCKET"],
+            state_table=environ["STATE_TABLE"],
+            detection_config=root / config if config else None,
+            learning_days=int(learning_days) if learning_days is not None else None,
+        )
+
+
+class DetectorClients(NamedTuple):
+    s3: BaseClient
+    events: BaseClient
+    dynamodb: BaseClient
+
+
+class ProcessObject(Protocol):
+    """`eksight.core.archive_object.process_object`'s signature (the local demo wraps it to count objects)."""
+
+    def __call__(
+        self,
+        reader: S3ObjectReader,
+        key: str,
+        *,
+        publisher: FindingPublisher,
+        quarantine: QuarantineWriter,
+        version_id: str | None,
+        source: str,
+        detection: DetectionOptions | None,
+        baselines: DynamoStateStore,
+        batch_id: str,
+    ) -> ObjectResult: ...
+
+
+@dataclass(frozen=True)
+class ObjectRef:
+    """One archive object a notification announced, as S3 named it (key unquoted)."""
+
+    bucket: str
+    key: str
+    version_id: str | None
+    etag: str | None
+
+    def identity(self) -> dict[str, str | None]:
+        return {"bucket": self.bucket, "key": self.key, "version_id": self.version_id, "etag": self.etag}
+
+
+@dataclass(frozen=True)
+class DetectorApp:
+    """The handler's collaborators, built once per container."""
+
+    settings: DetectorSettings
+    publisher: FindingPublisher
+    state: DynamoStateStore
+    quarantine: QuarantineWriter
+    reader_for: Callable[[str], S3ObjectReader]
+    """bucket → a reader of its objects."""
+    persistence: DynamoDBPersistenceLayer
+    idempotency: IdempotencyConfig
+    detection: DetectionOptions | None
+
+    def detect(self, ref: ObjectRef, process: ProcessObject = process_object) -> ObjectResult:
+        """The domain call: one archive object through detection, findings published, quarantine written."""
+        return process(
+            self.reader_for(ref.bucket),
+            ref.key,
+            publisher=self.publisher,
+            quarantine=self.quarantine,
+            version_id=ref.version_id,
+            source=f"s3://{ref.bucket}/{ref.key}",
+            detection=self.detection,
+            baselines=self.state,
+            batch_id=f"s3://{ref.bucket}/{ref.key}#{ref.version_id}#{ref.etag}",
+        )
+
+
+def build(settings: DetectorSettings, clients: DetectorClients) -> DetectorApp:
+    """The collaborators on `clients`; the detection options are the config file's, with ``LEARNING_DAYS`` (when
+    set) as their learning period, validated like the config's own."""
+    detection = load_detection(settings.detection_config)
+    if settings.learning_days is not None:
+        from eksight.core.detection_options import DetectionOptions  # pydantic: validates the range too
+
+        options = detection.model_dump() if detection is not None else {}
+        detection = DetectionOptions.model_validate({**options, "learning_days": settings.learning_days})
+    persistence = DynamoDBPersistenceLayer(
+        table_name=settings.state_table,
+        key_attr="pk",
+        sort_key_attr="sk",
+        static_pk_value=IDEMPOTENCY_PK,
+        expiry_attr=IDEMPOTENCY_TTL_ATTRIBUTE,
+        boto3_client=clients.dynamodb,
+    )
+    return DetectorApp(
+        settings=settings,
+        publisher=FindingPublisher(clients.events, settings.findings_bus_name),
+        state=DynamoStateStore(clients.dynamodb, settings.state_table),
+        quarantine=QuarantineWriter(clients.s3, settings.archive_bucket),
+        reader_for=lambda bucket: S3ObjectReader(clients.s3, bucket),
+        persistence=persistence,
+        idempotency=IdempotencyConfig(
+            expires_after_seconds=IDEMPOTENCY_EXPIRY_SECONDS,
+            raise_on_no_idempotency_key=True,
+            response_hook=_mark_duplicate,
+        ),
+        detection=detection,
+    )
+
+
+def _mark_duplicate(response: Any, idempotent_data: DataRecord) -> dict[str, Any]:
+    """Called only when the idempotency store returns an earlier result instead of running the function."""
+    return {**(response or {}), "duplicate": True}
+
+
+def audit_objects(notification: S3Event) -> tuple[list[ObjectRef], list[dict[str, str]]]:
+    """The ``audit/`` objects an S3 notification announces, and the records it ignored (event name, key)."""
+    refs: list[ObjectRef] = []
+    ignored: list[dict[str, str]] = []
+    for record in notification.records if notification.get("Records") else ():
+        s3_object = record.s3.get_object
+        key = unquote_plus(s3_object.key)
+        if not record.event_name.startswith("ObjectCreated:") or not key.startswith(AUDIT_ROOT):
+            ignored.append({"event_name": record.event_name, "key": key})
+            continue
+        refs.append(ObjectRef(record.s3.bucket.name, key, s3_object.version_id or None, s3_object.etag or None))
+    return refs, ignored
+
+
+def create_handler(app: DetectorApp, detect: Callable[[ObjectRef], ObjectResult] | None = None) -> LambdaHandler:
+    """The Lambda entry point over `app`: SQS batch in, ``batchItemFailures`` out, with Powertools logging,
+    metrics (EMF, namespace and service from the environment) and tracing. `detect` defaults to `app.detect`."""
+    logger, metrics, tracer = Logger(), Metrics(), Tracer()
+    detect_object = detect or app.detect
+    processor = BatchProcessor(event_type=EventType.SQS)
+
+    def detect_as_dict(*, s3_object: dict[str, Any]) -> dict[str, Any]:
+        return detect_object(ObjectRef(**s3_object)).as_dict()
+
+    detect_once: Callable[..., dict[str, Any]] = idempotent_function(
+        detect_as_dict,
+        data_keyword_argument="s3_object",
+        persistence_store=app.persistence,
+        config=app.idempotency,
+        key_prefix=IDEMPOTENCY_KEY_PREFIX,
+    )
+
+    def handle_object(ref: ObjectRef) -> None:
+        started = time.monotonic()
+        where = {"bucket": ref.bucket, "key": ref.key}
+        try:
+            stored = detect_once(s3_object=ref.identity())
+        except IdempotencyAlreadyInProgressError:
+            # Another invocation holds this object right now (S3/SQS delivered it twice at once): retry later,
+            # when it has completed (then this is a duplicate) or its deadline has passed (then this one runs).
+            logger.warning("object in progress elsewhere; retrying later", extra=where)
+            metrics.add_metric(name="ObjectsInProgressElsewhere", unit=MetricUnit.Count, value=1)
+            raise
+        except Exception:
+            logger.exception("object failed", extra=where)
+            metrics.add_metric(name="ObjectsFailed", unit=MetricUnit.Count, value=1)
+            raise
+        if stored.get("duplicate"):
+            logger.info("object already processed", extra=where)
+            metrics.add_metric(name="DuplicateObjects", unit=MetricUnit.Count, value=1)
+            return
+        result = ObjectResult.from_dict(stored)
+        _object_metrics(metrics, result)
+        logger.info(
+            "object processed",
+            extra={
+                **where,
+                "events": result.events,
+                "records": result.records,
+                "quarantined": result.quarantined,
+                "skipped": result.skipped,
+                "findings": result.findings,
+                "quarantine_key": result.quarantine_key,
+                "rule_errors": result.rule_errors,
+                "seconds": round(time.monotonic() - started, 3),
+            },
+        )
+
+    @tracer.capture_method
+    def record_handler(record: SQSRecord) -> None:
+        notification = record.decoded_nested_s3_event
+        if notification.get("Event") == "s3:TestEvent":
+            logger.info("S3 test event acknowledged", extra={"bucket": notification.get("Bucket")})
+            metrics.add_metric(name="S3TestEvents", unit=MetricUnit.Count, value=1)
+            return
+        refs, ignored = audit_objects(notification)
+        for skipped in ignored:
+            logger.info("ignoring notification record", extra=skipped)
+        if ignored:
+            metrics.add_metric(name="ObjectsIgnored", unit=MetricUnit.Count, value=len(ignored))
+        for ref in refs:
+            handle_object(ref)
+
+    @logger.inject_lambda_context
+    @tracer.capture_lambda_handler
+    @metrics.log_metrics(capture_cold_start_metric=True)
+    def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
+        app.idempotency.register_lambda_context(context)  # INPROGRESS records expire at this invocation's deadline
+        return process_partial_response(
+            event=event, record_handler=record_handler, processor=processor, context=context
+        )
+
+    return lambda_handler
+
+
+def _object_metrics(metrics: Metrics, result: ObjectResult) -> None:
+    metrics.add_metric(name="ObjectsProcessed", unit=MetricUnit.Count, value=1)
+    metrics.add_metric(name="EventsProcessed", unit=MetricUnit.Count, value=result.events)
+    metrics.add_metric(name="RecordsQuarantined", unit=MetricUnit.Count, value=result.records_quarantined)
+    for severity, count in result.findings.items():
+        metrics.add_metric(name=f"Findings{severity.title()}", unit=MetricUnit.Count, value=count)
+    if result.newest_event_time:
+        lag = max(0.0, time.time() - result.newest_event_time)
+        metrics.add_metric(name="EventLagSeconds", unit=MetricUnit.Seconds, value=lag)
