@@ -5,6 +5,10 @@
 short read, timeout) surfaces as an ``OSError``, which the decoder turns into one ``unreadable`` record; the
 pipeline then fails the object so the message is retried rather than half-processed.
 
+`FindingArchiveWriter` writes every finding of an object (all severities, the ledger's running totals) as gzip
+JSON lines under ``findings/`` at the source key's partitions: the Athena table ``findings`` and `eksight hunt`
+read them. One object per source object, so a retried object overwrites its own findings.
+
 `QuarantineWriter` writes the records the detector could not use as gzip JSON lines (``source``, ``offset``,
 ``reason``, ``detail``, ``sample``) under ``quarantine/``, at the source key's path (``audit/`` replaced), with
 the exact counts per reason in the object metadata (the kept records are capped, the counts are not).
@@ -21,18 +25,11 @@ from urllib.parse import quote
 
 import msgspec
 
-from eksight.core.archive_layout import AUDIT_ROOT, QUARANTINE_ROOT
+from eksight.core.archive_layout import findings_key, quarantine_key
 from eksight.core.decode import Quarantined
+from eksight.core.findings import Finding, to_json_line
 
-QUARANTINE_SUFFIX = ".quarantine.jsonl.gz"
 METADATA_VALUE_MAX = 1024  # S3 user metadata is at most 2 KB in all; keep each value well within it
-
-
-def quarantine_key(source_key: str) -> str:
-    """``audit/account=…/region=…/cluster=…/year=…/…/name`` → ``quarantine/account=…/…/name.quarantine.jsonl.gz``
-    (the same partitions, so Athena and lifecycle rules see the same layout)."""
-    rest = source_key[len(AUDIT_ROOT) :] if source_key.startswith(AUDIT_ROOT) else source_key
-    return f"{QUARANTINE_ROOT}{rest.lstrip('/')}{QUARANTINE_SUFFIX}"
 
 
 class _Body(io.RawIOBase):
@@ -139,3 +136,30 @@ class QuarantineWriter:
 
 def _metadata(value: str) -> str:
     return value if len(value) <= METADATA_VALUE_MAX else value[: METADATA_VALUE_MAX - 3] + "..."
+
+
+class FindingArchiveWriter:
+    def __init__(self, client: Any, bucket: str) -> None:
+        self.client = client
+        self.bucket = bucket
+
+    def write(self, source_key: str, findings: Sequence[Finding]) -> str | None:
+        """Write `findings` as gzip JSON lines; returns the key, or None when there are none."""
+        if not findings:
+            return None
+        buffer = io.BytesIO()
+        with gzip.GzipFile(fileobj=buffer, mode="wb", mtime=0) as sink:
+            for finding in findings:
+                sink.write(to_json_line(finding))
+        key = findings_key(source_key)
+        self.client.put_object(
+            Bucket=self.bucket,
+            Key=key,
+            Body=buffer.getvalue(),
+            ContentType="application/x-ndjson",
+            Metadata={
+                "eksight-source-key": _metadata(quote(source_key, safe="/=")),
+                "eksight-findings": str(len(findings)),
+            },
+        )
+        return key

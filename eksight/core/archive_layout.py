@@ -52,10 +52,17 @@ def parse_cluster_key(key: str) -> dict[str, str]:
     return dict(part.split("=", 1) for part in key.split("/") if "=" in part)
 
 
-def findings_key(archive_key: str) -> str:
-    """Where the findings detected in one archive object are written: the object's partitions and name under
-    findings/ (one object per archive object, so a redelivered object overwrites its own findings, never adds)."""
-    relative = archive_key[len(AUDIT_ROOT) :] if archive_key.startswith(AUDIT_ROOT) else archive_key.lstrip("/")
-    name = relative.rsplit("/", 1)[-1].removesuffix(".gz")
-    folder = relative.rsplit("/", 1)[0] + "/" if "/" in relative else ""
-    return f"{FINDINGS_ROOT}{folder}{name}.findings.jsonl.gz"
+def derived_key(source_key: str, root: str, suffix: str) -> str:
+    """Where something derived from one archive object is written: ``audit/<partitions>/<name>`` →
+    ``<root><partitions>/<name><suffix>`` (same partitions, so Athena and lifecycle rules see the same layout; one
+    object per source object, so a redelivered object overwrites its own output, never adds to it)."""
+    rest = source_key[len(AUDIT_ROOT) :] if source_key.startswith(AUDIT_ROOT) else source_key
+    return f"{root}{rest.lstrip('/')}{suffix}"
+
+
+def findings_key(source_key: str) -> str:
+    return derived_key(source_key, FINDINGS_ROOT, ".findings.jsonl.gz")
+
+
+def quarantine_key(source_key: str) -> str:
+    return derived_key(source_key, QUARANTINE_ROOT, ".quarantine.jsonl.gz")

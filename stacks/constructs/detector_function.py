@@ -94,6 +94,7 @@ class DetectorFunction(Construct):
 
         read = bucket.arn_for_objects(archive_layout.AUDIT_ROOT + "*")
         write = bucket.arn_for_objects(archive_layout.QUARANTINE_ROOT + "*")
+        write_findings = bucket.arn_for_objects(archive_layout.FINDINGS_ROOT + "*")
         self.function.add_to_role_policy(
             iam.PolicyStatement(
                 # GetObjectVersion: notifications of a versioned archive name the version, and the reader asks for it.
@@ -106,6 +107,9 @@ class DetectorFunction(Construct):
             iam.PolicyStatement(sid="WriteQuarantine", actions=["s3:PutObject"], resources=[write])
         )
         self.function.add_to_role_policy(
+            iam.PolicyStatement(sid="WriteFindings", actions=["s3:PutObject"], resources=[write_findings])
+        )
+        self.function.add_to_role_policy(
             iam.PolicyStatement(
                 sid="ArchiveKeyThroughS3",
                 actions=["kms:Decrypt", "kms:GenerateDataKey"],
@@ -113,7 +117,7 @@ class DetectorFunction(Construct):
                 conditions={
                     "StringEquals": {"kms:ViaService": f"s3.{stack.region}.{stack.url_suffix}"},
                     # With S3 Bucket Keys the context is the bucket ARN; without, the object's.
-                    "StringLike": {"kms:EncryptionContext:aws:s3:arn": [bucket.bucket_arn, read, write]},
+                    "StringLike": {"kms:EncryptionContext:aws:s3:arn": [bucket.bucket_arn, read, write, write_findings]},
                 },
             )
         )
@@ -141,7 +145,8 @@ class DetectorFunction(Construct):
         bus.grant_put_events_to(self.function)
         acknowledge_wildcard_resources(
             self.function,
-            [read, write],
-            "S3 object keys are generated (Firehose names deliveries; quarantine keys carry the source object and "
-            "offset): reads are limited to the archive's audit/ prefix, writes to its quarantine/ prefix.",
+            [read, write, write_findings],
+            "S3 object keys are generated (Firehose names deliveries; quarantine and findings keys carry the source "
+            "object's name): reads are limited to the archive's audit/ prefix, writes to its quarantine/ and "
+            "findings/ prefixes.",
         )

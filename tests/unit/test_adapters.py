@@ -17,7 +17,8 @@ from botocore.stub import ANY, Stubber
 
 from eksight.adapters.eventbridge import FindingPublisher, PublishError, request_batches
 from eksight.adapters.retry import Backoff, Pending, error_code, is_transient, retry_failed
-from eksight.adapters.s3 import QuarantineWriter, S3ObjectReader, quarantine_key
+from eksight.adapters.s3 import FindingArchiveWriter, QuarantineWriter, S3ObjectReader
+from eksight.core.archive_layout import findings_key, quarantine_key
 from eksight.core.archive_object import ObjectUnreadable, process_object
 from eksight.core.decode import Quarantined
 from eksight.core.finding_formats import entry_size
@@ -294,6 +295,39 @@ def test_quarantine_writer_writes_gzip_json_lines_with_counts() -> None:
         {"source": "s3://b/audit/x", "offset": 10, "reason": "invalid_json", "detail": "bad", "sample": "{oops\\xff"},
         {"source": "s3://b/audit/x", "offset": 99, "reason": "truncated_gzip", "detail": "cut", "sample": ""},
     ]
+
+
+def test_findings_key_mirrors_the_archive_partitions() -> None:
+    key = "audit/account=1/region=eu-west-1/cluster=prod/year=2026/month=11/day=26/hour=16/stream-1-2026.gz"
+    assert findings_key(key) == (
+        "findings/account=1/region=eu-west-1/cluster=prod/year=2026/month=11/day=26/"
+        "hour=16/stream-1-2026.gz.findings.jsonl.gz"
+    )
+
+
+def test_finding_archive_writer_writes_every_finding_as_gzip_json_lines() -> None:
+    s3 = boto3.client("s3", region_name="eu-west-1")
+    findings = [finding(1), finding(2, severity=Severity.INFORMATIONAL)]
+    with Stubber(s3) as stub:
+        stub.add_response(
+            "put_object",
+            {},
+            {
+                "Bucket": "archive",
+                "Key": "findings/x.findings.jsonl.gz",
+                "Body": ANY,
+                "ContentType": "application/x-ndjson",
+                "Metadata": {"eksight-source-key": "audit/x", "eksight-findings": "2"},
+            },
+        )
+        captured: dict[str, Any] = {}
+        s3.meta.events.register("provide-client-params.s3.PutObject", lambda params, **_: captured.update(params))
+        assert FindingArchiveWriter(s3, "archive").write("audit/x", findings) == "findings/x.findings.jsonl.gz"
+        assert FindingArchiveWriter(s3, "archive").write("audit/y", []) is None  # nothing to write: no request
+        stub.assert_no_pending_responses()
+    rows = [json.loads(line) for line in gzip.decompress(captured["Body"]).splitlines()]
+    assert [(r["id"], r["severity"]) for r in rows] == [(findings[0].id, "HIGH"), (findings[1].id, "INFORMATIONAL")]
+    assert rows[0]["title"] == findings[0].title and rows[0]["evidence"] == findings[0].evidence
 
 
 class _BreaksAfter(io.RawIOBase):
