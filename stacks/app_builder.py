@@ -42,4 +42,5 @@ def build_app(app: cdk.App, config_path: str | Path, *, nag: bool = True) -> lis
 
 def cdk_json_context() -> dict[str, object]:
     """The feature flags and defaults `cdk synth` would pass (plain Python apps don't read cdk.json)."""
-    return json.loads((PROJECT_ROOT / "cdk.json").read_text())["context"]
+    context: dict[str, object] = json.loads((PROJECT_ROOT / "cdk.json").read_text())["context"]
+    return context

@@ -8,10 +8,11 @@ from aws_cdk import CfnOutput, Environment, Stack, Tags
 from constructs import Construct
 
 from eksight.config import RegionDeployment
+from eksight.core.eks import cluster_log_group
 from stacks.constructs.archive_bucket import ArchiveBucket
 from stacks.constructs.archive_notifications import ArchiveNotifications
 from stacks.constructs.audit_logging import AuditLoggingEnabler
-from stacks.constructs.cluster_subscriptions import ClusterSubscriptions, log_group_name
+from stacks.constructs.cluster_subscriptions import ClusterSubscriptions
 from stacks.constructs.delivery_streams import AuditDeliveryStreams
 from stacks.constructs.detector_function import queue_visibility_timeout
 from stacks.constructs.encryption_key import ArchiveKey
@@ -97,7 +98,10 @@ class IngestionStack(Stack):
                 self.subscriptions.filter_name,
                 "Name of eksight's subscription filter on each cluster's log group",
             ),
-            "SubscribedLogGroups": (",".join(log_group_name(c) for c in clusters), "Log groups eksight subscribes to"),
+            "SubscribedLogGroups": (
+                ",".join(cluster_log_group(c) for c in clusters),
+                "Log groups eksight subscribes to",
+            ),
             "AuditLoggingRequired": (
                 ",".join(clusters),
                 "Clusters that must have the EKS 'audit' log type on: "

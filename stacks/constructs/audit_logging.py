@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from aws_cdk import ArnFormat, CustomResource, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
@@ -12,9 +10,8 @@ from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import custom_resources as cr
 from constructs import Construct
 
+from stacks.constructs.lambda_package import RUNTIME, LambdaPackage
 from stacks.constructs.nag import BASIC_EXECUTION_FINDING, acknowledge, acknowledge_wildcard_resources
-
-HANDLER_DIR = Path(__file__).resolve().parents[2] / "lambdas" / "audit_logging"
 
 
 class AuditLoggingEnabler(Construct):
@@ -27,14 +24,17 @@ class AuditLoggingEnabler(Construct):
         update_arns = [
             stack.format_arn(service="eks", resource="cluster", resource_name=f"{c}/update/*") for c in clusters
         ]
+        # eksight.core + eksight.adapters and the handler; boto3/botocore come with the runtime. Pure Python,
+        # so the architecture is free: arm64 is the cheaper one.
+        code = LambdaPackage("audit_logging", vendored_dependencies=False).code()
         functions = {}
         for name, handler in (("OnEvent", "handler.on_event"), ("IsComplete", "handler.is_complete")):
             function = lambda_.Function(
                 self,
                 name,
-                runtime=lambda_.Runtime.PYTHON_3_12,
+                runtime=RUNTIME,
                 architecture=lambda_.Architecture.ARM_64,
-                code=lambda_.Code.from_asset(str(HANDLER_DIR), exclude=["__pycache__"]),
+                code=code,
                 handler=handler,
                 timeout=Duration.minutes(1),
                 log_group=logs.LogGroup(

@@ -9,10 +9,7 @@ from aws_cdk import aws_logs as logs
 from constructs import Construct, IDependable
 
 from eksight.config import SubscriptionOptions
-
-
-def log_group_name(cluster: str) -> str:
-    return f"/aws/eks/{cluster}/cluster"
+from eksight.core.eks import ANY_CLUSTER_LOG_GROUP, cluster_log_group
 
 
 class ClusterSubscriptions(Construct):
@@ -48,7 +45,7 @@ class ClusterSubscriptions(Construct):
                             "aws:SourceArn": stack.format_arn(
                                 service="logs",
                                 resource="log-group",
-                                resource_name="/aws/eks/*",
+                                resource_name=ANY_CLUSTER_LOG_GROUP,
                                 arn_format=ArnFormat.COLON_RESOURCE_NAME,
                             )
                         }
@@ -69,7 +66,7 @@ class ClusterSubscriptions(Construct):
             subscription = logs.CfnSubscriptionFilter(
                 self,
                 cluster,
-                log_group_name=log_group_name(cluster),
+                log_group_name=cluster_log_group(cluster),
                 filter_name=self.filter_name,
                 filter_pattern=filter_pattern,
                 destination_arn=stream.attr_arn,

@@ -14,8 +14,9 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from eksight.config import DetectionOptions, DetectorOptions
+from eksight.config import DetectorOptions
 from eksight.core import archive_layout
+from eksight.core.detection_options import DetectionOptions
 from stacks.constructs.lambda_package import EksightFunction, LambdaPackage
 from stacks.constructs.nag import acknowledge_wildcard_resources
 

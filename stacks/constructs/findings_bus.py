@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TypedDict
+
 from aws_cdk import Duration
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
@@ -21,6 +23,14 @@ FINDING_SOURCE = finding_formats.FINDINGS_SOURCE
 FINDING_DETAIL_TYPE = finding_formats.FINDINGS_DETAIL_TYPE
 TARGET_RETRY_ATTEMPTS = 24
 TARGET_MAX_EVENT_AGE = Duration.hours(24)
+
+
+class _TargetDelivery(TypedDict):
+    """Retry and dead-letter settings shared by the bus's SNS and central-bus targets."""
+
+    dead_letter_queue: sqs.IQueue
+    retry_attempts: int
+    max_event_age: Duration
 
 
 def severities_at_or_above(minimum: str) -> list[str]:
@@ -139,7 +149,7 @@ class FindingsBus(Construct):
                 targets=[targets.EventBus(central, role=role, dead_letter_queue=self._delivery()["dead_letter_queue"])],
             )
 
-    def _delivery(self) -> dict[str, object]:
+    def _delivery(self) -> _TargetDelivery:
         if self.dead_letter_queue is None:
             self.dead_letter_queue = sqs.Queue(
                 self,

@@ -59,15 +59,20 @@ class LambdaPackage:
         *,
         extra_files: Mapping[str, str] | None = None,
         without: Iterable[str] = (),
+        vendored_dependencies: bool = True,
         handlers_root: Path = LAMBDAS_ROOT,
         deps_dir: Path = DEPS_DIR,
     ) -> None:
         """`without`: vendored distributions this function does not import (e.g. ``numpy``), left out by
-        their wheel's RECORD so the asset stays small."""
+        their wheel's RECORD so the asset stays small. `vendored_dependencies=False`: none at all, for a
+        function that needs only the runtime's own boto3/botocore (and then `make install` is not needed)."""
         self.name = name
         self.handler_dir = handlers_root / name
         self.deps_dir = deps_dir
+        self.vendored_dependencies = vendored_dependencies
         self.without = tuple(without)
+        if self.without and not vendored_dependencies:
+            raise ValueError("`without` leaves out vendored dependencies, but this package ships none")
         self.extra_files = dict(extra_files or {})
         for file_name in self.extra_files:
             if "/" in file_name or file_name.startswith("."):
@@ -92,7 +97,7 @@ class LambdaPackage:
                 f"{self.handler_dir / 'handler.py'} is missing: the {self.name} function's "
                 "asset is built from that directory (lambdas/<name>/handler.py)"
             )
-        if not (self.deps_dir / DEPS_STAMP).is_file():
+        if self.vendored_dependencies and not (self.deps_dir / DEPS_STAMP).is_file():
             raise LambdaPackageError(
                 f"the Lambda dependencies are not built ({self.deps_dir} has no {DEPS_STAMP}): run make install "
                 "(it vendors requirements-lambda.txt for python3.12/x86_64; no Docker needed)"
@@ -103,8 +108,9 @@ class LambdaPackage:
         """(path in the asset, source file), in a stable order; later entries never overwrite earlier ones."""
         yield from _walk(self.handler_dir, "", lambda rel: False)
         yield from _walk(EKSIGHT_PACKAGE, "eksight/", lambda rel: rel.split("/", 1)[0] not in EKSIGHT_SHIPPED)
-        left_out = self._left_out()
-        yield from _walk(self.deps_dir, "", lambda rel: _excluded_dependency(rel) or rel in left_out)
+        if self.vendored_dependencies:
+            left_out = self._left_out()
+            yield from _walk(self.deps_dir, "", lambda rel: _excluded_dependency(rel) or rel in left_out)
 
     def _left_out(self) -> set[str]:
         """Files of the distributions in `without` (from their wheels' RECORD), plus the top-level directories

@@ -52,7 +52,7 @@ def _render(value: Any) -> str:
             return f"<{'.'.join(value['Fn::GetAtt'])}>"
         if "Fn::Join" in value:
             separator, parts = value["Fn::Join"]
-            return separator.join(_render(part) for part in parts)
+            return str(separator).join(_render(part) for part in parts)
         if "Fn::ImportValue" in value:  # cdk-nag flattens an import to its export name, without brackets
             return _render(value["Fn::ImportValue"])
     raise ValueError(f"cannot render {value!r} as a cdk-nag finding id")

@@ -113,7 +113,7 @@ def test_the_update_sends_audit_with_the_types_already_on(aws: Any) -> None:
             {"update": {"id": "u-9", "status": "InProgress"}},
             {"name": "prod", "logging": {"clusterLogging": [{"types": ["audit", "scheduler"], "enabled": True}]}},
         )
-        assert handler.enable_audit_logging(eks, "prod") == "u-9"
+        assert handler.on_event(event("Update"), eks=eks)["Data"] == {"UpdateId": "u-9"}
 
 
 def test_delete_never_touches_the_cluster() -> None:
@@ -124,6 +124,10 @@ def test_delete_never_touches_the_cluster() -> None:
         assert handler.is_complete(event("Delete"), eks=eks, logs=object()) == {"IsComplete": True}
 
 
+def complete(eks: Any, logs: Any, update_id: str) -> bool:
+    return bool(handler.is_complete(event("Create", Data={"UpdateId": update_id}), eks=eks, logs=logs)["IsComplete"])
+
+
 def _update(status: str, errors: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     return {"update": {"id": "u-1", "status": status, "type": "LoggingUpdate", "errors": errors or []}}
 
@@ -131,10 +135,10 @@ def _update(status: str, errors: list[dict[str, Any]] | None = None) -> dict[str
 def test_completion_waits_for_the_update_then_for_the_log_group(aws: Any) -> None:
     eks_moto, logs = aws
     create_cluster(eks_moto, "prod", ["api"])
-    handler.enable_audit_logging(eks_moto, "prod")
+    handler.on_event(event("Create"), eks=eks_moto)
     with Stubber(eks_moto) as stub:
         stub.add_response("describe_update", _update("InProgress"), {"name": "prod", "updateId": "u-1"})
-        assert handler.audit_logging_ready(eks_moto, logs, "prod", "u-1") is False
+        assert complete(eks_moto, logs, "u-1") is False
     with Stubber(eks_moto) as stub:
         stub.add_response("describe_update", _update("Successful"), {"name": "prod", "updateId": "u-1"})
         stub.add_response(
@@ -147,7 +151,7 @@ def test_completion_waits_for_the_update_then_for_the_log_group(aws: Any) -> Non
             },
             {"name": "prod"},
         )
-        assert handler.audit_logging_ready(eks_moto, logs, "prod", "u-1") is False  # no log group yet
+        assert complete(eks_moto, logs, "u-1") is False  # no log group yet
     logs.create_log_group(logGroupName="/aws/eks/prod/cluster")
     logs.create_log_group(logGroupName="/aws/eks/prod/cluster-other")
     assert handler.is_complete(event("Create", Data={"UpdateId": ""}), eks=eks_moto, logs=logs) == {"IsComplete": True}
@@ -157,7 +161,7 @@ def test_a_log_group_of_a_similarly_named_cluster_does_not_count(aws: Any) -> No
     eks, logs = aws
     create_cluster(eks, "prod", ["audit"])
     logs.create_log_group(logGroupName="/aws/eks/prod/cluster-archive")
-    assert handler.audit_logging_ready(eks, logs, "prod", "") is False
+    assert complete(eks, logs, "") is False
 
 
 def test_a_failed_update_fails_the_deploy_with_its_reason(aws: Any) -> None:
@@ -169,4 +173,4 @@ def test_a_failed_update_fails_the_deploy_with_its_reason(aws: Any) -> None:
             {"name": "prod", "updateId": "u-1"},
         )
         with pytest.raises(RuntimeError, match="failed: InsufficientFreeAddresses: subnet-1 has 0 free IPs"):
-            handler.audit_logging_ready(eks, logs, "prod", "u-1")
+            complete(eks, logs, "u-1")

@@ -6,6 +6,8 @@ import re
 
 import msgspec
 
+from eksight.core.eks import CLUSTER_LOG_GROUP
+
 # --- msgspec shapes --------------------------------------------------------------------------------------------
 
 _NO_RAW = msgspec.Raw()
@@ -94,7 +96,7 @@ _B64_TEXT = re.compile(rb"[A-Za-z0-9+/]{8,}={0,2}")
 _B64_TOKEN = re.compile(rb"[A-Za-z0-9+/]*={0,2}")
 _B64_PAYLOAD_STARTS = (b"H4sI", b"eyJ", b"W3s")  # base64 of gzip magic, '{"', '[{': meant as a payload
 _NUMBER_START = frozenset(b"-0123456789")
-_EKS_LOG_GROUP = re.compile(r"/aws/eks/([^/]+)/cluster")
+_EKS_LOG_GROUP = CLUSTER_LOG_GROUP
 _AUDIT_STREAM_PREFIX = "kube-apiserver-audit"
 # Skipping an oversized document: strings, then structure.
 _STRING_BODY = re.compile(rb'(?:[^"\\]++|\\.)*+', re.DOTALL)

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from eksight.core.eks import cluster_log_group
 from eksight.tools import PROJECT_ROOT
 from eksight.tools.emulator.handlers import load_handler
 
@@ -180,7 +181,7 @@ class _Aws:
         from eksight.tools.emulator import provision
 
         session = boto3.Session(region_name=REGION)
-        session.client("logs").create_log_group(logGroupName=f"/aws/eks/{cluster}/cluster")  # EKS does this
+        session.client("logs").create_log_group(logGroupName=cluster_log_group(cluster))  # EKS does this
         names = sorted(templates)
         ingestion_name = next(n for n in names if "-ingestion-" in n)
         detection_name = next(n for n in names if "-detection-" in n)
@@ -205,7 +206,7 @@ class _Aws:
         capture, forward = cls._capture_queues(session, outputs)
         session.client("securityhub").enable_security_hub()
         stream = f"kube-apiserver-audit-{secrets.token_hex(16)}"
-        session.client("logs").create_log_stream(logGroupName=f"/aws/eks/{cluster}/cluster", logStreamName=stream)
+        session.client("logs").create_log_stream(logGroupName=cluster_log_group(cluster), logStreamName=stream)
         return cls(session, cluster, outputs, capture, forward, stream)
 
     @staticmethod
@@ -278,18 +279,18 @@ class _Aws:
             size += len(message) + 26
             if len(batch) >= MAX_PUT_EVENTS or size >= MAX_PUT_BYTES:
                 logs.put_log_events(
-                    logGroupName=f"/aws/eks/{self.cluster}/cluster", logStreamName=self.log_stream, logEvents=batch
+                    logGroupName=cluster_log_group(self.cluster), logStreamName=self.log_stream, logEvents=batch
                 )
                 batch, size = [], 0
         if batch:
             logs.put_log_events(
-                logGroupName=f"/aws/eks/{self.cluster}/cluster", logStreamName=self.log_stream, logEvents=batch
+                logGroupName=cluster_log_group(self.cluster), logStreamName=self.log_stream, logEvents=batch
             )
         result.events_in = len(messages)
 
     def _filter_pattern(self) -> str:
         filters = self.session.client("logs").describe_subscription_filters(
-            logGroupName=f"/aws/eks/{self.cluster}/cluster"
+            logGroupName=cluster_log_group(self.cluster)
         )["subscriptionFilters"]
         return filters[0]["filterPattern"]
 

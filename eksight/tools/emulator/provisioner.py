@@ -36,6 +36,7 @@ from typing import Any
 import boto3
 from botocore.exceptions import ClientError, ParamValidationError
 
+from eksight.core.eks import cluster_log_group
 from eksight.tools.emulator.handlers import load_handler
 
 LIFECYCLE_FIELDS = {
@@ -617,7 +618,7 @@ class _Provisioner:
             raise ProvisionError(f"{logical_id}: {error}") from error
         raise ProvisionError(
             f"{logical_id}: audit logging of EKS cluster {p['ClusterName']!r} not ready in time "
-            f"(the update must succeed and /aws/eks/{p['ClusterName']}/cluster must exist)"
+            f"(the update must succeed and {cluster_log_group(p['ClusterName'])} must exist)"
         )
 
 

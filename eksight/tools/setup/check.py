@@ -8,9 +8,8 @@ against it), archive delivering (objects under the cluster's audit/ prefix in th
 ingestion and detection stacks. Once: the credentials' account, and whether the caller may deploy
 (iam:SimulatePrincipalPolicy).
 
-`--fix` turns on the EKS `audit` log type: the request names `audit` together with every type already enabled,
-so no type is turned off whether the service replaces the logging config (moto) or changes only the named types
-(EKS); then it waits (bounded) and checks again.
+`--fix` turns on the EKS `audit` log type as the stack's custom resource does (eksight.adapters.eks_logging: no
+other type is turned off), then waits (bounded) and checks again.
 """
 
 from __future__ import annotations
@@ -24,7 +23,15 @@ from typing import Any
 
 import click
 
+from eksight.adapters.eks_logging import (
+    LoggingUpdateFailed,
+    audit_logging_on,
+    cluster_log_group_exists,
+    enable_audit_logging,
+    enabled_log_types,
+)
 from eksight.core import archive_layout
+from eksight.core.eks import cluster_log_group
 
 OK, WARN, FAIL, UNKNOWN = "OK", "WARN", "FAIL", "UNKNOWN"
 DELIVERY_WINDOW = timedelta(hours=24)
@@ -77,10 +84,6 @@ class Check:
     fix: str = ""
 
 
-def log_group_name(cluster: str) -> str:
-    return f"/aws/eks/{cluster}/cluster"
-
-
 def _error_code(error: Exception) -> str:
     return getattr(error, "response", {}).get("Error", {}).get("Code", "") or type(error).__name__
 
@@ -92,11 +95,6 @@ def _client_error() -> type[Exception]:
 
 
 # ---- per cluster ---------------------------------------------------------------------------------------------
-
-
-def enabled_log_types(description: dict[str, Any]) -> set[str]:
-    settings = description.get("logging", {}).get("clusterLogging", [])
-    return {kind for setting in settings if setting.get("enabled") for kind in setting.get("types", [])}
 
 
 def check_cluster(eks: Any, region: str, cluster: str) -> tuple[Check, dict[str, Any] | None]:
@@ -163,9 +161,9 @@ def check_audit_logging(
 def check_log_group(
     logs: Any, region: str, cluster: str, *, audit_on: bool, just_enabled: bool = False, pending_deploy: bool = False
 ) -> tuple[Check, bool]:
-    group = log_group_name(cluster)
+    group = cluster_log_group(cluster)
     try:
-        found = logs.describe_log_groups(logGroupNamePrefix=group).get("logGroups", [])
+        exists = cluster_log_group_exists(logs, cluster)
     except _client_error() as error:
         return Check(
             region,
@@ -175,7 +173,7 @@ def check_log_group(
             f"logs:DescribeLogGroups failed ({_error_code(error)})",
             "allow logs:DescribeLogGroups",
         ), False
-    if any(g["logGroupName"] == group for g in found):
+    if exists:
         return Check(region, cluster, "log group", OK, group), True
     if just_enabled or pending_deploy:
         return Check(
@@ -215,7 +213,7 @@ def check_subscription_slots(
     deploy_hint: str = "npx cdk deploy --all -c config=…",
 ) -> Check:
     try:
-        filters = logs.describe_subscription_filters(logGroupName=log_group_name(cluster)).get(
+        filters = logs.describe_subscription_filters(logGroupName=cluster_log_group(cluster)).get(
             "subscriptionFilters", []
         )
     except _client_error() as error:
@@ -239,7 +237,7 @@ def check_subscription_slots(
             f"both slots taken by other filters ({', '.join(others)}); CloudWatch Logs allows "
             f"{MAX_SUBSCRIPTION_FILTERS} per log group",
             f"remove one: aws logs delete-subscription-filter --region {region} --log-group-name "
-            f"{log_group_name(cluster)} --filter-name {others[0]}",
+            f"{cluster_log_group(cluster)} --filter-name {others[0]}",
         )
     if stack_deployed and not ours:
         return Check(
@@ -560,21 +558,6 @@ def run_checks(
 # ---- --fix ----------------------------------------------------------------------------------------------------
 
 
-def enable_audit_logging(eks: Any, cluster: str) -> str:
-    """Start the update naming `audit` plus every enabled type; its id, or "" when EKS had nothing to change."""
-    description = eks.describe_cluster(name=cluster)["cluster"]
-    wanted = enabled_log_types(description) | {"audit"}
-    try:
-        response = eks.update_cluster_config(
-            name=cluster, logging={"clusterLogging": [{"types": sorted(wanted), "enabled": True}]}
-        )
-    except _client_error() as error:
-        if _error_code(error) == "InvalidParameterException" and "No changes needed" in str(error):
-            return ""
-        raise
-    return (response.get("update") or {}).get("id", "")
-
-
 def wait_for_audit_logging(
     eks: Any,
     cluster: str,
@@ -587,16 +570,11 @@ def wait_for_audit_logging(
     """ "" once the update succeeded and `audit` is on; otherwise why not (failed, or still pending at timeout)."""
     waited = 0.0
     while True:
-        if update_id:
-            update = eks.describe_update(name=cluster, updateId=update_id)["update"]
-            if update["status"] in ("Failed", "Cancelled"):
-                errors = "; ".join(e.get("errorMessage", "") for e in update.get("errors", []))
-                return f"update {update['status'].lower()}: {errors or 'no details'}"
-            done = update["status"] == "Successful"
-        else:
-            done = True
-        if done and "audit" in enabled_log_types(eks.describe_cluster(name=cluster)["cluster"]):
-            return ""
+        try:
+            if audit_logging_on(eks, cluster, update_id):
+                return ""
+        except LoggingUpdateFailed as failed:
+            return f"update {failed.status}: {failed.details}"
         if waited >= timeout:
             return f"still not on after {int(timeout)} s (update {update_id or '-'})"
         sleep(poll)

@@ -40,6 +40,7 @@ from eksight.config import (
     StorageClass,
     regions,
 )
+from eksight.core.eks import cluster_log_group
 from eksight.tools.setup import bundle
 from eksight.tools.setup.answers import Answers, answers_to_config
 
@@ -231,7 +232,7 @@ def _ingestion_resources(d: RegionDeployment) -> list[str]:
     for cluster in d.clusters:
         out.append(
             f"Firehose stream ({delivery.buffering_interval_seconds} s / {delivery.buffering_size_mib} MiB) "
-            f"+ subscription filter on /aws/eks/{cluster}/cluster ({pattern})"
+            f"+ subscription filter on {cluster_log_group(cluster)} ({pattern})"
         )
     out.append(f"CloudWatch log group of delivery errors ({delivery.error_log_retention_days} d)")
     if d.options.enable_audit_logging:

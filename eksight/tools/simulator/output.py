@@ -19,6 +19,7 @@ from typing import BinaryIO
 
 import orjson
 
+from eksight.core.eks import cluster_log_group
 from eksight.tools.simulator.util import seeded
 
 _GZIP_HEADER = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff"  # deflate, no flags, mtime 0, OS unknown
@@ -90,14 +91,14 @@ class CloudWatchParts:
         directory.mkdir(parents=True, exist_ok=True)
         self.directory = directory
         self.rng = seeded(seed, "cwl")
-        self.head = {"messageType": "DATA_MESSAGE", "owner": account, "logGroup": f"/aws/eks/{cluster}/cluster"}
+        self.head = {"messageType": "DATA_MESSAGE", "owner": account, "logGroup": cluster_log_group(cluster)}
         self.streams = streams
         self.filters = [filter_name]
         self.head_bytes = (
             b'{"messageType":"DATA_MESSAGE","owner":'
             + orjson.dumps(account)
             + b',"logGroup":'
-            + orjson.dumps(f"/aws/eks/{cluster}/cluster")
+            + orjson.dumps(cluster_log_group(cluster))
             + b',"logStream":"%s","subscriptionFilters":'
             + orjson.dumps(self.filters)
             + b',"logEvents":['
