@@ -20,6 +20,7 @@ from typing import Any
 from eksight.core.findings import ResourceRef, Severity
 from eksight.core.rules import defaults
 from eksight.core.rules.base import AllowList, Hit, Rule, RuleContext
+from eksight.core.rules.common import dry_run, object_name
 from eksight.core.workloads import Binding, RbacRule, Subject, binding, rbac_rules
 
 RBAC_RESOURCES = frozenset({"roles", "clusterroles", "rolebindings", "clusterrolebindings"})
@@ -141,29 +142,10 @@ WORKLOAD_RESOURCES = frozenset(
 # --- shared helpers --------------------------------------------------------------------------------------
 
 
-def dry_run(ctx: RuleContext) -> bool:
-    """`kubectl ... --dry-run=server`: validated, never persisted."""
-    return "dryRun=" in ctx.event.request_uri
-
-
 def addon_service_account(ctx: RuleContext) -> bool:
     """A kube-system ServiceAccount that is not one of the control plane's (those are allow-listed)."""
     principal = ctx.principal
     return principal.kind == "service_account" and principal.namespace == "kube-system"
-
-
-def object_name(ctx: RuleContext) -> str:
-    """objectRef.name, else metadata.name of the body (creates are logged without a name)."""
-    if ctx.event.name:
-        return ctx.event.name
-    body = ctx.body
-    metadata = body.get("metadata") if isinstance(body, dict) else None
-    if isinstance(metadata, dict):
-        for key in ("name", "generateName"):
-            value = metadata.get(key)
-            if isinstance(value, str) and value:
-                return value
-    return ""
 
 
 def target(ctx: RuleContext) -> ResourceRef:

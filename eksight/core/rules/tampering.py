@@ -15,14 +15,10 @@ import re
 from collections import OrderedDict
 from typing import Any, NamedTuple
 
-from eksight.core.findings import Severity
 from eksight.core.rules import defaults
-from eksight.core.rules.access import HUMAN_KINDS, clip, origin, past, who
 from eksight.core.rules.base import WRITE_VERBS, Hit, Rule, RuleContext
+from eksight.core.rules.common import CRITICAL, HIGH, HUMAN_KINDS, KUBE_SYSTEM, LOW, MEDIUM, clip, origin, past, who
 from eksight.core.untrusted import as_dict, as_str
-
-LOW, MEDIUM, HIGH, CRITICAL = Severity.LOW, Severity.MEDIUM, Severity.HIGH, Severity.CRITICAL
-KUBE_SYSTEM = "kube-system"
 
 
 def _object_name(ctx: RuleContext) -> str:

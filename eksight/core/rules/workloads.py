@@ -17,8 +17,8 @@ from typing import Any
 
 from eksight.core.findings import ResourceRef, Severity
 from eksight.core.rules import defaults
-from eksight.core.rules.base import AllowList, Hit, Rule, RuleContext
-from eksight.core.rules.rbac import dry_run, object_name
+from eksight.core.rules.base import Hit, Rule, RuleContext
+from eksight.core.rules.common import HUMAN_KINDS, NODES, SYSTEM_NAMESPACES, dry_run, object_name
 from eksight.core.workloads import ContainerView, PodSpecView
 
 WORKLOAD_RESOURCES = frozenset(
@@ -36,9 +36,6 @@ WORKLOAD_RESOURCES = frozenset(
 )
 WRITE = frozenset({"create", "update", "patch"})
 POD_SUBRESOURCES = frozenset({"", "ephemeralcontainers"})
-SYSTEM_NAMESPACES = frozenset({"kube-system", "kube-public", "kube-node-lease"})
-# Identities that are neither the control plane nor a workload: people, pipelines, unmapped users.
-PERSON_KINDS = frozenset({"iam_role", "iam_user", "sso_role", "mapped_user", "unknown"})
 
 # hostPath tiers. HIGH: the host's root or a container runtime socket (full control of every container on the
 # node). MEDIUM: credentials, kubelet state, kernel interfaces and the host's configuration.
@@ -164,7 +161,6 @@ CONTROL_PLANE_SERVICE_ACCOUNTS = frozenset(
 )
 
 # Mirror pods of static pods are created by the kubelet (the node identity) in kube-system.
-NODES = AllowList(principal_kinds=("node",))
 _PERSISTED_SPEC_KEYS = frozenset(
     {
         "command",
@@ -238,7 +234,7 @@ def _max(values: Iterable[Severity], default: Severity = Severity.LOW) -> Severi
 
 
 def _is_person(ctx: RuleContext) -> bool:
-    return ctx.principal.kind in PERSON_KINDS
+    return ctx.principal.kind in HUMAN_KINDS
 
 
 def _instance(ctx: RuleContext) -> tuple[ResourceRef, str] | None:
