@@ -318,7 +318,11 @@ def _covers(rule: RbacRule, resource: str, group: str) -> bool:
         return False
     base, _, sub = resource.partition("/")
     resources = rule.resources
-    return "*" in resources or resource in resources or (sub and (f"{base}/*" in resources or f"*/{sub}" in resources))
+    return (
+        "*" in resources
+        or resource in resources
+        or (bool(sub) and (f"{base}/*" in resources or f"*/{sub}" in resources))
+    )
 
 
 def _verbs(rule: RbacRule) -> frozenset[str]:

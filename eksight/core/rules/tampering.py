@@ -299,7 +299,7 @@ def _coredns(ctx: RuleContext) -> Hit | None:
     head = f"DNS configuration kube-system/{name} {past(event.verb)} by {who(ctx)} {origin(ctx)}"
     body = ctx.body
     data = as_dict(as_dict(body).get("data"))
-    notable = []
+    notable: list[str] = []
     for value in data.values():
         if isinstance(value, str):
             notable.extend(m.group(0).strip() for m in _COREFILE_NOTABLE.finditer(value[:65536]))

@@ -181,17 +181,9 @@ _CONTAINER_PATH = re.compile(r"^/spec/template/spec/(containers|initContainers)/
 # --- helpers ---------------------------------------------------------------------------------------------
 
 
-_LAST: list[Any] = [None, []]  # (event, its pod specs): the engine builds one context per rule, not per event
-
-
 def _specs(ctx: RuleContext) -> list[PodSpecView]:
-    """The event's pod specs, decoded once for all the rules of this module that look at the event."""
-    if dry_run(ctx):
-        return []
-    if _LAST[0] is not ctx.event:
-        specs = ctx.pod_specs
-        _LAST[0], _LAST[1] = ctx.event, specs if isinstance(specs, list) else []
-    return _LAST[1]
+    """The event's pod specs (decoded once per event: the engine shares one context among its rules)."""
+    return [] if dry_run(ctx) else ctx.pod_specs
 
 
 def _kind_label(container: ContainerView) -> str:
@@ -593,7 +585,6 @@ def _sidecar_injection(ctx: RuleContext) -> Hit | None:
 _WORKLOAD_ALLOW = defaults.SYSTEM.extend(defaults.EKS_ADDON_IMAGES)
 # Pod-content rules also see the pods controllers make (recorded at LOW against their owner, see `_instance`).
 _CONTENT_ALLOW = defaults.CONTROL_PLANE.extend(defaults.EKS_ADDON_IMAGES)
-_KEYS = {"verbs": WRITE, "resources": WORKLOAD_RESOURCES, "subresources": POD_SUBRESOURCES}
 
 RULES: list[Rule] = [
     Rule(
@@ -626,7 +617,9 @@ RULES: list[Rule] = [
         "'baseline' or 'restricted' level on the namespace, and check what the container did.",
         predicate=_privileged,
         allow=_CONTENT_ALLOW,
-        **_KEYS,
+        verbs=WRITE,
+        resources=WORKLOAD_RESOURCES,
+        subresources=POD_SUBRESOURCES,
     ),
     Rule(
         id="EKS-302",
@@ -639,7 +632,9 @@ RULES: list[Rule] = [
         remediation="Run as a non-root user (runAsNonRoot: true, a non-zero runAsUser) unless the image needs root.",
         predicate=_run_as_root,
         allow=_CONTENT_ALLOW,
-        **_KEYS,
+        verbs=WRITE,
+        resources=WORKLOAD_RESOURCES,
+        subresources=POD_SUBRESOURCES,
     ),
     Rule(
         id="EKS-303",
@@ -654,7 +649,9 @@ RULES: list[Rule] = [
         "Security 'baseline'. Check the node for tampering if the pod ran.",
         predicate=_sensitive_host_path,
         allow=_CONTENT_ALLOW,
-        **_KEYS,
+        verbs=WRITE,
+        resources=WORKLOAD_RESOURCES,
+        subresources=POD_SUBRESOURCES,
     ),
     Rule(
         id="EKS-304",
@@ -669,7 +666,9 @@ RULES: list[Rule] = [
         "Security 'baseline'.",
         predicate=_host_namespaces,
         allow=_CONTENT_ALLOW,
-        **_KEYS,
+        verbs=WRITE,
+        resources=WORKLOAD_RESOURCES,
+        subresources=POD_SUBRESOURCES,
     ),
     Rule(
         id="EKS-305",
@@ -684,7 +683,9 @@ RULES: list[Rule] = [
         "'baseline'.",
         predicate=_dangerous_capabilities,
         allow=_CONTENT_ALLOW,
-        **_KEYS,
+        verbs=WRITE,
+        resources=WORKLOAD_RESOURCES,
+        subresources=POD_SUBRESOURCES,
     ),
     Rule(
         id="EKS-306",
@@ -715,7 +716,9 @@ RULES: list[Rule] = [
         "never be mounted into pods.",
         predicate=_controller_service_account,
         allow=_WORKLOAD_ALLOW,
-        **_KEYS,
+        verbs=WRITE,
+        resources=WORKLOAD_RESOURCES,
+        subresources=POD_SUBRESOURCES,
     ),
     Rule(
         id="EKS-308",

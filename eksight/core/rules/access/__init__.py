@@ -27,7 +27,7 @@ TRUSTED_PUBLIC_CIDRS: frozenset[str] = frozenset()
 use service-account tokens). Requests from them are not "system identity from a public IP" (EKS-131)."""
 
 # The theme modules read the hooks above through this package, so they are imported after them.
-from eksight.core.rules.access import anonymous, credentials, exec, origins, recon, secrets  # noqa: E402
+from eksight.core.rules.access import anonymous, commands, credentials, origins, recon, secrets  # noqa: E402
 from eksight.core.rules.access.origins import node_host_ip  # noqa: E402
 
 __all__ = ["RULES", "THREAT_IPS", "TRUSTED_PUBLIC_CIDRS", "node_host_ip"]
@@ -35,7 +35,7 @@ __all__ = ["RULES", "THREAT_IPS", "TRUSTED_PUBLIC_CIDRS", "node_host_ip"]
 RULES: list[Rule] = sorted(
     [
         *anonymous.RULES,
-        *exec.RULES,
+        *commands.RULES,
         *secrets.RULES,
         *credentials.RULES,
         *origins.RULES,
