@@ -113,8 +113,8 @@ def _node_credentials_off_node(ctx: RuleContext) -> Hit | None:
     severity = MEDIUM if kubelet_ua(ua) else HIGH
     return Hit(
         f"Credentials of node {principal.node} (address {expected}) used from {ip}, user agent "
-        f"{clip(ua, 80)!r}: {event.verb} {described_object(ctx)}. A pod that reads the node's IAM role from the instance "
-        "metadata service authenticates as the node from its own IP.",
+        f"{clip(ua, 80)!r}: {event.verb} {described_object(ctx)}. A pod that reads the node's IAM role from the "
+        "instance metadata service authenticates as the node from its own IP.",
         severity=severity,
         target=ResourceRef("", "source-ip", ip),
     )
