@@ -250,3 +250,24 @@ def test_threshold_window_work_per_event_does_not_grow_with_the_window() -> None
     assert cited == events  # every match cited once the threshold was met, none twice
     assert reads <= 3 * events
     assert len(window.last_seen) == 10
+
+
+def test_memo_tables_keyed_by_request_fields_stay_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Resource and namespace names are the client's to choose (even refused requests are logged): a scanner's
+    made-up ones must not grow the engine's memo tables without bound, and verdicts stay right after a reset."""
+    from eksight.core.rules import engine as engine_module
+    from eksight.core.rules.engine import RuleEngine
+
+    monkeypatch.setattr(engine_module, "MEMO_LIMIT", 8)
+    anything = rule("T-1", resources=frozenset({"*"}), allowed=None, allow=AllowList(namespaces=("kube-*",)))
+    engine = RuleEngine([anything])
+    fired = []
+    for index in range(50):
+        namespace = "kube-system" if index % 10 == 0 else f"made-up-{index}"
+        event = make_event(f"e{index}", resource=f"made-up-{index}", namespace=namespace, code=404)
+        observations = engine.evaluate(
+            event, resolve_principal(event), cluster="c", account="1", region="r", time=event.time
+        )
+        fired.extend(o.audit_id for o in observations)
+    assert len(engine._candidates) <= 8 and len(engine._allowed_namespace) <= 8
+    assert fired == [f"e{index}" for index in range(50) if index % 10]  # kube-* still allowed after every reset

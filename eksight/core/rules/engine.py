@@ -15,6 +15,9 @@ from eksight.core.rules.base import AllowList, Hit, Rule, RuleContext, Threshold
 logger = logging.getLogger(__name__)
 
 EVIDENCE_CAP = 1000  # matches one principal's threshold window holds while below the threshold
+# Memo tables keyed by request fields (resource, namespace: chosen by the client, even on refused requests) start
+# over past this size, so a scanner's made-up paths cannot grow them without bound.
+MEMO_LIMIT = 65_536
 
 
 class RuleEngine:
@@ -26,10 +29,9 @@ class RuleEngine:
     ) -> None:
         """`extra_allow`: per-rule additions from the deployment config; `global_allow`: for every rule."""
         self.rules = list(rules)
-        ids = [rule.id for rule in self.rules]
-        duplicates = {i for i in ids if ids.count(i) > 1}
+        duplicates = sorted(rule_id for rule_id, n in Counter(rule.id for rule in self.rules).items() if n > 1)
         if duplicates:
-            raise ValueError(f"duplicate rule ids: {sorted(duplicates)}")
+            raise ValueError(f"duplicate rule ids: {duplicates}")
         self._allow = {
             rule.id: rule.allow.extend(global_allow or AllowList()).extend(
                 (extra_allow or {}).get(rule.id, AllowList())
@@ -59,6 +61,8 @@ class RuleEngine:
                     for s in (subresource, "*"):
                         for rule in self._index.get((v, r, s), ()):
                             seen.setdefault(rule.id, rule)
+            if len(self._candidates) >= MEMO_LIMIT:
+                self._candidates.clear()
             found = self._candidates[key] = tuple(sorted(seen.values(), key=lambda rule: rule.id))
         return found
 
@@ -98,12 +102,16 @@ class RuleEngine:
         key = (rule_id, principal.key, principal.name)
         verdict = self._allowed_principal.get(key)
         if verdict is None:
+            if len(self._allowed_principal) >= MEMO_LIMIT:
+                self._allowed_principal.clear()
             verdict = self._allowed_principal[key] = allow.allows_principal(principal)
         if verdict or not namespace:
             return verdict
         namespace_key = (rule_id, namespace)
         verdict = self._allowed_namespace.get(namespace_key)
         if verdict is None:
+            if len(self._allowed_namespace) >= MEMO_LIMIT:
+                self._allowed_namespace.clear()
             verdict = self._allowed_namespace[namespace_key] = allow.allows_namespace(namespace)
         return verdict
 
