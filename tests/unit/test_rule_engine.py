@@ -176,3 +176,98 @@ def test_duplicate_rule_ids_are_refused() -> None:
 
     with pytest.raises(ValueError, match="duplicate rule ids"):
         RuleEngine([rule("T-1"), rule("T-1")])
+
+
+def test_threshold_forgets_matches_that_left_the_window() -> None:
+    pair = rule(
+        resources=frozenset({"secrets"}),
+        verbs=frozenset({"get"}),
+        threshold=Threshold(count=2, window_seconds=60, distinct=lambda ctx: ctx.event.name),
+    )
+    events = [
+        make_event("a", name="s1", time="2024-09-10T10:00:00Z"),
+        make_event("b", name="s2", time="2024-09-10T10:01:40Z"),  # s1 is 100 s old: one value in the window
+        make_event("c", name="s2", time="2024-09-10T10:01:50Z"),  # same value again: still one
+        make_event("d", name="s3", time="2024-09-10T10:02:00Z"),  # second distinct value: fire, cite b, c, d
+    ]
+    assert [o.audit_id for o in run([pair], events)] == ["b", "c", "d"]
+
+
+def _flood_observation() -> Any:
+    only = rule(resources=frozenset({"secrets"}), verbs=frozenset({"get"}))
+    (observation,) = run([only], [make_event("x")])
+    return observation
+
+
+def test_one_principals_flood_keeps_its_threshold_window_bounded_and_its_counts_exact() -> None:
+    """100k matches of one value, then the distinct values that reach the threshold: the window never holds more
+    than `count` values and EVIDENCE_CAP observations; what it drops is counted, and the newest evidence is kept."""
+    from dataclasses import replace
+
+    from eksight.core.rules.engine import EVIDENCE_CAP, ThresholdWindow
+
+    template = _flood_observation()
+    window = ThresholdWindow(Threshold(count=3, window_seconds=900))
+    flood = 100_000
+    for index in range(flood):  # 100 s at 1,000 per second: all inside the 900 s window
+        assert window.push(replace(template, audit_id=f"a{index}", time=index / 1000), "same") == []
+        assert len(window.last_seen) == 1 and len(window.evidence) <= EVIDENCE_CAP
+    second = replace(template, audit_id="b", time=flood / 1000)
+    assert window.push(second, "other") == []
+    third = replace(template, audit_id="c", time=flood / 1000)
+    ready = window.push(third, "third")
+    assert len(ready) == EVIDENCE_CAP
+    assert [o.audit_id for o in ready[-3:]] == [f"a{flood - 1}", "b", "c"]
+    assert ready[0].audit_id == f"a{flood + 2 - EVIDENCE_CAP}"
+    assert window.dropped == flood + 2 - EVIDENCE_CAP
+    assert len(window.evidence) == 0 and len(window.last_seen) == 3
+
+
+def test_threshold_window_work_per_event_does_not_grow_with_the_window() -> None:
+    """Structural, not timed: how many times the window reads an observation's time, per event, while 50k matches
+    of distinct values (all within the window, all cited) pass through it."""
+    from eksight.core.rules.engine import ThresholdWindow
+
+    reads = 0
+
+    class Counted:
+        __slots__ = ("_time", "audit_id")
+
+        def __init__(self, audit_id: str, time: float) -> None:
+            self.audit_id, self._time = audit_id, time
+
+        @property
+        def time(self) -> float:
+            nonlocal reads
+            reads += 1
+            return self._time
+
+    window = ThresholdWindow(Threshold(count=10, window_seconds=3600))
+    cited = 0
+    events = 50_000
+    for index in range(events):
+        cited += len(window.push(Counted(f"a{index}", index / 1000), f"value-{index}"))  # type: ignore[arg-type]
+    assert cited == events  # every match cited once the threshold was met, none twice
+    assert reads <= 3 * events
+    assert len(window.last_seen) == 10
+
+
+def test_memo_tables_keyed_by_request_fields_stay_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Resource and namespace names are the client's to choose (even refused requests are logged): a scanner's
+    made-up ones must not grow the engine's memo tables without bound, and verdicts stay right after a reset."""
+    from eksight.core.rules import engine as engine_module
+    from eksight.core.rules.engine import RuleEngine
+
+    monkeypatch.setattr(engine_module, "MEMO_LIMIT", 8)
+    anything = rule("T-1", resources=frozenset({"*"}), allowed=None, allow=AllowList(namespaces=("kube-*",)))
+    engine = RuleEngine([anything])
+    fired = []
+    for index in range(50):
+        namespace = "kube-system" if index % 10 == 0 else f"made-up-{index}"
+        event = make_event(f"e{index}", resource=f"made-up-{index}", namespace=namespace, code=404)
+        observations = engine.evaluate(
+            event, resolve_principal(event), cluster="c", account="1", region="r", time=event.time
+        )
+        fired.extend(o.audit_id for o in observations)
+    assert len(engine._candidates) <= 8 and len(engine._allowed_namespace) <= 8
+    assert fired == [f"e{index}" for index in range(50) if index % 10]  # kube-* still allowed after every reset

@@ -12,11 +12,14 @@ import fnmatch
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from eksight.core.events import AuditEvent
 from eksight.core.findings import ResourceRef, Severity
 from eksight.core.identity import Principal
+
+if TYPE_CHECKING:
+    from eksight.core.workloads import PodSpecView
 
 WRITE_VERBS = frozenset({"create", "update", "patch", "delete", "deletecollection"})
 ANY = frozenset({"*"})
@@ -91,7 +94,7 @@ class RuleContext:
         return request if isinstance(request, dict) and request.get("kind") else (self.response or request)
 
     @cached_property
-    def pod_specs(self) -> list[Any]:
+    def pod_specs(self) -> list[PodSpecView]:
         from eksight.core.workloads import workload_specs
 
         return workload_specs(self.event)

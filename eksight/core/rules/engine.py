@@ -4,15 +4,20 @@
 from __future__ import annotations
 
 import logging
-from collections import Counter, deque
+from collections import Counter, OrderedDict, deque
 from collections.abc import Iterable, Iterator
 
 from eksight.core.events import AuditEvent
 from eksight.core.findings import Observation, ResourceRef
 from eksight.core.identity import Principal
-from eksight.core.rules.base import AllowList, Hit, Rule, RuleContext
+from eksight.core.rules.base import AllowList, Hit, Rule, RuleContext, Threshold
 
 logger = logging.getLogger(__name__)
+
+EVIDENCE_CAP = 1000  # matches one principal's threshold window holds while below the threshold
+# Memo tables keyed by request fields (resource, namespace: chosen by the client, even on refused requests) start
+# over past this size, so a scanner's made-up paths cannot grow them without bound.
+MEMO_LIMIT = 65_536
 
 
 class RuleEngine:
@@ -24,10 +29,9 @@ class RuleEngine:
     ) -> None:
         """`extra_allow`: per-rule additions from the deployment config; `global_allow`: for every rule."""
         self.rules = list(rules)
-        ids = [rule.id for rule in self.rules]
-        duplicates = {i for i in ids if ids.count(i) > 1}
+        duplicates = sorted(rule_id for rule_id, n in Counter(rule.id for rule in self.rules).items() if n > 1)
         if duplicates:
-            raise ValueError(f"duplicate rule ids: {sorted(duplicates)}")
+            raise ValueError(f"duplicate rule ids: {duplicates}")
         self._allow = {
             rule.id: rule.allow.extend(global_allow or AllowList()).extend(
                 (extra_allow or {}).get(rule.id, AllowList())
@@ -39,12 +43,13 @@ class RuleEngine:
             for key in rule.index_keys():
                 self._index.setdefault(key, []).append(rule)
         self._candidates: dict[tuple[str, str, str], tuple[Rule, ...]] = {}
-        self._windows: dict[tuple[str, str, str], deque[_Pending]] = {}
+        self._windows: dict[tuple[str, str, str], ThresholdWindow] = {}
         self._state: dict[str, dict[object, object]] = {rule.id: {} for rule in self.rules}
         # Allow-list verdicts depend only on (rule, principal) and (rule, namespace): glob matching once each.
         self._allowed_principal: dict[tuple[str, str, str], bool] = {}
         self._allowed_namespace: dict[tuple[str, str], bool] = {}
         self.errors: Counter[str] = Counter()
+        self.evidence_dropped: Counter[str] = Counter()  # per rule: matches past ThresholdWindow's cap
 
     def candidates(self, verb: str, resource: str, subresource: str) -> tuple[Rule, ...]:
         key = (verb, resource, subresource)
@@ -56,6 +61,8 @@ class RuleEngine:
                     for s in (subresource, "*"):
                         for rule in self._index.get((v, r, s), ()):
                             seen.setdefault(rule.id, rule)
+            if len(self._candidates) >= MEMO_LIMIT:
+                self._candidates.clear()
             found = self._candidates[key] = tuple(sorted(seen.values(), key=lambda rule: rule.id))
         return found
 
@@ -95,37 +102,68 @@ class RuleEngine:
         key = (rule_id, principal.key, principal.name)
         verdict = self._allowed_principal.get(key)
         if verdict is None:
+            if len(self._allowed_principal) >= MEMO_LIMIT:
+                self._allowed_principal.clear()
             verdict = self._allowed_principal[key] = allow.allows_principal(principal)
         if verdict or not namespace:
             return verdict
         namespace_key = (rule_id, namespace)
         verdict = self._allowed_namespace.get(namespace_key)
         if verdict is None:
+            if len(self._allowed_namespace) >= MEMO_LIMIT:
+                self._allowed_namespace.clear()
             verdict = self._allowed_namespace[namespace_key] = allow.allows_namespace(namespace)
         return verdict
 
-    def _count(
-        self, rule: Rule, key: tuple[str, str, str], observation: Observation, value: str
-    ) -> Iterator[Observation]:
+    def _count(self, rule: Rule, key: tuple[str, str, str], observation: Observation, value: str) -> list[Observation]:
         threshold = rule.threshold
         assert threshold is not None
-        window = self._windows.setdefault(key, deque())
-        window.append(_Pending(observation, value))
-        while window and observation.time - window[0].observation.time > threshold.window_seconds:
-            window.popleft()
-        if len({pending.value for pending in window}) < threshold.count:
-            return
-        for pending in window:
-            if not pending.emitted:
-                pending.emitted = True
-                yield pending.observation
+        window = self._windows.get(key)
+        if window is None:
+            window = self._windows[key] = ThresholdWindow(threshold)
+        ready = window.push(observation, value)
+        if window.dropped:
+            self.evidence_dropped[rule.id] += window.dropped
+            window.dropped = 0
+        return ready
 
 
-class _Pending:
-    __slots__ = ("emitted", "observation", "value")
+class ThresholdWindow:
+    """One principal's matches of one threshold rule: fires once `count` distinct values were seen within
+    `window_seconds` of event time, then hands over every match of the window not handed over yet.
 
-    def __init__(self, observation: Observation, value: str) -> None:
-        self.observation, self.value, self.emitted = observation, value, False
+    O(1) amortized per event and bounded per (rule, principal), whatever one principal sends: "at least `count`
+    distinct values" needs only the `count` most recently seen values (with when each was last seen), and the
+    evidence waiting for the threshold is capped at EVIDENCE_CAP observations (the oldest are dropped first).
+    """
+
+    __slots__ = ("dropped", "evidence", "last_seen", "threshold")
+
+    def __init__(self, threshold: Threshold) -> None:
+        self.threshold = threshold
+        self.last_seen: OrderedDict[str, float] = OrderedDict()  # value -> event time, least recently seen first
+        self.evidence: deque[Observation] = deque()  # matches not handed over yet, in arrival order
+        self.dropped = 0  # evidence dropped at the cap since the engine last looked
+
+    def push(self, observation: Observation, value: str) -> list[Observation]:
+        now, threshold, last_seen, evidence = observation.time, self.threshold, self.last_seen, self.evidence
+        last_seen[value] = now
+        last_seen.move_to_end(value)
+        if len(last_seen) > threshold.count:
+            last_seen.popitem(last=False)
+        while now - next(iter(last_seen.values())) > threshold.window_seconds:
+            last_seen.popitem(last=False)
+        evidence.append(observation)
+        while now - evidence[0].time > threshold.window_seconds:
+            evidence.popleft()
+        if len(evidence) > EVIDENCE_CAP:
+            evidence.popleft()
+            self.dropped += 1
+        if len(last_seen) < threshold.count:
+            return []
+        ready = list(evidence)
+        evidence.clear()
+        return ready
 
 
 def _observation(

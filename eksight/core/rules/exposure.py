@@ -16,8 +16,7 @@ from typing import Any
 from eksight.core.findings import ResourceRef, Severity
 from eksight.core.rules import defaults
 from eksight.core.rules.base import Hit, Rule, RuleContext
-from eksight.core.rules.rbac import dry_run, object_name
-from eksight.core.rules.workloads import PERSON_KINDS, SYSTEM_NAMESPACES
+from eksight.core.rules.common import HUMAN_KINDS, SYSTEM_NAMESPACES, dry_run, object_name
 from eksight.core.untrusted import as_dict, as_list
 
 WRITE = frozenset({"create", "update", "patch"})
@@ -286,7 +285,7 @@ def _service_account_in_system_namespace(ctx: RuleContext) -> Hit | None:
 
 
 def _namespace_by_person(ctx: RuleContext) -> Hit | None:
-    if ctx.principal.kind not in PERSON_KINDS or dry_run(ctx):
+    if ctx.principal.kind not in HUMAN_KINDS or dry_run(ctx):
         return None
     name = object_name(ctx) or ctx.event.namespace
     return Hit(

@@ -15,14 +15,10 @@ import re
 from collections import OrderedDict
 from typing import Any, NamedTuple
 
-from eksight.core.findings import Severity
 from eksight.core.rules import defaults
-from eksight.core.rules.access import HUMAN_KINDS, clip, origin, past, who
 from eksight.core.rules.base import WRITE_VERBS, Hit, Rule, RuleContext
+from eksight.core.rules.common import CRITICAL, HIGH, HUMAN_KINDS, KUBE_SYSTEM, LOW, MEDIUM, clip, origin, past, who
 from eksight.core.untrusted import as_dict, as_str
-
-LOW, MEDIUM, HIGH, CRITICAL = Severity.LOW, Severity.MEDIUM, Severity.HIGH, Severity.CRITICAL
-KUBE_SYSTEM = "kube-system"
 
 
 def _object_name(ctx: RuleContext) -> str:
@@ -303,7 +299,7 @@ def _coredns(ctx: RuleContext) -> Hit | None:
     head = f"DNS configuration kube-system/{name} {past(event.verb)} by {who(ctx)} {origin(ctx)}"
     body = ctx.body
     data = as_dict(as_dict(body).get("data"))
-    notable = []
+    notable: list[str] = []
     for value in data.values():
         if isinstance(value, str):
             notable.extend(m.group(0).strip() for m in _COREFILE_NOTABLE.finditer(value[:65536]))
