@@ -110,6 +110,8 @@ class Query:
     @cached_property
     def _athena(self) -> tuple[str, tuple[str, ...]]:
         query = sqlglot.parse_one(self.sql, read="duckdb")
+        if not isinstance(query, exp.Select):
+            raise QueryError(f"{self.name}.sql must be one SELECT statement")
         views = sources.athena_views(referenced={t.name for t in query.find_all(exp.Table)})
         own = list(query.ctes)
         query.set("with_", None)

@@ -82,9 +82,9 @@ def view_sql(name: str) -> str:
     return (resources.files("eksight.queries") / "sql" / f"_{name}.sql").read_text("utf-8")
 
 
-def athena_views(referenced: set[str]) -> list[tuple[str, exp.Expression]]:
+def athena_views(referenced: set[str]) -> list[tuple[str, exp.Expr]]:
     """The CTEs (name, body) that define the views a query references, over the Glue tables, in order."""
-    views: list[tuple[str, exp.Expression]] = []
+    views: list[tuple[str, exp.Expr]] = []
     if "audit_events" in referenced:
         views.append(("audit_messages", sqlglot.parse_one(_ATHENA_AUDIT_MESSAGES, read="athena")))
         views.append(("audit_events", sqlglot.parse_one(view_sql("audit_events"), read="duckdb")))

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import click
 
-from eksight.queries import QueryError, all_queries, get, parse_time
+from eksight.queries import Query, QueryError, all_queries, get, parse_time
 from eksight.tools.hunt.output import FORMATS, write
 
 DEFAULT_PREFIX = "eksight"  # the config's default name_prefix
@@ -69,7 +71,10 @@ def hunt(
     write(rows, columns, fmt, sys.stdout)
 
 
-def _run_local(query, values, paths, findings_file):  # type: ignore[no-untyped-def]
+Rows = tuple[list[str], Sequence[Sequence[Any]]]
+
+
+def _run_local(query: Query, values: Mapping[str, object], paths: Sequence[Path], findings_file: Path | None) -> Rows:
     from eksight.tools.hunt import local
 
     if not paths:
@@ -82,7 +87,7 @@ def _run_local(query, values, paths, findings_file):  # type: ignore[no-untyped-
     return result.columns, result.rows
 
 
-def _run_athena(query, values, config_path, region):  # type: ignore[no-untyped-def]
+def _run_athena(query: Query, values: Mapping[str, object], config_path: Path | None, region: str | None) -> Rows:
     import boto3
 
     from eksight.adapters import athena
@@ -161,7 +166,5 @@ def timeline(
     columns, rows = _run_local(get("principal-activity"), {"principal": principal, "cluster": cluster}, paths, None)
     requests = [dict(zip(columns, row, strict=True)) for row in rows]
     folded = story.bursts(requests, burst_minutes)
-    marks = (
-        story.findings_about(findings_file, principal, {r["audit_id"] for r in requests}) if findings_file else []
-    )
+    marks = story.findings_about(findings_file, principal, {r["audit_id"] for r in requests}) if findings_file else []
     click.echo(story.render(principal, folded, marks, around=moment, hours=hours))

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import zlib
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -89,7 +89,7 @@ def connect(inputs: Sequence[Path], findings: Path | None = None, *, cluster: st
     return con
 
 
-def run(con: duckdb.DuckDBPyConnection, query: Query, values: dict[str, object | None]) -> Result:
+def run(con: duckdb.DuckDBPyConnection, query: Query, values: Mapping[str, object | None]) -> Result:
     cursor = con.execute(query.duckdb_sql(), query.duckdb_parameters(values))
     columns = [d[0] for d in cursor.description or ()]
     return Result(columns, cursor.fetchall())

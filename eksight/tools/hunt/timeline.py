@@ -91,9 +91,7 @@ def findings_about(path: Path, principal: str, audit_ids: set[str]) -> list[Find
             who = finding.get("principal", {})
             if principal in (who.get("name"), who.get("key")) or audit_ids.intersection(finding.get("evidence", [])):
                 marks.append(
-                    FindingMark(
-                        parse_time(finding["first_seen"]), finding["severity"], finding["title"], finding["id"]
-                    )
+                    FindingMark(parse_time(finding["first_seen"]), finding["severity"], finding["title"], finding["id"])
                 )
     return sorted(marks, key=lambda m: m.time)
 
