@@ -7,7 +7,7 @@ import gzip
 import json
 import shutil
 from collections import Counter, defaultdict
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -89,6 +89,13 @@ def test_principal_activity_returns_exactly_the_principals_requests(
     assert {r["audit_id"]: r["stage"] for r in rows} == expected
     assert [r["time"] for r in rows] == sorted(r["time"] for r in rows)
     assert {r["cluster"] for r in rows} == {"prod-eks"}
+
+
+def test_principal_name_is_the_name_eksight_core_identity_resolves(sim: Path, raw: list[dict[str, Any]]) -> None:
+    rows = local.connect([sim / "cwl"]).execute("SELECT audit_id, stage, principal_name FROM audit_events").fetchall()
+    resolved = {(e["auditID"], e["stage"]): e["principal"].name for e in raw}
+    assert len(rows) == len(raw)
+    assert {(audit_id, stage): name for audit_id, stage, name in rows} == resolved
 
 
 def test_a_principal_is_found_by_username_and_by_iam_arn_too(sim: Path, raw: list[dict[str, Any]]) -> None:
@@ -184,3 +191,21 @@ def test_timeline_folds_bursts_marks_firsts_and_shows_findings(sim: Path, raw: l
 
 def _expected_all(raw: list[dict[str, Any]], name: str) -> set[str]:
     return {e["auditID"] for e in raw if e["stage"] != "RequestReceived" and e["principal"].name == name}
+
+
+def test_timeline_around_shows_only_the_window(sim: Path, raw: list[dict[str, Any]]) -> None:
+    person = _principals(raw)[SSO_ROLE]
+    args = ["timeline", person, "--local", str(sim / "cwl")]
+    everything = CliRunner().invoke(main, args, catch_exceptions=False).output.splitlines()[1:]
+    middle = everything[len(everything) // 2][:19]
+    around = CliRunner().invoke(main, [*args, "--around", middle, "--hours", "0.25"], catch_exceptions=False)
+    shown = around.output.splitlines()[1:]
+    low, high = (
+        datetime.fromisoformat(middle) - timedelta(minutes=15),
+        datetime.fromisoformat(middle) + timedelta(minutes=15),
+    )
+    assert shown and len(shown) < len(everything)
+    assert set(shown) <= set(everything)  # the same lines, fewer of them
+    assert [line for line in everything if low <= datetime.fromisoformat(line[:19]) <= high] == [
+        line for line in shown if low <= datetime.fromisoformat(line[:19])
+    ]

@@ -80,7 +80,8 @@ def _run_local(query: Query, values: Mapping[str, object], paths: Sequence[Path]
     if not paths:
         raise click.UsageError("--local needs at least one PATH")
     try:
-        con = local.connect(paths, findings_file, cluster=str(values.get("cluster") or ""))
+        cluster = str(values.get("cluster") or "")
+        con = local.connect(paths, findings_file, cluster=cluster, progress=sys.stderr.isatty())
         result = local.run(con, query, values)
     except local.InputError as error:
         raise click.ClickException(str(error)) from None

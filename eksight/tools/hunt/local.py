@@ -60,9 +60,12 @@ class _Group:
     hive_keys: tuple[str, ...]
 
 
-def connect(inputs: Sequence[Path], findings: Path | None = None, *, cluster: str = "") -> duckdb.DuckDBPyConnection:
+def connect(
+    inputs: Sequence[Path], findings: Path | None = None, *, cluster: str = "", progress: bool = False
+) -> duckdb.DuckDBPyConnection:
     """An in-memory DuckDB with the views `audit_events` and `findings` over `inputs` and `findings`.
-    `cluster` labels plain audit events (which do not say which cluster they come from)."""
+    `cluster` labels plain audit events (which do not say which cluster they come from); `progress` shows
+    DuckDB's progress bar on stderr for long queries."""
     groups: dict[_Group, list[Path]] = defaultdict(list)
     for file in _files(inputs):
         group = _classify(file)
@@ -71,6 +74,7 @@ def connect(inputs: Sequence[Path], findings: Path | None = None, *, cluster: st
     if not groups:
         raise InputError("no audit events found in: " + ", ".join(map(str, inputs)))
     con = duckdb.connect()
+    con.execute(f"SET enable_progress_bar = {'true' if progress else 'false'}")
     sources = [_source(group, files, cluster) for group, files in groups.items()]
     con.execute("CREATE VIEW audit_messages AS " + " UNION ALL ".join(sources))
     con.execute("CREATE VIEW audit_events AS " + view_sql("audit_events"))
