@@ -196,5 +196,10 @@ from eksight.tools.setup.cli import check, generate  # noqa: E402
 main.add_command(generate)
 main.add_command(check)
 
+from eksight.tools.hunt.cli import hunt, timeline  # noqa: E402
+
+main.add_command(hunt)
+main.add_command(timeline)
+
 if __name__ == "__main__":
     main()
