@@ -11,12 +11,18 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from eksight.config import RegionDeployment
+from eksight.queries import all_queries
 from stacks.constructs.alert_topic import AlertTopic
+from stacks.constructs.audit_catalog import AuditCatalog
 from stacks.constructs.detection_alarms import DetectionAlarms
 from stacks.constructs.detector_function import DetectorFunction
 from stacks.constructs.findings_bus import FindingsBus
+from stacks.constructs.hunting_workgroup import HuntingWorkgroup, NamedQuery
 from stacks.constructs.securityhub_forwarder import SecurityHubForwarder
 from stacks.constructs.state_table import StateTable
+
+
+HUNTING_CUTOFF_BYTES = 50 * 10**9  # a query is cancelled past 50 GB scanned ($0.25 at $5/TB)
 
 
 class DetectionStack(Stack):
@@ -104,6 +110,21 @@ class DetectionStack(Stack):
             forwarder=self.securityhub.function if self.securityhub else None,
             alert_topic=self.alerts.topic if self.alerts else None,
         )
+        self.catalog = AuditCatalog(self, "Catalog", bucket=bucket, clusters=deployment.clusters)
+        self.hunting = HuntingWorkgroup(
+            self,
+            "Hunting",
+            bucket=bucket,
+            key=key,
+            database_name=self.catalog.database_name,
+            cutoff_bytes=HUNTING_CUTOFF_BYTES,
+            queries=[
+                NamedQuery(q.name, q.description, q.athena_sql(self.catalog.database_name))
+                for q in all_queries().values()
+            ],
+        )
+        for named in self.hunting.named_queries:
+            named.add_dependency(self.catalog.database)
         self._outputs()
 
     def _shared(self, value: str, name: str) -> str:
@@ -122,6 +143,8 @@ class DetectionStack(Stack):
             ),
             "DetectorFunctionName": (self.detector.function.function_name, "Lambda function of the detector"),
             "DashboardName": (self.alarms.dashboard.dashboard_name, "CloudWatch dashboard of the pipeline"),
+            "AthenaWorkGroupName": (self.hunting.workgroup_name, "Athena workgroup of the hunting queries"),
+            "GlueDatabaseName": (self.catalog.database_name, "Glue database of the audit archive and findings"),
         }
         if self.securityhub:
             outputs["SecurityHubForwarderName"] = (

@@ -17,15 +17,13 @@ QUARANTINE_ROOT = "quarantine/"
 """Records the detector could not decode, written with the reason (detection issue)."""
 
 FINDINGS_ROOT = "findings/"
-"""Every finding, all severities, as JSON lines (GZIP), one object per archive object it was detected in, under the
-same account/region/cluster/year/month/day/hour partitions as that object: a finding that grows across objects
-appears once per object with its running total (the ledger's fold), so readers keep each id's latest row."""
+"""Every finding, all severities, as JSON lines (GZIP), one object per archive object it was detected in, under that
+object's year/month/day/hour (account, region and cluster are fields of each finding, and in the object's name): a
+finding that grows across objects appears once per object with its running total (the ledger's fold), so readers
+keep each id's latest row."""
 
 ATHENA_RESULTS_ROOT = "athena-results/"
 """Query results of the hunting workgroup (SSE-KMS, the archive key)."""
-
-PARTITION_COLUMNS = ("account", "region", "cluster", "year", "month", "day", "hour")
-"""The Hive-style partitions of audit/ and findings/ keys, in key order (Glue partition keys, DuckDB hive columns)."""
 
 _TIME_PARTITIONS = "year=!{timestamp:yyyy}/month=!{timestamp:MM}/day=!{timestamp:dd}/hour=!{timestamp:HH}/"
 
@@ -61,7 +59,13 @@ def derived_key(source_key: str, root: str, suffix: str) -> str:
 
 
 def findings_key(source_key: str) -> str:
-    return derived_key(source_key, FINDINGS_ROOT, ".findings.jsonl.gz")
+    """``audit/account=A/region=R/cluster=C/year=…/hour=H/name`` → ``findings/year=…/hour=H/A.R.C.name.findings.jsonl.gz``."""
+    parts = parse_cluster_key(source_key)
+    if not all(column in parts for column in ("account", "region", "cluster", "year", "month", "day", "hour")):
+        return derived_key(source_key, FINDINGS_ROOT, ".findings.jsonl.gz")
+    name = source_key.rsplit("/", 1)[-1]
+    hour = "/".join(f"{column}={parts[column]}" for column in ("year", "month", "day", "hour"))
+    return f"{FINDINGS_ROOT}{hour}/{parts['account']}.{parts['region']}.{parts['cluster']}.{name}.findings.jsonl.gz"
 
 
 def quarantine_key(source_key: str) -> str:

@@ -621,7 +621,7 @@ def test_alarms_watch_every_dead_letter_queue_errors_throttles_and_queue_age(ale
     # metric the handler really emits.
     failed = only([a for a in alarms if a["MetricName"] == "ObjectsFailed"])
     assert (failed["Namespace"], failed["Threshold"], failed["Statistic"]) == ("eksight", 0, "Sum")
-    assert 'name="ObjectsFailed"' in (lambda_package.LAMBDAS_ROOT / "detector" / "handler.py").read_text()
+    assert 'name="ObjectsFailed"' in (lambda_package.LAMBDAS_ROOT / "detector" / "composition.py").read_text()
     age = watching("ApproximateAgeOfOldestMessage", "eksight-ingestion-eu-west-1:NotificationQueueArn")
     assert (age["Threshold"], age["Statistic"]) == (900, "Maximum")
     for alarm in alarms:
@@ -654,6 +654,8 @@ def test_outputs_have_stable_names(minimal: dict[str, Any], alerting: dict[str, 
         "StateTableName",
         "DetectorFunctionName",
         "DashboardName",
+        "AthenaWorkGroupName",
+        "GlueDatabaseName",
         "SecurityHubForwarderName",
     }
     assert set(minimal["Outputs"]) == common
@@ -771,7 +773,7 @@ def test_forwarder_asset_leaves_out_numpy_which_its_imports_do_not_need(tmp_path
         + "".join(f"import {m}\n" for m in modules)
         + (
             f"import importlib.util as u; s = u.spec_from_file_location('h', {str(handler)!r}); "
-            "s.loader.exec_module(u.module_from_spec(s))\n"
+            "m = sys.modules['h'] = u.module_from_spec(s); s.loader.exec_module(m)\n"
             if handler.exists()
             else ""
         )

@@ -297,12 +297,12 @@ def test_quarantine_writer_writes_gzip_json_lines_with_counts() -> None:
     ]
 
 
-def test_findings_key_mirrors_the_archive_partitions() -> None:
+def test_findings_key_keeps_the_archive_hour_and_names_the_cluster() -> None:
     key = "audit/account=1/region=eu-west-1/cluster=prod/year=2026/month=11/day=26/hour=16/stream-1-2026.gz"
     assert findings_key(key) == (
-        "findings/account=1/region=eu-west-1/cluster=prod/year=2026/month=11/day=26/"
-        "hour=16/stream-1-2026.gz.findings.jsonl.gz"
+        "findings/year=2026/month=11/day=26/hour=16/1.eu-west-1.prod.stream-1-2026.gz.findings.jsonl.gz"
     )
+    assert findings_key("audit/x") == "findings/x.findings.jsonl.gz"  # a key without partitions keeps its path
 
 
 def test_finding_archive_writer_writes_every_finding_as_gzip_json_lines() -> None:

@@ -529,6 +529,30 @@ class _Provisioner:
         ref = f"{p['EventBusName']}|{name}" if bus and p["EventBusName"] != "default" else name
         return ref, {"Arn": arn}
 
+    def create_aws_glue_database(self, _: str, p: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+        database = p["DatabaseInput"]
+        self.client("glue").create_database(CatalogId=p["CatalogId"], DatabaseInput=database)
+        return database["Name"], {}
+
+    def create_aws_glue_table(self, _: str, p: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+        table = p["TableInput"]  # CloudFormation's TableInput is the API's
+        self.client("glue").create_table(CatalogId=p["CatalogId"], DatabaseName=p["DatabaseName"], TableInput=table)
+        return table["Name"], {}
+
+    def create_aws_athena_workgroup(self, _: str, p: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+        optional = {k: p[k] for k in ("Description", "Tags") if k in p}
+        if "WorkGroupConfiguration" in p:  # same keys as the API's Configuration
+            optional["Configuration"] = p["WorkGroupConfiguration"]
+        self.client("athena").create_work_group(Name=p["Name"], **optional)
+        return p["Name"], {}
+
+    def create_aws_athena_namedquery(self, _: str, p: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+        optional = {k: p[k] for k in ("Description", "WorkGroup") if k in p}
+        query_id = self.client("athena").create_named_query(
+            Name=p["Name"], Database=p["Database"], QueryString=p["QueryString"], **optional
+        )["NamedQueryId"]
+        return query_id, {"NamedQueryId": query_id}
+
     def create_aws_sns_topic(self, logical_id: str, p: dict[str, Any]) -> tuple[str, dict[str, Any]]:
         name = p.get("TopicName") or self.generated_name(logical_id, 256)
         attributes = {k: str(p[k]) for k in ("DisplayName", "KmsMasterKeyId", "FifoTopic") if k in p}
