@@ -1,6 +1,6 @@
 """Loading the deployment config: read the file, deep-merge `defaults` into each region, validate, and check
 what only the whole file can tell (a key's region, an ARN's account, one partition). Every problem is reported
-once, at the field that holds the value, with a fix."""
+with a fix, and once: a problem of a value that regions inherit from `defaults` is reported at `defaults`."""
 
 from __future__ import annotations
 
@@ -24,7 +24,6 @@ from eksight.config.models import (
     FindingsOptions,
     RegionDeployment,
     RegionEntry,
-    RegionOptions,
 )
 
 
@@ -63,10 +62,10 @@ def parse(raw: Any, source: str = "config") -> DeploymentConfig:
     try:
         file = ConfigFile.model_validate(_apply_defaults(raw))
     except ValidationError as error:
-        raise ConfigError(source, problems + _problems(error, raw)) from None
+        raise ConfigError(source, _reported_once(problems + _problems(error), raw)) from None
     problems += _cross_field_problems(file)
     if problems:
-        raise ConfigError(source, problems)
+        raise ConfigError(source, _reported_once(problems, raw))
     deployments = tuple(
         RegionDeployment(
             name_prefix=file.name_prefix,
@@ -128,8 +127,6 @@ def _region_name_problems(regions_raw: Any) -> Iterable[tuple[str, str]]:
 def _cross_field_problems(file: ConfigFile) -> Iterable[tuple[str, str]]:
     known = regions.eks_regions()
     partitions = set()
-    for field_path, arn in _role_arns(file.defaults):
-        yield from _role_account_problems(file, f"defaults.{field_path}", arn)
     for region, entry in file.regions.items():
         if region not in known:
             continue  # reported by _region_name_problems
@@ -150,31 +147,23 @@ def _cross_field_problems(file: ConfigFile) -> Iterable[tuple[str, str]]:
                     f"key belongs to account {match['account']}, not {file.account}. Fix: use a "
                     "key of the target account",
                 )
-        for (field_path, arn), (_, default_arn) in zip(_role_arns(entry), _role_arns(file.defaults), strict=True):
-            if arn != default_arn:  # an inherited role is checked once, at defaults
-                yield from _role_account_problems(file, f"regions.{region}.{field_path}", arn)
+        for field_path, arn in (
+            ("delivery.existing_role_arn", entry.delivery.existing_role_arn),
+            ("subscription.existing_role_arn", entry.subscription.existing_role_arn),
+        ):
+            match = ROLE_ARN.fullmatch(arn) if arn else None
+            if match and file.account and match["account"] != file.account:
+                yield (
+                    f"regions.{region}.{field_path}",
+                    f"role belongs to account {match['account']}, not {file.account}. Fix: use a "
+                    "role of the target account",
+                )
         yield from _findings_problems(file, region, known[region], entry.findings)
     if len(partitions) > 1:
         yield (
             "regions",
             f"regions span partitions {sorted(partitions)}; one account lives in one "
             "partition. Fix: use one config file per partition",
-        )
-
-
-def _role_arns(options: RegionOptions) -> tuple[tuple[str, str | None], ...]:
-    return (
-        ("delivery.existing_role_arn", options.delivery.existing_role_arn),
-        ("subscription.existing_role_arn", options.subscription.existing_role_arn),
-    )
-
-
-def _role_account_problems(file: ConfigFile, field_path: str, arn: str | None) -> Iterable[tuple[str, str]]:
-    match = ROLE_ARN.fullmatch(arn) if arn else None
-    if match and file.account and match["account"] != file.account:
-        yield (
-            field_path,
-            f"role belongs to account {match['account']}, not {file.account}. Fix: use a role of the target account",
         )
 
 
@@ -234,15 +223,10 @@ _FIXES = {
 }
 
 
-def _problems(error: ValidationError, raw: dict[str, Any]) -> list[tuple[str, str]]:
-    """(field path, message) per validation error. A bad value in `defaults` fails `defaults` and again every
-    region that inherits it: it is reported once, at `defaults`."""
-    located = [(item["loc"], _message(item)) for item in error.errors(include_url=False)]
-    in_defaults = {(loc[1:], message) for loc, message in located if loc[:1] == ("defaults",)}
+def _problems(error: ValidationError) -> list[tuple[str, str]]:
     return [
-        (".".join(str(part) for part in loc) or "(root)", message)
-        for loc, message in located
-        if not (loc[:1] == ("regions",) and (loc[2:], message) in in_defaults and not _set_by_region(raw, loc))
+        (".".join(str(part) for part in item["loc"]) or "(root)", _message(item))
+        for item in error.errors(include_url=False)
     ]
 
 
@@ -257,10 +241,37 @@ def _message(item: ErrorDetails) -> str:
     return item["msg"]
 
 
-def _set_by_region(raw: dict[str, Any], loc: tuple[int | str, ...]) -> bool:
-    """Whether the region's own entry sets the value at `loc` (`regions.<region>.…`), rather than inheriting it."""
-    node = raw["regions"][loc[1]]
-    for part in loc[2:]:
+def _reported_once(problems: list[tuple[str, str]], raw: dict[str, Any]) -> list[tuple[str, str]]:
+    """A bad value in `defaults` fails `defaults` and again every region that inherits it, and a whole-file
+    check repeats for each region that inherits the value: such a problem is reported once, at `defaults`.
+    A problem only one region has (say, a key in another region) stays there, since that is where it is fixed."""
+    entries = raw["regions"] if isinstance(raw.get("regions"), dict) else {}
+    inherited: dict[tuple[str, str], list[int]] = {}  # (path below the region, message) → where in `problems`
+    for index, (path, message) in enumerate(problems):
+        parts = path.split(".")
+        region_entry = entries.get(parts[1]) if parts[0] == "regions" and len(parts) > 2 else None
+        if isinstance(region_entry, dict) and not _set_by_region(region_entry, parts[2:]):
+            inherited.setdefault((".".join(parts[2:]), message), []).append(index)
+    reported = set(problems)
+    replaced: dict[int, tuple[str, str] | None] = {}  # index in `problems` → its report at defaults, or None
+    for (sub_path, message), indexes in inherited.items():
+        at_defaults = (f"defaults.{sub_path}", message)
+        if at_defaults in reported or len(indexes) > 1:
+            first, *rest = indexes
+            replaced[first] = None if at_defaults in reported else at_defaults
+            replaced.update(dict.fromkeys(rest))
+    once = []
+    for index, problem in enumerate(problems):
+        replacement = replaced.get(index, problem)
+        if replacement is not None:
+            once.append(replacement)
+    return once
+
+
+def _set_by_region(entry: Any, sub_path: list[str]) -> bool:
+    """Whether a region's own entry sets the value at `sub_path`, rather than inheriting it from `defaults`."""
+    node = entry
+    for part in sub_path:
         if not isinstance(node, dict):
             return True  # the region replaced this value as a whole: the merge only descends into objects
         if part not in node:

@@ -323,20 +323,48 @@ def test_a_problem_that_only_the_merge_creates_is_reported_at_the_region() -> No
 
 def test_an_inherited_role_of_another_account_is_reported_once_at_defaults() -> None:
     role = "arn:aws:iam::111122223333:role/firehose"
-    raw = {**TWO_REGIONS, "account": "999999999999", "defaults": {"delivery": {"existing_role_arn": role}}}
+    raw = {
+        **copy.deepcopy(TWO_REGIONS),
+        "account": "999999999999",
+        "defaults": {"delivery": {"existing_role_arn": role}},
+    }
     assert problems(raw) == [
         (
             "defaults.delivery.existing_role_arn",
             "role belongs to account 111122223333, not 999999999999. Fix: use a role of the target account",
         )
     ]
+    # once only us-east-1 inherits it, the problem is that region's (as a key in another region would be)
     raw["regions"]["eu-west-1"] = {
         "clusters": ["b"],
         "delivery": {"existing_role_arn": role.replace("firehose", "own")},
     }
     assert [field for field, _ in problems(raw)] == [
-        "defaults.delivery.existing_role_arn",
+        "regions.us-east-1.delivery.existing_role_arn",
         "regions.eu-west-1.delivery.existing_role_arn",
+    ]
+
+
+def test_an_inherited_central_bus_in_an_unknown_region_is_reported_once_at_defaults() -> None:
+    bus = "arn:aws:events:xx-nowhere-1:111122223333:event-bus/security"
+    raw = {**copy.deepcopy(TWO_REGIONS), "defaults": {"findings": {"central_bus_arn": bus}}}
+    found = problems(raw)
+    assert [field for field, _ in found] == ["defaults.findings.central_bus_arn"]
+    assert "unknown region 'xx-nowhere-1' in the bus ARN" in found[0][1]
+
+
+def test_a_key_from_defaults_is_reported_in_each_region_it_does_not_belong_to() -> None:
+    raw = {
+        "defaults": {"encryption": {"existing_kms_key_arn": KEY_ARN}},  # a us-east-1 key
+        "regions": {
+            "us-east-1": {"clusters": ["a"]},
+            "eu-west-1": {"clusters": ["b"]},
+            "eu-central-1": {"clusters": ["c"]},
+        },
+    }
+    assert [field for field, _ in problems(raw)] == [
+        "regions.eu-west-1.encryption.existing_kms_key_arn",
+        "regions.eu-central-1.encryption.existing_kms_key_arn",
     ]
 
 
