@@ -243,7 +243,8 @@ class _Parser:
     def selector(self) -> tuple[str | int, ...]:
         if not self.accept("$"):
             raise self.fail("expected a selector starting with '$' (e.g. $.verb)")
-        start, text, path = self.pos - 1, self.text, []
+        start, text = self.pos - 1, self.text
+        path: list[str | int] = []
         while self.pos < len(text) and text[self.pos] in ".[":
             if text[self.pos] == ".":
                 match = _NAME.match(text, self.pos + 1)
@@ -322,7 +323,9 @@ class _Parser:
         self.regexes += 1
         if self.regexes > MAX_REGEXES:
             raise self.fail(f"too many regexes: CloudWatch allows at most {MAX_REGEXES} per filter pattern", start)
-        bad = _REGEX_OK.match(body).end()
+        allowed = _REGEX_OK.match(body)
+        assert allowed  # a `*` pattern always matches, up to the first character not allowed
+        bad = allowed.end()
         if not body or bad < len(body):
             problem = (
                 "empty regex"

@@ -471,8 +471,7 @@ def test_config_problems_map_to_flags() -> None:
     with pytest.raises(ConfigError) as error:
         validate_answers(Answers(regions=[RegionAnswers("us-east-1", ["prod"])], expiration_days=30))
     assert [(path, flag_for(path)) for path, _ in error.value.problems] == [
-        ("defaults.archive", "--bucket-arn / --expiration-days / --transition-days"),
-        ("regions.us-east-1.archive", "--bucket-arn / --expiration-days / --transition-days"),
+        ("defaults.archive", "--bucket-arn / --expiration-days / --transition-days"),  # once, not again per region
     ]
 
 

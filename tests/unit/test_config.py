@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -203,6 +204,168 @@ def test_account_mismatch_of_byo_key_and_roles_is_reported() -> None:
 def test_every_problem_is_reported_at_once() -> None:
     raw = {"name_prefix": "Bad", "regions": {"us-east-1": {"clusters": [], "archive": {"expiration_days": 0}}}}
     assert len(problems(raw)) == 3
+
+
+# Every pattern-validated field: the path a problem is reported at, a valid value, a config holding a value there.
+PATTERN_FIELDS: list[tuple[str, str, Callable[[str], dict[str, Any]]]] = [
+    ("name_prefix", "team-a", lambda v: {**MINIMAL, "name_prefix": v}),
+    ("account", "111122223333", lambda v: {**MINIMAL, "account": v}),
+    ("regions.us-east-1.clusters", "prod", lambda v: {"regions": {"us-east-1": {"clusters": [v]}}}),
+    (
+        "regions.us-east-1.archive.existing_bucket_arn",
+        "arn:aws:s3:::my-logs",
+        lambda v: with_region(archive={"existing_bucket_arn": v}),
+    ),
+    (
+        "regions.us-east-1.encryption.existing_kms_key_arn",
+        KEY_ARN,
+        lambda v: with_region(encryption={"existing_kms_key_arn": v}),
+    ),
+    (
+        "regions.us-east-1.delivery.existing_role_arn",
+        "arn:aws:iam::111122223333:role/firehose",
+        lambda v: with_region(delivery={"existing_role_arn": v}),
+    ),
+    (
+        "regions.us-east-1.subscription.existing_role_arn",
+        "arn:aws:iam::111122223333:role/service/logs",
+        lambda v: with_region(subscription={"existing_role_arn": v}),
+    ),
+    (
+        "regions.us-east-1.findings.notifications.email",
+        "security@example.com",
+        lambda v: with_region(findings={"notifications": {"email": [v]}}),
+    ),
+    (
+        "regions.us-east-1.findings.notifications.sns_topic_arn",
+        "arn:aws:sns:us-east-1:111122223333:alerts",
+        lambda v: with_region(findings={"notifications": {"sns_topic_arn": v}}),
+    ),
+    (
+        "regions.us-east-1.findings.central_bus_arn",
+        "arn:aws:events:us-east-1:444455556666:event-bus/security",
+        lambda v: with_region(findings={"central_bus_arn": v}),
+    ),
+]
+
+
+@pytest.mark.parametrize(("path", "valid", "build"), PATTERN_FIELDS, ids=[path for path, _, _ in PATTERN_FIELDS])
+@pytest.mark.parametrize("padding", ["\n", " ", "\t", "\r\n", "\n\n"], ids=repr)
+def test_pattern_validated_fields_reject_trailing_whitespace(
+    path: str, valid: str, build: Callable[[str], dict[str, Any]], padding: str
+) -> None:
+    config.parse(build(valid))  # the value itself is fine
+    found = problems(build(valid + padding))
+    assert [field for field, _ in found] == [path], found
+
+
+@pytest.mark.parametrize(("path", "valid", "build"), PATTERN_FIELDS, ids=[path for path, _, _ in PATTERN_FIELDS])
+def test_pattern_validated_fields_reject_leading_whitespace(
+    path: str, valid: str, build: Callable[[str], dict[str, Any]]
+) -> None:
+    assert [field for field, _ in problems(build("\n" + valid))] == [path]
+
+
+def test_account_id_digits_are_ascii() -> None:
+    arabic_indic = "١١١١٢٢٢٢٣٣٣٣"  # str.isdigit() and Unicode \d accept these; AWS does not
+    assert [field for field, _ in problems({**MINIMAL, "account": arabic_indic})] == ["account"]
+
+
+# --- a problem in `defaults` is reported once, at defaults, not again under every region -----------------
+
+TWO_REGIONS: dict[str, Any] = {"regions": {"us-east-1": {"clusters": ["a"]}, "eu-west-1": {"clusters": ["b"]}}}
+
+
+@pytest.mark.parametrize(
+    ("defaults", "path"),
+    [
+        ({"detector": {"memory_mb": 1}}, "defaults.detector.memory_mb"),
+        ({"delivery": {"existing_role_arn": "arn:aws:iam::1:role/x"}}, "defaults.delivery.existing_role_arn"),
+        ({"delivery": {"bufering_size_mib": 3}}, "defaults.delivery.bufering_size_mib"),
+        ({"archive": {"transition_days": 400}}, "defaults.archive"),  # a model-level (cross-field) problem
+        (
+            {"findings": {"notifications": {"email": ["a@example.com", "a@example.com"]}}},
+            "defaults.findings.notifications.email",
+        ),
+        ({"enable_audit_logging": "yes"}, "defaults.enable_audit_logging"),
+    ],
+)
+def test_a_bad_default_is_reported_once(defaults: dict[str, Any], path: str) -> None:
+    raw = {**TWO_REGIONS, "defaults": defaults}
+    raw["regions"] = {**raw["regions"], "eu-west-1": {"clusters": ["b"], "archive": {"versioning": False}}}
+    assert [field for field, _ in problems(raw)] == [path]
+
+
+def test_a_region_that_sets_the_same_bad_value_itself_is_reported_too() -> None:
+    raw = {
+        **TWO_REGIONS,
+        "defaults": {"detector": {"memory_mb": 1}},
+        "regions": {"us-east-1": {"clusters": ["a"]}, "eu-west-1": {"clusters": ["b"], "detector": {"memory_mb": 1}}},
+    }
+    assert [field for field, _ in problems(raw)] == [
+        "defaults.detector.memory_mb",
+        "regions.eu-west-1.detector.memory_mb",
+    ]
+
+
+def test_a_problem_that_only_the_merge_creates_is_reported_at_the_region() -> None:
+    raw = {
+        "defaults": {"archive": {"transition_days": 200}},  # fine with the default expiration (365)
+        "regions": {
+            "us-east-1": {"clusters": ["a"]},
+            "eu-west-1": {"clusters": ["b"], "archive": {"expiration_days": 100}},
+        },
+    }
+    found = problems(raw)
+    assert [field for field, _ in found] == ["regions.eu-west-1.archive"]
+    assert "transition_days (200) must be smaller than expiration_days (100)" in found[0][1]
+
+
+def test_an_inherited_role_of_another_account_is_reported_once_at_defaults() -> None:
+    role = "arn:aws:iam::111122223333:role/firehose"
+    raw = {
+        **copy.deepcopy(TWO_REGIONS),
+        "account": "999999999999",
+        "defaults": {"delivery": {"existing_role_arn": role}},
+    }
+    assert problems(raw) == [
+        (
+            "defaults.delivery.existing_role_arn",
+            "role belongs to account 111122223333, not 999999999999. Fix: use a role of the target account",
+        )
+    ]
+    # once only us-east-1 inherits it, the problem is that region's (as a key in another region would be)
+    raw["regions"]["eu-west-1"] = {
+        "clusters": ["b"],
+        "delivery": {"existing_role_arn": role.replace("firehose", "own")},
+    }
+    assert [field for field, _ in problems(raw)] == [
+        "regions.us-east-1.delivery.existing_role_arn",
+        "regions.eu-west-1.delivery.existing_role_arn",
+    ]
+
+
+def test_an_inherited_central_bus_in_an_unknown_region_is_reported_once_at_defaults() -> None:
+    bus = "arn:aws:events:xx-nowhere-1:111122223333:event-bus/security"
+    raw = {**copy.deepcopy(TWO_REGIONS), "defaults": {"findings": {"central_bus_arn": bus}}}
+    found = problems(raw)
+    assert [field for field, _ in found] == ["defaults.findings.central_bus_arn"]
+    assert "unknown region 'xx-nowhere-1' in the bus ARN" in found[0][1]
+
+
+def test_a_key_from_defaults_is_reported_in_each_region_it_does_not_belong_to() -> None:
+    raw = {
+        "defaults": {"encryption": {"existing_kms_key_arn": KEY_ARN}},  # a us-east-1 key
+        "regions": {
+            "us-east-1": {"clusters": ["a"]},
+            "eu-west-1": {"clusters": ["b"]},
+            "eu-central-1": {"clusters": ["c"]},
+        },
+    }
+    assert [field for field, _ in problems(raw)] == [
+        "regions.eu-west-1.encryption.existing_kms_key_arn",
+        "regions.eu-central-1.encryption.existing_kms_key_arn",
+    ]
 
 
 def test_defaults_merge_under_each_region_and_the_region_wins() -> None:
