@@ -9,6 +9,7 @@ from typing import Any
 
 CONNECT_TIMEOUT = 3
 READ_TIMEOUT = 10
+NO_CREDENTIALS = "no AWS credentials"  # the reason given when this computer has none
 
 
 def client(service: str, region: str | None = None) -> Any:
@@ -30,7 +31,7 @@ def _reason(error: Exception) -> str:
     from botocore.exceptions import ClientError, NoCredentialsError
 
     if isinstance(error, NoCredentialsError):
-        return "no AWS credentials"
+        return NO_CREDENTIALS
     if isinstance(error, ClientError):
         return error.response.get("Error", {}).get("Code") or "request refused"
     return type(error).__name__
