@@ -5,6 +5,7 @@ boto3 is imported lazily."""
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from typing import Any
 
 CONNECT_TIMEOUT = 3
@@ -59,6 +60,6 @@ def caller_identity() -> dict[str, str] | None:
     return {key: identity[key] for key in ("Account", "Arn", "UserId") if key in identity}
 
 
-def in_cloudshell(environ: dict[str, str] | None = None) -> bool:
-    environ = os.environ if environ is None else environ
-    return environ.get("AWS_EXECUTION_ENV", "").lower() == "cloudshell"
+def in_cloudshell(environ: Mapping[str, str] | None = None) -> bool:
+    variables = os.environ if environ is None else environ
+    return variables.get("AWS_EXECUTION_ENV", "").lower() == "cloudshell"

@@ -128,8 +128,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     # ---- plumbing ----
     def setup(self) -> None:
-        self.timeout = self.server.read_timeout  # StreamRequestHandler.setup sets it on the connection
         super().setup()
+        self.connection.settimeout(self.server.read_timeout)  # each read of a request waits this long at most
 
     def log_message(self, format: str, *args: Any) -> None:
         if self.server.log_requests:
