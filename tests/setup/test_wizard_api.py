@@ -263,6 +263,15 @@ def test_nesting_is_counted_outside_strings_only() -> None:
     assert wizard.parse_json_object(json.dumps({"name": brackets}).encode()) == {"name": brackets}
 
 
+@pytest.mark.parametrize("body", [b'"\\' * 500_000, b'["\\' * 340_000, b'"' + b"\\" * 1_000_000])
+def test_measuring_the_nesting_takes_linear_time(body: bytes) -> None:
+    """Strings are skipped by a pattern that never backtracks (one that did took hours on '"\\' repeated)."""
+    started = time.monotonic()
+    with pytest.raises(wizard.BadRequest):
+        wizard.parse_json_object(body)
+    assert time.monotonic() - started < 5  # about 0.1 s; quadratic would be hours
+
+
 def test_a_body_shorter_than_its_content_length_times_out(impatient_server: wizard.WizardServer) -> None:
     started = time.monotonic()
     response = raw_request(impatient_server, b"100", b'{"config":', close=False)  # then silence
