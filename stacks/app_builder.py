@@ -1,9 +1,11 @@
-"""Builds the CDK app from a config file; shared by app.py and the tests (which need the same context)."""
+"""Builds the CDK app from a config file, and synthesizes it offline; shared by app.py, the tests, the demo and
+the setup tools (which all need the same context and checks)."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import aws_cdk as cdk
 from cdk_nag import AwsSolutionsChecks
@@ -44,3 +46,13 @@ def cdk_json_context() -> dict[str, object]:
     """The feature flags and defaults `cdk synth` would pass (plain Python apps don't read cdk.json)."""
     context: dict[str, object] = json.loads((PROJECT_ROOT / "cdk.json").read_text())["context"]
     return context
+
+
+def synthesize(config_path: str | Path, outdir: str | Path | None = None) -> dict[str, dict[str, Any]]:
+    """{stack name: CloudFormation template} of a config, synthesized offline as `cdk synth` does (cdk.json's
+    context; cdk-nag runs and an unacknowledged finding raises). The cloud assembly is written to outdir (a
+    fresh temporary directory when None), where eksight.tools.plan can read it."""
+    app = cdk.App(context=cdk_json_context(), outdir=str(outdir) if outdir is not None else None)
+    stacks = build_app(app, config_path)
+    assembly = app.synth()
+    return {stack.stack_name: assembly.get_stack_by_name(stack.stack_name).template for stack in stacks}

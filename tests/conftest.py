@@ -28,14 +28,9 @@ for name, value in {
 
 @cache
 def _synth(config_path: str) -> dict[str, dict[str, Any]]:
-    import aws_cdk as cdk
+    from stacks.app_builder import synthesize
 
-    from stacks.app_builder import build_app, cdk_json_context
-
-    app = cdk.App(context=cdk_json_context(), outdir=None)
-    stacks = build_app(app, config_path)
-    assembly = app.synth()
-    return {stack.stack_name: assembly.get_stack_by_name(stack.stack_name).template for stack in stacks}
+    return synthesize(config_path)
 
 
 @pytest.fixture(scope="session")

@@ -227,11 +227,11 @@ def _text(value: Any) -> str:
     if isinstance(value, dict):
         if "Fn::Join" in value:
             separator, parts = value["Fn::Join"]
-            return separator.join(_text(part) for part in parts)
+            return str(separator).join(_text(part) for part in parts)
         if "Ref" in value:
-            return "${" + value["Ref"] + "}"
+            return "${" + str(value["Ref"]) + "}"
         if "Fn::GetAtt" in value:
-            return "${" + ".".join(value["Fn::GetAtt"]) + "}"
+            return "${" + ".".join(map(str, value["Fn::GetAtt"])) + "}"
         if "Fn::ImportValue" in value:  # another stack's output, e.g. the ingestion stack's key
             return "${import " + _text(value["Fn::ImportValue"]) + "}"
     return json.dumps(value)

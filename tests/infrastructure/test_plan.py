@@ -4,18 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import aws_cdk as cdk
-
 from eksight.tools import plan
-from stacks.app_builder import build_app, cdk_json_context
+from stacks.app_builder import synthesize
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_summary_of_the_multi_region_example(tmp_path: Path) -> None:
-    app = cdk.App(context=cdk_json_context(), outdir=str(tmp_path))
-    build_app(app, ROOT / "examples" / "multi-region.json")
-    app.synth()
+    synthesize(ROOT / "examples" / "multi-region.json", tmp_path)
 
     all_plans = {p.name: p for p in plan.load_plans(tmp_path)}
     assert set(all_plans) == {

@@ -9,11 +9,13 @@ import json
 import re
 import shutil
 import signal
+import socket
 import stat
 import subprocess
 import sys
 import tarfile
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,7 +24,7 @@ import jsonschema
 import pytest
 
 from eksight import config as config_module
-from eksight.tools.setup import bundle, wizard
+from eksight.tools.setup import bundle, web_form, wizard
 from eksight.tools.setup.answers import Answers, RegionAnswers
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -48,15 +50,25 @@ CONFIG: dict[str, Any] = {
 # --- a running server ---------------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def server() -> Iterator[wizard.WizardServer]:
-    running = wizard.WizardServer(0)
+def serve(**options: Any) -> Iterator[wizard.WizardServer]:
+    running = wizard.WizardServer(0, **options)
     thread = threading.Thread(target=running.serve_forever, daemon=True)
     thread.start()
     yield running
     running.shutdown()
     running.server_close()
     thread.join(timeout=5)
+
+
+@pytest.fixture
+def server() -> Iterator[wizard.WizardServer]:
+    yield from serve()
+
+
+@pytest.fixture
+def impatient_server() -> Iterator[wizard.WizardServer]:
+    """A server that drops a client after 1 s of silence (instead of 10 s)."""
+    yield from serve(read_timeout=1)
 
 
 def call(
@@ -158,6 +170,115 @@ def test_cross_origin_and_non_json_posts_are_refused(server: wizard.WizardServer
         headers={"Content-Type": "application/json", "Content-Length": str(2 * 1024 * 1024)},
     )
     assert status == 413
+
+
+# --- malformed and hostile requests: answered, never a crashed handler or a stuck thread ----------------------
+
+
+def raw_request(server: wizard.WizardServer, content_length: bytes, body: bytes, *, close: bool = True) -> bytes:
+    """POST /api/validate written byte by byte (http.client would refuse some of these headers); returns all the
+    server sent until it closed the connection."""
+    head = (
+        (
+            f"POST /api/validate HTTP/1.1\r\nHost: {server.host}\r\n{wizard.TOKEN_HEADER}: {server.token}\r\n"
+            "Content-Type: application/json\r\n" + ("Connection: close\r\n" if close else "")
+        ).encode()
+        + b"Content-Length: "
+        + content_length
+        + b"\r\n\r\n"
+    )
+    with socket.create_connection(("127.0.0.1", server.port), timeout=30) as connection:
+        connection.sendall(head + body)
+        received = b""
+        while chunk := connection.recv(65536):
+            received += chunk
+    return received
+
+
+def status_and_error(response: bytes) -> tuple[int, str]:
+    head, _, body = response.partition(b"\r\n\r\n")
+    return int(head.split(b" ")[1]), json.loads(body)["error"]
+
+
+def still_serving(server: wizard.WizardServer) -> bool:
+    return call(server, "POST", "/api/validate", {"config": CONFIG})[0] == 200
+
+
+@pytest.mark.parametrize("length", ["²".encode("latin-1"), b"-5", b"1e3", b"0x10", b" "])
+def test_a_content_length_that_is_not_ascii_digits_is_a_bad_request(
+    impatient_server: wizard.WizardServer, length: bytes
+) -> None:
+    # "²".isdigit() is True but int("²") raises: that used to kill the handler without an answer
+    status, error = status_and_error(raw_request(impatient_server, length, b"{}"))
+    assert (status, error) == (400, "Content-Length must be a number of bytes")
+    assert still_serving(impatient_server)
+
+
+def test_bodies_over_one_mib_are_refused_unread(impatient_server: wizard.WizardServer) -> None:
+    for length in (str(wizard.MAX_BODY_BYTES + 1).encode(), b"9" * 5000, b"0" * 50 + b"2000000"):
+        status, _ = status_and_error(raw_request(impatient_server, length, b""))
+        assert status == 413, length[:20]
+    exactly_the_limit = b'{"config": "' + b"x" * (wizard.MAX_BODY_BYTES - 14) + b'"}'
+    assert len(exactly_the_limit) == wizard.MAX_BODY_BYTES
+    status, error = status_and_error(
+        raw_request(impatient_server, str(wizard.MAX_BODY_BYTES).encode(), exactly_the_limit)
+    )
+    assert status == 400 and error.startswith('send {"answers"')  # read and parsed: only the content is wrong
+    assert still_serving(impatient_server)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"[" * 100_000 + b"]" * 100_000,  # json.loads would raise RecursionError
+        b'{"config": ' + b'{"a": ' * 50_000 + b"1" + b"}" * 50_001,
+    ],
+    ids=["lists", "objects"],
+)
+def test_deeply_nested_json_is_a_bad_request(impatient_server: wizard.WizardServer, body: bytes) -> None:
+    status, error = status_and_error(raw_request(impatient_server, str(len(body)).encode(), body))
+    assert (status, error) == (400, f"body nests deeper than {wizard.MAX_JSON_DEPTH} levels")
+    assert still_serving(impatient_server)
+
+
+@pytest.mark.parametrize(
+    ("body", "error"),
+    [
+        (b'{"config": ' + b"1" * 5000 + b"}", "body is not JSON"),  # int() refuses 5,000 digits with ValueError
+        (b'{"config": "\xff"}', "body is not UTF-8"),
+        (b"[1, 2]", "body must be a JSON object"),
+        (b"{", "body is not JSON"),
+    ],
+)
+def test_unusable_bodies_are_bad_requests(impatient_server: wizard.WizardServer, body: bytes, error: str) -> None:
+    assert status_and_error(raw_request(impatient_server, str(len(body)).encode(), body)) == (400, error)
+
+
+def test_nesting_is_counted_outside_strings_only() -> None:
+    limit = wizard.MAX_JSON_DEPTH
+    assert wizard.parse_json_object(b'{"a": ' * limit + b"1" + b"}" * limit) is not None
+    with pytest.raises(wizard.BadRequest, match="nests deeper"):
+        wizard.parse_json_object(b'{"a": ' * (limit + 1) + b"1" + b"}" * (limit + 1))
+    brackets = "[{" * 1000 + '\\"[' + "}]" * 10  # brackets (and an escaped quote) inside a string value
+    assert wizard.parse_json_object(json.dumps({"name": brackets}).encode()) == {"name": brackets}
+
+
+@pytest.mark.parametrize("body", [b'"\\' * 500_000, b'["\\' * 340_000, b'"' + b"\\" * 1_000_000])
+def test_measuring_the_nesting_takes_linear_time(body: bytes) -> None:
+    """Strings are skipped by a pattern that never backtracks (one that did took hours on '"\\' repeated)."""
+    started = time.monotonic()
+    with pytest.raises(wizard.BadRequest):
+        wizard.parse_json_object(body)
+    assert time.monotonic() - started < 5  # about 0.1 s; quadratic would be hours
+
+
+def test_a_body_shorter_than_its_content_length_times_out(impatient_server: wizard.WizardServer) -> None:
+    started = time.monotonic()
+    response = raw_request(impatient_server, b"100", b'{"config":', close=False)  # then silence
+    waited = time.monotonic() - started
+    assert status_and_error(response)[0] == 408
+    assert 0.9 < waited < 10  # the server gave up after its 1 s read timeout and closed the connection
+    assert still_serving(impatient_server)
 
 
 def test_the_ui_command_prints_its_url_and_stops_on_ctrl_c() -> None:
@@ -280,9 +401,9 @@ def test_problems_of_a_region_that_the_form_sets_for_all_regions_go_to_the_share
 def test_every_field_the_server_maps_to_is_on_the_page_and_is_a_config_field() -> None:
     page = (STATIC / "index.html").read_text()
     data_paths = set(re.findall(r'data-path="([^"]+)"', page))
-    assert data_paths == set(wizard.GLOBAL_FIELDS)
+    assert data_paths == set(web_form.GLOBAL_FIELDS)
     region_fields = set(re.findall(r'data-field="([^"]+)"', page)) - {"region"}
-    assert region_fields == set(wizard.REGION_FIELDS)
+    assert region_fields == set(web_form.REGION_FIELDS)
 
     def exists(model: Any, dotted: str) -> bool:
         for part in dotted.split("."):
@@ -292,40 +413,32 @@ def test_every_field_the_server_maps_to_is_on_the_page_and_is_a_config_field() -
             model = info.annotation
         return True
 
-    for path in wizard.GLOBAL_FIELDS:
+    for path in web_form.GLOBAL_FIELDS:
         model, rest = (
             (config_module.RegionOptions, path.removeprefix("defaults."))
             if path.startswith("defaults.")
             else (config_module.ConfigFile, path)
         )
         assert exists(model, rest), path
-    for path in wizard.REGION_FIELDS:
+    for path in web_form.REGION_FIELDS:
         assert exists(config_module.RegionEntry, path), path
 
 
-def test_a_valid_draft_returns_the_file_and_what_each_region_gets(server: wizard.WizardServer) -> None:
+def test_a_valid_draft_returns_the_file_and_the_stacks_it_deploys(server: wizard.WizardServer) -> None:
     status, result = post_json(server, "/api/validate", {"config": CONFIG})
     assert status == 200 and result["ok"] is True and result["problems"] == []
     written = json.loads(result["config_text"])
     assert written.pop("$schema") == "./schema/eksight.config.schema.json" and written == CONFIG
-    by_stack = {stack["name"]: stack["resources"] for region in result["resources"] for stack in region["stacks"]}
-    assert list(by_stack) == [
+    # per region in the config's order: the ingestion stack, then the detection stack (named by name_prefix);
+    # what they hold is only known from synthesizing them (test_preview_… below)
+    assert result["stacks"] == [
         "acme-ingestion-us-east-1",
         "acme-detection-us-east-1",
         "acme-ingestion-eu-west-1",
         "acme-detection-eu-west-1",
     ]
-    use1, euw1 = by_stack["acme-ingestion-us-east-1"], by_stack["acme-ingestion-eu-west-1"]
-    assert [r for r in use1 if r.startswith("Firehose stream")] == [
-        "Firehose stream (60 s / 16 MiB) + subscription filter on /aws/eks/prod-api/cluster (default filter pattern)",
-        "Firehose stream (60 s / 16 MiB) + subscription filter on /aws/eks/staging/cluster (default filter pattern)",
-    ]
-    assert any(r.startswith("S3 archive bucket: existing acme-audit") for r in use1)
-    assert "S3 access-log bucket" not in use1 and "S3 access-log bucket" in euw1
-    assert any(r.startswith("S3 archive bucket: new, KMS, versioned, expire after 365 d") for r in euw1)
-    assert "custom resource turning on EKS audit logging for eu-prod" in euw1
-    assert not any("audit logging" in r for r in use1)
-    assert f"EventBridge rule forwarding every finding to {BUS}" in by_stack["acme-detection-eu-west-1"]
+    _, invalid = post_json(server, "/api/validate", {"config": {"regions": {"us-east-1": {"clusters": []}}}})
+    assert invalid["ok"] is False and "stacks" not in invalid
 
 
 def test_the_page_answers_map_through_answers_to_config(server: wizard.WizardServer) -> None:
@@ -742,20 +855,49 @@ def test_a_real_run_installs_bootstraps_enables_deploys_and_shows_outputs(bundle
 
 
 @pytest.mark.slow
-def test_preview_synthesizes_the_stacks_and_summarises_them(server: wizard.WizardServer) -> None:
+def test_preview_describes_what_the_synthesized_templates_create(server: wizard.WizardServer) -> None:
     if not (ROOT / "build" / "lambda-deps" / ".installed").exists():
         pytest.fail("the Lambda dependencies are not built: run make install")
-    config = {"name_prefix": "acme", "regions": {"eu-west-1": {"clusters": ["eu-prod", "eu-batch"]}}}
+    config = {
+        **CONFIG,
+        "detection": {"learning_days": 10},
+        "defaults": {
+            **CONFIG["defaults"],
+            "archive": {"expiration_days": 400, "transition_days": 45, "transition_storage_class": "STANDARD_IA"},
+            "delivery": {"buffering_interval_seconds": 120, "buffering_size_mib": 32},
+        },
+    }
     tree_config = ROOT / "eksight.config.json"
     before = tree_config.read_bytes() if tree_config.exists() else None
     status, result = post_json(server, "/api/preview", {"config": config})
     assert status == 200 and result["ok"] is True, result
-    assert [s["name"] for s in result["stacks"]] == ["acme-ingestion-eu-west-1", "acme-detection-eu-west-1"]
-    ingestion = result["stacks"][0]
-    assert ingestion["clusters"] == ["eu-prod", "eu-batch"]
-    assert ingestion["resource_types"]["AWS::KinesisFirehose::DeliveryStream"] == 2
-    assert ingestion["resource_types"]["AWS::Logs::SubscriptionFilter"] == 2
-    assert dict(ingestion["lines"])["key"] == "new KMS key, rotation every 365 d, deletion window 30 d"
-    assert result["stacks"][1]["resource_types"]["AWS::Events::EventBus"] == 1
+    stacks = {stack["stack"]: stack for stack in result["stacks"]}
+    assert set(stacks) == {
+        f"acme-{kind}-{region}" for kind in ("ingestion", "detection") for region in CONFIG["regions"]
+    }
+    lines = {name: {line["label"]: line["text"] for line in stack["lines"]} for name, stack in stacks.items()}
+
+    # us-east-1 brings its bucket and leaves audit logging alone; one stream + filter per cluster, as buffered
+    use1 = stacks["acme-ingestion-us-east-1"]
+    assert use1["clusters"] == ["prod-api", "staging"]
+    assert use1["resource_types"]["AWS::Logs::SubscriptionFilter"] == 2
+    assert lines[use1["stack"]]["bucket"].startswith("existing bucket acme-audit")
+    assert lines[use1["stack"]]["clusters"] == "prod-api, staging  (audit logging: must already be on)"
+    streams = [line["text"] for line in use1["lines"] if line["label"] == "stream"]
+    assert len(streams) == 2 and all("[120 s / 32 MiB, " in stream for stream in streams)
+    # eu-west-1 gets a new bucket with the lifecycle asked for, and the stack turns audit logging on
+    euw1 = lines["acme-ingestion-eu-west-1"]
+    assert (
+        euw1["bucket"]
+        == "new, KMS, versioned, expire after 400 d, STANDARD_IA after 45 d, access logs to a separate bucket"
+    )
+    assert euw1["clusters"] == "eu-prod  (audit logging: enabled by this stack)"
+    for region in CONFIG["regions"]:
+        detection = stacks[f"acme-detection-{region}"]
+        assert detection["resource_types"]["AWS::Events::EventBus"] == 1
+        assert lines[detection["stack"]]["detector"].endswith("learning 10 d")
+        routes = [line["text"] for line in detection["lines"] if line["label"] == "route"]
+        assert f"every finding → event bus {BUS}" in routes
+    assert result["seconds"] > 0
     # synthesized from a temporary copy of the config, not from the tree's own
     assert (tree_config.read_bytes() if tree_config.exists() else None) == before

@@ -205,3 +205,39 @@ def test_without_the_session_key_the_page_says_what_to_open(
     expect(alert).to_be_visible()
     expect(alert).to_contain_text("Open the address printed by eksight ui")
     expect(page.get_by_role("button", name="Download CloudShell bundle")).to_be_disabled()
+
+
+@pytest.mark.slow
+def test_preview_lists_what_each_synthesized_stack_creates(
+    server: wizard.WizardServer, browser: BrowserContext
+) -> None:
+    page, console_errors = open_wizard(browser, server.url)
+    expect(page.locator("body")).to_have_attribute("data-ready", "true")
+    page.get_by_label("AWS region").select_option("eu-west-1")
+    clusters = page.get_by_label("EKS cluster names")
+    clusters.fill("eu-prod, eu-batch")
+    expect(page.locator("#summary")).to_have_text("Ready to deploy: 1 region(s), 2 cluster(s).")
+    ingestion = page.locator("#resources .stack").filter(has_text="eksight-ingestion-eu-west-1")
+    expect(ingestion).to_contain_text("Preview the resources to see what this stack creates.")
+
+    page.get_by_role("button", name="Preview resources").click()
+    expect(page.locator("#synth-output .summary.ok")).to_contain_text("2 stacks synthesized in", timeout=240_000)
+    # the template's own settings: the defaults' buffering, one stream per cluster, the clusters' filters
+    delivery = config_module.RegionOptions.model_validate({}).delivery
+    streams = ingestion.locator("dt", has_text="stream").locator("xpath=following-sibling::dd[1]")
+    expect(streams).to_have_count(2)
+    for index in range(2):
+        expect(streams.nth(index)).to_contain_text(
+            f"[{delivery.buffering_interval_seconds} s / {delivery.buffering_size_mib} MiB, "
+        )
+    expect(ingestion.locator("dd").first).to_have_text("eu-prod, eu-batch  (audit logging: must already be on)")
+    detection = page.locator("#resources .stack").filter(has_text="eksight-detection-eu-west-1")
+    expect(detection.locator("dt")).to_contain_text(["detector", "baselines", "bus"])
+
+    # a changed setting makes the preview stale; changing it back shows it again (same config file)
+    clusters.fill("eu-prod")
+    expect(page.locator("#synth-output")).to_have_text("The settings changed: preview the resources again.")
+    expect(ingestion).to_contain_text("Preview the resources to see what this stack creates.")
+    clusters.fill("eu-prod, eu-batch")
+    expect(streams).to_have_count(2)
+    assert console_errors == []

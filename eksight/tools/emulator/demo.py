@@ -79,6 +79,7 @@ def run(
 ) -> DemoResult:  # type: ignore[no-untyped-def]
     """Run the demo; `say` receives progress lines."""
     from eksight.tools.emulator.emulators import embedded_aws
+    from stacks.app_builder import synthesize  # imports the CDK: only when the demo runs
 
     result = DemoResult()
     with contextlib.ExitStack() as stack:
@@ -86,7 +87,7 @@ def run(
         clock = _Clock(result.seconds)
         with clock("synth"):
             say("1/6 synthesizing the stacks for examples/demo.json (cdk-nag included) ...")
-            templates = _synth()
+            templates = synthesize(CONFIG, work / "cdk.out")
         with clock("simulate"):
             say(f"2/6 simulating {days:g} days of an EKS cluster with attacks after day 7 ...")
             sim = _simulate(work / "sim", days, scale, seed, attacks)
@@ -119,17 +120,6 @@ class _Clock:
         start = time.perf_counter()
         yield
         self.into[name] = time.perf_counter() - start
-
-
-def _synth() -> dict[str, dict[str, Any]]:
-    import aws_cdk as cdk
-
-    from stacks.app_builder import build_app, cdk_json_context
-
-    app = cdk.App(context=cdk_json_context(), outdir=tempfile.mkdtemp(prefix="eksight-demo-cdk-"))
-    stacks = build_app(app, CONFIG)
-    assembly = app.synth()
-    return {s.stack_name: assembly.get_stack_by_name(s.stack_name).template for s in stacks}
 
 
 def _simulate(out: Path, days: float, scale: float, seed: int, attacks: str) -> Path:

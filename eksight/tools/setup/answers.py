@@ -21,13 +21,13 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 from pydantic import BaseModel
 
 from eksight import config as cfg
 
-NEVER = "never"  # transition_days: never move archived logs to a colder storage class
+NEVER: Final = "never"  # transition_days: never move archived logs to a colder storage class
 
 
 @dataclass
@@ -134,9 +134,13 @@ def _check_types(item: Answers | RegionAnswers) -> None:
         expected = _TYPES.get(f.name, (str, type(None)))
         if not isinstance(value, expected) or (isinstance(value, bool) and bool not in expected):
             raise ValueError(f"{f.name}: unexpected {type(value).__name__}")
-        if f.name in ("clusters", "notify_emails") and not all(isinstance(x, str) for x in value):
+        strings = isinstance(value, list) and all(isinstance(x, str) for x in value)
+        if f.name in ("clusters", "notify_emails") and not strings:
             raise ValueError(f"{f.name}: must hold strings")
-        if f.name == "tags" and not all(isinstance(k, str) and isinstance(x, str) for k, x in value.items()):
+        string_map = isinstance(value, dict) and all(
+            isinstance(k, str) and isinstance(x, str) for k, x in value.items()
+        )
+        if f.name == "tags" and not string_map:
             raise ValueError("tags: must map strings to strings")
 
 

@@ -5,10 +5,12 @@ boto3 is imported lazily."""
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from typing import Any
 
 CONNECT_TIMEOUT = 3
 READ_TIMEOUT = 10
+NO_CREDENTIALS = "no AWS credentials"  # the reason given when this computer has none
 
 
 def client(service: str, region: str | None = None) -> Any:
@@ -30,7 +32,7 @@ def _reason(error: Exception) -> str:
     from botocore.exceptions import ClientError, NoCredentialsError
 
     if isinstance(error, NoCredentialsError):
-        return "no AWS credentials"
+        return NO_CREDENTIALS
     if isinstance(error, ClientError):
         return error.response.get("Error", {}).get("Code") or "request refused"
     return type(error).__name__
@@ -58,6 +60,6 @@ def caller_identity() -> dict[str, str] | None:
     return {key: identity[key] for key in ("Account", "Arn", "UserId") if key in identity}
 
 
-def in_cloudshell(environ: dict[str, str] | None = None) -> bool:
-    environ = os.environ if environ is None else environ
-    return environ.get("AWS_EXECUTION_ENV", "").lower() == "cloudshell"
+def in_cloudshell(environ: Mapping[str, str] | None = None) -> bool:
+    variables = os.environ if environ is None else environ
+    return variables.get("AWS_EXECUTION_ENV", "").lower() == "cloudshell"

@@ -200,15 +200,16 @@ def answers_from_flags(opts: Options) -> tuple[Answers, list[Regional]]:
     ):
         for item in values:
             item = item.strip()
-            region, arn = (None, item)
+            arn_region: str | None = None  # None: the region in the ARN
+            arn = item
             if "=" in item and not item.startswith("arn:"):
-                region, _, arn = (part.strip() for part in item.partition("="))
+                arn_region, _, arn = (part.strip() for part in item.partition("="))
             if not arn:
                 bad(flag, "empty value: give an ARN (or REGION=ARN)")
-            elif (p := check(arn)) or (region and (p := v.region_problem(region))):
+            elif (p := check(arn)) or (arn_region and (p := v.region_problem(arn_region))):
                 bad(flag, p)
             else:
-                regional.append(Regional(flag, region, arn))
+                regional.append(Regional(flag, arn_region, arn))
     if opts.notify_email and opts.sns_topic_arn:
         bad(
             "--notify-email",
@@ -668,7 +669,7 @@ def schema_reference(output: Path) -> str:
     root = project_root()
     schema = root / "schema" / "eksight.config.schema.json" if root else None
     if schema is None or not schema.is_file():
-        return cfg.json_schema()["$id"]
+        return str(cfg.json_schema()["$id"])
     folder = output.expanduser().resolve().parent
     if folder.is_relative_to(root):  # type: ignore[arg-type]
         relative = os.path.relpath(schema, folder)

@@ -1,8 +1,9 @@
 """After the config is written: synthesize it (offline), summarise the plan, diff against the account when
 credentials work, deploy on request, and say what to run next.
 
-Synthesis runs the project's pinned CDK CLI from the project root (`npx --no-install cdk synth`), exactly
-what `make synth` does, into a temporary directory so a concurrent `cdk.out` is never touched.
+Synthesis is stacks.app_builder.synthesize (the app `cdk synth` runs, with cdk.json's context and cdk-nag) in a
+child Python process, so the CDK's node runtime never lives in the caller (the wizard's server, the generator);
+it writes into a directory the caller chooses, so a concurrent `cdk.out` is never touched.
 """
 
 from __future__ import annotations
@@ -11,16 +12,21 @@ import os
 import re
 import shlex
 import subprocess
+import sys
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from eksight.tools import PROJECT_ROOT
+from eksight.tools.plan import StackPlan, load_plans, render
 
 CDK = ["npx", "--no-install", "cdk"]
 CDK_FLAGS = ["--no-notices", "--no-version-reporting"]
 SYNTH_TIMEOUT = 600
 DIFF_TIMEOUT = 300
+# The child process's whole program: the one synthesize function, into the directory it is given.
+_SYNTH_PROGRAM = "import sys; from stacks.app_builder import synthesize; synthesize(sys.argv[1], sys.argv[2])"
 
 
 def project_root() -> Path | None:
@@ -45,12 +51,10 @@ class PlanError(Exception):
 @dataclass
 class Synthesis:
     assembly: Path
-    plans: list[Any]  # eksight.tools.plan.StackPlan
+    plans: list[StackPlan]
     seconds: float = 0.0
 
     def summary(self) -> str:
-        from eksight.tools.plan import render
-
         return render(self.plans)
 
     def to_json(self) -> list[dict[str, Any]]:
@@ -61,6 +65,7 @@ class Synthesis:
                 "clusters": p.clusters,
                 "lines": [{"label": label, "text": text} for label, text in p.lines],
                 "resources": sum(p.resource_counts.values()),
+                "resource_types": dict(sorted(p.resource_counts.items())),
             }
             for p in self.plans
         ]
@@ -71,28 +76,25 @@ def _tail(text: str, lines: int = 15) -> str:
 
 
 def synthesize(config_path: Path, outdir: Path) -> Synthesis:
-    """`cdk synth` of this config into outdir, then the eksight.tools.plan summary of the templates."""
-    import time
-
-    from eksight.tools.plan import load_plans
-
+    """Synthesizes this config into outdir (offline) and summarises the templates with eksight.tools.plan.
+    Raises PlanError with the synthesis's last lines when it fails."""
     root = project_root()
     if root is None:
         raise PlanError(
             f"synthesis needs the eksight checkout (app.py, cdk.json); run `make synth CONFIG={config_path}` there"
         )
-    if not (root / "node_modules" / ".bin" / "cdk").exists():
-        raise PlanError(f"the CDK CLI is not installed in {root}; run `make install` there first")
     started = time.monotonic()
-    command = [*CDK, "synth", *CDK_FLAGS, "-q", "-c", f"config={config_path.resolve()}", "-o", str(outdir)]
+    command = [sys.executable, "-c", _SYNTH_PROGRAM, str(config_path.resolve()), str(outdir)]
     try:
         done = subprocess.run(
             command, cwd=root, env=cdk_env(), capture_output=True, text=True, timeout=SYNTH_TIMEOUT, check=False
         )
-    except (OSError, subprocess.TimeoutExpired) as error:
-        raise PlanError(f"could not run {shlex.join(command)}: {error}") from None
+    except subprocess.TimeoutExpired:
+        raise PlanError(f"synthesis took longer than {SYNTH_TIMEOUT} s") from None
+    except OSError as error:
+        raise PlanError(f"could not run {sys.executable}: {error}") from None
     if done.returncode != 0:
-        raise PlanError(f"cdk synth failed (exit {done.returncode}):\n{_tail(done.stderr or done.stdout)}")
+        raise PlanError(f"synthesis failed (exit {done.returncode}):\n{_tail(done.stderr or done.stdout)}")
     return Synthesis(outdir, load_plans(outdir), time.monotonic() - started)
 
 

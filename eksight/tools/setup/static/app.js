@@ -12,6 +12,7 @@
   let validateTimer = null;
   let validateSeq = 0;
   let latest = null; // {config, data, local}
+  let previewed = null; // {configText, stacks: Map(stack name → its summary)}: the last synthesized preview
   let showAll = false;
   const touched = new Set();
 
@@ -185,7 +186,7 @@
       }
     }
     $("config-preview").textContent = data.config_text || "";
-    renderResources(data.resources);
+    renderResources(data);
   }
 
   function element(tag, text, className) {
@@ -195,22 +196,31 @@
     return node;
   }
 
-  function renderResources(resources) {
+  // The stacks a valid config deploys; what each creates once the preview has synthesized this very config.
+  function renderResources(data) {
     const box = $("resources");
     box.replaceChildren();
-    if (!resources) {
+    if (!data.stacks) {
       box.append(element("p", "Shown once the settings are valid.", "hint"));
       return;
     }
-    for (const region of resources) {
-      for (const stack of region.stacks) {
-        const block = element("div", undefined, "stack");
-        block.append(element("h4", stack.name));
-        const items = element("ul");
-        for (const text of stack.resources) items.append(element("li", text));
-        block.append(items);
-        box.append(block);
+    const current = previewed && previewed.configText === data.config_text;
+    if (previewed && !current && $("synth-output").getAttribute("aria-busy") !== "true") {
+      $("synth-output").replaceChildren(element("p", "The settings changed: preview the resources again.", "hint"));
+    }
+    for (const name of data.stacks) {
+      const block = element("div", undefined, "stack");
+      block.append(element("h4", name));
+      const stack = current && previewed.stacks.get(name);
+      if (stack) {
+        const table = element("dl");
+        for (const line of stack.lines) table.append(element("dt", line.label), element("dd", line.text));
+        table.append(element("dt", "resources"), element("dd", `${stack.resources} CloudFormation resources`));
+        block.append(table);
+      } else {
+        block.append(element("p", "Preview the resources to see what this stack creates.", "hint"));
       }
+      box.append(block);
     }
   }
 
@@ -413,15 +423,12 @@
         output.append(element("p", "Synthesis failed:", "summary bad"), element("pre", data.message || data.error));
         return;
       }
-      output.append(element("p", `${data.stacks.length} stacks, synthesized in ${data.seconds} s.`, "summary ok"));
-      for (const stack of data.stacks) {
-        const block = element("div", undefined, "stack");
-        block.append(element("h4", `${stack.name} (${stack.resources} resources)`));
-        const table = element("dl");
-        for (const [key, text] of stack.lines) table.append(element("dt", key), element("dd", text));
-        block.append(table);
-        output.append(block);
-      }
+      previewed = {
+        configText: state.data.config_text,
+        stacks: new Map(data.stacks.map((stack) => [stack.stack, stack])),
+      };
+      output.append(element("p", `${data.stacks.length} stacks synthesized in ${data.seconds} s.`, "summary ok"));
+      renderResources(latest.data);
     } catch (error) {
       output.replaceChildren(element("p", `Synthesis failed: ${error}`, "summary bad"));
     } finally {
@@ -472,10 +479,6 @@
     const onEdit = (event) => {
       if (event.target.id) touched.add(event.target.id);
       if (event.target.dataset && event.target.dataset.field === "region") syncRegions();
-      const synthesized = $("synth-output");
-      if (synthesized.getAttribute("aria-busy") !== "true" && synthesized.querySelector(".stack")) {
-        synthesized.replaceChildren(element("p", "The settings changed: preview the resources again.", "hint"));
-      }
       if (event.target.id === "archive-transition-on") {
         $("archive-transition-group").hidden = !event.target.checked;
       }
