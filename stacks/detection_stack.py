@@ -21,7 +21,6 @@ from stacks.constructs.hunting_workgroup import HuntingWorkgroup, NamedQuery
 from stacks.constructs.securityhub_forwarder import SecurityHubForwarder
 from stacks.constructs.state_table import StateTable
 
-
 HUNTING_CUTOFF_BYTES = 50 * 10**9  # a query is cancelled past 50 GB scanned ($0.25 at $5/TB)
 
 

@@ -118,7 +118,9 @@ class DetectorFunction(Construct):
                 conditions={
                     "StringEquals": {"kms:ViaService": f"s3.{stack.region}.{stack.url_suffix}"},
                     # With S3 Bucket Keys the context is the bucket ARN; without, the object's.
-                    "StringLike": {"kms:EncryptionContext:aws:s3:arn": [bucket.bucket_arn, read, write, write_findings]},
+                    "StringLike": {
+                        "kms:EncryptionContext:aws:s3:arn": [bucket.bucket_arn, read, write, write_findings]
+                    },
                 },
             )
         )
