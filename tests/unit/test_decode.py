@@ -582,12 +582,12 @@ def test_payloads_nested_too_deep_are_quarantined(lines: list[bytes]) -> None:
 
 
 def test_a_bug_surfaces_as_a_record_not_an_exception(lines: list[bytes], monkeypatch: pytest.MonkeyPatch) -> None:
-    from eksight.core.decode import scanner as module
+    from eksight.core.decode.text import TextScanner
 
     def broken(*args: object, **kwargs: object) -> None:
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(module._Scanner, "_event_lines", broken)
+    monkeypatch.setattr(TextScanner, "_event_lines", broken)
     items = list(decode_bytes(b"\n".join(lines), source="s"))
     assert [(q.reason, "RuntimeError: boom" in q.detail) for q in quarantined_of(items)] == [("internal_error", True)]
 
