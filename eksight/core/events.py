@@ -26,6 +26,7 @@ MAX_EVENT_DEPTH = 128
 included, stay far below it (the dev set's deepest event nests 12 levels); the parser's recursion allows ~1,000
 less the caller's stack."""
 
+
 class UserInfo(msgspec.Struct, rename="camel", omit_defaults=True):
     username: str = ""
     uid: str = ""
@@ -177,13 +178,11 @@ def event_time(event: AuditEvent) -> float:
 def _decode_leniently(data: bytes) -> AuditEvent:
     """Slow path for hand-made or older events: explicit nulls mean "absent"."""
     try:
-        value = _ANY.decode(data)  # (the typed decoder may have stopped at a wrong type before a syntax error)
-    except msgspec.DecodeError as error:
-        raise EventError("invalid_json", str(error)) from None
-    try:
-        return _DECODER.decode(msgspec.json.encode(_without_nulls(value)))
+        return _DECODER.decode(msgspec.json.encode(_without_nulls(_ANY.decode(data))))
     except msgspec.ValidationError as error:
         raise EventError("invalid_event_shape", str(error)) from None
+    except msgspec.DecodeError as error:  # the typed decoder stopped at a wrong type before a syntax error
+        raise EventError("invalid_json", str(error)) from None
 
 
 def _without_nulls(value: Any, depth: int = 1) -> Any:

@@ -24,11 +24,14 @@ _ANY = msgspec.json.Decoder()
 def nests_deeper_than(text: bytes, limit: int) -> bool:
     """Whether JSON ``text`` nests arrays and objects more than ``limit`` levels deep; brackets inside strings do
     not count. Linear, and cheap when the text holds at most ``limit`` brackets (the usual case). Malformed text is
-    judged by its brackets: the parser stops at the first error, so it never goes deeper than this says."""
+    judged by its brackets: the parser stops at the first error, so it never goes deeper than this says. Depth is
+    measured from the lowest point before it (stray closing brackets do not make room), so what holds for a text
+    holds for every part of it that begins where a value may."""
     if text.count(b"[") + text.count(b"{") <= limit:
         return False
     steps = _STRING.sub(b"", text).translate(_STEPS, _NOT_BRACKETS)
-    return max(accumulate(memoryview(steps).cast("b")), default=0) > limit
+    depths = list(accumulate(memoryview(steps).cast("b"), initial=0))
+    return max(map(int.__sub__, depths, accumulate(depths, min))) > limit
 
 
 def decode_bounded(raw: bytes | msgspec.Raw, *, max_bytes: int, max_depth: int) -> Any:

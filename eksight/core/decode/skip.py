@@ -10,7 +10,7 @@ from eksight.core.decode.model import SAMPLE_BYTES, TOO_DEEP
 class ValueSkipper:
     """One value being skipped: where it started, why, its first bytes (the sample) and how far it has got."""
 
-    __slots__ = ("depth", "escape", "in_string", "length", "offset", "reason", "sample", "scalar")
+    __slots__ = ("deepest", "depth", "escape", "in_string", "length", "offset", "reason", "sample", "scalar")
 
     def __init__(self, offset: int, first: int, reason: str) -> None:
         self.offset = offset
@@ -18,6 +18,7 @@ class ValueSkipper:
         self.sample = b""
         self.length = 0
         self.depth = 0
+        self.deepest = 0
         self.in_string = False
         self.escape = False
         self.scalar = first not in b'{["'
@@ -49,6 +50,7 @@ class ValueSkipper:
                 self.in_string = True
             elif bracket in b"{[":
                 self.depth += 1
+                self.deepest = max(self.deepest, self.depth)
             else:
                 self.depth -= 1
                 if self.depth <= 0:

@@ -49,6 +49,9 @@ class _Pass:
     incident: bool
     reported: bool = False
     next_nl: int = -2  # the next newline at or after the position: -1 none in buf, -2 not looked for yet
+    # The line (by its newline) last judged for depth: each value on a line is not to cost the rest of the line.
+    judged_line: int = -1
+    deep_line: bool = False
 
     @property
     def n(self) -> int:
@@ -272,8 +275,10 @@ class TextScanner:
     def _line(self, p: _Pass, pos: int, nl: int) -> Decoding[int]:
         """Fast path: the line is exactly one object (JSON lines, or a one-line container)."""
         line = p.buf[pos:nl]
-        if nests_deeper_than(line, MAX_VALUE_DEPTH):
-            return (yield from self._too_deep_line(p.buf, pos, nl))
+        if p.judged_line != nl:  # (a shallow line's every part is shallow: see nests_deeper_than)
+            p.judged_line, p.deep_line = nl, nests_deeper_than(line, MAX_VALUE_DEPTH)
+        if p.deep_line:
+            return (yield from self._deep_line(p.buf, pos, nl))
         try:
             probe = PROBE.decode(line)
         except DECODE_ERRORS:
@@ -290,10 +295,14 @@ class TextScanner:
         self._after_value()
         return pos + len(unit)
 
-    def _too_deep_line(self, buf: bytes, pos: int, nl: int) -> Decoding[int]:
-        """A line nested deeper than the limit: its value is quarantined up to where it ends, or to the end of the
-        line if it does not end there (a cut record must not take the lines after it)."""
-        end, done = ValueSkipper(self.base + pos, buf[pos], "nesting_too_deep").advance(buf, pos, nl)
+    def _deep_line(self, buf: bytes, pos: int, nl: int) -> Decoding[int]:
+        """A line nested deeper than the limit. If the value at ``pos`` is the deep one, it is quarantined up to
+        where it ends, or to the end of the line if it does not end there (a cut record must not take the lines
+        after it); if not, it is read the slow way (`_NOT_HANDLED`), and the deep one comes after it."""
+        skipper = ValueSkipper(self.base + pos, buf[pos], "nesting_too_deep")
+        end, done = skipper.advance(buf, pos, nl)
+        if done and skipper.deepest <= MAX_VALUE_DEPTH:
+            return _NOT_HANDLED
         unit = buf[pos:end] if done else buf[pos:nl].rstrip(STRIP)
         ending = "" if done else "; the line ends inside it"
         yield self.run.quarantine(self.base + pos, "nesting_too_deep", TOO_DEEP + ending, unit)
