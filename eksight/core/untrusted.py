@@ -27,7 +27,7 @@ def nests_deeper_than(text: bytes, limit: int) -> bool:
     judged by its brackets: the parser stops at the first error, so it never goes deeper than this says. Depth is
     measured from the lowest point before it (stray closing brackets do not make room), so what holds for a text
     holds for every part of it that begins where a value may."""
-    if text.count(b"[") + text.count(b"{") <= limit:
+    if len(text) <= limit or text.count(b"[") + text.count(b"{") <= limit:  # (a level takes a byte at least)
         return False
     steps = _STRING.sub(b"", text).translate(_STEPS, _NOT_BRACKETS)
     depths = list(accumulate(memoryview(steps).cast("b"), initial=0))

@@ -632,7 +632,7 @@ def test_a_cut_deep_value_does_not_take_the_lines_after_it(lines: list[bytes]) -
         items, _ = decode(b"\n".join([lines[0], cut, lines[1], lines[2]]))
         assert audit_ids(items) == ids(lines[:3])
         assert "nesting_too_deep" in reasons(items)
-    # no newline after it: the next record's own start (an audit event's first bytes) ends it
+    # no newline after it: the next line that starts with an object (as JSON lines records do) ends it
     items, _ = decode(lines[0] + b"\n" + b"[" * 600 + lines[1] + b"\n" + lines[2])
     assert audit_ids(items) == ids(lines[:1] + lines[2:3])  # (lines[1] is inside the unclosed arrays' line)
 

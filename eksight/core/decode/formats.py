@@ -118,9 +118,11 @@ BOM = b"\xef\xbb\xbf"
 _RECORD_START = rb'(?=\{"(?:messageType"|kind":"Event","apiVersion":"audit\.k8s\.io/))'
 RESYNC = re.compile(rb"\n[ \t\r]*(?=[{\[]|H4sI|eyJ|W3)|\}[ \t\r\n]*(?=\{)|" + _RECORD_START)
 RESYNC_IN_ARRAY = re.compile(rb"\n[ \t\r]*(?=[{\[]|H4sI|eyJ|W3)|\}[ \t\r\n]*,?[ \t\r\n]*(?=\{)|" + _RECORD_START)
-# A line that starts a record: a value skipped for its depth never runs past it (a cut one must not take the rest).
-RECORD_LINE = re.compile(rb"\n" + _RECORD_START)
-RECORD_LINE_HOLD = 64  # bytes kept back at the end of the text so far: a record start may be cut in two there
+# A line that starts with an object at its first byte, as JSON-lines records do (compact JSON has no newline inside,
+# pretty-printed JSON indents what it nests): a value skipped for its depth is never followed past one, so a cut
+# value does not take the records after it.
+RECORD_LINE = re.compile(rb"\n(?=\{)")
+RECORD_LINE_HOLD = 1  # the text so far may end with the newline: what follows it is not known yet
 TRAILING = re.compile(r"trailing characters \(byte (\d+)\)")
 B64_CHARS = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/")
 B64_TEXT = re.compile(rb"[A-Za-z0-9+/]{8,}={0,2}")

@@ -432,7 +432,7 @@ class TextScanner:
 
     def _skip_scan(self, buf: bytes, pos: int, final: bool) -> Decoding[int]:
         """Walk past a value that is not to be held (see `ValueSkipper`); quarantine it once its end is found. One
-        too deep is not followed past a line that starts a record (a cut one must not take the records after it)."""
+        too deep is not followed past a line that starts an object (a cut one must not take the records after it)."""
         skip = self.skip
         assert skip is not None
         stop, cut = len(buf), False
@@ -445,7 +445,9 @@ class TextScanner:
         end, done = skip.advance(buf, pos, stop)
         self._account("quarantined", end - pos)
         if done or final or cut:
-            ending = "" if done else ("; a record starts before it ends" if cut else "; the input ends inside it")
+            ending = (
+                "" if done else ("; a line starts an object before it ends" if cut else "; the input ends inside it")
+            )
             yield self.run.quarantine(skip.offset, skip.reason, skip.detail(ending, self.run.max_document), skip.sample)
             self.skip = None
             self._after_value()
