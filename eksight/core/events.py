@@ -3,6 +3,10 @@
 Attribute names are snake_case; the JSON names are Kubernetes' own (``auditID``, ``sourceIPs``, ...).
 Request and response bodies stay undecoded (`msgspec.Raw`) until a rule asks for them, because most
 events never need them and some (list responses) are large.
+
+Records are untrusted: `parse_event` turns anything that is not a usable audit event into an `EventError` with a
+countable reason (never another exception), and checks size and nesting before parsing (see
+`eksight.core.untrusted`), so one hostile record is quarantined alone.
 """
 
 from __future__ import annotations
@@ -12,10 +16,18 @@ from typing import Any
 
 import msgspec
 
-_CAMEL = {"rename": "camel", "omit_defaults": True}
+from eksight.core.decode.model import MAX_RECORD_BYTES
+from eksight.core.untrusted import decode_bounded, nests_deeper_than
+
+MAX_EVENT_BYTES = MAX_RECORD_BYTES
+"""Largest audit event parsed (the decoder's record limit: CloudWatch Logs' event size); bigger: ``event_too_large``."""
+MAX_EVENT_DEPTH = 128
+"""Deepest an audit event may nest (bodies included); deeper: ``nesting_too_deep``. Kubernetes objects, CRD schemas
+included, stay far below it (the dev set's deepest event nests 12 levels); the parser's recursion allows ~1,000
+less the caller's stack."""
 
 
-class UserInfo(msgspec.Struct, **_CAMEL):  # type: ignore[call-arg]
+class UserInfo(msgspec.Struct, rename="camel", omit_defaults=True):
     username: str = ""
     uid: str = ""
     groups: list[str] = []
@@ -26,7 +38,7 @@ class UserInfo(msgspec.Struct, **_CAMEL):  # type: ignore[call-arg]
         return values[0] if values else ""
 
 
-class ObjectRef(msgspec.Struct, **_CAMEL):  # type: ignore[call-arg]
+class ObjectRef(msgspec.Struct, rename="camel", omit_defaults=True):
     resource: str = ""
     namespace: str = ""
     name: str = ""
@@ -37,14 +49,14 @@ class ObjectRef(msgspec.Struct, **_CAMEL):  # type: ignore[call-arg]
     subresource: str = ""
 
 
-class Status(msgspec.Struct, **_CAMEL):  # type: ignore[call-arg]
+class Status(msgspec.Struct, rename="camel", omit_defaults=True):
     code: int = 0
     status: str = ""
     reason: str = ""
     message: str = ""
 
 
-class AuditEvent(msgspec.Struct, **_CAMEL):  # type: ignore[call-arg]
+class AuditEvent(msgspec.Struct, rename="camel", omit_defaults=True):
     kind: str = ""
     api_version: str = ""
     level: str = ""
@@ -135,10 +147,16 @@ _ANY = msgspec.json.Decoder()
 
 
 def parse_event(data: bytes | str) -> AuditEvent:
+    """``data`` as an audit event; `EventError` when it is not one (the only exception it raises)."""
+    text = data.encode("utf-8", "surrogatepass") if isinstance(data, str) else data  # (lone surrogates: invalid JSON)
+    if len(text) > MAX_EVENT_BYTES:
+        raise EventError("event_too_large", f"{len(text)} bytes, over the limit of {MAX_EVENT_BYTES} bytes")
+    if nests_deeper_than(text, MAX_EVENT_DEPTH):
+        raise EventError("nesting_too_deep", f"JSON nested more than {MAX_EVENT_DEPTH} levels deep")
     try:
-        event = _DECODER.decode(data)
+        event = _DECODER.decode(text)
     except msgspec.ValidationError:
-        event = _decode_leniently(data)
+        event = _decode_leniently(text)
     except msgspec.DecodeError as error:
         raise EventError("invalid_json", str(error)) from None
     # v1beta1 events inside an EventList carry apiVersion only on the list, so a missing one is accepted.
@@ -153,23 +171,27 @@ def event_time(event: AuditEvent) -> float:
     """`event.time`, with an unparseable timestamp turned into an `EventError` (reason invalid_timestamp)."""
     try:
         return event.time
-    except ValueError as error:
+    except (ValueError, OverflowError) as error:
         raise EventError("invalid_timestamp", f"audit event {event.audit_id}: {error}") from None
 
 
-def _decode_leniently(data: bytes | str) -> AuditEvent:
+def _decode_leniently(data: bytes) -> AuditEvent:
     """Slow path for hand-made or older events: explicit nulls mean "absent"."""
     try:
         return _DECODER.decode(msgspec.json.encode(_without_nulls(_ANY.decode(data))))
     except msgspec.ValidationError as error:
         raise EventError("invalid_event_shape", str(error)) from None
+    except msgspec.DecodeError as error:  # the typed decoder stopped at a wrong type before a syntax error
+        raise EventError("invalid_json", str(error)) from None
 
 
-def _without_nulls(value: Any) -> Any:
+def _without_nulls(value: Any, depth: int = 1) -> Any:
+    if depth > MAX_EVENT_DEPTH:  # (checked on the text already: this bounds the recursion on its own too)
+        raise EventError("nesting_too_deep", f"JSON nested more than {MAX_EVENT_DEPTH} levels deep")
     if isinstance(value, dict):
-        return {k: _without_nulls(v) for k, v in value.items() if v is not None}
+        return {k: _without_nulls(v, depth + 1) for k, v in value.items() if v is not None}
     if isinstance(value, list):
-        return [_without_nulls(v) for v in value]
+        return [_without_nulls(v, depth + 1) for v in value]
     return value
 
 
@@ -188,9 +210,5 @@ def parse_time(value: str) -> float:
 
 
 def _decode_body(raw: msgspec.Raw) -> Any:
-    if not raw:
-        return None
-    try:
-        return _ANY.decode(raw)
-    except msgspec.DecodeError:
-        return None
+    """The body, or None when absent or unreadable (an event built without `parse_event` is bounded here too)."""
+    return decode_bounded(raw, max_bytes=MAX_EVENT_BYTES, max_depth=MAX_EVENT_DEPTH)

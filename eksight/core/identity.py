@@ -22,7 +22,9 @@ Keys built from a username carry the ``user:`` prefix so no username can collide
 (a mapped user literally named ``anonymous`` or ``node:*`` stays ``user:anonymous``).
 
 `resolve_principal` runs on every event, so resolution is memoized on the identity fields it reads
-(a bounded LRU cache): the per-event cost is a few dict look-ups and one cache hit.
+(a bounded LRU cache): the per-event cost is a few dict look-ups and one cache hit. Identities larger than any
+real one (impersonation headers and archive writers choose them freely) are resolved without being kept, so the
+caches' memory stays bounded by entry count times `_MAX_CACHED_CHARS`.
 """
 
 from __future__ import annotations
@@ -71,6 +73,9 @@ _SSO_ROLE_PREFIX = "AWSReservedSSO_"
 # Bound service-account token claims. Panther's normalised events spell the keys with `_slash_`.
 _POD_NAME_KEYS = ("authentication.kubernetes.io/pod-name", "authentication_kubernetes_io_slash_pod-name")
 _NODE_NAME_KEYS = ("authentication.kubernetes.io/node-name", "authentication_kubernetes_io_slash_node-name")
+# Identities memoized at most this large (characters over all fields; groups): real ones are a few hundred.
+_MAX_CACHED_CHARS = 2048
+_MAX_CACHED_GROUPS = 64
 # uid of IAM-authenticated users: "aws-iam-authenticator:ACCOUNT:AROA…" (older: "heptio-authenticator-aws:…").
 _AUTHENTICATOR_UID_PREFIXES = ("aws-iam-authenticator:", "heptio-authenticator-aws:")
 
@@ -146,7 +151,11 @@ def resolve_user(user: UserInfo) -> Principal:
         node = first(_NODE_NAME_KEYS[0]) or first(_NODE_NAME_KEYS[1])
     else:
         canonical_arn = session_arn = session = pod = node = ""
-    return _resolve(user.username, user.uid, canonical_arn, session_arn, session, pod, node, tuple(user.groups))
+    fields = (user.username, user.uid, canonical_arn, session_arn, session, pod, node)
+    groups = tuple(user.groups)
+    if len(groups) > _MAX_CACHED_GROUPS or sum(map(len, fields)) + sum(map(len, groups)) > _MAX_CACHED_CHARS:
+        return _resolve.__wrapped__(*fields, groups)
+    return _resolve(*fields, groups)
 
 
 # --- resolution -------------------------------------------------------------------------------------------
@@ -183,7 +192,7 @@ def _resolve(
 
     # IAM identity behind the request, if the event shows one: the stable role/user ARN first, then the
     # username (an ARN for access entries without a username template), then the session ARN.
-    iam = _parse_arn(canonical_arn) or _parse_arn(username) or _parse_arn(session_arn)
+    iam = _arn(canonical_arn) or _arn(username) or _arn(session_arn)
     arn, iam_kind, iam_name, account, arn_session = iam if iam else ("", "", "", "", "")
     session = session or arn_session
     account = account or _account_from_uid(uid)
@@ -238,6 +247,10 @@ def _resolve(
         return Principal(f"user:{username}", UNKNOWN, username, groups=groups)
     # Certificate CN, OIDC or a mapping whose IAM fields the event does not show.
     return Principal(f"user:{username}", MAPPED_USER, username, account=account, groups=groups)
+
+
+def _arn(value: str) -> tuple[str, str, str, str, str] | None:
+    return _parse_arn(value) if len(value) <= _MAX_CACHED_CHARS else _parse_arn.__wrapped__(value)
 
 
 @lru_cache(maxsize=4096)

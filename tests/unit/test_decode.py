@@ -32,6 +32,7 @@ from eksight.core.decode import (
     decode_path,
     decode_stream,
 )
+from eksight.core.decode.model import MAX_VALUE_DEPTH
 from eksight.core.events import EventError, parse_event
 
 DATASETS = Path(__file__).resolve().parents[2].parent / "shared" / "datasets"
@@ -581,13 +582,100 @@ def test_payloads_nested_too_deep_are_quarantined(lines: list[bytes]) -> None:
     assert [q.reason for q in quarantined_of(items)] == ["nesting_too_deep"]
 
 
+def deep_object(depth: int) -> bytes:
+    return b'{"a":' * (depth - 1) + b"{}" + b"}" * (depth - 1)
+
+
+def reasons(items: list[RawEvent | Quarantined]) -> list[str]:
+    return [item.reason if isinstance(item, Quarantined) else "event" for item in items]
+
+
+@pytest.mark.parametrize("read_size", [1 << 20, 4096, 3])
+def test_values_nested_past_the_limit_are_quarantined_before_parsing(lines: list[bytes], read_size: int) -> None:
+    over = deep_object(MAX_VALUE_DEPTH + 1)
+    records = [
+        lines[0],
+        deep_object(MAX_VALUE_DEPTH),  # at the limit: fine
+        b"[" * MAX_VALUE_DEPTH + b"{}" + b"]" * MAX_VALUE_DEPTH,  # arrays at the limit; an element counts on its own
+        over,  # a JSON line
+        b"[" * (MAX_VALUE_DEPTH + 1) + b"]" * (MAX_VALUE_DEPTH + 1),  # the array one level too deep, from its "["
+        b"[" * 100_000 + b"]" * 100_000,
+        json.dumps(json.loads(over), indent=1).encode(),  # pretty-printed: no line is deep, the value is
+        lines[0] + deep_object(5000),  # run into the event before it: no newline between them
+        lines[1],
+    ]
+    data = b"\n".join(records) + b"\n"
+    stats = DecodeStats()
+    items = list(decode_stream(ShortReads(data, read_size), source="s", stats=stats))
+    too_deep = "nesting_too_deep"
+    assert reasons(items) == [
+        "event",
+        "event",
+        "event",
+        too_deep,
+        too_deep,
+        too_deep,
+        too_deep,
+        "event",
+        too_deep,
+        "event",
+    ]
+    assert [item.data for item in events_of(items)] == [*records[:2], b"{}", lines[0], lines[1]]
+    at = line_offsets(records)
+    expected = [at[3], at[4] + MAX_VALUE_DEPTH, at[5] + MAX_VALUE_DEPTH, at[6], at[7] + len(lines[0])]
+    assert [q.offset for q in quarantined_of(items)] == expected
+    assert sum(stats.accounted.values()) == stats.bytes_decoded == len(data)
+
+
+def test_a_cut_deep_value_does_not_take_the_lines_after_it(lines: list[bytes]) -> None:
+    for cut in (b'{"a":' * 100_000, b"[" * 100_000, b'[{"a":' * 1000):
+        items, _ = decode(b"\n".join([lines[0], cut, lines[1], lines[2]]))
+        assert audit_ids(items) == ids(lines[:3])
+        assert "nesting_too_deep" in reasons(items)
+    # no newline after it: the next line that starts with an object (as JSON lines records do) ends it
+    items, _ = decode(lines[0] + b"\n" + b"[" * 600 + lines[1] + b"\n" + lines[2])
+    assert audit_ids(items) == ids(lines[:1] + lines[2:3])  # (lines[1] is inside the unclosed arrays' line)
+
+
+def test_an_envelope_is_read_in_one_pass_only_when_it_has_exactly_cloudwatchs_shape(lines: list[bytes]) -> None:
+    plain = json.loads(envelope(lines[:2]))
+    extracted = {**plain, "logEvents": [{**e, "extractedFields": {"a": "b"}} for e in plain["logEvents"]]}
+    extra_field = {**plain, "deliveryInfo": {"x": [1, {"y": None}]}}
+    deep_field = {**plain, "x": json.loads(deep_object(MAX_VALUE_DEPTH + 1))}
+    for document in (plain, extracted, extra_field):
+        items, _ = decode(json.dumps(document).encode() + b"\n" + lines[2])
+        assert [(e.data, e.context.cluster) for e in events_of(items)] == [
+            (lines[0], "prod"),
+            (lines[1], "prod"),
+            (lines[2], None),
+        ]
+    items, _ = decode(json.dumps(deep_field).encode() + b"\n" + lines[2])
+    assert reasons(items) == ["nesting_too_deep", "event"]
+
+
+def test_a_record_too_deep_for_an_event_is_handed_on_alone(lines: list[bytes]) -> None:
+    """Deeper than an audit event may be but within the decoder's limit: the decoder yields it (from a container
+    too), and parse_event quarantines just that one."""
+    record = json.loads(lines[1])
+    record["requestObject"] = json.loads(deep_object(200))
+    event_list = {"kind": "EventList", "items": [json.loads(lines[0]), record, json.loads(lines[2])]}
+    items, _ = decode(json.dumps(event_list).encode())
+    verdicts = []
+    for event in events_of(items):
+        try:
+            verdicts.append(parse_event(event.data).audit_id)
+        except EventError as error:
+            verdicts.append(error.reason)
+    assert verdicts == [ids(lines)[0], "nesting_too_deep", ids(lines)[2]]
+
+
 def test_a_bug_surfaces_as_a_record_not_an_exception(lines: list[bytes], monkeypatch: pytest.MonkeyPatch) -> None:
-    from eksight.core.decode import scanner as module
+    from eksight.core.decode.text import TextScanner
 
     def broken(*args: object, **kwargs: object) -> None:
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(module._Scanner, "_event_lines", broken)
+    monkeypatch.setattr(TextScanner, "_event_lines", broken)
     items = list(decode_bytes(b"\n".join(lines), source="s"))
     assert [(q.reason, "RuntimeError: boom" in q.detail) for q in quarantined_of(items)] == [("internal_error", True)]
 

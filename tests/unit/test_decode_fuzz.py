@@ -4,14 +4,20 @@ Arbitrary bytes, token soups and damaged (truncated, bit-flipped, spliced, ...) 
 shape must never raise out of the iterator, must account for every decoded byte, must decode the same whatever the
 read size and compression, and must keep a damaged record's neighbours where the damage leaves them decidable.
 
-Short by default (200 examples per property). Longer: ``EKSIGHT_FUZZ_EXAMPLES=20000 .venv/bin/python -m pytest
-tests/unit/test_decode_fuzz.py -q`` (optionally ``EKSIGHT_FUZZ_SEED=<n>`` for a different, reproducible run).
+Hostile records too (values nested past every limit, closed or cut, records at and over the size limit, broken
+encodings): they are quarantined alone, and every record the decoder hands on either parses as an audit event or
+raises only `EventError`.
+
+Short by default (200 examples per property: it runs in ``make test``). Long mode, for ``make fuzz``: the same
+properties with more examples, ``EKSIGHT_FUZZ_EXAMPLES=20000 .venv/bin/python -m pytest tests/unit/test_decode_fuzz.py
+-q -n 2`` (optionally ``EKSIGHT_FUZZ_SEED=<n>`` for a different, reproducible run; ~1 ms per example and property).
 Events come from the dev set and Panther's tests when ../shared/datasets is present, else from synthetic EKS events.
 """
 
 from __future__ import annotations
 
 import base64
+import contextlib
 import gzip
 import io
 import itertools
@@ -25,6 +31,8 @@ from hypothesis import HealthCheck, assume, given, seed, settings
 from hypothesis import strategies as st
 
 from eksight.core.decode import DecodeStats, Quarantined, RawEvent, SourceContext, decode_bytes, decode_stream
+from eksight.core.decode.model import MAX_VALUE_DEPTH
+from eksight.core.events import EventError, parse_event
 
 EXAMPLES = int(os.environ.get("EKSIGHT_FUZZ_EXAMPLES", "200"))
 SEED = int(os.environ.get("EKSIGHT_FUZZ_SEED", "20241126"))
@@ -451,3 +459,103 @@ def test_a_damaged_record_does_not_take_its_neighbours(data: st.DataObject, layo
             if j != k:
                 for index, event in enumerate(batch):
                     assert (event, CLUSTER, 1000 + index) in found_events, (j, k)
+
+
+# ---- hostile records ---------------------------------------------------------------------------------------
+
+OPENERS = [b"[", b'{"a":', b'{"a":[', b'["[{",', b'{"k\\"":']  # with brackets and escapes inside strings
+CLOSERS = {b"[": b"]", b'{"a":': b"}", b'{"a":[': b"]}", b'["[{",': b"]", b'{"k\\"":': b"}"}
+
+
+@st.composite
+def deep_value(draw: st.DrawFn) -> bytes:
+    """A value nested anywhere from shallow to far past every limit; closed, or cut anywhere."""
+    opener = draw(st.sampled_from(OPENERS))
+    depth = draw(st.sampled_from([1, 127, 128, 129, MAX_VALUE_DEPTH, MAX_VALUE_DEPTH + 1]) | st.integers(0, 3000))
+    value = opener * depth + b"1" + CLOSERS[opener] * depth
+    if draw(st.booleans()):
+        value = value[: draw(st.integers(1, len(value)))]
+    return value
+
+
+@st.composite
+def hostile_event(draw: st.DrawFn) -> bytes:
+    """An API-server-looking event whose body is hostile: deep, huge, or of any JSON type."""
+    base = draw(st.sampled_from(EKS_EVENTS))
+    body = draw(
+        deep_value()
+        | st.sampled_from([b"null", b"1e400", b'"x"', b"[]", b"-0", b"123456789012345678901234567890"])
+        | st.integers(0, 1 << 21).map(lambda size: json.dumps("x" * size).encode())
+    )
+    return base[:-1] + b',"requestObject":' + body + b"}"
+
+
+BROKEN_TEXT = [
+    b"\xff",
+    b"\xc0\xaf",
+    b"\xed\xa0\x80",
+    b"\\ud800",
+    b"\\udc00\\ud800",
+    b"\x00",
+    b"\xef\xbb\xbf",
+    b"\\u0000",
+]
+
+
+@st.composite
+def broken_encoding(draw: st.DrawFn) -> bytes:
+    """An event with bytes that are not UTF-8 (or escapes that are not characters) inside one of its strings."""
+    event = draw(st.sampled_from(EVENTS))
+    quotes = [i for i, byte in enumerate(event) if byte == 0x22]
+    i = draw(st.sampled_from(quotes)) + 1 if quotes else 0
+    return event[:i] + draw(st.sampled_from(BROKEN_TEXT) | st.binary(min_size=1, max_size=6)) + event[i:]
+
+
+def judged(items: list[RawEvent | Quarantined]) -> None:
+    """Every record handed on parses as an event or raises only EventError (never RecursionError...)."""
+    for item in items:
+        if isinstance(item, RawEvent):
+            with contextlib.suppress(EventError):
+                parse_event(item.data).request_body()
+
+
+@seed(SEED)
+@FUZZ
+@given(
+    st.data(),
+    st.lists(st.sampled_from(EVENTS), min_size=2, max_size=5),
+    deep_value() | hostile_event() | broken_encoding(),
+    st.sampled_from(["jsonl", "envelope"]),
+    st.sampled_from([1 << 20, 4096, 7]),
+)
+def test_a_hostile_record_is_quarantined_alone(
+    data: st.DataObject, records: list[bytes], hostile: bytes, layout: str, size: int
+) -> None:
+    k = data.draw(st.integers(0, len(records)))
+    hostile = hostile.replace(b"\n", b" ")  # on its own line
+    if layout == "jsonl":
+        text = b"\n".join([*records[:k], hostile, *records[k:]]) + b"\n"
+    else:  # the hostile record as a log event between the others (its message a string, however deep)
+        message = hostile.decode("utf-8", "replace").encode()  # a JSON string holds characters, not bytes
+        text = envelope([*records[:k], message, *records[k:]])
+    items, _ = decoded(text)
+    same_for_any_read_size(text, items, size)
+    judged(items)
+    found = [item.data for item in items if isinstance(item, RawEvent)]
+    for record in records:  # the good records all come through
+        assert record in found
+
+
+@seed(SEED)
+@FUZZ
+@given(st.lists(deep_value() | hostile_event() | broken_encoding() | st.sampled_from(EVENTS), max_size=6), st.data())
+def test_hostile_records_in_any_arrangement(values: list[bytes], data: st.DataObject) -> None:
+    """Run together, in arrays, concatenated without newlines, gzipped: nothing raises, everything is accounted."""
+    separator = data.draw(st.sampled_from([b"\n", b"", b",", b" "]))
+    text = separator.join(values)
+    if data.draw(st.booleans()):
+        text = b"[" + text + b"]"
+    if data.draw(st.booleans()):
+        text = gz(text)
+    items, _ = decoded(text)
+    judged(items)

@@ -19,7 +19,7 @@ import msgspec
 import pytest
 
 from eksight.core import identity
-from eksight.core.events import AuditEvent, parse_event
+from eksight.core.events import AuditEvent, UserInfo, parse_event
 from eksight.core.identity import Principal, impersonation, resolve_principal
 
 DATASETS = Path(__file__).resolve().parents[2].parent / "shared" / "datasets"
@@ -463,3 +463,19 @@ def test_panther_events_resolve():
 def test_falco_fixtures(fixture, kind, key):
     p = resolve_principal(parse_event((FALCO / fixture).read_bytes()))
     assert (p.kind, p.key) == (kind, key)
+
+
+def test_identities_larger_than_any_real_one_resolve_the_same_without_being_memoized():
+    """Impersonation headers and archive writers choose these freely: the memo must not keep megabytes per entry."""
+    groups = [f"group-{i}" for i in range(1000)]
+    role = "arn:aws:iam::111122223333:role/" + "r" * 3000
+    cases = [
+        (UserInfo(username="alice", groups=groups), ("user:alice", identity.MAPPED_USER)),
+        (UserInfo(username=role), (f"iam:{role}", identity.IAM_ROLE)),
+    ]
+    for user, (key, kind) in cases:
+        before = identity._resolve.cache_info().currsize
+        principal = identity.resolve_user(user)
+        assert (principal.key, principal.kind) == (key, kind)
+        assert identity._resolve.cache_info().currsize == before  # resolved, not kept
+    assert identity.resolve_user(UserInfo(username="alice", groups=groups)).groups == tuple(groups)

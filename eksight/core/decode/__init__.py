@@ -40,9 +40,20 @@ record over ``max_record`` bytes, default 1 MiB = the CloudWatch Logs event limi
 top-level object over ``max_document``), ``truncated_gzip``, ``corrupt_gzip``, ``invalid_gzip`` (bytes before,
 between or after gzip members that are not gzip), ``invalid_base64``,
 ``invalid_envelope``, ``empty_envelope`` (DATA_MESSAGE without log events), ``unknown_message_type``,
-``invalid_log_event`` (a ``logEvents``/``events`` element without a string ``message``), ``nesting_too_deep``,
+``invalid_log_event`` (a ``logEvents``/``events`` element without a string ``message``), ``nesting_too_deep``
+(payloads inside payloads over 3 levels, or JSON nested over ``MAX_VALUE_DEPTH``: see Hostile input),
 ``unreadable`` (I/O error; detail = the OS error). Skip reasons: ``control_message``, ``non_audit_stream``,
 ``empty_document`` (an empty array, EventList or export page).
+
+Hostile input: the parser recurses once per nesting level, so no value reaches it unchecked. A top-level value
+(or top-level array element) nested deeper than ``MAX_VALUE_DEPTH`` (512), and top-level arrays nested deeper,
+are quarantined as ``nesting_too_deep`` after a linear check of their bytes: on a line of JSON lines, the value up
+to its end or the line's; otherwise the value to its end, walked without parsing, never past a line that starts
+with ``{`` (so a cut one does not take the records after it; an unclosed one run into the next record on the same
+line takes that record along). Envelopes of exactly CloudWatch's shape are read in one pass, typed, hence bounded;
+any other envelope is checked like any value. Records are handed on if within the limit; audit events are held
+to a tighter one by `eksight.core.events.parse_event`. Work is linear in the input: about 1 s per MiB of
+brackets at worst (the walk past a deep value), 5 ms per MiB for the check itself.
 
 Memory: input is read in 1 MiB chunks and gzip members are inflated incrementally (bounded output per call, any
 number of concatenated members), so memory is bounded by the largest single record, not by the input. Top-level

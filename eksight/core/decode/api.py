@@ -18,7 +18,8 @@ from eksight.core.decode.model import (
     SourceContext,
     context_from_key,
 )
-from eksight.core.decode.scanner import _pipeline, _read, _ReadFailed, _Run, _slices
+from eksight.core.decode.pipeline import ReadFailed, pipeline, read, slices
+from eksight.core.decode.run import Run
 
 
 def decode_bytes(
@@ -31,8 +32,8 @@ def decode_bytes(
     max_document: int = MAX_DOCUMENT_BYTES,
 ) -> Iterator[RawEvent | Quarantined]:
     """Decode an in-memory input of any shape. Skips are counted in ``stats`` (when given)."""
-    run = _Run(source, stats if stats is not None else DecodeStats(), max_record, max_document)
-    return _pipeline(_slices(data), run, defaults, 0, accounting=True)
+    run = Run(source, stats if stats is not None else DecodeStats(), max_record, max_document)
+    return pipeline(slices(data), run, defaults, 0, accounting=True)
 
 
 def decode_stream(
@@ -46,9 +47,9 @@ def decode_stream(
 ) -> Iterator[RawEvent | Quarantined]:
     """Decode a binary stream (a file, an S3 body...) read in 1 MiB chunks. A read error ends the stream with
     an ``unreadable`` record."""
-    run = _Run(source, stats if stats is not None else DecodeStats(), max_record, max_document)
-    failed = _ReadFailed()
-    return _pipeline(_read(stream, failed), run, defaults, 0, accounting=True, failed=failed)
+    run = Run(source, stats if stats is not None else DecodeStats(), max_record, max_document)
+    failed = ReadFailed()
+    return pipeline(read(stream, failed), run, defaults, 0, accounting=True, failed=failed)
 
 
 def decode_path(
@@ -70,7 +71,7 @@ def decode_path(
         try:
             handle = open(file, "rb")  # noqa: SIM115 - closed below, also when the consumer stops early
         except OSError as error:
-            yield _Run(str(file), stats, max_record, max_document).quarantine(0, "unreadable", str(error), b"")
+            yield Run(str(file), stats, max_record, max_document).quarantine(0, "unreadable", str(error), b"")
             continue
         with handle:
             yield from decode_stream(
@@ -85,7 +86,7 @@ def decode_path(
 
 def _walk(path: Path, stats: DecodeStats, max_record: int, max_document: int) -> Iterator[Path | Quarantined]:
     def unreadable(where: Path, detail: str) -> Quarantined:
-        return _Run(str(where), stats, max_record, max_document).quarantine(0, "unreadable", detail, b"")
+        return Run(str(where), stats, max_record, max_document).quarantine(0, "unreadable", detail, b"")
 
     try:
         mode = path.stat().st_mode
@@ -153,14 +154,26 @@ class Decoder:
         """Everything, in input order. ``source``: bytes, a path (file or directory) or a binary stream;
         ``name`` names bytes and streams in the records (default ``<bytes>`` / the stream's name)."""
         context = defaults if defaults is not None else self.defaults
-        limits = {"stats": self.stats, "max_record": self.max_record, "max_document": self.max_document}
+        stats, max_record, max_document = self.stats, self.max_record, self.max_document
         if isinstance(source, bytes | bytearray | memoryview):
-            return decode_bytes(source, source=name or "<bytes>", defaults=context, **limits)  # type: ignore[arg-type]
+            return decode_bytes(
+                source,
+                source=name or "<bytes>",
+                defaults=context,
+                stats=stats,
+                max_record=max_record,
+                max_document=max_document,
+            )
         if isinstance(source, str | os.PathLike):
-            return decode_path(source, defaults=context, **limits)  # type: ignore[arg-type]
+            return decode_path(source, defaults=context, stats=stats, max_record=max_record, max_document=max_document)
         return decode_stream(
-            source, source=name or str(getattr(source, "name", "<stream>")), defaults=context, **limits
-        )  # type: ignore[arg-type]
+            source,
+            source=name or str(getattr(source, "name", "<stream>")),
+            defaults=context,
+            stats=stats,
+            max_record=max_record,
+            max_document=max_document,
+        )
 
     def events(
         self,

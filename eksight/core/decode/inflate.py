@@ -3,33 +3,55 @@
 from __future__ import annotations
 
 import codecs
+import re
 import zlib
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
+from typing import NamedTuple
 
-from eksight.core.decode.model import (
-    _CONTROL_BYTES,
-    _GZIP_MAGIC,
-    _HEAD_BYTES,
-    _INFLATE_CHUNK,
-    _MEMBER_HEAD,
-    _MEMBER_START,
-    _RESYNC_WINDOW,
-    _SNIFF_BYTES,
-    _TEXT_START,
-    SAMPLE_BYTES,
-)
+from eksight.core.decode.model import SAMPLE_BYTES
 
-# --- gzip layer ---------------------------------------------------------------------------------------------
+_INFLATE_CHUNK = 1 << 20
+_RESYNC_WINDOW = 4 << 20  # compressed bytes kept to find the next gzip member after a damaged one
+_GZIP_MAGIC = b"\x1f\x8b\x08"
+# A gzip member starts with the magic, deflate (8), then flags whose reserved bits (0xE0) are clear: text never does.
+_MEMBER_START = re.compile(rb"\x1f\x8b\x08[\x00-\x1f]")
+_MEMBER_HEAD = len(_GZIP_MAGIC) + 1
+_CONTROL_BYTES = frozenset(range(0x09)) | {0x0B, 0x0C} | frozenset(range(0x0E, 0x20)) | {0x7F}
+_TEXT_START = frozenset(b' \t\r\n{["-+/0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz\xef')
+_SNIFF_BYTES = 64 << 10
+_HEAD_BYTES = 4
 
-_TEXT, _BREAK, _GARBAGE = 0, 1, 2
+
+class Text(NamedTuple):
+    """Decompressed (or plain) text, continuing the text before it."""
+
+    data: bytes
+
+
+class Break(NamedTuple):
+    """A damaged or truncated member: the text is discontinuous here."""
+
+    reason: str
+    detail: str
+    sample: bytes
+
+
+class Garbage(NamedTuple):
+    """Bytes between or after members that are not gzip: the text is not affected."""
+
+    reason: str
+    detail: str
+    sample: bytes
+
+
+Signal = Text | Break | Garbage
 _START, _PLAIN, _MEMBER, _BETWEEN, _SEEK = 0, 1, 2, 3, 4
 
 
-class _Inflater:
+class Inflater:
     """Raw bytes → text. An input that starts with gzip magic is a sequence of gzip members; any other input is
-    text as it is. Yields ``(_TEXT, bytes)``; ``(_BREAK, reason, detail, sample)`` where a member is damaged or
-    truncated (the text is discontinuous there); ``(_GARBAGE, reason, detail, sample)`` for bytes between or after
-    members that are not gzip (the text is not affected). Output per call is bounded, so a small member that
+    text as it is. Yields `Text`, and `Break` / `Garbage` where a member is damaged or truncated / for bytes between
+    or after members that are not gzip. Output per call is bounded, so a small member that
     inflates to gigabytes streams through in slices."""
 
     def __init__(self) -> None:
@@ -41,21 +63,21 @@ class _Inflater:
         self.member_raw = bytearray()
         self.member_raw_start = 0
         self.member_text = 0
-        self.failure: tuple[int, str, str, bytes] | None = None
+        self.failure: Break | Garbage | None = None
         self.seek_start = 0
 
-    def feed(self, chunk: bytes) -> Iterator[tuple]:
+    def feed(self, chunk: bytes) -> Iterator[Signal]:
         if self.mode == _PLAIN:
             self.raw_pos += len(chunk)
             if chunk:
-                yield (_TEXT, chunk)
+                yield Text(chunk)
             return
         data = self.carry + chunk if self.carry else chunk
         self.raw_pos -= len(self.carry)
         self.carry = b""
         yield from self._process(data, final=False)
 
-    def finish(self) -> Iterator[tuple]:
+    def finish(self) -> Iterator[Signal]:
         data, self.carry = self.carry, b""
         self.raw_pos -= len(data)
         yield from self._process(data, final=True)
@@ -68,92 +90,109 @@ class _Inflater:
         self.member_raw_start = self.raw_pos
         self.member_text = 0
 
-    def _process(self, data: bytes, final: bool) -> Iterator[tuple]:
+    def _process(self, data: bytes, final: bool) -> Iterator[Signal]:
         while True:
-            if self.mode == _START:
-                # gzip, or text; or something that cannot start JSON or base64 text, where gzip magic within the
-                # first 64 KiB says it is a gzip stream with a damaged start
-                if not final and len(data) < _HEAD_BYTES:
-                    self.carry = data  # too short to tell yet
-                    self.raw_pos += len(data)
-                    return
-                binary = _looks_binary(data[:_HEAD_BYTES])
-                if not final and binary and len(data) < _SNIFF_BYTES:
-                    self.carry = data  # too short to tell yet
-                    self.raw_pos += len(data)
-                    return
-                match = _MEMBER_START.search(data, 0, _SNIFF_BYTES + _MEMBER_HEAD) if binary else None
-                k = match.start() if match else -1
-                if _MEMBER_START.match(data):
-                    self._start_member()
-                elif k == -1:
-                    self.mode = _PLAIN
-                else:
-                    yield (
-                        _GARBAGE,
-                        "invalid_gzip",
-                        f"{k} bytes before the first gzip member (at byte {k}) are not gzip data",
-                        data[: min(k, SAMPLE_BYTES)],
-                    )
-                    self.raw_pos += k
-                    data = data[k:]
-                    self._start_member()
-            elif self.mode == _BETWEEN:
-                if len(data) < _MEMBER_HEAD and not final and _GZIP_MAGIC.startswith(data[: len(_GZIP_MAGIC)]):
-                    self.carry = data  # too short to tell yet
-                    self.raw_pos += len(data)
-                    return
-                if _MEMBER_START.match(data):
-                    self._start_member()
-                elif not data:
-                    return
-                else:
-                    self.failure = (_GARBAGE, "invalid_gzip", "", b"")
-                    self.seek_start = self.raw_pos
-                    self.mode = _SEEK
-            elif self.mode == _PLAIN:
+            if self.mode == _PLAIN:
                 self.raw_pos += len(data)
                 if data:
-                    yield (_TEXT, data)
+                    yield Text(data)
                 return
+            if self.mode == _START:
+                rest = yield from self._start(data, final)
+            elif self.mode == _BETWEEN:
+                rest = self._between(data, final)
             elif self.mode == _SEEK:
-                match = _MEMBER_START.search(data)
-                k = match.start() if match else -1
-                if k == -1:
-                    hold = 0 if final else _magic_suffix(data)
-                    self._sample_seek(data[: len(data) - hold])
-                    self.carry = data[len(data) - hold :] if hold else b""
-                    self.raw_pos += len(data)
-                    if final:
-                        yield self._end_seek(self.raw_pos, "no gzip member follows")
-                        self.mode = _BETWEEN
-                    return
-                self._sample_seek(data[:k])
-                self.raw_pos += k
-                yield self._end_seek(self.raw_pos, f"resuming at the next gzip member at byte {self.raw_pos}")
-                data = data[k:]
-                self._start_member()
+                rest = yield from self._seek(data, final)
             else:
-                data = yield from self._inflate(data, final)
-                if data is None:
-                    return
+                rest = yield from self._inflate(data, final)
+            if rest is None:
+                return
+            data = rest
+
+    def _hold(self, data: bytes) -> None:
+        """Too short to tell yet: wait for more."""
+        self.carry = data
+        self.raw_pos += len(data)
+
+    def _start(self, data: bytes, final: bool) -> Generator[Signal, None, bytes | None]:
+        """gzip, or text; or something that cannot start JSON or base64 text, where gzip magic within the first
+        64 KiB says it is a gzip stream with a damaged start. Returns the data to go on with, or None."""
+        if not final and len(data) < _HEAD_BYTES:
+            self._hold(data)
+            return None
+        binary = _looks_binary(data[:_HEAD_BYTES])
+        if not final and binary and len(data) < _SNIFF_BYTES:
+            self._hold(data)
+            return None
+        match = _MEMBER_START.search(data, 0, _SNIFF_BYTES + _MEMBER_HEAD) if binary else None
+        k = match.start() if match else -1
+        if _MEMBER_START.match(data):
+            self._start_member()
+        elif k == -1:
+            self.mode = _PLAIN
+        else:
+            yield Garbage(
+                "invalid_gzip",
+                f"{k} bytes before the first gzip member (at byte {k}) are not gzip data",
+                data[: min(k, SAMPLE_BYTES)],
+            )
+            self.raw_pos += k
+            data = data[k:]
+            self._start_member()
+        return data
+
+    def _between(self, data: bytes, final: bool) -> bytes | None:
+        """After a member: the next member, or bytes that are not gzip (then seek the next member)."""
+        if len(data) < _MEMBER_HEAD and not final and _GZIP_MAGIC.startswith(data[: len(_GZIP_MAGIC)]):
+            self._hold(data)
+            return None
+        if _MEMBER_START.match(data):
+            self._start_member()
+        elif not data:
+            return None
+        else:
+            self.failure = Garbage("invalid_gzip", "", b"")
+            self.seek_start = self.raw_pos
+            self.mode = _SEEK
+        return data
+
+    def _seek(self, data: bytes, final: bool) -> Generator[Signal, None, bytes | None]:
+        """Skip bytes up to the next member's magic, then report what was skipped (`failure`)."""
+        match = _MEMBER_START.search(data)
+        if match is None:
+            hold = 0 if final else _magic_suffix(data)
+            self._sample_seek(data[: len(data) - hold])
+            self.carry = data[len(data) - hold :] if hold else b""
+            self.raw_pos += len(data)
+            if final:
+                yield self._end_seek(self.raw_pos, "no gzip member follows")
+                self.mode = _BETWEEN
+            return None
+        k = match.start()
+        self._sample_seek(data[:k])
+        self.raw_pos += k
+        yield self._end_seek(self.raw_pos, f"resuming at the next gzip member at byte {self.raw_pos}")
+        self._start_member()
+        return data[k:]
 
     def _sample_seek(self, skipped: bytes) -> None:
-        signal, reason, detail, sample = self.failure  # type: ignore[misc]
-        if signal == _GARBAGE and len(sample) < SAMPLE_BYTES:
-            self.failure = (signal, reason, detail, sample + skipped[: SAMPLE_BYTES - len(sample)])
+        failure = self.failure
+        if isinstance(failure, Garbage) and len(failure.sample) < SAMPLE_BYTES:
+            self.failure = failure._replace(sample=failure.sample + skipped[: SAMPLE_BYTES - len(failure.sample)])
 
-    def _end_seek(self, end: int, where: str) -> tuple:
-        signal, reason, detail, sample = self.failure  # type: ignore[misc]
+    def _end_seek(self, end: int, where: str) -> Break | Garbage:
+        failure = self.failure
+        assert failure is not None
         self.failure = None
-        if signal == _GARBAGE:
+        detail = failure.detail
+        if isinstance(failure, Garbage):
             detail = (
                 f"{end - self.seek_start} bytes after the gzip member ending at byte {self.seek_start} are "
                 "not gzip data"
             )
-        return (signal, reason, f"{detail}; {where}", sample)
+        return failure._replace(detail=f"{detail}; {where}")
 
-    def _inflate(self, data: bytes, final: bool) -> Iterator[tuple]:
+    def _inflate(self, data: bytes, final: bool) -> Generator[Signal, None, bytes | None]:
         """Feed ``data`` to the current member. Returns the bytes after the member, or None when all was used."""
         d = self.d
         assert d is not None
@@ -170,7 +209,7 @@ class _Inflater:
                 texts, used = _salvage(snapshot, data)
                 for text in texts:
                     self.member_text += len(text)
-                    yield (_TEXT, text)
+                    yield Text(text)
                 self.raw_pos += used
                 return (
                     yield from self._fail(
@@ -180,7 +219,7 @@ class _Inflater:
                 )
             if out:
                 self.member_text += len(out)
-                yield (_TEXT, out)
+                yield Text(out)
             if d.eof:
                 rest = d.unused_data
                 self.raw_pos += len(data) - len(rest)
@@ -200,9 +239,9 @@ class _Inflater:
             )
         )
 
-    def _fail(self, reason: str, detail: str) -> Iterator[tuple]:
+    def _fail(self, reason: str, detail: str) -> Generator[Signal, None, bytes]:
         """A damaged member: resume at the next gzip magic after its start (searching what was kept of it),
-        else skip compressed bytes until one appears. Returns the data to continue with, or None."""
+        else skip compressed bytes until one appears. Returns the data to continue with."""
         detail += f" (after {self.member_text} decompressed bytes)"
         raw = bytes(self.member_raw)
         first = max(0, self.member_start - self.member_raw_start)  # the member's bytes up to the damage
@@ -212,14 +251,14 @@ class _Inflater:
         k = match.start() if match else -1
         if k != -1:
             resume = self.member_raw_start + k
-            yield (_BREAK, reason, f"{detail}; resuming at the next gzip member at byte {resume}", sample)
+            yield Break(reason, f"{detail}; resuming at the next gzip member at byte {resume}", sample)
             self.raw_pos = resume
             self.mode = _BETWEEN
             return raw[k:]
         # Seek on from the end of what was kept, with its last bytes (they may begin the next magic).
         tail = raw[max(len(raw) - _MEMBER_HEAD + 1, self.member_start + 1 - self.member_raw_start, 0) :]
         self.raw_pos = self.member_raw_start + len(raw) - len(tail)
-        self.failure = (_BREAK, reason, detail, sample)
+        self.failure = Break(reason, detail, sample)
         self.seek_start = self.raw_pos
         self.mode = _SEEK
         return tail

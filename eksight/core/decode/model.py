@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections import Counter
 from dataclasses import dataclass, field, replace
 from urllib.parse import unquote
@@ -11,20 +10,16 @@ MAX_RECORD_BYTES = 1 << 20
 """Largest single record (an audit event) accepted; bigger ones are quarantined as ``oversized``."""
 MAX_DOCUMENT_BYTES = 32 << 20
 """Largest top-level JSON object (envelope, EventList, export page) held and parsed whole."""
+MAX_VALUE_DEPTH = 512
+"""Deepest a top-level JSON value (or top-level array element) may nest, and how deep top-level arrays may nest;
+deeper ones are quarantined as ``nesting_too_deep`` before they are parsed. Looser than the audit event limit
+(`eksight.core.events.MAX_EVENT_DEPTH`), so that a record too deep to be an event is handed on and quarantined
+alone rather than with its container; well within what the parser's recursion allows."""
+TOO_DEEP = f"JSON value nested more than {MAX_VALUE_DEPTH} levels deep"
+MAX_PAYLOAD_NESTING = 3
+"""base64/gzip payloads inside records inside payloads...: deeper ones are quarantined as ``nesting_too_deep``."""
 SAMPLE_BYTES = 4096
 READ_CHUNK = 1 << 20
-_INFLATE_CHUNK = 1 << 20
-_RESYNC_WINDOW = 4 << 20  # compressed bytes kept to find the next gzip member after a damaged one
-_MAX_NESTING = 3  # base64/gzip payloads inside records inside payloads...
-_GZIP_MAGIC = b"\x1f\x8b\x08"
-# A gzip member starts with the magic, deflate (8), then flags whose reserved bits (0xE0) are clear: text never does.
-_MEMBER_START = re.compile(rb"\x1f\x8b\x08[\x00-\x1f]")
-_MEMBER_HEAD = len(_GZIP_MAGIC) + 1
-_CONTROL_BYTES = frozenset(range(0x09)) | {0x0B, 0x0C} | frozenset(range(0x0E, 0x20)) | {0x7F}
-_TEXT_START = frozenset(b' \t\r\n{["-+/0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz\xef')
-_SNIFF_BYTES = 64 << 10
-_HEAD_BYTES = 4
-_BOM = b"\xef\xbb\xbf"
 
 
 # --- public data types --------------------------------------------------------------------------------------
