@@ -9,7 +9,7 @@ CDK_FLAGS := --no-notices --no-version-reporting
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: install browser test unit infra e2e lint synth demo schema docs bench clean
+.PHONY: install browser test unit infra e2e lint fuzz synth demo schema docs bench clean
 
 install: $(VENV)/.installed node_modules/.installed build/lambda-deps/.installed
 
@@ -51,6 +51,11 @@ infra: install
 	$(PY) -m pytest -n 2 --dist loadfile tests/infrastructure
 e2e: install
 	$(PY) -m pytest -n 2 --dist loadfile tests/e2e tests/emulator tests/lambdas tests/stores
+
+## minutes of hostile input (nesting, size, encodings) through the decoder and event parser; make test runs a smoke
+## version of the same properties
+fuzz: install
+	EKSIGHT_FUZZ_EXAMPLES=20000 $(PY) -m pytest -q -n 2 tests/unit/test_decode_fuzz.py
 
 ## style (ruff), formatting (ruff format), the layer contracts (import-linter, pyproject.toml) and types (mypy)
 lint: install
