@@ -895,7 +895,9 @@ def test_an_invalid_config_stops_the_deploy_before_any_aws_call(bundle_dir: Path
     assert not [c for c in calls if c.startswith(("aws ", "npx ", "npm ci"))], calls
 
 
-def test_too_little_disk_space_stops_the_deploy_before_installing_with_the_fix(bundle_dir: Path, fake_path: Path) -> None:
+def test_too_little_disk_space_stops_the_deploy_before_installing_with_the_fix(
+    bundle_dir: Path, fake_path: Path
+) -> None:
     result, calls = run_deploy(bundle_dir, fake_path, free_mib="600")
     assert result.returncode == 1
     # a first install: the venv 330 + Lambda dependencies 110 + CDK CLI 35 + cdk.out 150 MiB
