@@ -28,12 +28,12 @@ usage() {
 Usage: bash deploy.sh [--dry-run] [--enable-audit-logging] [--yes] [--require-approval MODE]
 
 Deploys eksight as described by ${CONFIG_FILE} (in ${APP_DIR}):
-  1. checks: Node.js >= ${MIN_NODE_MAJOR} and npm, Python >= 3.11, the AWS CLI and working credentials
-     (aws sts get-caller-identity), the account named in the config (if any), the CDK bootstrap of
-     every account/region (SSM parameter ${BOOTSTRAP_PARAMETER}), and that every cluster has the
-     EKS 'audit' log type on (aws eks describe-cluster)
-     Before any AWS call: free disk space for the install, and the config itself (eksight.config,
-     in a Python venv of requirements-deploy.lock: pinned, hash-checked, no pip cache, no bytecode)
+  1. checks: Node.js >= ${MIN_NODE_MAJOR} and npm, Python >= 3.11, the AWS CLI, free disk space for the
+     install (df), and the config itself (python -m eksight.config, in the Python venv it installs first
+     from requirements-deploy.lock: pinned, hash-checked, no pip cache, no bytecode); only then AWS:
+     working credentials (aws sts get-caller-identity), the account named in the config (if any), the
+     CDK bootstrap of every account/region (SSM parameter ${BOOTSTRAP_PARAMETER}), and that every
+     cluster has the EKS 'audit' log type on (aws eks describe-cluster)
   2. installs: the Lambda dependencies (requirements-lambda.lock, binary wheels for python3.12/x86_64,
      hash-checked) and the pinned AWS CDK CLI (npm ci --omit=dev: only aws-cdk)
   3. bootstraps the regions that need it (npx cdk bootstrap aws://ACCOUNT/REGION)
