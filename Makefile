@@ -9,7 +9,7 @@ CDK_FLAGS := --no-notices --no-version-reporting
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: install browser test unit infra e2e lint fuzz synth demo schema docs bench clean
+.PHONY: install lock browser test unit infra e2e lint fuzz synth demo schema docs bench clean
 
 install: $(VENV)/.installed node_modules/.installed build/lambda-deps/.installed
 
@@ -32,6 +32,17 @@ build/lambda-deps/.installed: requirements-lambda.txt $(VENV)/.installed
 node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
+
+## requirements-{deploy,lambda}.lock: what deploy.sh installs, the full closure at this venv's versions (what the
+## tests ran against), with the sha256 of every file PyPI has for each release (pip --require-hashes). Needs PyPI.
+LOCK_FLAGS := --quiet --no-config --generate-hashes --allow-unsafe --strip-extras --no-emit-index-url --no-emit-find-links
+lock: $(VENV)/.installed
+	$(PY) -m pip install --quiet --disable-pip-version-check pip-tools==7.7.0
+	@mkdir -p build && $(PY) -m pip freeze --exclude-editable > build/venv-versions.txt
+	for name in deploy lambda; do \
+		env -u PIP_FIND_LINKS PIP_CONFIG_FILE=/dev/null CUSTOM_COMPILE_COMMAND="make lock" $(VENV)/bin/pip-compile \
+			$(LOCK_FLAGS) -c build/venv-versions.txt -o requirements-$$name.lock requirements-$$name.txt || exit 1; \
+	done
 
 ## Debian's Chromium and ChromeDriver (the wizard's browser test) and shellcheck (deploy.sh); idempotent
 APT_INSTALL := DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium chromium-driver shellcheck

@@ -5,18 +5,22 @@ pseudo-terminal, and time it: generate → valid config → synthesized plan.
 
 Writes docs/transcripts/generate.txt (the screen as a person saw it), generate.log (pexpect's raw logfile;
 `cat` it in a terminal to replay the redraws) and prints the timings. Offline: no AWS credentials, so the
-session shows the no-credentials path (cluster names typed, no cdk diff).
+session shows the no-credentials path (cluster names typed, no cdk diff). Paths of this machine (the checkout, the
+temporary folder) are written as `~/eksight` and `~/eksight-demo`.
 """
 
 from __future__ import annotations
 
+import re
 import sys
 import tempfile
 import time
+from functools import partial
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parents[1]))
+CHECKOUT = HERE.parents[1]
+sys.path.insert(0, str(CHECKOUT))
 
 from tests.setup.pty_session import UP, Terminal, offline_env  # noqa: E402
 
@@ -61,11 +65,27 @@ def main() -> None:
             encoding="utf-8",
         )
         written = (work / "eksight.config.json").read_text()
+    placeholders = {str(work.resolve()): "~/eksight-demo", str(work): "~/eksight-demo", str(CHECKOUT): "~/eksight"}
+    for transcript in (HERE / "generate.txt", HERE / "generate.log"):
+        transcript.write_bytes(without_machine_paths(transcript.read_bytes().decode(), placeholders).encode())
     print(
         f"exit {status}; valid config written after {to_config:.1f} s, plan shown after {to_plan:.1f} s "
         f"(synthesis {to_plan - to_config:.1f} s), done after {total:.1f} s"
     )
     print(written)
+
+
+def without_machine_paths(text: str, placeholders: dict[str, str]) -> str:
+    """Each path replaced by its (shorter) placeholder; the spaces after it grow by the difference, so the
+    comments the CLI aligns in a column stay aligned."""
+    for path, placeholder in sorted(placeholders.items(), key=lambda item: -len(item[0])):
+        text = re.sub(re.escape(path) + r"(\S*)( {2,})?", partial(_placed, placeholder, len(path)), text)
+    return text
+
+
+def _placed(placeholder: str, length: int, match: re.Match[str]) -> str:
+    spaces = " " * (len(match[2]) + length - len(placeholder)) if match[2] else ""
+    return f"{placeholder}{match[1]}{spaces}"
 
 
 if __name__ == "__main__":

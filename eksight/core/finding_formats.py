@@ -1,7 +1,7 @@
 """Map findings to the two publishing formats: EventBridge `PutEvents` entries and Security Hub ASFF.
 
-Pure functions (no AWS calls, no botocore import). Limits follow /work/shared/reference/
-security-hub-and-eventbridge.md and the AWS ASFF / EventBridge documentation.
+Pure functions (no AWS calls, no botocore import). Limits follow the AWS documentation of ASFF (Security Hub
+BatchImportFindings) and of EventBridge PutEvents.
 """
 
 from __future__ import annotations

@@ -531,6 +531,7 @@ PROMISED_TOP_LEVEL = {
     "lambdas",
     "schema",
     *(p.name for p in ROOT.glob("requirements*.txt")),
+    *(p.name for p in ROOT.glob("requirements*.lock")),
 }
 NEVER_SHIPPED = {
     ".venv",
@@ -573,7 +574,8 @@ def test_the_bundle_holds_exactly_the_app_config_and_script(server: wizard.Wizar
             "schema/eksight.config.schema.json",
             "eksight/tools/setup/static/index.html",
             "requirements.txt",
-            "requirements-lambda.txt",
+            "requirements-deploy.lock",
+            "requirements-lambda.lock",
         ):
             assert needed in names, needed
         script = tar.getmember("deploy.sh")
@@ -655,6 +657,7 @@ case "$name $*" in
   "aws eks describe-update"*) echo Successful ;;
   "aws logs describe-log-groups"*) echo "/aws/eks/$6/cluster" ;;
   "python -m venv"*) mkdir -p "$3/bin" && cp "$0" "$3/bin/python" ;;
+  "python -m eksight.config"*) exec "$FAKE_REAL_PYTHON" "$@" ;;  # the real validator, on the bundled config
   "python -m pip install"*)  # creates its --target, as pip does
     for ((i = 1; i < $#; i++)); do [[ ${!i} == --target ]] && { j=$((i + 1)); mkdir -p "${!j}"; }; done ;;
   "npm ci"*) mkdir -p node_modules ;;
@@ -662,6 +665,17 @@ esac
 exit 0
 """
 MUTATING = ("cdk bootstrap", "cdk deploy", "update-cluster-config", "npm ci", "pip install", "-m venv")
+CHANGES_AWS = ("cdk bootstrap", "cdk deploy", "update-cluster-config")
+VENV_INSTALL = [
+    "python -m venv .venv",
+    "python -m pip install --quiet --no-compile --require-hashes -r requirements-deploy.lock",
+]
+VALIDATION = "python -m eksight.config eksight.config.json"
+# df -Pm as coreutils prints it, with $FAKE_FREE_MIB MiB available (plenty unless set)
+FAKE_DF = r"""#!/usr/bin/env bash
+echo "Filesystem     1048576-blocks  Used Available Capacity Mounted on"
+echo "/dev/loop0              200000  1000 ${FAKE_FREE_MIB:-199000}      1% /home"
+"""
 
 
 @pytest.fixture
@@ -686,6 +700,8 @@ def fake_path(tmp_path: Path) -> Path:
         f'exec "{shims}/python" "$@"\nexec "{sys.executable}" "$@"\n'
     )
     (shims / "python3.11").chmod(0o755)
+    (shims / "df").write_text(FAKE_DF)
+    (shims / "df").chmod(0o755)
     return shims
 
 
@@ -698,6 +714,7 @@ def run_deploy(
         "PATH": f"{fake_path}:/usr/bin:/bin",
         "HOME": str(bundle_dir.parent),
         "FAKE_RECORD": str(record),
+        "FAKE_REAL_PYTHON": sys.executable,
         "LANG": "C.UTF-8",
         **{f"FAKE_{k.upper()}": v for k, v in fake.items()},
     }
@@ -751,7 +768,7 @@ def test_deploy_help(bundle_dir: Path, fake_path: Path) -> None:
 def test_dry_run_prints_every_command_with_the_configs_regions_and_runs_none(bundle_dir: Path, fake_path: Path) -> None:
     result, calls = run_deploy(bundle_dir, fake_path, "--dry-run", "--enable-audit-logging")
     assert result.returncode == 0, result.stderr
-    assert calls == [], "a dry run must not call aws, npx, node or npm at all"
+    assert calls == [], "a dry run must not call aws, npx, node, npm or pip at all"
     assert not (bundle_dir / ".venv").exists() and not (bundle_dir / "node_modules").exists()
     commands = [line for line in result.stdout.splitlines() if line.startswith("+ ")]
 
@@ -778,11 +795,21 @@ def test_dry_run_prints_every_command_with_the_configs_regions_and_runs_none(bun
     updates = [line for line in commands if "update-cluster-config" in line]
     # eu-west-1's stack turns audit logging on itself (enable_audit_logging), so only us-east-1's clusters
     assert [line.split("--name ")[1].split()[0] for line in updates] == ["prod-api", "staging"]
-    assert has("npm ci --no-audit --no-fund --loglevel=error")
+    assert has("npm ci --omit=dev --no-audit --no-fund --loglevel=error")
+    assert has(".venv/bin/python -m pip install --quiet --no-compile --require-hashes -r requirements-deploy.lock")
+    assert has(".venv/bin/python -m eksight.config eksight.config.json")
     assert has("npx --no-install cdk deploy --all --require-approval broadening -c config=eksight.config.json")
     order = [
         next(i for i, line in enumerate(commands) if marker in line)
-        for marker in ("sts get-caller-identity", "npm ci", "cdk bootstrap", "cdk deploy", "describe-stacks")
+        for marker in (
+            "--require-hashes -r requirements-deploy.lock",
+            "-m eksight.config",
+            "sts get-caller-identity",
+            "npm ci",
+            "cdk bootstrap",
+            "cdk deploy",
+            "describe-stacks",
+        )
     ]
     assert order == sorted(order)
 
@@ -792,11 +819,13 @@ def test_dry_run_prints_every_command_with_the_configs_regions_and_runs_none(bun
 
 
 def test_a_real_run_checks_everything_before_changing_anything(bundle_dir: Path, fake_path: Path) -> None:
+    """The only change before every check has passed is the Python venv in the bundle directory (the config is
+    validated in it); nothing in AWS, no npm or Lambda dependencies."""
     result, calls = run_deploy(bundle_dir, fake_path, audit_off="staging")
     assert result.returncode == 1
     assert "audit logging is off on: us-east-1/staging" in result.stderr and "--enable-audit-logging" in result.stderr
     assert "aws eks describe-cluster --region us-east-1 --name staging" in "\n".join(calls)
-    assert not [c for c in calls if any(m in c for m in MUTATING)], calls
+    assert [c for c in calls if any(m in c for m in MUTATING)] == VENV_INSTALL, calls
 
     other, calls = run_deploy(bundle_dir, fake_path, account="999999999999")
     assert other.returncode == 1 and "credentials are for account 999999999999" in other.stderr
@@ -822,19 +851,19 @@ def test_a_real_run_installs_bootstraps_enables_deploys_and_shows_outputs(bundle
     assert result.returncode == 0, result.stderr
     changes = [c for c in calls if any(m in c for m in MUTATING)]
     assert changes == [
-        "python -m venv .venv",
-        "python -m pip install --quiet -r requirements.txt",
+        *VENV_INSTALL,
         "python -m pip install --quiet --no-compile --platform manylinux_2_28_x86_64 --platform manylinux2014_x86_64 "
         "--implementation cp --python-version 3.12 --only-binary=:all: --target build/lambda-deps "
-        "-r requirements-lambda.txt",
-        "npm ci --no-audit --no-fund --loglevel=error",
+        "--require-hashes -r requirements-lambda.lock",
+        "npm ci --omit=dev --no-audit --no-fund --loglevel=error",
         f"npx --no-install cdk bootstrap aws://{ACCOUNT}/eu-west-1",  # us-east-1 is bootstrapped already
         # staging is off and its region leaves audit logging to us; eu-prod's stack turns it on itself
         "aws eks update-cluster-config --region us-east-1 --name staging --logging "
         '{"clusterLogging":[{"types":["audit"],"enabled":true}]} --query update.id --output text',
         "npx --no-install cdk deploy --all --require-approval broadening -c config=eksight.config.json",
     ]
-    first_change = calls.index(changes[0])
+    assert calls.index(VALIDATION) < min(i for i, c in enumerate(calls) if c.startswith("aws "))
+    first_change = calls.index(changes[len(VENV_INSTALL)])  # after the venv: nothing is checked any more
     assert all("describe-cluster" not in c and "get-caller-identity" not in c for c in calls[first_change:])
     assert [c.split("--stack-name ")[1].split()[0] for c in calls if "describe-stacks" in c] == [
         "acme-ingestion-us-east-1",
@@ -849,6 +878,36 @@ def test_a_real_run_installs_bootstraps_enables_deploys_and_shows_outputs(bundle
     assert [c for c in calls if any(m in c for m in MUTATING)] == [
         "npx --no-install cdk deploy --all --require-approval broadening -c config=eksight.config.json"
     ]
+
+    # installed, only cdk.out still to come: 150 MiB free is enough
+    tight, calls = run_deploy(bundle_dir, fake_path, free_mib="150")
+    assert tight.returncode == 0, tight.stderr
+
+
+def test_an_invalid_config_stops_the_deploy_before_any_aws_call(bundle_dir: Path, fake_path: Path) -> None:
+    config = json.loads((bundle_dir / "eksight.config.json").read_text())
+    config["regions"]["us-east-1"]["clusters"] = []  # the stdlib reader in deploy.sh takes it; eksight.config not
+    (bundle_dir / "eksight.config.json").write_text(json.dumps(config))
+    result, calls = run_deploy(bundle_dir, fake_path, "--enable-audit-logging", "--yes")
+    assert result.returncode == 1
+    assert "regions.us-east-1.clusters" in result.stderr and "eksight.config.json is not valid" in result.stderr
+    assert calls[-1] == VALIDATION
+    assert not [c for c in calls if c.startswith(("aws ", "npx ", "npm ci"))], calls
+
+
+def test_too_little_disk_space_stops_the_deploy_before_installing_with_the_fix(
+    bundle_dir: Path, fake_path: Path
+) -> None:
+    result, calls = run_deploy(bundle_dir, fake_path, free_mib="600")
+    assert result.returncode == 1
+    # a first install: the venv 330 + Lambda dependencies 110 + CDK CLI 35 + cdk.out 150 MiB
+    assert "only 600 MiB free" in result.stderr and "needs about 625 MiB" in result.stderr
+    fix = "mkdir -p /tmp/eksight && tar -xzf ~/eksight-bundle.tar.gz -C /tmp/eksight && bash /tmp/eksight/deploy.sh"
+    assert fix in result.stderr and "emptied when the CloudShell session ends" in result.stderr
+    assert not [c for c in calls if c.startswith("aws ") or any(m in c for m in MUTATING)], calls
+
+    dry, calls = run_deploy(bundle_dir, fake_path, "--dry-run", free_mib="600")
+    assert dry.returncode == 0 and "only 600 MiB free" in dry.stderr and calls == []
 
 
 # --- resource preview by synthesis (slow: the real CDK app, ~15-40 s) ---------------------------------------------

@@ -26,7 +26,7 @@ SCHEMA_REFERENCE = "./schema/eksight.config.schema.json"
 CLOUDSHELL_COMMAND = "mkdir -p ~/eksight && tar -xzf ~/eksight-bundle.tar.gz -C ~/eksight && bash ~/eksight/deploy.sh"
 
 APP_FILES = ("app.py", "cdk.json", "package.json", "package-lock.json", "Makefile")
-APP_FILE_GLOBS = ("requirements*.txt",)
+APP_FILE_GLOBS = ("requirements*.txt", "requirements*.lock")  # deploy.sh installs the .lock files
 APP_DIRS = ("eksight", "stacks", "lambdas", "schema")
 # Never shipped, wherever they appear (names of directories or files); hidden files are never shipped either.
 EXCLUDED_NAMES = frozenset({"__pycache__", "tests", "node_modules", "cdk.out", "build", "dist"})

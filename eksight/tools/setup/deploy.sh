@@ -8,7 +8,14 @@ CONFIG_FILE="eksight.config.json"
 BOOTSTRAP_PARAMETER="/cdk-bootstrap/hnb659fds/version"
 MIN_BOOTSTRAP_VERSION=6   # what the synthesized templates' CheckBootstrapVersion rule requires
 MIN_NODE_MAJOR=20
-NEEDED_MIB=1600           # estimate: venv ~600 MiB, Lambda deps ~100, node_modules ~90, cdk.out, pip's temp files
+# Disk space a first install takes here (MiB), measured (tests/setup/test_install_footprint.py keeps them honest):
+# the venv of requirements-deploy.lock without bytecode (312), the Lambda dependencies (104), the CDK CLI (29),
+# plus room for cdk.out (the synthesized templates and the zipped Lambda assets). pip and npm keep nothing here:
+# no caches, and their temporary files go to $TMPDIR.
+VENV_MIB=330
+LAMBDA_DEPS_MIB=110
+NODE_MODULES_MIB=35
+CDK_OUT_MIB=150
 CDK=(npx --no-install cdk)
 
 DRY_RUN=0
@@ -21,16 +28,18 @@ usage() {
 Usage: bash deploy.sh [--dry-run] [--enable-audit-logging] [--yes] [--require-approval MODE]
 
 Deploys eksight as described by ${CONFIG_FILE} (in ${APP_DIR}):
-  1. checks: Node.js >= ${MIN_NODE_MAJOR} and npm, Python >= 3.11, the AWS CLI and working credentials
-     (aws sts get-caller-identity), the account named in the config (if any), the CDK bootstrap of
-     every account/region (SSM parameter ${BOOTSTRAP_PARAMETER}), and that every cluster has the
-     EKS 'audit' log type on (aws eks describe-cluster)
-  2. installs: a Python venv with requirements.txt, the Lambda dependencies (requirements-lambda.txt,
-     binary wheels for python3.12/x86_64) and the pinned AWS CDK CLI (npm ci)
+  1. checks: Node.js >= ${MIN_NODE_MAJOR} and npm, Python >= 3.11, the AWS CLI, free disk space for the
+     install (df), and the config itself (python -m eksight.config, in the Python venv it installs first
+     from requirements-deploy.lock: pinned, hash-checked, no pip cache, no bytecode); only then AWS:
+     working credentials (aws sts get-caller-identity), the account named in the config (if any), the
+     CDK bootstrap of every account/region (SSM parameter ${BOOTSTRAP_PARAMETER}), and that every
+     cluster has the EKS 'audit' log type on (aws eks describe-cluster)
+  2. installs: the Lambda dependencies (requirements-lambda.lock, binary wheels for python3.12/x86_64,
+     hash-checked) and the pinned AWS CDK CLI (npm ci --omit=dev: only aws-cdk)
   3. bootstraps the regions that need it (npx cdk bootstrap aws://ACCOUNT/REGION)
   4. deploys every stack (npx cdk deploy --all), then prints each stack's outputs
 
-Nothing is changed before every check has passed.
+Nothing in AWS is changed before every check has passed.
 
 Options:
   --dry-run                 print every command it would run (prefixed with '+ '), run none of them
@@ -101,6 +110,7 @@ quote() {
 
 exec 3>&1  # the terminal, even inside $(...)
 
+
 # run CMD...: prints the command, then runs it; --dry-run only prints it.
 run() {
   printf '+ %s\n' "$(quote "$@")" >&3
@@ -156,7 +166,8 @@ for candidate in python3.13 python3.12 python3.11 python3; do
 done
 [[ -n $PYTHON ]] || die "Python 3.11 or newer is required (in CloudShell: sudo dnf install -y python3.11)"
 
-# The config, read with the standard library only (the venv does not exist yet). Validated at synth.
+# What the checks need from the config, read with the standard library (the venv does not exist yet);
+# eksight.config validates the whole file below, once the venv is there.
 config_lines="$("$PYTHON" - "$CONFIG_FILE" <<'PY'
 import json, sys
 config = json.load(open(sys.argv[1], encoding="utf-8"))
@@ -187,6 +198,29 @@ while read -r kind first second rest; do
 done <<<"$config_lines"
 ((${#REGIONS[@]})) || die "$CONFIG_FILE names no region"
 
+# Refuse before installing anything when the disk cannot hold the install (CloudShell's home is 1 GB).
+needed_mib="$CDK_OUT_MIB"
+[[ -f .venv/.installed ]] || needed_mib=$((needed_mib + VENV_MIB))
+[[ -f build/lambda-deps/.installed ]] || needed_mib=$((needed_mib + LAMBDA_DEPS_MIB))
+[[ -f node_modules/.installed ]] || needed_mib=$((needed_mib + NODE_MODULES_MIB))
+free_mib="$(df -Pm "$APP_DIR" | awk 'NR == 2 { print $4 }')"
+if [[ $free_mib =~ ^[0-9]+$ ]] && ((free_mib < needed_mib)); then
+  if ((DRY_RUN)); then report=warn; else report=die; fi
+  "$report" "only ${free_mib} MiB free in $APP_DIR; the install needs about ${needed_mib} MiB. Free some space (du -sh ~/* ~/.cache ~/.npm shows what takes it), or extract the bundle under /tmp, which is larger but emptied when the CloudShell session ends (the uploaded bundle stays in your home; run this again in a new session): mkdir -p /tmp/eksight && tar -xzf ~/eksight-bundle.tar.gz -C /tmp/eksight && bash /tmp/eksight/deploy.sh"
+fi
+
+# The Python venv the CDK app runs in (local to this directory), then the whole config checked by eksight.config,
+# the one validator: a config error stops here, before any AWS call.
+export PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1
+if ((DRY_RUN)) || [[ ! .venv/.installed -nt requirements-deploy.lock ]]; then
+  say "installing the Python venv (requirements-deploy.lock)"
+  run "$PYTHON" -m venv .venv
+  run .venv/bin/python -m pip install --quiet --no-compile --require-hashes -r requirements-deploy.lock
+  run touch .venv/.installed
+fi
+say "checking $CONFIG_FILE"
+run .venv/bin/python -m eksight.config "$CONFIG_FILE" || die "$CONFIG_FILE is not valid (above); fix it, or generate it again with eksight ui. Nothing was changed."
+
 if ((DRY_RUN)); then
   capture aws sts get-caller-identity --query Account --output text
   ACCOUNT="${CONFIG_ACCOUNT:-ACCOUNT}"
@@ -195,10 +229,6 @@ else
     die "no working AWS credentials (aws sts get-caller-identity failed). In CloudShell they come from your console session; elsewhere run aws configure or set AWS_PROFILE"
   if [[ -n $CONFIG_ACCOUNT && $ACCOUNT != "$CONFIG_ACCOUNT" ]]; then
     die "your credentials are for account $ACCOUNT, but $CONFIG_FILE deploys to account $CONFIG_ACCOUNT. Use credentials of $CONFIG_ACCOUNT, or change \"account\" in the config"
-  fi
-  free_mib="$(df -Pm "$APP_DIR" | awk 'NR == 2 { print $4 }')"
-  if [[ $free_mib =~ ^[0-9]+$ ]] && ((free_mib < NEEDED_MIB)) && [[ ! -d .venv ]]; then
-    warn "only ${free_mib} MiB free in $APP_DIR; a first install needs about ${NEEDED_MIB} MiB. If it fails with 'No space left on device', extract the bundle under /tmp instead: mkdir -p /tmp/eksight && tar -xzf ~/eksight-bundle.tar.gz -C /tmp/eksight && bash /tmp/eksight/deploy.sh"
   fi
 fi
 say "account ${ACCOUNT}, regions: ${REGIONS[*]}"
@@ -255,23 +285,18 @@ if ((${#BOOTSTRAP[@]})) && ((!ASSUME_YES)); then
 fi
 
 # --- 2. install -----------------------------------------------------------------------------------------
-say "installing (a Python venv, the Lambda dependencies and the pinned AWS CDK CLI)"
-export PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1
-if ((DRY_RUN)) || [[ ! .venv/.installed -nt requirements.txt ]]; then
-  run "$PYTHON" -m venv .venv
-  run .venv/bin/python -m pip install --quiet -r requirements.txt
-  run touch .venv/.installed
-fi
-if ((DRY_RUN)) || [[ ! build/lambda-deps/.installed -nt requirements-lambda.txt ]]; then
+say "installing (the Lambda dependencies and the pinned AWS CDK CLI)"
+if ((DRY_RUN)) || [[ ! build/lambda-deps/.installed -nt requirements-lambda.lock ]]; then
   run rm -rf build/lambda-deps
   # as `make install` does (Makefile): binary wheels for the Lambda runtime, python3.12 on x86_64
   run .venv/bin/python -m pip install --quiet --no-compile --platform manylinux_2_28_x86_64 \
     --platform manylinux2014_x86_64 --implementation cp --python-version 3.12 --only-binary=:all: \
-    --target build/lambda-deps -r requirements-lambda.txt
+    --target build/lambda-deps --require-hashes -r requirements-lambda.lock
   run touch build/lambda-deps/.installed
 fi
+export npm_config_cache="${TMPDIR:-/tmp}/eksight-npm-cache"  # not ~/.npm: the home directory is small
 if ((DRY_RUN)) || [[ ! node_modules/.installed -nt package-lock.json ]]; then
-  run npm ci --no-audit --no-fund --loglevel=error
+  run npm ci --omit=dev --no-audit --no-fund --loglevel=error  # aws-cdk only: the rest serves the tests
   run touch node_modules/.installed
 fi
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION="$MIN_NODE_MAJOR"
