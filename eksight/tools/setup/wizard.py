@@ -31,6 +31,8 @@ import click
 
 from eksight.config import regions
 from eksight.tools import PROJECT_ROOT
+from eksight.tools.console.api import PREFIX as CONSOLE_API
+from eksight.tools.console.api import Console
 from eksight.tools.setup import bundle, web_form
 
 STATIC_DIR = Path(__file__).with_name("static")
@@ -44,6 +46,7 @@ _CONTENT_TYPES = {
     ".css": "text/css; charset=utf-8",
     ".js": "text/javascript; charset=utf-8",
     ".svg": "image/svg+xml",
+    ".png": "image/png",
 }
 _SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -93,6 +96,7 @@ class WizardServer(ThreadingHTTPServer):
         root: Path = PROJECT_ROOT,
         log_requests: bool = False,
         read_timeout: float = READ_TIMEOUT_SECONDS,
+        console: Console | None = None,
     ) -> None:
         super().__init__(("127.0.0.1", port), _Handler)
         self.token = secrets.token_urlsafe(32)
@@ -100,8 +104,11 @@ class WizardServer(ThreadingHTTPServer):
         self.log_requests = log_requests
         self.read_timeout = read_timeout
         self.synth_lock = threading.Lock()
-        self.static = {
-            path.name: path for path in STATIC_DIR.iterdir() if path.is_file() and path.suffix in _CONTENT_TYPES
+        self.console = console  # the findings console (/console), when started with a findings source
+        self.static = {  # by path below static/, e.g. "vendor/uPlot.iife.min.js"
+            path.relative_to(STATIC_DIR).as_posix(): path
+            for path in STATIC_DIR.rglob("*")
+            if path.is_file() and path.suffix in _CONTENT_TYPES
         }
 
     @property
@@ -120,6 +127,10 @@ class WizardServer(ThreadingHTTPServer):
     def url(self) -> str:
         """The address to open: the token rides in the fragment, which browsers never send anywhere."""
         return f"{self.origin}/#token={self.token}"
+
+    @property
+    def console_url(self) -> str:
+        return f"{self.origin}/console#token={self.token}"
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -216,9 +227,15 @@ class _Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         if not self._host_ok():
             return
-        path = urlsplit(self.path).path
+        url = urlsplit(self.path)
+        path = url.path
         if path in ("/", "/index.html"):
             self._static("index.html")
+        elif path == "/console" and self.server.console is not None:
+            self._static("console.html")
+        elif path.startswith(CONSOLE_API) and self.server.console is not None:
+            if self._api_allowed():
+                self._console(path, url.query)
         elif path.startswith("/static/") and path.removeprefix("/static/") in self.server.static:
             self._static(path.removeprefix("/static/"))
         elif path == "/api/meta":
@@ -250,6 +267,16 @@ class _Handler(BaseHTTPRequestHandler):
         except Exception as error:  # a bug answers 500 (and is printed) instead of dropping the connection
             traceback.print_exc()
             self._error(HTTPStatus.INTERNAL_SERVER_ERROR, f"internal error: {type(error).__name__}: {error}")
+
+    def _console(self, path: str, query: str) -> None:
+        assert self.server.console is not None
+        try:
+            status, payload = self.server.console.handle(path, query)
+        except Exception as error:  # a bug answers 500 (and is printed) instead of dropping the connection
+            traceback.print_exc()
+            self._error(HTTPStatus.INTERNAL_SERVER_ERROR, f"internal error: {type(error).__name__}: {error}")
+            return
+        self._send(status, json.dumps(payload, default=str).encode(), "application/json")
 
     def _static(self, name: str) -> None:
         path = self.server.static[name]
@@ -327,15 +354,48 @@ class _Handler(BaseHTTPRequestHandler):
     "--port", type=click.IntRange(0, 65535), default=0, show_default=True, help="Port on 127.0.0.1 (0: a free one)."
 )
 @click.option("--log-requests", is_flag=True, help="Log every request to stderr.")
-def ui(port: int, log_requests: bool) -> None:
+@click.option(
+    "--findings",
+    "findings_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Findings JSON lines (eksight replay -o, make demo) to open in the findings console (/console).",
+)
+@click.option(
+    "--archive",
+    "archive_paths",
+    multiple=True,
+    type=click.Path(exists=True, path_type=Path),
+    help="Audit events for the console's evidence and timelines: archive objects, eksight simulate's cwl/, "
+    "JSON lines audit files or directories (repeatable).",
+)
+@click.option("--cluster", default="", help="Cluster name of plain JSON lines audit events given with --archive.")
+def ui(
+    port: int, log_requests: bool, findings_file: Path | None, archive_paths: tuple[Path, ...], cluster: str
+) -> None:
     """A local web wizard: pick regions and clusters, set options, and download the config or a CloudShell
-    bundle. Listens on 127.0.0.1 only and opens nothing by itself: open the printed URL. Ctrl-C stops it."""
+    bundle. With --findings, also the findings console: filter findings, open one to see its evidence events,
+    the principal's timeline and plots. Listens on 127.0.0.1 only and opens nothing by itself: open the printed
+    URL. Ctrl-C stops it."""
+    if archive_paths and findings_file is None:
+        raise click.UsageError("--archive goes with --findings FILE")
+    console = None
+    if findings_file is not None:
+        from eksight.tools.console.archive import ArchiveIndex
+        from eksight.tools.console.source import FileSource
+
+        source = FileSource(findings_file)
+        console = Console(source, ArchiveIndex(archive_paths, cluster) if archive_paths else None)
+        capped = f" (kept the newest {source.describe()['held']:,})" if source.capped else ""
+        click.echo(f"eksight console: {source.read:,} findings from {findings_file}{capped}")
     try:
-        server = WizardServer(port, log_requests=log_requests)
+        server = WizardServer(port, log_requests=log_requests, console=console)
     except OSError as error:
         raise click.ClickException(
             f"cannot listen on 127.0.0.1:{port} ({error.strerror}); use --port 0 for a free port"
         ) from None
+    if console is not None:
+        console.start()
+        click.echo(f"eksight findings console: {server.console_url}")
     click.echo(f"eksight wizard: {server.url}")
     click.echo("Open that address in your browser (it carries this session's key). Ctrl-C stops the wizard.")
     try:
