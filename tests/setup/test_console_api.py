@@ -7,6 +7,7 @@ import http.client
 import json
 import threading
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -15,9 +16,10 @@ from urllib.parse import quote
 import pytest
 from click.testing import CliRunner
 
+from eksight.tools.console import source as findings_source
 from eksight.tools.console.api import Console
 from eksight.tools.console.archive import ArchiveIndex
-from eksight.tools.console.source import FileSource, Filters
+from eksight.tools.console.source import Filters
 from eksight.tools.setup import wizard
 
 HOSTILE = "<img src=x onerror=alert(1)>"
@@ -73,7 +75,9 @@ FINDINGS = [
         evidence=["a1", "a2", "not-archived"],
         source_ips=["203.0.113.7"],
     ),
-    finding("f-crit", "CRITICAL", "PrivilegeEscalation:Kubernetes/ClusterAdminBound", "Bob", "prod", "2025-03-05T12:00:00Z"),
+    finding(
+        "f-crit", "CRITICAL", "PrivilegeEscalation:Kubernetes/ClusterAdminBound", "Bob", "prod", "2025-03-05T12:00:00Z"
+    ),
     finding(
         "f-med",
         "MEDIUM",
@@ -83,15 +87,38 @@ FINDINGS = [
         "2025-03-03T08:00:00.000000Z",
         details={"anomaly": ANOMALY},
     ),
-    finding("f-low", "LOW", "Discovery:Kubernetes/PermissionChecked", "system:serviceaccount:ci:runner", "prod",
-            "2025-03-06T00:00:00.000000Z"),
-    finding("f-info", "INFORMATIONAL", "Persistence:Kubernetes/RBACObjectChanged", HOSTILE, "prod",
-            "2025-03-02T00:00:00.000000Z"),
+    finding(
+        "f-low",
+        "LOW",
+        "Discovery:Kubernetes/PermissionChecked",
+        "system:serviceaccount:ci:runner",
+        "prod",
+        "2025-03-06T00:00:00.000000Z",
+    ),
+    finding(
+        "f-info",
+        "INFORMATIONAL",
+        "Persistence:Kubernetes/RBACObjectChanged",
+        HOSTILE,
+        "prod",
+        "2025-03-02T00:00:00.000000Z",
+    ),
 ]
 
 
-def audit(audit_id: str, when: str, user: str, verb: str, resource: str, ip: str, *, code: int = 200,
-          stage: str = "ResponseComplete", namespace: str = "payments", name: str = "") -> dict[str, Any]:
+def audit(
+    audit_id: str,
+    when: str,
+    user: str,
+    verb: str,
+    resource: str,
+    ip: str,
+    *,
+    code: int = 200,
+    stage: str = "ResponseComplete",
+    namespace: str = "payments",
+    name: str = "",
+) -> dict[str, Any]:
     return {
         "kind": "Event",
         "apiVersion": "audit.k8s.io/v1",
@@ -118,8 +145,9 @@ EVENTS = [
     # Tuesday 09:50, within ±30 min: context, not evidence
     audit("a3", "2025-03-04T09:50:00.000000Z", ALICE, "list", "pods", "10.0.1.5"),
     # the evidence, a1 at two stages (one row expected)
-    audit("a1", "2025-03-04T10:00:00.000000Z", ALICE, "get", "secrets", "203.0.113.7", stage="RequestReceived",
-          name="db"),
+    audit(
+        "a1", "2025-03-04T10:00:00.000000Z", ALICE, "get", "secrets", "203.0.113.7", stage="RequestReceived", name="db"
+    ),
     audit("a1", "2025-03-04T10:00:00.000000Z", ALICE, "get", "secrets", "203.0.113.7", name="db"),
     audit("a2", "2025-03-04T10:00:05.000000Z", ALICE, "create", "pods", "203.0.113.7", code=403, name="web-1"),
     # another principal from the finding's source IP (context) and from elsewhere (not)
@@ -142,7 +170,7 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 @pytest.fixture(scope="module")
 def console(files: tuple[Path, Path]) -> Console:
     findings, events = files
-    running = Console(FileSource(findings), ArchiveIndex([events], cluster="prod"))
+    running = Console(findings_source.from_file(findings), ArchiveIndex([events], cluster="prod"))
     running.start()
     return running
 
@@ -223,7 +251,7 @@ def test_bad_filters_are_refused(console: Console, query: str, message: str) -> 
 
 
 def test_the_newest_findings_are_kept_when_the_file_is_larger_than_the_cap(files: tuple[Path, Path]) -> None:
-    source = FileSource(files[0], max_findings=3)
+    source = findings_source.from_file(files[0], max_findings=3)
     assert source.capped
     assert (source.describe()["read"], source.describe()["held"]) == (5, 3)
     assert [f["id"] for f in source.page(Filters()).findings] == ["f-low", "f-crit", "f-high"]
@@ -287,7 +315,7 @@ def test_an_anomaly_finding_carries_its_baseline_and_feature_profile(console: Co
 
 
 def test_without_an_archive_the_finding_opens_and_says_what_is_missing(files: tuple[Path, Path]) -> None:
-    status, detail = get(Console(FileSource(files[0])), "finding/f-high")
+    status, detail = get(Console(findings_source.from_file(files[0])), "finding/f-high")
     assert status == 200
     assert detail["evidence"] is None
     assert "--archive" in detail["problem"]
@@ -296,7 +324,7 @@ def test_without_an_archive_the_finding_opens_and_says_what_is_missing(files: tu
 def test_an_unreadable_archive_is_reported(files: tuple[Path, Path], tmp_path: Path) -> None:
     empty = tmp_path / "empty.txt"
     empty.write_text("no events here\n")
-    broken = Console(FileSource(files[0]), ArchiveIndex([empty]))
+    broken = Console(findings_source.from_file(files[0]), ArchiveIndex([empty]))
     broken.start()
     status, detail = get(broken, "finding/f-high")
     assert status == 200
@@ -346,7 +374,9 @@ def test_the_console_page_and_its_charting_library_are_served_under_the_strict_p
     assert body.startswith(b"/*! https://github.com/leeoniya/uPlot (v1.6.32) */")
 
 
-@pytest.mark.parametrize("path", ["/api/console/source", "/api/console/findings?severity=HIGH", "/api/console/finding/f-high"])
+@pytest.mark.parametrize(
+    "path", ["/api/console/source", "/api/console/findings?severity=HIGH", "/api/console/finding/f-high"]
+)
 def test_console_api_needs_the_token_and_the_host(server: wizard.WizardServer, path: str) -> None:
     assert request(server, path, token=None)[0] == 403
     assert request(server, path, token="wrong")[0] == 403
@@ -379,3 +409,72 @@ def test_cli_archive_needs_findings(tmp_path: Path) -> None:
     result = CliRunner().invoke(wizard.ui, ["--archive", str(tmp_path)])
     assert result.exit_code == 2
     assert "--archive goes with --findings FILE" in result.output
+
+
+# --- Security Hub as the source (moto) -----------------------------------------------------------------------
+
+
+def test_security_hub_findings_open_in_the_console(monkeypatch: pytest.MonkeyPatch) -> None:
+    import boto3
+    from moto import mock_aws
+
+    from eksight.core.finding_formats import to_asff
+    from eksight.core.findings import Finding, Severity
+    from eksight.tools.console.securityhub import from_security_hub
+
+    for name in ("AWS_ENDPOINT_URL", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    exec_finding = Finding(
+        id="f-exec",
+        type="Execution:Kubernetes/SuspiciousExecCommand",
+        severity=Severity.HIGH,
+        title="Suspicious command executed in a pod",
+        description="cat the service-account token",
+        detector="rule",
+        rule_id="EKS-112",
+        cluster="prod",
+        account="111122223333",
+        region="us-east-1",
+        principal={
+            "name": HOSTILE,
+            "kind": "sso_role",
+            "key": "iam:arn:aws:iam::111122223333:role/Dev",
+            "arn": "arn:aws:iam::111122223333:role/Dev",
+        },
+        first_seen=1741082400.0,  # 2025-03-04T10:00:00Z
+        last_seen=1741082405.0,
+        evidence=["a1", "a2"],
+        source_ips=["203.0.113.7"],
+        mitre=["T1609"],
+    )
+    critical = replace(
+        exec_finding,
+        id="f-crit",
+        severity=Severity.CRITICAL,
+        rule_id="EKS-200",
+        first_seen=1741176000.0,
+        last_seen=1741176000.0,
+    )
+    foreign = to_asff(critical) | {"Id": "someone-else", "GeneratorId": "guardduty", "ProductFields": {}}
+    with mock_aws():
+        client = boto3.client("securityhub", region_name="us-east-1")
+        client.enable_security_hub()
+        imported = client.batch_import_findings(Findings=[to_asff(exec_finding), to_asff(critical), foreign])
+        assert imported["FailedCount"] == 0
+        source = from_security_hub(client, "us-east-1")
+
+    assert (source.read, source.skipped) == (2, 1)  # the foreign finding is not eksight's
+    assert source.describe()["name"] == "Security Hub us-east-1"
+    console = Console(source)
+    assert ids(console, "") == ["f-crit", "f-exec"]
+    assert ids(console, "severity=HIGH") == ["f-exec"]
+    assert ids(console, "principal=%3Cimg") == ["f-crit", "f-exec"]
+    status, detail = get(console, "finding/f-exec")
+    assert status == 200
+    opened = detail["finding"]
+    assert (opened["principal"]["name"], opened["principal"]["arn"]) == (HOSTILE, "arn:aws:iam::111122223333:role/Dev")
+    assert (opened["evidence"], opened["source_ips"], opened["mitre"]) == (["a1", "a2"], ["203.0.113.7"], ["T1609"])
+    assert (opened["first_seen"][:19], opened["last_seen"][:19]) == ("2025-03-04T10:00:00", "2025-03-04T10:00:05")
+    assert (opened["cluster"], opened["rule_id"], opened["detector"]) == ("prod", "EKS-112", "rule")

@@ -16,11 +16,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Page, expect, sync_playwright
+from playwright.sync_api import Dialog, Page, expect, sync_playwright
 
+from eksight.tools.console import source as findings_source
 from eksight.tools.console.api import Console
 from eksight.tools.console.archive import ArchiveIndex
-from eksight.tools.console.source import FileSource
 from eksight.tools.setup import wizard
 from eksight.tools.simulator import Config, generate
 
@@ -41,8 +41,10 @@ def simulated(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     labels = json.loads((out / "labels.json").read_text())
     findings = out / "findings.jsonl"
     subprocess.run(
-        [sys.executable, "-m", "eksight.tools.cli", "replay", str(out / "audit.jsonl.gz"), "-o", str(findings)]
-        + ["--cluster", labels["cluster"], "--account", labels["account"], "--region", labels["region"]],
+        [
+            *(sys.executable, "-m", "eksight.tools.cli", "replay", str(out / "audit.jsonl.gz"), "-o", str(findings)),
+            *("--cluster", labels["cluster"], "--account", labels["account"], "--region", labels["region"]),
+        ],
         cwd=ROOT,
         check=True,
         capture_output=True,
@@ -59,7 +61,7 @@ def simulated(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
 
 @pytest.fixture
 def server(simulated: dict[str, Any]) -> Iterator[wizard.WizardServer]:
-    console = Console(FileSource(simulated["findings"]), ArchiveIndex([simulated["out"] / "cwl"]))
+    console = Console(findings_source.from_file(simulated["findings"]), ArchiveIndex([simulated["out"] / "cwl"]))
     running = wizard.WizardServer(0, console=console)
     console.start()
     thread = threading.Thread(target=running.serve_forever, daemon=True)
@@ -89,7 +91,12 @@ def test_filter_open_an_attack_finding_and_see_its_evidence_and_timeline(
     dialogs: list[str] = []
     page.on("console", lambda message: problems.append(message.text) if message.type == "error" else None)
     page.on("pageerror", lambda error: problems.append(str(error)))
-    page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+
+    def on_dialog(dialog: Dialog) -> None:  # an alert() would mean injected markup ran
+        dialogs.append(dialog.message)
+        dialog.dismiss()
+
+    page.on("dialog", on_dialog)
     page.goto(server.console_url)
     rows = page.locator("#findings tbody tr")
     expect(rows).to_have_count(len(simulated["rows"]) + 1)

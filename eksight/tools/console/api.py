@@ -12,17 +12,17 @@ from http import HTTPStatus
 from typing import Any
 from urllib.parse import parse_qs, unquote
 
+from eksight.tools.console import API_PREFIX
 from eksight.tools.console.archive import ArchiveIndex
 from eksight.tools.console.detail import finding_detail
-from eksight.tools.console.source import FileSource, FilterError, Filters
+from eksight.tools.console.source import FilterError, Filters, FindingsSource
 
-PREFIX = "/api/console/"
 _FINDING_ID = re.compile(r"[A-Za-z0-9._:/-]{1,256}")
 _MAX_QUERY = 4096  # bytes of query string
 
 
 class Console:
-    def __init__(self, source: FileSource, archive: ArchiveIndex | None = None) -> None:
+    def __init__(self, source: FindingsSource, archive: ArchiveIndex | None = None) -> None:
         self.source = source
         self.archive = archive
 
@@ -31,8 +31,8 @@ class Console:
             self.archive.start()
 
     def handle(self, path: str, query: str) -> tuple[HTTPStatus, dict[str, Any]]:
-        """The answer to GET `path` (under PREFIX) with the raw `query` string."""
-        route = path.removeprefix(PREFIX)
+        """The answer to GET `path` (under API_PREFIX) with the raw `query` string."""
+        route = path.removeprefix(API_PREFIX)
         if len(query) > _MAX_QUERY:
             return _error(HTTPStatus.BAD_REQUEST, f"query string longer than {_MAX_QUERY} bytes")
         if route == "source":
@@ -60,7 +60,7 @@ class Console:
                 return _error(HTTPStatus.BAD_REQUEST, "not a finding id")
             finding = self.source.get(finding_id)
             if finding is None:
-                return _error(HTTPStatus.NOT_FOUND, f"no finding {finding_id} in {self.source.path.name}")
+                return _error(HTTPStatus.NOT_FOUND, f"no finding {finding_id} in {self.source.name}")
             principal = (finding.get("principal") or {}).get("name") or ""
             related = self.source.about_principal(principal) if principal else []
             return HTTPStatus.OK, {"ok": True, **finding_detail(finding, self.archive, related)}

@@ -1,7 +1,8 @@
-"""A findings file (JSON lines, as `eksight replay -o` and the demo write them) held in memory for filtering.
+"""Findings held in memory for filtering: from a findings file (JSON lines, as `eksight replay -o` writes them)
+or from Security Hub (eksight.tools.console.securityhub).
 
-The file is streamed; at most `max_findings` of the newest findings (by first_seen) are kept, and the source
-says when it dropped older ones. Filters are parsed from the page's query string and refused with a message
+The findings are streamed; at most `max_findings` of the newest (by first_seen) are kept, and the source says
+when it dropped older ones. Filters are parsed from the page's query string and refused with a message
 when they make no sense, so a typo never silently shows everything.
 """
 
@@ -107,26 +108,27 @@ class Page:
     truncated: bool  # matched > len(findings)
 
 
-class FileSource:
-    """The findings of a JSON lines file, newest first."""
+class FindingsSource:
+    """Findings, newest first. `findings` yields a finding dict, or None for an entry that is not one."""
 
-    def __init__(self, path: Path, max_findings: int = MAX_FINDINGS) -> None:
-        self.path = path
+    def __init__(
+        self, findings: Iterable[dict[str, Any] | None], *, kind: str, name: str, max_findings: int = MAX_FINDINGS
+    ) -> None:
+        self.kind = kind
+        self.name = name
         self.read = 0
-        self.skipped = 0  # lines that are not a finding
+        self.skipped = 0  # entries that are not a finding
         held: list[_Held] = []  # a min-heap on first_seen: the oldest kept finding is dropped first
-        with path.open(encoding="utf-8") as lines:
-            for line in lines:
-                finding = _finding(line)
-                if finding is None:
-                    self.skipped += bool(line.strip())
-                    continue
-                self.read += 1
-                item = _Held(parse_time(finding["first_seen"]), parse_time(finding["last_seen"]), finding)
-                if len(held) < max_findings:
-                    heapq.heappush(held, item)
-                else:
-                    heapq.heappushpop(held, item)
+        for finding in findings:
+            if finding is None:
+                self.skipped += 1
+                continue
+            self.read += 1
+            item = _Held(parse_time(finding["first_seen"]), parse_time(finding["last_seen"]), finding)
+            if len(held) < max_findings:
+                heapq.heappush(held, item)
+            else:
+                heapq.heappushpop(held, item)
         self._held = sorted(held, reverse=True)
         self._by_id = {item.finding["id"]: item.finding for item in self._held}
 
@@ -138,8 +140,8 @@ class FileSource:
         """What the page says about the source, and the values its filter menus offer."""
         findings = [item.finding for item in self._held]
         return {
-            "kind": "file",
-            "name": self.path.name,
+            "kind": self.kind,
+            "name": self.name,
             "read": self.read,
             "held": len(self._held),
             "capped": self.capped,
@@ -165,6 +167,13 @@ class FileSource:
         ]
 
 
+def from_file(path: Path, max_findings: int = MAX_FINDINGS) -> FindingsSource:
+    """The findings of a JSON lines file, read line by line."""
+    with path.open(encoding="utf-8") as lines:
+        entries = (_finding(line) for line in lines if line.strip())
+        return FindingsSource(entries, kind="file", name=path.name, max_findings=max_findings)
+
+
 def summary(finding: Mapping[str, Any]) -> dict[str, Any]:
     """The columns of the findings list."""
     anomaly = (finding.get("details") or {}).get("anomaly") or {}
@@ -184,13 +193,16 @@ def summary(finding: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _finding(line: str) -> dict[str, Any] | None:
-    """A finding from one line, or None for blank lines and lines that are not a finding."""
-    if not line.strip():
-        return None
+    """A finding from one line, or None for a line that is not a finding."""
     try:
         value = json.loads(line)
     except ValueError:
         return None
+    return finding_or_none(value)
+
+
+def finding_or_none(value: object) -> dict[str, Any] | None:
+    """`value` if it has what the console needs of a finding (id and parsable first/last seen), else None."""
     if not isinstance(value, dict) or not all(isinstance(value.get(k), str) for k in ("id", "first_seen", "last_seen")):
         return None
     try:

@@ -24,16 +24,19 @@ from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from itertools import accumulate
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import click
 
 from eksight.config import regions
 from eksight.tools import PROJECT_ROOT
-from eksight.tools.console.api import PREFIX as CONSOLE_API
-from eksight.tools.console.api import Console
+from eksight.tools.console import API_PREFIX as CONSOLE_API
 from eksight.tools.setup import bundle, web_form
+
+if TYPE_CHECKING:  # the console pulls in DuckDB: imported only when `eksight ui` opens findings
+    from eksight.tools.console.api import Console
+    from eksight.tools.console.source import FindingsSource
 
 STATIC_DIR = Path(__file__).with_name("static")
 TOKEN_HEADER = "X-Eksight-Token"
@@ -369,24 +372,38 @@ class _Handler(BaseHTTPRequestHandler):
     "JSON lines audit files or directories (repeatable).",
 )
 @click.option("--cluster", default="", help="Cluster name of plain JSON lines audit events given with --archive.")
+@click.option(
+    "--security-hub",
+    is_flag=True,
+    help="Open eksight's active findings in Security Hub (HIGH and above; no anomaly details) in the console.",
+)
+@click.option("--region", help="Security Hub's region (--security-hub). Default: your AWS profile's.")
 def ui(
-    port: int, log_requests: bool, findings_file: Path | None, archive_paths: tuple[Path, ...], cluster: str
+    port: int,
+    log_requests: bool,
+    findings_file: Path | None,
+    archive_paths: tuple[Path, ...],
+    cluster: str,
+    security_hub: bool,
+    region: str | None,
 ) -> None:
     """A local web wizard: pick regions and clusters, set options, and download the config or a CloudShell
     bundle. With --findings, also the findings console: filter findings, open one to see its evidence events,
     the principal's timeline and plots. Listens on 127.0.0.1 only and opens nothing by itself: open the printed
     URL. Ctrl-C stops it."""
-    if archive_paths and findings_file is None:
-        raise click.UsageError("--archive goes with --findings FILE")
+    if findings_file is not None and security_hub:
+        raise click.UsageError("choose one findings source: --findings FILE or --security-hub")
+    if archive_paths and findings_file is None and not security_hub:
+        raise click.UsageError("--archive goes with --findings FILE or --security-hub")
     console = None
-    if findings_file is not None:
+    if findings_file is not None or security_hub:
+        from eksight.tools.console.api import Console
         from eksight.tools.console.archive import ArchiveIndex
-        from eksight.tools.console.source import FileSource
 
-        source = FileSource(findings_file)
+        source = _security_hub_source(region) if security_hub else _file_source(findings_file)
         console = Console(source, ArchiveIndex(archive_paths, cluster) if archive_paths else None)
         capped = f" (kept the newest {source.describe()['held']:,})" if source.capped else ""
-        click.echo(f"eksight console: {source.read:,} findings from {findings_file}{capped}")
+        click.echo(f"eksight console: {source.read:,} findings from {source.name}{capped}")
     try:
         server = WizardServer(port, log_requests=log_requests, console=console)
     except OSError as error:
@@ -404,3 +421,25 @@ def ui(
         click.echo("\neksight wizard stopped")
     finally:
         server.server_close()
+
+
+def _file_source(path: Path | None) -> FindingsSource:
+    from eksight.tools.console import source
+
+    assert path is not None
+    return source.from_file(path)
+
+
+def _security_hub_source(region: str | None) -> FindingsSource:
+    import boto3
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from eksight.tools.console.securityhub import from_security_hub
+
+    region = region or boto3.session.Session().region_name
+    if not region:
+        raise click.UsageError("no region: pass --region or set AWS_REGION")
+    try:
+        return from_security_hub(boto3.client("securityhub", region_name=region), region)
+    except (BotoCoreError, ClientError) as error:
+        raise click.ClickException(f"cannot read Security Hub findings in {region}: {error}") from None
