@@ -147,7 +147,9 @@
     selectedId = id;
     for (const row of $("findings").tBodies[0].rows) row.classList.toggle("selected", row.dataset.id === id);
     const request = ++detailRequest;
-    $("detail-title").textContent = "Loading the finding…";
+    $("detail-title").textContent = $("archive-info").textContent.startsWith("Reading")
+      ? "Loading the finding (after the audit archive is read)…"
+      : "Loading the finding…";
     $("detail-hint").hidden = true;
     let detail;
     try {
