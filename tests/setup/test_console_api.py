@@ -405,10 +405,13 @@ def test_a_server_without_findings_has_no_console() -> None:
         thread.join(timeout=5)
 
 
-def test_cli_archive_needs_findings(tmp_path: Path) -> None:
+def test_cli_archive_needs_one_findings_source(files: tuple[Path, Path], tmp_path: Path) -> None:
     result = CliRunner().invoke(wizard.ui, ["--archive", str(tmp_path)])
     assert result.exit_code == 2
-    assert "--archive goes with --findings FILE" in result.output
+    assert "--archive goes with a findings source" in result.output
+    result = CliRunner().invoke(wizard.ui, ["--findings", str(files[0]), "--athena"])
+    assert result.exit_code == 2
+    assert "choose one findings source" in result.output
 
 
 # --- Security Hub as the source (moto) -----------------------------------------------------------------------
@@ -478,3 +481,71 @@ def test_security_hub_findings_open_in_the_console(monkeypatch: pytest.MonkeyPat
     assert (opened["evidence"], opened["source_ips"], opened["mitre"]) == (["a1", "a2"], ["203.0.113.7"], ["T1609"])
     assert (opened["first_seen"][:19], opened["last_seen"][:19]) == ("2025-03-04T10:00:00", "2025-03-04T10:00:05")
     assert (opened["cluster"], opened["rule_id"], opened["detector"]) == ("prod", "EKS-112", "rule")
+
+
+# --- the deployed findings table through Athena (moto: the statement is checked, the rows are canned) ---------
+
+
+def test_athena_findings_open_in_the_console(monkeypatch: pytest.MonkeyPatch) -> None:
+    import boto3
+    from moto import mock_aws
+    from moto.athena.models import QueryResults, athena_backends
+    from moto.core import DEFAULT_ACCOUNT_ID
+
+    from eksight.adapters import athena
+    from eksight.tools.console.athena import COLUMNS, from_athena
+
+    for name in ("AWS_ENDPOINT_URL", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    rows: list[list[str | None]] = [
+        ["f-exec", "Execution:Kubernetes/SuspiciousExecCommand", "HIGH", "Suspicious command", "rule", "EKS-112",
+         "prod", "111122223333", "us-east-1", HOSTILE, "sso_role", "iam:role/Dev", "a1,a2",
+         "2025-03-04T10:00:00.000000Z", "2025-03-04T10:00:05.000000Z", "2", "203.0.113.7",
+         "kubectl/v1.29.2 (linux/amd64) | curl/8.5, patched"],
+        ["f-low", "Discovery:Kubernetes/PermissionChecked", "LOW", "Permission checked", "rule", "EKS-30",
+         "prod", "111122223333", "us-east-1", "bob", "user", "user:bob", None,
+         "2025-03-04T09:00:00.000000Z", "2025-03-04T09:00:00.000000Z", "1", None, None],
+        ["", "", "", "", "", "", "", "", "", "", "", "", None, "", "", "", None, None],  # not a finding
+    ]  # fmt: skip
+    with mock_aws():
+        client = boto3.client("athena", region_name="us-east-1")
+        client.create_work_group(Name="eksight-hunting")
+        header: list[str | None] = list(COLUMNS)
+        results = [{"Data": [{"VarCharValue": v} if v is not None else {} for v in row]} for row in [header, *rows]]
+        info = [{"Name": c, "Type": "varchar"} for c in COLUMNS]
+        athena_backends[DEFAULT_ACCOUNT_ID]["us-east-1"].query_results_queue.append(QueryResults(results, info))
+        target = athena.Target("eksight-detection-us-east-1", "eksight-hunting", "eksight_audit")
+        source, run = from_athena(client, target, days=3, now=datetime(2025, 3, 5, 7), sleep=lambda _s: None)
+        sent = client.get_query_execution(QueryExecutionId=run.execution_id)["QueryExecution"]
+
+    assert sent["ExecutionParameters"] == ["2025030207"]  # 3 days before, as the hour partitions count
+    assert sent["WorkGroup"] == "eksight-hunting"
+    assert 'FROM "eksight_audit"."findings"' in sent["Query"] and "version_rank = 1" in sent["Query"]
+    assert (source.read, source.skipped) == (2, 1)
+    console = Console(source)
+    assert ids(console, "") == ["f-exec", "f-low"]
+    assert ids(console, "principal=%3Cimg") == ["f-exec"]
+    opened = get(console, "finding/f-exec")[1]["finding"]
+    assert opened["principal"] == {"name": HOSTILE, "kind": "sso_role", "key": "iam:role/Dev"}
+    assert (opened["evidence"], opened["count"], opened["source_ips"]) == (["a1", "a2"], 2, ["203.0.113.7"])
+    assert opened["user_agents"] == ["kubectl/v1.29.2 (linux/amd64)", "curl/8.5, patched"]
+    assert get(console, "finding/f-low")[1]["finding"]["evidence"] == []
+
+
+def test_athena_source_refuses_a_database_name_it_would_paste_into_sql() -> None:
+    from eksight.adapters import athena
+    from eksight.tools.console.athena import findings_sql
+
+    with pytest.raises(athena.AthenaError, match="not a Glue database name"):
+        findings_sql('x"; DROP TABLE findings; --', 10)
+
+
+def test_athena_statement_is_valid_trino() -> None:
+    import sqlglot
+
+    from eksight.tools.console.athena import findings_sql
+
+    parsed = sqlglot.parse_one(findings_sql("eksight_audit", 10), read="trino")
+    assert parsed.args["limit"].expression.this == "10"

@@ -361,7 +361,7 @@ class _Handler(BaseHTTPRequestHandler):
     "--findings",
     "findings_file",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="Findings JSON lines (eksight replay -o, make demo) to open in the findings console (/console).",
+    help="Findings JSON lines (eksight replay -o) to open in the findings console (/console).",
 )
 @click.option(
     "--archive",
@@ -377,7 +377,18 @@ class _Handler(BaseHTTPRequestHandler):
     is_flag=True,
     help="Open eksight's active findings in Security Hub (HIGH and above; no anomaly details) in the console.",
 )
-@click.option("--region", help="Security Hub's region (--security-hub). Default: your AWS profile's.")
+@click.option(
+    "--athena",
+    is_flag=True,
+    help="Open the deployed findings table (detection stack's Athena workgroup; no descriptions or anomaly details).",
+)
+@click.option("--days", type=click.IntRange(1, 366), default=30, show_default=True, help="Days of findings (--athena).")
+@click.option(
+    "--config", "config_path", type=click.Path(path_type=Path), help="Deployment config (--athena: stack prefix)."
+)
+@click.option(
+    "--region", help="Region of Security Hub or the detection stack. Default: the config's or your profile's."
+)
 def ui(
     port: int,
     log_requests: bool,
@@ -385,22 +396,31 @@ def ui(
     archive_paths: tuple[Path, ...],
     cluster: str,
     security_hub: bool,
+    athena: bool,
+    days: int,
+    config_path: Path | None,
     region: str | None,
 ) -> None:
     """A local web wizard: pick regions and clusters, set options, and download the config or a CloudShell
-    bundle. With --findings, also the findings console: filter findings, open one to see its evidence events,
-    the principal's timeline and plots. Listens on 127.0.0.1 only and opens nothing by itself: open the printed
-    URL. Ctrl-C stops it."""
-    if findings_file is not None and security_hub:
-        raise click.UsageError("choose one findings source: --findings FILE or --security-hub")
-    if archive_paths and findings_file is None and not security_hub:
-        raise click.UsageError("--archive goes with --findings FILE or --security-hub")
+    bundle. With a findings source (--findings, --security-hub or --athena), also the findings console: filter
+    findings, open one to see its evidence events, the principal's timeline and plots. Listens on 127.0.0.1
+    only and opens nothing by itself: open the printed URL. Ctrl-C stops it."""
+    sources = (findings_file is not None) + security_hub + athena
+    if sources > 1:
+        raise click.UsageError("choose one findings source: --findings FILE, --security-hub or --athena")
+    if archive_paths and not sources:
+        raise click.UsageError("--archive goes with a findings source: --findings FILE, --security-hub or --athena")
     console = None
-    if findings_file is not None or security_hub:
+    if sources:
         from eksight.tools.console.api import Console
         from eksight.tools.console.archive import ArchiveIndex
 
-        source = _security_hub_source(region) if security_hub else _file_source(findings_file)
+        if athena:
+            source = _athena_source(config_path, region, days)
+        elif security_hub:
+            source = _security_hub_source(region)
+        else:
+            source = _file_source(findings_file)
         console = Console(source, ArchiveIndex(archive_paths, cluster) if archive_paths else None)
         capped = f" (kept the newest {source.describe()['held']:,})" if source.capped else ""
         click.echo(f"eksight console: {source.read:,} findings from {source.name}{capped}")
@@ -443,3 +463,25 @@ def _security_hub_source(region: str | None) -> FindingsSource:
         return from_security_hub(boto3.client("securityhub", region_name=region), region)
     except (BotoCoreError, ClientError) as error:
         raise click.ClickException(f"cannot read Security Hub findings in {region}: {error}") from None
+
+
+def _athena_source(config_path: Path | None, region: str | None, days: int) -> FindingsSource:
+    import boto3
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from eksight.adapters import athena
+    from eksight.tools.console.athena import from_athena
+    from eksight.tools.hunt.cli import _deployment  # the stack prefix and region, as `eksight hunt --athena` reads them
+
+    prefix, region = _deployment(config_path, region)
+    region = region or boto3.session.Session().region_name
+    if not region:
+        raise click.UsageError("no region: pass --region or set AWS_REGION")
+    stack = f"{prefix}-detection-{region}"  # RegionDeployment.detection_stack_name
+    try:
+        target = athena.read_target(boto3.client("cloudformation", region_name=region), stack)
+        source, run = from_athena(boto3.client("athena", region_name=region), target, days=days)
+    except (athena.AthenaError, BotoCoreError, ClientError) as error:
+        raise click.ClickException(str(error)) from None
+    click.echo(f"athena: {run.bytes_scanned / 1e6:,.1f} MB scanned in {run.seconds:.1f}s, about ${run.dollars:.4f}")
+    return source
