@@ -2,7 +2,9 @@
 
 This module is the HTTP server: a stdlib `ThreadingHTTPServer` on 127.0.0.1 only, serving the page
 (eksight/tools/setup/static/, no frameworks, no CDN) and its JSON API. What the API answers (form ↔ config,
-validation messages, the synthesized preview, cluster discovery) is eksight.tools.setup.web_form.
+validation messages, the synthesized preview, cluster discovery) is eksight.tools.setup.web_form. Started with
+a findings source, it also serves the findings console (/console, GETs under /api/console/: eksight.tools.console)
+behind the same Host and token checks.
 
 Cross-site protection: every request must carry `Host: 127.0.0.1:PORT` (defeats DNS rebinding) and every
 `/api/` request the per-server random token in the `X-Eksight-Token` header. The token travels in the URL's
