@@ -2,7 +2,9 @@
 
 This module is the HTTP server: a stdlib `ThreadingHTTPServer` on 127.0.0.1 only, serving the page
 (eksight/tools/setup/static/, no frameworks, no CDN) and its JSON API. What the API answers (form ↔ config,
-validation messages, the synthesized preview, cluster discovery) is eksight.tools.setup.web_form.
+validation messages, the synthesized preview, cluster discovery) is eksight.tools.setup.web_form. Started with
+a findings source, it also serves the findings console (/console, GETs under /api/console/: eksight.tools.console)
+behind the same Host and token checks.
 
 Cross-site protection: every request must carry `Host: 127.0.0.1:PORT` (defeats DNS rebinding) and every
 `/api/` request the per-server random token in the `X-Eksight-Token` header. The token travels in the URL's
@@ -24,14 +26,19 @@ from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from itertools import accumulate
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import click
 
 from eksight.config import regions
 from eksight.tools import PROJECT_ROOT
+from eksight.tools.console import API_PREFIX as CONSOLE_API
 from eksight.tools.setup import bundle, web_form
+
+if TYPE_CHECKING:  # the console pulls in DuckDB: imported only when `eksight ui` opens findings
+    from eksight.tools.console.api import Console
+    from eksight.tools.console.source import FindingsSource
 
 STATIC_DIR = Path(__file__).with_name("static")
 TOKEN_HEADER = "X-Eksight-Token"
@@ -44,6 +51,7 @@ _CONTENT_TYPES = {
     ".css": "text/css; charset=utf-8",
     ".js": "text/javascript; charset=utf-8",
     ".svg": "image/svg+xml",
+    ".png": "image/png",
 }
 _SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -93,6 +101,7 @@ class WizardServer(ThreadingHTTPServer):
         root: Path = PROJECT_ROOT,
         log_requests: bool = False,
         read_timeout: float = READ_TIMEOUT_SECONDS,
+        console: Console | None = None,
     ) -> None:
         super().__init__(("127.0.0.1", port), _Handler)
         self.token = secrets.token_urlsafe(32)
@@ -100,8 +109,11 @@ class WizardServer(ThreadingHTTPServer):
         self.log_requests = log_requests
         self.read_timeout = read_timeout
         self.synth_lock = threading.Lock()
-        self.static = {
-            path.name: path for path in STATIC_DIR.iterdir() if path.is_file() and path.suffix in _CONTENT_TYPES
+        self.console = console  # the findings console (/console), when started with a findings source
+        self.static = {  # by path below static/, e.g. "vendor/uPlot.iife.min.js"
+            path.relative_to(STATIC_DIR).as_posix(): path
+            for path in STATIC_DIR.rglob("*")
+            if path.is_file() and path.suffix in _CONTENT_TYPES
         }
 
     @property
@@ -120,6 +132,10 @@ class WizardServer(ThreadingHTTPServer):
     def url(self) -> str:
         """The address to open: the token rides in the fragment, which browsers never send anywhere."""
         return f"{self.origin}/#token={self.token}"
+
+    @property
+    def console_url(self) -> str:
+        return f"{self.origin}/console#token={self.token}"
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -216,9 +232,15 @@ class _Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         if not self._host_ok():
             return
-        path = urlsplit(self.path).path
+        url = urlsplit(self.path)
+        path = url.path
         if path in ("/", "/index.html"):
             self._static("index.html")
+        elif path == "/console" and self.server.console is not None:
+            self._static("console.html")
+        elif path.startswith(CONSOLE_API) and self.server.console is not None:
+            if self._api_allowed():
+                self._console(path, url.query)
         elif path.startswith("/static/") and path.removeprefix("/static/") in self.server.static:
             self._static(path.removeprefix("/static/"))
         elif path == "/api/meta":
@@ -250,6 +272,16 @@ class _Handler(BaseHTTPRequestHandler):
         except Exception as error:  # a bug answers 500 (and is printed) instead of dropping the connection
             traceback.print_exc()
             self._error(HTTPStatus.INTERNAL_SERVER_ERROR, f"internal error: {type(error).__name__}: {error}")
+
+    def _console(self, path: str, query: str) -> None:
+        assert self.server.console is not None
+        try:
+            status, payload = self.server.console.handle(path, query)
+        except Exception as error:  # a bug answers 500 (and is printed) instead of dropping the connection
+            traceback.print_exc()
+            self._error(HTTPStatus.INTERNAL_SERVER_ERROR, f"internal error: {type(error).__name__}: {error}")
+            return
+        self._send(status, json.dumps(payload, default=str).encode(), "application/json")
 
     def _static(self, name: str) -> None:
         path = self.server.static[name]
@@ -327,15 +359,82 @@ class _Handler(BaseHTTPRequestHandler):
     "--port", type=click.IntRange(0, 65535), default=0, show_default=True, help="Port on 127.0.0.1 (0: a free one)."
 )
 @click.option("--log-requests", is_flag=True, help="Log every request to stderr.")
-def ui(port: int, log_requests: bool) -> None:
+@click.option(
+    "--findings",
+    "findings_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Findings JSON lines (eksight replay -o) to open in the findings console (/console).",
+)
+@click.option(
+    "--archive",
+    "archive_paths",
+    multiple=True,
+    type=click.Path(exists=True, path_type=Path),
+    help="Audit events for the console's evidence and timelines: archive objects, eksight simulate's cwl/, "
+    "JSON lines audit files or directories (repeatable).",
+)
+@click.option("--cluster", default="", help="Cluster name of plain JSON lines audit events given with --archive.")
+@click.option(
+    "--security-hub",
+    is_flag=True,
+    help="Open eksight's active findings in Security Hub (HIGH and above; no anomaly details) in the console.",
+)
+@click.option(
+    "--athena",
+    is_flag=True,
+    help="Open the deployed findings table (detection stack's Athena workgroup; no descriptions or anomaly details).",
+)
+@click.option("--days", type=click.IntRange(1, 366), default=30, show_default=True, help="Days of findings (--athena).")
+@click.option(
+    "--config", "config_path", type=click.Path(path_type=Path), help="Deployment config (--athena: stack prefix)."
+)
+@click.option(
+    "--region", help="Region of Security Hub or the detection stack. Default: the config's or your profile's."
+)
+def ui(
+    port: int,
+    log_requests: bool,
+    findings_file: Path | None,
+    archive_paths: tuple[Path, ...],
+    cluster: str,
+    security_hub: bool,
+    athena: bool,
+    days: int,
+    config_path: Path | None,
+    region: str | None,
+) -> None:
     """A local web wizard: pick regions and clusters, set options, and download the config or a CloudShell
-    bundle. Listens on 127.0.0.1 only and opens nothing by itself: open the printed URL. Ctrl-C stops it."""
+    bundle. With a findings source (--findings, --security-hub or --athena), also the findings console: filter
+    findings, open one to see its evidence events, the principal's timeline and plots. Listens on 127.0.0.1
+    only and opens nothing by itself: open the printed URL. Ctrl-C stops it."""
+    sources = (findings_file is not None) + security_hub + athena
+    if sources > 1:
+        raise click.UsageError("choose one findings source: --findings FILE, --security-hub or --athena")
+    if archive_paths and not sources:
+        raise click.UsageError("--archive goes with a findings source: --findings FILE, --security-hub or --athena")
+    console = None
+    if sources:
+        from eksight.tools.console.api import Console
+        from eksight.tools.console.archive import ArchiveIndex
+
+        if athena:
+            source = _athena_source(config_path, region, days)
+        elif security_hub:
+            source = _security_hub_source(region)
+        else:
+            source = _file_source(findings_file)
+        console = Console(source, ArchiveIndex(archive_paths, cluster) if archive_paths else None)
+        capped = f" (kept the newest {source.describe()['held']:,})" if source.capped else ""
+        click.echo(f"eksight console: {source.read:,} findings from {source.name}{capped}")
     try:
-        server = WizardServer(port, log_requests=log_requests)
+        server = WizardServer(port, log_requests=log_requests, console=console)
     except OSError as error:
         raise click.ClickException(
             f"cannot listen on 127.0.0.1:{port} ({error.strerror}); use --port 0 for a free port"
         ) from None
+    if console is not None:
+        console.start()
+        click.echo(f"eksight findings console: {server.console_url}")
     click.echo(f"eksight wizard: {server.url}")
     click.echo("Open that address in your browser (it carries this session's key). Ctrl-C stops the wizard.")
     try:
@@ -344,3 +443,47 @@ def ui(port: int, log_requests: bool) -> None:
         click.echo("\neksight wizard stopped")
     finally:
         server.server_close()
+
+
+def _file_source(path: Path | None) -> FindingsSource:
+    from eksight.tools.console import source
+
+    assert path is not None
+    return source.from_file(path)
+
+
+def _security_hub_source(region: str | None) -> FindingsSource:
+    import boto3
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from eksight.tools.console.securityhub import from_security_hub
+
+    region = region or boto3.session.Session().region_name
+    if not region:
+        raise click.UsageError("no region: pass --region or set AWS_REGION")
+    try:
+        return from_security_hub(boto3.client("securityhub", region_name=region), region)
+    except (BotoCoreError, ClientError) as error:
+        raise click.ClickException(f"cannot read Security Hub findings in {region}: {error}") from None
+
+
+def _athena_source(config_path: Path | None, region: str | None, days: int) -> FindingsSource:
+    import boto3
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from eksight.adapters import athena
+    from eksight.tools.console.athena import from_athena
+    from eksight.tools.hunt.cli import _deployment  # the stack prefix and region, as `eksight hunt --athena` reads them
+
+    prefix, region = _deployment(config_path, region)
+    region = region or boto3.session.Session().region_name
+    if not region:
+        raise click.UsageError("no region: pass --region or set AWS_REGION")
+    stack = f"{prefix}-detection-{region}"  # RegionDeployment.detection_stack_name
+    try:
+        target = athena.read_target(boto3.client("cloudformation", region_name=region), stack)
+        source, run = from_athena(boto3.client("athena", region_name=region), target, days=days)
+    except (athena.AthenaError, BotoCoreError, ClientError) as error:
+        raise click.ClickException(str(error)) from None
+    click.echo(f"athena: {run.bytes_scanned / 1e6:,.1f} MB scanned in {run.seconds:.1f}s, about ${run.dollars:.4f}")
+    return source
