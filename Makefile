@@ -62,7 +62,7 @@ lint: install
 ## make synth [CONFIG=path]: synthesize that config into cdk.out/ (offline, no credentials)
 synth: install
 	$(CDK) synth $(CDK_FLAGS) -q -c config=$(CONFIG)
-	@$(PY) -m eksight.tools.plan cdk.out
+	@$(PY) -m eksight.tools.plan cdk.out $(CONFIG)
 
 ## the whole pipeline on an embedded AWS (moto server + DynamoDB Local) with a simulated cluster under attack
 demo: install

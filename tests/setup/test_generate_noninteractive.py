@@ -402,6 +402,8 @@ def test_plan_synthesizes_and_diffs_the_written_config(offline: Path, monkeypatc
     assert detection["detector"].endswith("learning 3 d")
     assert detection["alerts"].endswith("1 email subscription(s)")
     assert "eksight-ingestion-eu-west-1  (" in result.stderr  # the human summary went to stderr
+    assert f"Deploy all with `npx cdk deploy --all -c config={offline / 'eksight.config.json'}`" in result.stderr
+    assert "!!!" not in result.stderr and "b'" not in result.stderr  # no Node end-of-life banner
     # nothing is deployed in the (moto) account: every resource of each template is to be added
     assert document["diff"] == {
         name: {"add": stack["resources"], "change": 0, "remove": 0, "replace": 0} for name, stack in plan.items()
@@ -550,3 +552,17 @@ def test_config_fields_generate_does_not_ask_about_are_named() -> None:
         }
     )
     assert dropped == ["regions.us-east-1.delivery.buffering_size_mib", "defaults.findings.eventbridge_bus_name"]
+
+
+def test_cdk_runs_with_the_node_end_of_life_banner_silenced_for_the_running_node(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import subprocess
+
+    from eksight.tools.setup.planning import SILENCE_NODE_EOL, cdk_env
+
+    major = subprocess.run(["node", "--version"], capture_output=True, text=True, check=True).stdout[1:].split(".")[0]
+    monkeypatch.setenv(SILENCE_NODE_EOL, "16")  # the user's own value is kept
+    assert cdk_env()[SILENCE_NODE_EOL].split(",") == ["16", major]
+    monkeypatch.setenv(SILENCE_NODE_EOL, major)
+    assert cdk_env()[SILENCE_NODE_EOL] == major

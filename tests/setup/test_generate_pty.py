@@ -5,15 +5,28 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import boto3
+import pexpect
 import pytest
 
 from eksight.config import load
-from tests.setup.pty_session import DOWN, ENTER, ROOT, SPACE, UP, Terminal, credentials, moto_server, offline_env
+from tests.setup.pty_session import (
+    DOWN,
+    ENTER,
+    PYTHON,
+    ROOT,
+    SPACE,
+    UP,
+    Terminal,
+    credentials,
+    moto_server,
+    offline_env,
+)
 
 SCHEMA = ROOT / "schema" / "eksight.config.schema.json"
 KEY_EU = "arn:aws:kms:eu-west-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"
@@ -331,3 +344,22 @@ def test_ctrl_c_aborts_without_writing_or_caching(tmp_path: Path) -> None:
     assert "Aborted." in term.screen
     assert not (tmp_path / "eksight.config.json").exists()
     assert not (tmp_path / "xdg" / "eksight").exists()
+
+
+def test_long_steps_show_a_spinner_and_the_seconds_elapsed(tmp_path: Path) -> None:
+    code = (
+        "import time\n"
+        "from eksight.tools.setup.generate import Console\n"
+        "with Console(json_mode=False).working('Synthesizing (offline)…'):\n"
+        "    time.sleep(2.7)\n"
+    )
+    child = pexpect.spawn(
+        str(PYTHON), ["-c", code], env=offline_env(tmp_path), cwd=str(tmp_path), encoding="utf-8", timeout=20
+    )
+    child.expect(r"\r[|/\\-] Synthesizing \(offline\)… 2 s")  # redrawn in place while the work runs
+    child.expect(r"Synthesizing \(offline\)… done in 3 s\.")
+    child.expect(pexpect.EOF)
+    piped = subprocess.run(
+        [str(PYTHON), "-c", code.replace("2.7", "0")], env=offline_env(tmp_path), capture_output=True, text=True
+    )
+    assert piped.stdout == "Synthesizing (offline)…\nSynthesizing (offline)… done in 0 s.\n"  # no spinner in a pipe

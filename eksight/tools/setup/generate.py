@@ -10,11 +10,15 @@ is asked: a missing required flag is an error naming it, and only values that we
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import json
 import os
 import sys
 import tempfile
+import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NoReturn, get_args
@@ -264,6 +268,34 @@ class Console:
 
     def say(self, text: str = "", **style: Any) -> None:
         click.secho(text, err=self.json_mode, **style)
+
+    @contextlib.contextmanager
+    def working(self, text: str) -> Iterator[None]:
+        """`text` with a spinner and the seconds elapsed while the block runs (on a terminal; a plain line
+        otherwise), then how long it took. A thread redraws it: the work itself blocks in a subprocess."""
+        stream = sys.stderr if self.json_mode else sys.stdout
+        started = time.monotonic()
+        stop = threading.Event()
+
+        def spin() -> None:
+            for frame in itertools.cycle("|/-\\"):
+                click.echo(f"\r{frame} {text} {time.monotonic() - started:.0f} s", nl=False, err=self.json_mode)
+                if stop.wait(0.2):
+                    break
+            click.echo("\r\x1b[K", nl=False, err=self.json_mode)
+
+        spinner = threading.Thread(target=spin, daemon=True) if stream.isatty() else None
+        if spinner:
+            spinner.start()
+        else:
+            self.say(text)
+        try:
+            yield
+        finally:
+            stop.set()
+            if spinner:
+                spinner.join()
+        self.say(f"{text} done in {time.monotonic() - started:.0f} s.")
 
     def problems(self, problems: list[tuple[str, str, str | None]]) -> None:
         for where, message, flag in problems:
@@ -906,9 +938,9 @@ def _plan(ask: Any, out: Console, output: Path, result: Result) -> dict[str, str
     from eksight.tools.setup import aws, planning
 
     with tempfile.TemporaryDirectory(prefix="eksight-plan-") as tmp:
-        out.say("Synthesizing (offline)…")
         try:
-            synthesis = planning.synthesize(output, Path(tmp) / "assembly")
+            with out.working(f"Synthesizing the stacks (offline, about {25 * len(result.regions)} s)…"):
+                synthesis = planning.synthesize(output, Path(tmp) / "assembly")
         except planning.PlanError as error:
             raise Failure(f"config written to {output}, but synthesis failed: {error}", EXIT_INVALID) from None
         result.plan = synthesis.to_json()
@@ -918,9 +950,9 @@ def _plan(ask: Any, out: Console, output: Path, result: Result) -> dict[str, str
         if identity is None:
             out.say("No working AWS credentials: skipped `cdk diff` (the plan above needs none).")
             return None
-        out.say(f"Comparing with account {identity.get('Account')} (cdk diff)…")
         try:
-            diffs, text = planning.diff(synthesis.assembly)
+            with out.working(f"Comparing with account {identity.get('Account')} (cdk diff)…"):
+                diffs, text = planning.diff(synthesis.assembly)
         except planning.PlanError as error:
             out.say(f"cdk diff did not work: {error}", fg="yellow")
             return identity
@@ -933,7 +965,7 @@ def _plan(ask: Any, out: Console, output: Path, result: Result) -> dict[str, str
         while ask is not None:
             choice = ask.select(
                 "Deploy now?",
-                [("Deploy (npx cdk deploy --all)", "deploy"), ("Show details", "details"), ("Quit", "quit")],
+                [(f"Deploy ({synthesis.deploy})", "deploy"), ("Show details", "details"), ("Quit", "quit")],
             )
             if choice == "details":
                 out.say(text)

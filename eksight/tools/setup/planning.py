@@ -7,6 +7,7 @@ what `make synth` does, into a temporary directory so a concurrent `cdk.out` is 
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import shlex
@@ -29,9 +30,26 @@ def project_root() -> Path | None:
     return root if (root / "cdk.json").is_file() and (root / "app.py").is_file() else None
 
 
+SILENCE_NODE_EOL = "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION"  # jsii: majors whose end-of-life banner to skip
+
+
+@functools.cache
+def node_major() -> str | None:
+    try:
+        version = subprocess.run(["node", "--version"], capture_output=True, text=True, timeout=10, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return version.stdout.strip().lstrip("v").split(".")[0] or None
+
+
 def cdk_env() -> dict[str, str]:
+    """The environment of cdk and of the app it runs: the venv on PATH, jsii's Node end-of-life banner silenced
+    for the Node that runs (the banner is a wall of '!' on every synth; `make` exports the same variable)."""
     env = dict(os.environ)
-    env.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
+    silenced = [v.strip() for v in env.get(SILENCE_NODE_EOL, "").split(",") if v.strip()]
+    major = node_major()
+    if major and major not in silenced:
+        env[SILENCE_NODE_EOL] = ",".join([*silenced, major])
     root = project_root()
     if root:  # cdk.json runs .venv/bin/python app.py; make synth puts the venv first on PATH too
         env["PATH"] = f"{root / '.venv' / 'bin'}{os.pathsep}{env.get('PATH', '')}"
@@ -46,12 +64,13 @@ class PlanError(Exception):
 class Synthesis:
     assembly: Path
     plans: list[Any]  # eksight.tools.plan.StackPlan
+    deploy: str  # the complete command that deploys these stacks (from the project root)
     seconds: float = 0.0
 
     def summary(self) -> str:
         from eksight.tools.plan import render
 
-        return render(self.plans)
+        return render(self.plans, self.deploy)
 
     def to_json(self) -> list[dict[str, Any]]:
         return [
@@ -74,7 +93,7 @@ def synthesize(config_path: Path, outdir: Path) -> Synthesis:
     """`cdk synth` of this config into outdir, then the eksight.tools.plan summary of the templates."""
     import time
 
-    from eksight.tools.plan import load_plans
+    from eksight.tools.plan import deploy_command, load_plans
 
     root = project_root()
     if root is None:
@@ -93,7 +112,8 @@ def synthesize(config_path: Path, outdir: Path) -> Synthesis:
         raise PlanError(f"could not run {shlex.join(command)}: {error}") from None
     if done.returncode != 0:
         raise PlanError(f"cdk synth failed (exit {done.returncode}):\n{_tail(done.stderr or done.stdout)}")
-    return Synthesis(outdir, load_plans(outdir), time.monotonic() - started)
+    deploy = deploy_command(display_path(config_path, root))
+    return Synthesis(outdir, load_plans(outdir), deploy, time.monotonic() - started)
 
 
 # ---- cdk diff --------------------------------------------------------------------------------------------
