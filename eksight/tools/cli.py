@@ -6,10 +6,17 @@ import os
 import sys
 from collections import Counter
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from eksight.core.findings import Finding, Severity, to_json_line
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from eksight.core.decode import DecodeStats, Quarantined
+    from eksight.core.detector import Detector
 
 PROGRESS_MIN_BYTES = 50 * 1024 * 1024  # show a progress bar for inputs this big (when stderr is a terminal)
 EXIT_NO_EVENTS = 3  # replay read its inputs but found no audit event in them
@@ -142,7 +149,7 @@ def _check_writable(path: Path, option: str) -> None:
         raise click.UsageError(f"{option} {path}: directory {path.parent} does not exist")
 
 
-def _what_was_seen(decoded) -> str:  # type: ignore[no-untyped-def]
+def _what_was_seen(decoded: DecodeStats) -> str:
     seen = [f"{decoded.bytes_in:,} bytes read"]
     if decoded.quarantined:
         seen.append("not audit events: " + ", ".join(f"{r}={n}" for r, n in sorted(decoded.quarantined.items())))
@@ -165,11 +172,11 @@ class _progress:
     def __init__(self, total: int) -> None:
         self.bar = None
         if total >= PROGRESS_MIN_BYTES and sys.stderr.isatty():
-            from tqdm import tqdm
+            from tqdm import tqdm  # type: ignore[import-untyped]
 
             self.bar = tqdm(unit=" records", unit_scale=True, desc="replay", file=sys.stderr, mininterval=0.5)
 
-    def __enter__(self):  # type: ignore[no-untyped-def]
+    def __enter__(self) -> Callable[[int], object]:
         return self.bar.update if self.bar else (lambda _n: None)
 
     def __exit__(self, *_exc: object) -> None:
@@ -177,7 +184,7 @@ class _progress:
             self.bar.close()
 
 
-def _write_quarantine(path: Path, records: list) -> None:  # type: ignore[type-arg]
+def _write_quarantine(path: Path, records: list[Quarantined]) -> None:
     import msgspec
 
     encoder = msgspec.json.Encoder()
@@ -197,7 +204,7 @@ def _write_quarantine(path: Path, records: list) -> None:  # type: ignore[type-a
             )
 
 
-def _summary(detector, decoded, findings: list[Finding]) -> str:  # type: ignore[no-untyped-def]
+def _summary(detector: Detector, decoded: DecodeStats, findings: list[Finding]) -> str:
     stats = detector.stats
     by_severity = Counter(f.severity.name for f in findings)
     lines = [

@@ -26,9 +26,10 @@ import textwrap
 import time
 import uuid
 from collections import Counter
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from eksight.core.eks import cluster_log_group
 from eksight.tools import PROJECT_ROOT
@@ -82,8 +83,8 @@ def run(
     seed: int = 11,
     attacks: str = "all",
     workdir: Path | None = None,
-    say=print,
-) -> DemoResult:  # type: ignore[no-untyped-def]
+    say: Callable[[str], object] = print,
+) -> DemoResult:
     """Run the demo; `say` receives progress lines. With a `workdir`, the archive bucket is copied to
     <workdir>/archive at the end (for `eksight hunt --local`) and the Lambdas' logs stay in <workdir>/lambdas.log."""
     from eksight.tools.emulator.emulators import embedded_aws
@@ -127,7 +128,7 @@ class _Clock:
         self.into = into
 
     @contextlib.contextmanager
-    def __call__(self, name: str):  # type: ignore[no-untyped-def]
+    def __call__(self, name: str) -> Iterator[None]:
         start = time.perf_counter()
         yield
         self.into[name] = time.perf_counter() - start
@@ -388,7 +389,7 @@ class _Aws:
         return into
 
     def _drain(self, url: str) -> list[str]:
-        sqs, bodies = self.session.client("sqs"), []
+        sqs, bodies = self.session.client("sqs"), list[str]()
         while True:
             messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
             if not messages:
@@ -438,7 +439,7 @@ MAX_LISTED = 25
 WIDTH = 110
 
 
-def report(result: DemoResult, out=sys.stdout) -> None:  # type: ignore[no-untyped-def]
+def report(result: DemoResult, out: TextIO = sys.stdout) -> None:
     """What happened, read top to bottom: the pipeline's counts, the simulated attacks and whether they were
     caught, the MEDIUM+ findings by severity (what happened first, then why the rule cares), where to look next."""
 

@@ -27,7 +27,7 @@ from pydantic import BaseModel
 
 from eksight import config as cfg
 
-NEVER = "never"  # transition_days: never move archived logs to a colder storage class
+NEVER: Literal["never"] = "never"  # transition_days: never move archived logs to a colder storage class
 
 
 @dataclass
@@ -134,9 +134,17 @@ def _check_types(item: Answers | RegionAnswers) -> None:
         expected = _TYPES.get(f.name, (str, type(None)))
         if not isinstance(value, expected) or (isinstance(value, bool) and bool not in expected):
             raise ValueError(f"{f.name}: unexpected {type(value).__name__}")
-        if f.name in ("clusters", "notify_emails") and not all(isinstance(x, str) for x in value):
+        if (
+            f.name in ("clusters", "notify_emails")
+            and isinstance(value, list)
+            and not all(isinstance(x, str) for x in value)
+        ):
             raise ValueError(f"{f.name}: must hold strings")
-        if f.name == "tags" and not all(isinstance(k, str) and isinstance(x, str) for k, x in value.items()):
+        if (
+            f.name == "tags"
+            and isinstance(value, dict)
+            and not all(isinstance(k, str) and isinstance(x, str) for k, x in value.items())
+        ):
             raise ValueError("tags: must map strings to strings")
 
 

@@ -205,15 +205,16 @@ def answers_from_flags(opts: Options) -> tuple[Answers, list[Regional]]:
     ):
         for item in values:
             item = item.strip()
-            region, arn = (None, item)
+            named: str | None = None  # REGION= given before the ARN
+            arn = item
             if "=" in item and not item.startswith("arn:"):
-                region, _, arn = (part.strip() for part in item.partition("="))
+                named, _, arn = (part.strip() for part in item.partition("="))
             if not arn:
                 bad(flag, "empty value: give an ARN (or REGION=ARN)")
-            elif (p := check(arn)) or (region and (p := v.region_problem(region))):
+            elif (p := check(arn)) or (named and (p := v.region_problem(named))):
                 bad(flag, p)
             else:
-                regional.append(Regional(flag, region, arn))
+                regional.append(Regional(flag, named, arn))
     if opts.notify_email and opts.sns_topic_arn:
         bad(
             "--notify-email",
