@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from eksight.core.decode import DecodeStats, Quarantined
     from eksight.core.detector import Detector
 
-PROGRESS_MIN_BYTES = 50 * 1024 * 1024  # show a progress bar for inputs this big (when stderr is a terminal)
+PROGRESS_MIN_BYTES = 2 * 1024 * 1024  # a progress bar (on a terminal) from about 2 s of work (gzip input)
 EXIT_NO_EVENTS = 3  # replay read its inputs but found no audit event in them
 UNKNOWN_CLUSTER = "unknown"  # the cluster the detector names when neither the record nor --cluster does
 
@@ -177,10 +177,10 @@ class _progress:
             self.bar = tqdm(unit=" records", unit_scale=True, desc="replay", file=sys.stderr, mininterval=0.5)
 
     def __enter__(self) -> Callable[[int], object]:
-        return self.bar.update if self.bar else (lambda _n: None)
+        return self.bar.update if self.bar is not None else (lambda _n: None)  # bool(tqdm) raises without a total
 
     def __exit__(self, *_exc: object) -> None:
-        if self.bar:
+        if self.bar is not None:
             self.bar.close()
 
 

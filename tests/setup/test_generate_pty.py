@@ -363,3 +363,11 @@ def test_long_steps_show_a_spinner_and_the_seconds_elapsed(tmp_path: Path) -> No
         [str(PYTHON), "-c", code.replace("2.7", "0")], env=offline_env(tmp_path), capture_output=True, text=True
     )
     assert piped.stdout == "Synthesizing (offline)…\nSynthesizing (offline)… done in 0 s.\n"  # no spinner in a pipe
+
+
+def test_ctrl_c_with_json_still_answers_json(tmp_path: Path) -> None:
+    term = start(tmp_path, "--nocache", "--json")
+    term.expect("more than one region?")
+    term.keys("\x03")
+    assert term.finish() == 130
+    assert '{"ok": false, "error": "aborted", "problems": []}' in term.screen

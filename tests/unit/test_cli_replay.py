@@ -168,3 +168,27 @@ def test_no_color_removes_the_colours(tmp_path: Path) -> None:
     assert coloured.exit_code == plain.exit_code == 3
     assert "\x1b[" in coloured.stderr and "\x1b[" not in plain.stderr
     assert "no audit events found" in plain.stderr
+
+
+@needs_datasets
+def test_a_replay_of_a_few_seconds_shows_progress_on_a_terminal(tmp_path: Path) -> None:
+    import os
+    import sys
+
+    import pexpect
+
+    root = Path(__file__).resolve().parents[2]
+    audit = DATASETS / "dev-scenarios" / "audit.jsonl.gz"  # 9.7 MB of gzip: several seconds of work
+    child = pexpect.spawn(
+        sys.executable,
+        ["-m", "eksight.tools.cli", "replay", str(audit), "-o", str(tmp_path / "f.jsonl")],
+        env={**os.environ, "PYTHONPATH": str(root)},
+        cwd=str(root),
+        encoding="utf-8",
+        timeout=120,
+    )
+    child.expect(r"replay: +[\d.]+k? records")  # the bar, redrawn while the records are processed
+    child.expect("eksight replay: ")  # then the summary
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 0

@@ -801,6 +801,8 @@ def run(opts: Options) -> int:
         return failure.code
     except (KeyboardInterrupt, EOFError):
         click.echo("\nAborted.", err=True)
+        if opts.json:  # --json always answers with JSON
+            click.echo(json.dumps({"ok": False, "error": "aborted", "problems": []}))
         return EXIT_ABORTED
     if opts.json:
         click.echo(json.dumps(result.to_json(), indent=2))
