@@ -250,6 +250,8 @@ def test_deployed_and_delivering(tmp_path: Path, aws: None) -> None:
         "cluster=prod/"
     )
     assert result.exit_code == 0 and document["ok"] is True
+    # the progress of the AWS calls goes to stderr (a spinner on a terminal), stdout stays pure JSON
+    assert "Checking 1 cluster(s) in 1 region(s)… done in " in result.stderr
 
 
 def test_deployed_but_silent(tmp_path: Path, aws: None) -> None:

@@ -33,6 +33,7 @@ from eksight.adapters.eks_logging import (
 )
 from eksight.core import archive_layout
 from eksight.core.eks import cluster_log_group
+from eksight.tools.setup.progress import working
 
 OK, WARN, FAIL, UNKNOWN = "OK", "WARN", "FAIL", "UNKNOWN"
 DELIVERY_WINDOW = timedelta(hours=24)
@@ -663,7 +664,8 @@ def run(
             as_json,
         )
     try:
-        checks = run_checks(deployment, clients, now=now, config_hint=config_path, identity=identity)
+        with working(f"Checking {_scope(deployment)}…", err=True):
+            checks = run_checks(deployment, clients, now=now, config_hint=config_path, identity=identity)
         if fix:
             targets = [(c.region, c.cluster) for c in checks if c.name == "audit logging" and c.status != OK]
             if not targets:
@@ -700,6 +702,11 @@ def run(
     else:
         click.echo(render_table(checks, colour=True))  # click drops the colours when stdout is no terminal
     return 1 if failed else 0
+
+
+def _scope(deployment: Any) -> str:
+    clusters = sum(len(r.clusters) for r in deployment.regions)
+    return f"{clusters} cluster(s) in {len(deployment.regions)} region(s)"
 
 
 def _stop(message: str, config_path: str, as_json: bool) -> int:

@@ -11,14 +11,11 @@ is asked: a missing required flag is an error naming it, and only values that we
 from __future__ import annotations
 
 import contextlib
-import itertools
 import json
 import os
 import sys
 import tempfile
-import threading
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NoReturn, get_args
@@ -270,33 +267,11 @@ class Console:
     def say(self, text: str = "", **style: Any) -> None:
         click.secho(text, err=self.json_mode, **style)
 
-    @contextlib.contextmanager
-    def working(self, text: str) -> Iterator[None]:
-        """`text` with a spinner and the seconds elapsed while the block runs (on a terminal; a plain line
-        otherwise), then how long it took. A thread redraws it: the work itself blocks in a subprocess."""
-        stream = sys.stderr if self.json_mode else sys.stdout
-        started = time.monotonic()
-        stop = threading.Event()
+    def working(self, text: str) -> contextlib.AbstractContextManager[None]:
+        """A spinner with the seconds elapsed while a long step runs (eksight.tools.setup.progress)."""
+        from eksight.tools.setup.progress import working
 
-        def spin() -> None:
-            for frame in itertools.cycle("|/-\\"):
-                click.echo(f"\r{frame} {text} {time.monotonic() - started:.0f} s", nl=False, err=self.json_mode)
-                if stop.wait(0.2):
-                    break
-            click.echo("\r\x1b[K", nl=False, err=self.json_mode)
-
-        spinner = threading.Thread(target=spin, daemon=True) if stream.isatty() else None
-        if spinner:
-            spinner.start()
-        else:
-            self.say(text)
-        try:
-            yield
-        finally:
-            stop.set()
-            if spinner:
-                spinner.join()
-        self.say(f"{text} done in {time.monotonic() - started:.0f} s.")
+        return working(text, err=self.json_mode)
 
     def problems(self, problems: list[tuple[str, str, str | None]]) -> None:
         for where, message, flag in problems:
