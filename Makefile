@@ -44,12 +44,17 @@ lock: $(VENV)/.installed
 			$(LOCK_FLAGS) -c build/venv-versions.txt -o requirements-$$name.lock requirements-$$name.txt || exit 1; \
 	done
 
-## Debian's Chromium and ChromeDriver (the wizard's browser test) and shellcheck (deploy.sh); idempotent
+## Debian's Chromium and ChromeDriver (the wizard's browser test) and shellcheck (deploy.sh); idempotent. Needs root
+## or password-less sudo, and apt-get; without them it says how to enable those tests, which then skip (fail in CI).
 APT_INSTALL := DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium chromium-driver shellcheck
 browser:
 	@command -v chromium >/dev/null && command -v shellcheck >/dev/null || { \
-		SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
-		$$SUDO env $(APT_INSTALL) || { $$SUDO apt-get update -qq && $$SUDO env $(APT_INSTALL); }; }
+		if [ "$$(id -u)" = 0 ]; then SUDO=; elif sudo -n true 2>/dev/null; then SUDO=sudo; else SUDO=none; fi; \
+		if [ "$$SUDO" = none ] || ! command -v apt-get >/dev/null; then \
+			echo "make browser: skipped (needs root or password-less sudo, and apt-get): the browser and shellcheck tests will be skipped; to enable them run: sudo apt-get install chromium chromium-driver shellcheck"; \
+		else \
+			$$SUDO env $(APT_INSTALL) || { $$SUDO apt-get update -qq && $$SUDO env $(APT_INSTALL); }; \
+		fi; }
 
 ## the whole suite: lint (style, layers, types), then every test
 test: install browser lint
@@ -78,7 +83,7 @@ lint: install
 ## make synth [CONFIG=path]: synthesize that config into cdk.out/ (offline, no credentials)
 synth: install
 	$(CDK) synth $(CDK_FLAGS) -q -c config=$(CONFIG)
-	@$(PY) -m eksight.tools.plan cdk.out
+	@$(PY) -m eksight.tools.plan cdk.out $(CONFIG)
 
 ## the whole pipeline on an embedded AWS (moto server + DynamoDB Local) with a simulated cluster under attack
 demo: install

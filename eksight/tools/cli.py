@@ -2,21 +2,36 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from collections import Counter
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from eksight.core.findings import Finding, Severity, to_json_line
 
-PROGRESS_MIN_BYTES = 50 * 1024 * 1024  # show a progress bar for inputs this big (when stderr is a terminal)
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from eksight.core.decode import DecodeStats, Quarantined
+    from eksight.core.detector import Detector
+
+PROGRESS_MIN_BYTES = 2 * 1024 * 1024  # a progress bar (on a terminal) from about 2 s of work (gzip input)
+EXIT_NO_EVENTS = 3  # replay read its inputs but found no audit event in them
+UNKNOWN_CLUSTER = "unknown"  # the cluster the detector names when neither the record nor --cluster does
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="eksight", message="eksight %(version)s")
-def main() -> None:
-    """Threat and anomaly detection for Amazon EKS audit logs."""
+@click.pass_context
+def main(ctx: click.Context) -> None:
+    """Threat and anomaly detection for Amazon EKS audit logs.
+
+    Set NO_COLOR (any value) for output without colours."""
+    if os.environ.get("NO_COLOR"):  # https://no-color.org; subcommands inherit the context's colour setting
+        ctx.color = False
 
 
 @main.command()
@@ -70,7 +85,11 @@ def replay(
 ) -> None:
     """Run detection over exported audit logs: files or directories, JSON lines, JSON arrays/EventLists,
     CloudWatch exports or subscription payloads, gzip or not. Findings go to OUTPUT as JSON lines; a
-    summary and the decode counts go to stderr."""
+    summary and the decode counts go to stderr.
+
+    \b
+    Exit codes: 0 done; 1 an input could not be read; 2 usage error (a missing input, an output path
+    that is a directory or in a missing directory); 3 no audit event found in the inputs."""
     from eksight.config import ConfigError, load
     from eksight.core.archive_object import build_detector
     from eksight.core.decode import DecodeStats, SourceContext, decode_path
@@ -80,6 +99,10 @@ def replay(
     missing = [str(p) for p in paths if not p.exists()]
     if missing:
         raise click.UsageError(f"no such file or directory: {', '.join(missing)}")
+    if output != "-":
+        _check_writable(Path(output), "--output")
+    if quarantine:
+        _check_writable(quarantine, "--quarantine")
     defaults = SourceContext(cluster=cluster, account=account, region=region)
     try:
         detection = load(config_path).file.detection if config_path else None
@@ -105,6 +128,36 @@ def replay(
     unreadable = [q for q in detector.quarantined if q.reason == "unreadable"]
     if unreadable:
         raise click.ClickException("could not read: " + "; ".join(f"{q.source} ({q.detail})" for q in unreadable))
+    if detector.stats.events == 0:
+        click.secho(f"eksight replay: no audit events found: {_what_was_seen(decoded)}", fg="red", err=True)
+        sys.exit(EXIT_NO_EVENTS)
+    unnamed = sum(1 for f in findings if f.cluster == UNKNOWN_CLUSTER)
+    if unnamed:
+        click.secho(
+            f"warning: {unnamed} finding(s) name no cluster (cluster: {UNKNOWN_CLUSTER!r}): raw audit events do not "
+            "carry it; pass --cluster NAME (and --account, --region) for such files.",
+            fg="yellow",
+            err=True,
+        )
+
+
+def _check_writable(path: Path, option: str) -> None:
+    """Refuse before any work an output that could not be written at the end."""
+    if path.is_dir():
+        raise click.UsageError(f"{option} {path} is a directory: name a file in it, e.g. {path / 'findings.jsonl'}")
+    if not path.parent.is_dir():
+        raise click.UsageError(f"{option} {path}: directory {path.parent} does not exist")
+
+
+def _what_was_seen(decoded: DecodeStats) -> str:
+    seen = [f"{decoded.bytes_in:,} bytes read"]
+    if decoded.quarantined:
+        seen.append("not audit events: " + ", ".join(f"{r}={n}" for r, n in sorted(decoded.quarantined.items())))
+    if decoded.skipped:
+        seen.append("skipped: " + ", ".join(f"{r}={n}" for r, n in sorted(decoded.skipped.items())))
+    if decoded.bytes_in == 0:
+        seen.append("the inputs are empty")
+    return "; ".join(seen)
 
 
 def _size(path: Path) -> int:
@@ -119,19 +172,19 @@ class _progress:
     def __init__(self, total: int) -> None:
         self.bar = None
         if total >= PROGRESS_MIN_BYTES and sys.stderr.isatty():
-            from tqdm import tqdm
+            from tqdm import tqdm  # type: ignore[import-untyped]
 
             self.bar = tqdm(unit=" records", unit_scale=True, desc="replay", file=sys.stderr, mininterval=0.5)
 
-    def __enter__(self):  # type: ignore[no-untyped-def]
-        return self.bar.update if self.bar else (lambda _n: None)
+    def __enter__(self) -> Callable[[int], object]:
+        return self.bar.update if self.bar is not None else (lambda _n: None)  # bool(tqdm) raises without a total
 
     def __exit__(self, *_exc: object) -> None:
-        if self.bar:
+        if self.bar is not None:
             self.bar.close()
 
 
-def _write_quarantine(path: Path, records: list) -> None:  # type: ignore[type-arg]
+def _write_quarantine(path: Path, records: list[Quarantined]) -> None:
     import msgspec
 
     encoder = msgspec.json.Encoder()
@@ -151,7 +204,7 @@ def _write_quarantine(path: Path, records: list) -> None:  # type: ignore[type-a
             )
 
 
-def _summary(detector, decoded, findings: list[Finding]) -> str:  # type: ignore[no-untyped-def]
+def _summary(detector: Detector, decoded: DecodeStats, findings: list[Finding]) -> str:
     stats = detector.stats
     by_severity = Counter(f.severity.name for f in findings)
     lines = [

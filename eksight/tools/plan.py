@@ -7,6 +7,7 @@ so the summary cannot drift from the stacks.
 from __future__ import annotations
 
 import json
+import shlex
 import sys
 from collections import Counter
 from dataclasses import dataclass, field
@@ -237,7 +238,15 @@ def _text(value: Any) -> str:
     return json.dumps(value)
 
 
-def render(plans: list[StackPlan]) -> str:
+def deploy_command(config: str | None, assembly: str = "cdk.out") -> str:
+    """`cdk deploy` of what was summarised: the config's stacks (`-c config=`; without it cdk.json's sample
+    config would be deployed), or the synthesized assembly itself."""
+    source = f"-c config={shlex.quote(config)}" if config else f"--app {shlex.quote(assembly)}"
+    return f"npx cdk deploy --all {source}"
+
+
+def render(plans: list[StackPlan], deploy: str) -> str:
+    """The plan of each stack, then `deploy` (the complete command that deploys them)."""
     out = []
     for plan in plans:
         out.append(f"{plan.name}  ({plan.environment})")
@@ -245,13 +254,16 @@ def render(plans: list[StackPlan]) -> str:
         total = sum(plan.resource_counts.values())
         out.append(f"  {'resources':<9} {total} CloudFormation resources")
         out.append("")
-    out.append(f"{len(plans)} stack(s). Deploy one with `npx cdk deploy STACK`, all with `npx cdk deploy --all`.")
+    one = deploy.replace(" --all ", " ", 1) + " STACK"
+    out.append(f"{len(plans)} stack(s). Deploy all with `{deploy}` (one: `{one}`).")
     return "\n".join(out)
 
 
 def main(argv: list[str]) -> int:
+    """python -m eksight.tools.plan [ASSEMBLY_DIR [CONFIG]]: CONFIG is the one the assembly was synthesized from."""
     assembly = argv[0] if argv else "cdk.out"
-    print(render(load_plans(assembly)))
+    config = argv[1] if len(argv) > 1 else None
+    print(render(load_plans(assembly), deploy_command(config, assembly)))
     return 0
 
 

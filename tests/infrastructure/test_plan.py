@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from eksight.tools import plan
 from stacks.app_builder import synthesize
 
@@ -55,8 +57,21 @@ def test_summary_of_the_multi_region_example(tmp_path: Path) -> None:
     assert "alerts" not in us and us["alarms"] == "7 CloudWatch alarms (0 notify SNS), 1 dashboard"
     assert detection["eksight-detection-eu-west-1"]["alerts"] == "new SNS topic, KMS, 1 email subscription(s)"
     assert all_plans["eksight-detection-eu-west-1"].clusters == []
-    text = plan.render(list(all_plans.values()))
-    assert text.endswith("4 stack(s). Deploy one with `npx cdk deploy STACK`, all with `npx cdk deploy --all`.")
+    text = plan.render(list(all_plans.values()), plan.deploy_command("examples/multi-region.json"))
+    assert text.endswith(
+        "4 stack(s). Deploy all with `npx cdk deploy --all -c config=examples/multi-region.json` "
+        "(one: `npx cdk deploy -c config=examples/multi-region.json STACK`)."
+    )
+
+
+def test_the_printed_deploy_command_names_the_config_or_the_assembly(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert plan.deploy_command("my configs/prod.json") == "npx cdk deploy --all -c config='my configs/prod.json'"
+    assert plan.deploy_command(None, "cdk.out") == "npx cdk deploy --all --app cdk.out"
+    (tmp_path / "manifest.json").write_text('{"artifacts": {}}')  # no stacks: the summary is the command line
+    assert plan.main([str(tmp_path), "eksight.config.json"]) == 0
+    assert "`npx cdk deploy --all -c config=eksight.config.json`" in capsys.readouterr().out
 
 
 def test_values_imported_from_another_stack_read_as_imports() -> None:

@@ -20,7 +20,7 @@ from typing import Any
 import pexpect
 
 ROOT = Path(__file__).resolve().parents[2]
-EKSIGHT = ROOT / ".venv" / "bin" / "eksight"
+PYTHON = ROOT / ".venv" / "bin" / "python"
 DOWN, UP, ENTER, SPACE, CLEAR_LINE = "\x1b[B", "\x1b[A", "\r", " ", "\x15"
 
 
@@ -35,6 +35,7 @@ def offline_env(home: Path, **extra: str) -> dict[str, str]:
         TERM="xterm",
         PROMPT_TOOLKIT_NO_CPR="1",
         NO_COLOR="1",
+        PYTHONPATH=str(ROOT),  # this checkout's eksight, whatever the venv's editable install points at
     )
     (home / "home").mkdir(parents=True, exist_ok=True)
     env.update(extra)
@@ -147,8 +148,8 @@ class Terminal:
         self, args: list[str], env: dict[str, str], cwd: Path, timeout: float = 30, logfile: Path | None = None
     ) -> None:
         self.child = pexpect.spawn(
-            str(EKSIGHT),
-            ["generate", *args],
+            str(PYTHON),
+            ["-m", "eksight.tools.cli", "generate", *args],
             env=env,
             cwd=str(cwd),
             encoding="utf-8",
@@ -174,8 +175,10 @@ class Terminal:
                 self.child.read_nonblocking(4096, timeout=0.2)  # fed to the screen through logfile_read
 
     def confirm(self, prompt: str, yes: bool) -> None:
+        """A y/n question: the key, then Enter (the answer is taken on Enter)."""
         self.expect(prompt)
         self.child.send("y" if yes else "n")
+        self.child.send(ENTER)
 
     def answer(self, prompt: str, text: str, clear: bool = False) -> None:
         self.expect(prompt)

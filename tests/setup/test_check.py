@@ -250,6 +250,8 @@ def test_deployed_and_delivering(tmp_path: Path, aws: None) -> None:
         "cluster=prod/"
     )
     assert result.exit_code == 0 and document["ok"] is True
+    # the progress of the AWS calls goes to stderr (a spinner on a terminal), stdout stays pure JSON
+    assert "Checking 1 cluster(s) in 1 region(s)… done in " in result.stderr
 
 
 def test_deployed_but_silent(tmp_path: Path, aws: None) -> None:
@@ -458,6 +460,8 @@ def test_invalid_config_exits_2(tmp_path: Path) -> None:
     result = run_check(config)
     assert result.exit_code == 2
     assert "regions.mars-east-1: unknown AWS region" in result.stderr
+    as_json = run_check(config, "--json")
+    assert as_json.exit_code == 2 and "unknown AWS region" in json.loads(as_json.stdout)["error"]
 
 
 def test_no_credentials_exits_2_with_the_fix(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -469,3 +473,17 @@ def test_no_credentials_exits_2_with_the_fix(tmp_path: Path, monkeypatch: pytest
     result = run_check(write_config(tmp_path, {REGION: ["prod"]}))
     assert result.exit_code == 2
     assert "no working AWS credentials" in result.stderr
+    as_json = run_check(write_config(tmp_path, {REGION: ["prod"]}), "--json")
+    assert as_json.exit_code == 2
+    document = json.loads(as_json.stdout)  # --json always prints JSON, also when the checks could not run
+    assert document["ok"] is False and "no working AWS credentials" in document["error"]
+    assert document["checks"] == []
+
+
+def test_a_missing_config_names_this_commands_flag(tmp_path: Path) -> None:
+    missing = tmp_path / "nope.json"
+    for extra in ((), ("--json",)):
+        result = run_check(missing, *extra)
+        assert result.exit_code == 2
+        assert "pass --config PATH" in result.stderr and "-c config=" not in result.stderr
+    assert json.loads(result.stdout)["error"].startswith(f"eksight check: {missing} not found")

@@ -16,7 +16,14 @@ from click.testing import CliRunner
 from eksight.config import ConfigError, load
 from eksight.tools.cli import main
 from eksight.tools.setup import cache
-from eksight.tools.setup.answers import Answers, RegionAnswers, answers_to_config, flag_for, validate_answers
+from eksight.tools.setup.answers import (
+    Answers,
+    RegionAnswers,
+    answers_from_config,
+    answers_to_config,
+    flag_for,
+    validate_answers,
+)
 from eksight.tools.setup.planning import next_steps, project_root, summarize_diff
 from tests.setup.pty_session import credentials, moto_server
 
@@ -111,7 +118,7 @@ def test_every_flag_lands_in_the_config_and_nothing_else(offline: Path) -> None:
     assert result.exit_code == 0, result.output
     written = json.loads((offline / "out.json").read_text())
     assert written == {
-        "$schema": (ROOT / "schema" / "eksight.config.schema.json").as_uri(),
+        "$schema": os.path.relpath(ROOT / "schema" / "eksight.config.schema.json", offline),
         "name_prefix": "secops",
         "account": "111122223333",
         "tags": {"team": "platform", "cost-center": "sec-042"},
@@ -155,7 +162,7 @@ def test_every_flag_lands_in_the_config_and_nothing_else(offline: Path) -> None:
 def test_minimal_flags_write_only_the_clusters(offline: Path) -> None:
     assert generate("--region-clusters", "us-east-1=prod").exit_code == 0
     assert json.loads((offline / "eksight.config.json").read_text()) == {
-        "$schema": (ROOT / "schema" / "eksight.config.schema.json").as_uri(),
+        "$schema": os.path.relpath(ROOT / "schema" / "eksight.config.schema.json", offline),
         "regions": {"us-east-1": {"clusters": ["prod"]}},
     }
     assert not (offline / "xdg").exists(), "--noninteractive must not leave an answer cache"
@@ -395,6 +402,8 @@ def test_plan_synthesizes_and_diffs_the_written_config(offline: Path, monkeypatc
     assert detection["detector"].endswith("learning 3 d")
     assert detection["alerts"].endswith("1 email subscription(s)")
     assert "eksight-ingestion-eu-west-1  (" in result.stderr  # the human summary went to stderr
+    assert f"Deploy all with `npx cdk deploy --all -c config={offline / 'eksight.config.json'}`" in result.stderr
+    assert "!!!" not in result.stderr and "b'" not in result.stderr  # no Node end-of-life banner
     # nothing is deployed in the (moto) account: every resource of each template is to be added
     assert document["diff"] == {
         name: {"add": stack["resources"], "change": 0, "remove": 0, "replace": 0} for name, stack in plan.items()
@@ -500,3 +509,59 @@ def test_cdk_diff_summary_counts_resources_per_stack() -> None:
         "eksight-detection-us-east-1: 0 to add, 2 to change (1 replaced), 1 to remove"
     )
     assert diffs["eksight-ingestion-eu-west-1"].text() == "eksight-ingestion-eu-west-1: no changes"
+
+
+def test_yes_asks_nothing_and_replaces_an_existing_file(offline: Path) -> None:
+    existing = offline / "eksight.config.json"
+    existing.write_text('{"regions": {"us-east-1": {"clusters": ["old"]}}}\n')
+    result = CliRunner().invoke(main, ["generate", "--yes", "--region-clusters", "eu-west-1=new"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(existing.read_text())["regions"] == {"eu-west-1": {"clusters": ["new"]}}
+
+
+def test_outside_the_checkout_the_schema_is_a_relative_path_too(offline: Path) -> None:
+    assert generate("--region-clusters", "us-east-1=prod").exit_code == 0
+    reference = json.loads((offline / "eksight.config.json").read_text())["$schema"]
+    assert not reference.startswith("file:") and not Path(reference).is_absolute()
+    assert (offline / reference).resolve() == (ROOT / "schema" / "eksight.config.schema.json").resolve()
+
+
+def test_a_written_config_reads_back_as_the_same_answers() -> None:
+    answers = Answers(
+        regions=[RegionAnswers("eu-west-1", ["a", "b"], kms_key_arn=KEY_EU), RegionAnswers("us-east-1", ["c"])],
+        tags={"team": "sec"},
+        transition_days="never",
+        notify_emails=["secops@example.com"],
+        notify_min_severity="CRITICAL",
+        learning_days=3,
+        securityhub=False,
+        buffering_size_mib=64,
+        name_prefix="sec",
+    )
+    content = answers_to_config(answers, schema="./s.json")
+    loaded, dropped = answers_from_config(content)
+    assert dropped == [] and loaded == answers
+
+
+def test_config_fields_generate_does_not_ask_about_are_named() -> None:
+    _, dropped = answers_from_config(
+        {
+            "regions": {"us-east-1": {"clusters": ["x"], "delivery": {"buffering_size_mib": 5}}},
+            "defaults": {"archive": {"versioning": False}, "findings": {"eventbridge_bus_name": "b"}},
+        }
+    )
+    assert dropped == ["regions.us-east-1.delivery.buffering_size_mib", "defaults.findings.eventbridge_bus_name"]
+
+
+def test_cdk_runs_with_the_node_end_of_life_banner_silenced_for_the_running_node(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import subprocess
+
+    from eksight.tools.setup.planning import SILENCE_NODE_EOL, cdk_env
+
+    major = subprocess.run(["node", "--version"], capture_output=True, text=True, check=True).stdout[1:].split(".")[0]
+    monkeypatch.setenv(SILENCE_NODE_EOL, "16")  # the user's own value is kept
+    assert cdk_env()[SILENCE_NODE_EOL].split(",") == ["16", major]
+    monkeypatch.setenv(SILENCE_NODE_EOL, major)
+    assert cdk_env()[SILENCE_NODE_EOL] == major

@@ -4,17 +4,31 @@ then checks the config file that was written (loaded with eksight.config.load), 
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import boto3
+import pexpect
 import pytest
 
 from eksight.config import load
-from tests.setup.pty_session import DOWN, ROOT, SPACE, UP, Terminal, credentials, moto_server, offline_env
+from tests.setup.pty_session import (
+    DOWN,
+    ENTER,
+    PYTHON,
+    ROOT,
+    SPACE,
+    UP,
+    Terminal,
+    credentials,
+    moto_server,
+    offline_env,
+)
 
-SCHEMA_URI = (ROOT / "schema" / "eksight.config.schema.json").as_uri()
+SCHEMA = ROOT / "schema" / "eksight.config.schema.json"
 KEY_EU = "arn:aws:kms:eu-west-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"
 MENU = {
     "archive": "1",
@@ -58,7 +72,7 @@ def test_single_region_without_credentials_types_cluster_names(tmp_path: Path) -
     term.confirm("Synthesize and show the plan now", yes=False)
     assert term.finish() == 0
     assert written(tmp_path / "eksight.config.json") == {
-        "$schema": SCHEMA_URI,
+        "$schema": os.path.relpath(SCHEMA, tmp_path),
         "regions": {"eu-west-1": {"clusters": ["prod", "staging"]}},
     }
 
@@ -111,7 +125,7 @@ def test_cached_answers_are_offered_and_reused(tmp_path: Path) -> None:
     assert second.finish() == 0
     assert "eu-west-1: prod, staging (+ 2 advanced options)" in second.screen
     expected = {
-        "$schema": SCHEMA_URI,
+        "$schema": os.path.relpath(SCHEMA, tmp_path),
         "tags": {"team": "platform"},
         "detection": {"learning_days": 21},
         "regions": {"eu-west-1": {"clusters": ["prod", "staging"]}},
@@ -156,7 +170,7 @@ def test_advanced_existing_bucket_key_and_roles_with_an_invalid_combination_fixe
     term.confirm("Synthesize and show the plan now", yes=False)
     assert term.finish() == 0
     assert written(tmp_path / "eksight.config.json") == {
-        "$schema": SCHEMA_URI,
+        "$schema": os.path.relpath(SCHEMA, tmp_path),
         "defaults": {
             "delivery": {"existing_role_arn": "arn:aws:iam::222233334444:role/audit-firehose"},
             "subscription": {"existing_role_arn": "arn:aws:iam::222233334444:role/audit-cwl"},
@@ -197,7 +211,7 @@ def test_advanced_filter_pattern_notifications_security_hub_and_tags(tmp_path: P
     term.confirm("Synthesize and show the plan now", yes=False)
     assert term.finish() == 0
     assert written(tmp_path / "eksight.config.json") == {
-        "$schema": SCHEMA_URI,
+        "$schema": os.path.relpath(SCHEMA, tmp_path),
         "tags": {"team": "platform-security", "cost-center": "sec-042"},
         "defaults": {
             "subscription": {"filter_pattern": '{ ($.kind = "Event") && ($.verb = "create") }'},
@@ -210,16 +224,62 @@ def test_advanced_filter_pattern_notifications_security_hub_and_tags(tmp_path: P
     }
 
 
-def test_refusing_to_overwrite_leaves_the_file_and_fails(tmp_path: Path) -> None:
+def test_an_existing_config_is_offered_first_and_quitting_leaves_it(tmp_path: Path) -> None:
     existing = tmp_path / "eksight.config.json"
     existing.write_text('{"regions": {"us-east-1": {"clusters": ["keep-me"]}}}\n')
     term = start(tmp_path, "--nocache")
-    basics(term)
-    term.confirm("Configure advanced options?", yes=False)
-    term.confirm("eksight.config.json exists. Overwrite it?", yes=False)
+    term.choose("eksight.config.json exists.", DOWN, DOWN)  # the first question: Load / Start over / Quit
     assert term.finish() == 1
     assert existing.read_text() == '{"regions": {"us-east-1": {"clusters": ["keep-me"]}}}\n'
     assert "left as it was; nothing written" in term.screen
+    assert "more than one region" not in term.screen
+
+
+def test_an_existing_config_loads_as_the_defaults_and_is_replaced_without_asking_again(tmp_path: Path) -> None:
+    existing = tmp_path / "eksight.config.json"
+    existing.write_text(
+        json.dumps(
+            {
+                "$schema": "file:///somewhere/else.json",
+                "tags": {"team": "sec"},
+                "detection": {"learning_days": 3},
+                "regions": {"eu-west-1": {"clusters": ["prod"]}},
+            }
+        )
+    )
+    term = start(tmp_path, "--nocache")
+    term.choose("eksight.config.json exists.")  # Enter: the default, Load it
+    term.confirm("Keep its regions and clusters (eu-west-1: prod)?", yes=False)
+    basics(term, region="us-east-1", clusters="api")
+    term.expect("Configure advanced options?")
+    term.on_screen("Configure advanced options? (y/N)")
+    term.keys(ENTER)  # Enter alone: the default shown in capitals, No
+    term.confirm("Synthesize and show the plan now", yes=False)
+    assert term.finish() == 0
+    assert "Overwrite" not in term.screen
+    assert written(existing) == {
+        "$schema": os.path.relpath(SCHEMA, tmp_path),
+        "tags": {"team": "sec"},
+        "detection": {"learning_days": 3},
+        "regions": {"us-east-1": {"clusters": ["api"]}},
+    }
+
+
+def test_yes_no_questions_wait_for_enter(tmp_path: Path) -> None:
+    term = start(tmp_path, "--nocache")
+    term.expect("more than one region?")
+    term.keys("n")
+    term.on_screen("more than one region? (y/N) No")
+    term.keys("y")  # a change of mind before Enter
+    with pytest.raises(AssertionError):
+        term.on_screen("AWS region of the clusters:", timeout=1.5)  # the key alone answered nothing
+    term.keys(ENTER)
+    term.answer("AWS region of the clusters:", "eu-west-1")
+    term.answer("Cluster names in eu-west-1 (comma-separated):", "prod")
+    term.confirm("Configure another region?", yes=False)  # the yes above was taken on Enter
+    term.confirm("Configure advanced options?", yes=False)
+    term.confirm("Synthesize and show the plan now", yes=False)
+    assert term.finish() == 0
 
 
 def test_flags_pre_answer_prompts_and_declining_the_plan_prints_cloudshell_steps(tmp_path: Path) -> None:
@@ -231,7 +291,7 @@ def test_flags_pre_answer_prompts_and_declining_the_plan_prints_cloudshell_steps
     assert "region of the clusters" not in term.screen
     config = tmp_path / "eksight.config.json"
     assert written(config) == {
-        "$schema": SCHEMA_URI,
+        "$schema": os.path.relpath(SCHEMA, tmp_path),
         "tags": {"team": "sec"},
         "regions": {"us-west-2": {"clusters": ["prod"]}},
     }
@@ -284,3 +344,30 @@ def test_ctrl_c_aborts_without_writing_or_caching(tmp_path: Path) -> None:
     assert "Aborted." in term.screen
     assert not (tmp_path / "eksight.config.json").exists()
     assert not (tmp_path / "xdg" / "eksight").exists()
+
+
+def test_long_steps_show_a_spinner_and_the_seconds_elapsed(tmp_path: Path) -> None:
+    code = (
+        "import time\n"
+        "from eksight.tools.setup.generate import Console\n"
+        "with Console(json_mode=False).working('Synthesizing (offline)…'):\n"
+        "    time.sleep(2.7)\n"
+    )
+    child = pexpect.spawn(
+        str(PYTHON), ["-c", code], env=offline_env(tmp_path), cwd=str(tmp_path), encoding="utf-8", timeout=20
+    )
+    child.expect(r"\r[|/\\-] Synthesizing \(offline\)… 2 s")  # redrawn in place while the work runs
+    child.expect(r"Synthesizing \(offline\)… done in 3 s\.")
+    child.expect(pexpect.EOF)
+    piped = subprocess.run(
+        [str(PYTHON), "-c", code.replace("2.7", "0")], env=offline_env(tmp_path), capture_output=True, text=True
+    )
+    assert piped.stdout == "Synthesizing (offline)…\nSynthesizing (offline)… done in 0 s.\n"  # no spinner in a pipe
+
+
+def test_ctrl_c_with_json_still_answers_json(tmp_path: Path) -> None:
+    term = start(tmp_path, "--nocache", "--json")
+    term.expect("more than one region?")
+    term.keys("\x03")
+    assert term.finish() == 130
+    assert '{"ok": false, "error": "aborted", "problems": []}' in term.screen

@@ -26,6 +26,7 @@ import pytest
 from eksight import config as config_module
 from eksight.tools.setup import bundle, web_form, wizard
 from eksight.tools.setup.answers import Answers, RegionAnswers
+from tests.setup.system_tools import require
 
 ROOT = Path(__file__).resolve().parents[2]
 STATIC = ROOT / "eksight" / "tools" / "setup" / "static"
@@ -734,7 +735,7 @@ def run_deploy(
 
 def test_deploy_script_passes_shellcheck(bundle_dir: Path) -> None:
     shellcheck = shutil.which("shellcheck")
-    assert shellcheck, "shellcheck is not installed: run `make browser` (installs chromium and shellcheck)"
+    require(shellcheck is not None, "shellcheck")
     result = subprocess.run(
         [shellcheck, "--severity=style", "--shell=bash", str(bundle_dir / "deploy.sh")],
         capture_output=True,

@@ -114,3 +114,81 @@ def test_config_allow_lists_silence_exactly_what_they_name(tmp_path: Path) -> No
     )
     result = CliRunner().invoke(main, ["replay", str(trace), "--config", str(config)])
     assert result.exit_code == 1 and "unknown rule id EKS-999" in result.output
+
+
+@pytest.mark.parametrize("where", ["a directory", "in a missing directory"])
+def test_output_paths_are_checked_before_any_work(tmp_path: Path, where: str) -> None:
+    logs = tmp_path / "audit.jsonl"
+    logs.write_text('{"kind":"Event"}\n')
+    target = tmp_path if where == "a directory" else tmp_path / "missing" / "findings.jsonl"
+    for option in ("-o", "--quarantine"):
+        result = CliRunner().invoke(main, ["replay", str(logs), option, str(target)])
+        assert result.exit_code == 2, result.output
+        assert option in result.stderr and "Traceback" not in result.output
+        assert "eksight replay:" not in result.stderr  # refused before decoding anything
+
+
+@pytest.mark.parametrize(
+    ("content", "seen"),
+    [(b"", "the inputs are empty"), (bytes(range(256)) * 20, "invalid_json=1")],
+)
+def test_inputs_without_audit_events_exit_3_naming_what_was_read(tmp_path: Path, content: bytes, seen: str) -> None:
+    logs = tmp_path / "logs.jsonl"
+    logs.write_bytes(content)
+    result = CliRunner().invoke(main, ["replay", str(logs), "-o", str(tmp_path / "f.jsonl")])
+    assert result.exit_code == 3, result.output
+    assert "no audit events found" in result.stderr and seen in result.stderr
+    assert f"{len(content):,} bytes read" in result.stderr
+
+
+def test_exit_codes_are_documented_in_help() -> None:
+    text = CliRunner().invoke(main, ["replay", "--help"]).output
+    assert "3 no audit event found" in " ".join(text.split())
+
+
+@needs_datasets
+def test_findings_without_a_cluster_warn_and_name_the_flag(tmp_path: Path) -> None:
+    trace = DATASETS / "falco-k8s-audit" / "exec_pod.json"
+    out = tmp_path / "f.jsonl"
+    bare = CliRunner().invoke(main, ["replay", str(trace), "-o", str(out)])
+    assert bare.exit_code == 0, bare.output
+    unnamed = [f for f in map(json.loads, out.read_text().splitlines()) if f["cluster"] == "unknown"]
+    assert unnamed and f"warning: {len(unnamed)} finding(s) name no cluster" in bare.stderr
+    assert "--cluster NAME" in bare.stderr
+    named = CliRunner().invoke(main, ["replay", str(trace), "--cluster", "lab", "-o", str(out)])
+    assert named.exit_code == 0 and "warning" not in named.stderr
+
+
+def test_no_color_removes_the_colours(tmp_path: Path) -> None:
+    empty = tmp_path / "empty.jsonl"
+    empty.touch()
+    args = ["replay", str(empty), "-o", str(tmp_path / "f.jsonl")]
+    coloured = CliRunner().invoke(main, args, color=True, env={"NO_COLOR": ""})
+    plain = CliRunner().invoke(main, args, color=True, env={"NO_COLOR": "1"})
+    assert coloured.exit_code == plain.exit_code == 3
+    assert "\x1b[" in coloured.stderr and "\x1b[" not in plain.stderr
+    assert "no audit events found" in plain.stderr
+
+
+@needs_datasets
+def test_a_replay_of_a_few_seconds_shows_progress_on_a_terminal(tmp_path: Path) -> None:
+    import os
+    import sys
+
+    import pexpect
+
+    root = Path(__file__).resolve().parents[2]
+    audit = DATASETS / "dev-scenarios" / "audit.jsonl.gz"  # 9.7 MB of gzip: several seconds of work
+    child = pexpect.spawn(
+        sys.executable,
+        ["-m", "eksight.tools.cli", "replay", str(audit), "-o", str(tmp_path / "f.jsonl")],
+        env={**os.environ, "PYTHONPATH": str(root)},
+        cwd=str(root),
+        encoding="utf-8",
+        timeout=120,
+    )
+    child.expect(r"replay: +[\d.]+k? records")  # the bar, redrawn while the records are processed
+    child.expect("eksight replay: ")  # then the summary
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 0

@@ -14,17 +14,22 @@ from __future__ import annotations
 
 import contextlib
 import gzip
-import io
 import json
+import logging
+import os
 import secrets
+import shlex
+import shutil
 import sys
 import tempfile
+import textwrap
 import time
 import uuid
 from collections import Counter
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from eksight.core.eks import cluster_log_group
 from eksight.tools import PROJECT_ROOT
@@ -32,8 +37,10 @@ from eksight.tools.emulator.handlers import load_handler
 
 ROOT = PROJECT_ROOT
 CONFIG = ROOT / "examples" / "demo.json"
+DEMO_DIR = ROOT / "build" / "demo"  # what `make demo` keeps: the archive copy and the Lambdas' logs
 ACCOUNT, REGION = "123456789012", "us-east-1"
 MAX_PUT_EVENTS, MAX_PUT_BYTES = 2_000, 900_000  # per PutLogEvents (AWS: 10,000 events, 1 MiB)
+LAMBDA_LOG = "lambdas.log"  # the handlers' Powertools JSON logs and metrics (stdout in Lambda)
 MALFORMED = (
     '{"kind":"Event","apiVersion":"audit.k8s.io/v1","auditID":"truncated-',
     "not json at all",
@@ -52,6 +59,7 @@ class DemoResult:
     securityhub: list[dict[str, Any]] = field(default_factory=list)  # ASFF, as Security Hub holds them
     seconds: dict[str, float] = field(default_factory=dict)
     labels: dict[str, Any] = field(default_factory=dict)
+    archive: Path | None = None  # a local copy of the archive bucket, when kept
 
     @property
     def processed(self) -> int:
@@ -75,15 +83,18 @@ def run(
     seed: int = 11,
     attacks: str = "all",
     workdir: Path | None = None,
-    say=print,
-) -> DemoResult:  # type: ignore[no-untyped-def]
-    """Run the demo; `say` receives progress lines."""
+    say: Callable[[str], object] = print,
+) -> DemoResult:
+    """Run the demo; `say` receives progress lines. With a `workdir`, the archive bucket is copied to
+    <workdir>/archive at the end (for `eksight hunt --local`) and the Lambdas' logs stay in <workdir>/lambdas.log."""
     from eksight.tools.emulator.emulators import embedded_aws
     from stacks.app_builder import synthesize  # imports the CDK: only when the demo runs
 
     result = DemoResult()
     with contextlib.ExitStack() as stack:
         work = workdir or Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="eksight-demo-")))
+        work.mkdir(parents=True, exist_ok=True)
+        lambda_log = stack.enter_context((work / LAMBDA_LOG).open("w", encoding="utf-8"))
         clock = _Clock(result.seconds)
         with clock("synth"):
             say("1/6 synthesizing the stacks for examples/demo.json (cdk-nag included) ...")
@@ -102,12 +113,14 @@ def run(
             aws.put_audit_log(sim / "audit.jsonl.gz", result)
         with clock("detect"):
             say("5/6 running the detector Lambda handler on the archive notifications ...")
-            aws.run_detector(work, result)
+            aws.run_detector(work, result, lambda_log)
         with clock("forward"):
             say("6/6 forwarding HIGH+ findings to Security Hub with the forwarder handler ...")
-            aws.run_forwarder(result)
+            aws.run_forwarder(lambda_log)
             result.findings = aws.captured_findings()
             result.securityhub = aws.securityhub_findings()
+        if workdir is not None:
+            result.archive = aws.download_archive(work / "archive")
     return result
 
 
@@ -116,7 +129,7 @@ class _Clock:
         self.into = into
 
     @contextlib.contextmanager
-    def __call__(self, name: str):  # type: ignore[no-untyped-def]
+    def __call__(self, name: str) -> Iterator[None]:
         start = time.perf_counter()
         yield
         self.into[name] = time.perf_counter() - start
@@ -286,9 +299,7 @@ class _Aws:
 
     # --- 5. detection ------------------------------------------------------------------------------------
 
-    def run_detector(self, work: Path, result: DemoResult) -> None:
-        import os
-
+    def run_detector(self, work: Path, result: DemoResult, log: Any) -> None:
         detection = json.loads(CONFIG.read_text()).get("detection", {})
         config_file = work / "detection.json"
         config_file.write_text(json.dumps(detection))
@@ -298,15 +309,12 @@ class _Aws:
                 "ARCHIVE_BUCKET": self.outputs["ArchiveBucketName"],
                 "STATE_TABLE": self.outputs["StateTableName"],
                 "EKSIGHT_DETECTION_CONFIG": str(config_file),
-                "POWERTOOLS_SERVICE_NAME": "eksight-detector",
                 "POWERTOOLS_METRICS_NAMESPACE": "eksight",
                 "POWERTOOLS_TRACE_DISABLED": "true",
                 "POWERTOOLS_LOG_LEVEL": "INFO",
             }
         )
-        log = stack_log = (work / "detector.log").open("w")  # Powertools writes JSON logs and metrics to stdout
-        with contextlib.redirect_stdout(log):
-            handler = load_handler("detector")
+        handler = _load_lambda("detector", "eksight-detector", log)
         process_object = handler.process_object
 
         def counted(*args: Any, **kwargs: Any) -> Any:  # each object's counts, as the handler gets them
@@ -338,16 +346,14 @@ class _Aws:
                 if message["MessageId"] not in failed:
                     sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
             if failed:
-                raise RuntimeError(f"the detector failed {len(failed)} notification(s); see {stack_log.name}")
-        log.close()
+                raise RuntimeError(f"the detector failed {len(failed)} notification(s); see {log.name}")
 
     # --- 6. findings -------------------------------------------------------------------------------------
 
-    def run_forwarder(self, result: DemoResult) -> None:
-        with contextlib.redirect_stdout(io.StringIO()):
-            handler = load_handler("securityhub_forwarder")
+    def run_forwarder(self, log: Any) -> None:
+        handler = _load_lambda("securityhub_forwarder", "eksight-securityhub-forwarder", log)
         for body in self._drain(self.forward_queue):
-            with contextlib.redirect_stdout(io.StringIO()):
+            with contextlib.redirect_stdout(log):
                 handler.lambda_handler(json.loads(body), _LambdaContext("eksight-securityhub-forwarder"))
 
     def captured_findings(self) -> list[dict[str, Any]]:
@@ -361,8 +367,19 @@ class _Aws:
         paginator = self.session.client("securityhub").get_paginator("get_findings")
         return [f for page in paginator.paginate() for f in page["Findings"]]
 
+    def download_archive(self, into: Path) -> Path:
+        """The archive bucket's objects under `into`, keys as paths."""
+        shutil.rmtree(into, ignore_errors=True)
+        s3, bucket = self.session.client("s3"), self.outputs["ArchiveBucketName"]
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
+            for item in page.get("Contents", []):
+                target = into / item["Key"]
+                target.parent.mkdir(parents=True, exist_ok=True)
+                s3.download_file(bucket, item["Key"], str(target))
+        return into
+
     def _drain(self, url: str) -> list[str]:
-        sqs, bodies = self.session.client("sqs"), []
+        sqs, bodies = self.session.client("sqs"), list[str]()
         while True:
             messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
             if not messages:
@@ -370,6 +387,19 @@ class _Aws:
             for message in messages:
                 bodies.append(message["Body"])
                 sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+
+
+def _load_lambda(name: str, service: str, log: Any) -> Any:
+    """lambdas/<name>/handler.py, its Powertools logger writing into `log`. Powertools keeps one logger per
+    service name for the whole process, bound to the stream it first saw; pointing it at this run's log keeps a
+    second handler (or a second run) from logging into a file an earlier run has closed."""
+    os.environ["POWERTOOLS_SERVICE_NAME"] = service
+    with contextlib.redirect_stdout(log):
+        handler = load_handler(name)
+    for stream_handler in logging.getLogger(service).handlers:
+        if isinstance(stream_handler, logging.StreamHandler):
+            stream_handler.setStream(log)
+    return handler
 
 
 def _sqs_record(message: dict[str, Any], queue_arn: str) -> dict[str, Any]:
@@ -394,9 +424,15 @@ def _sqs_record(message: dict[str, Any], queue_arn: str) -> dict[str, Any]:
 # --- the report ------------------------------------------------------------------------------------------------
 
 SEVERITY_ORDER = ("CRITICAL", "HIGH", "MEDIUM", "LOW", "INFORMATIONAL")
+LISTED = ("CRITICAL", "HIGH", "MEDIUM")  # listed one by one; LOW and INFORMATIONAL are counted
+MAX_LISTED = 25
+WIDTH = 110
 
 
-def report(result: DemoResult, out=sys.stdout) -> None:  # type: ignore[no-untyped-def]
+def report(result: DemoResult, out: TextIO = sys.stdout) -> None:
+    """What happened, read top to bottom: the pipeline's counts, the simulated attacks and whether they were
+    caught, the MEDIUM+ findings by severity (what happened first, then why the rule cares), where to look next."""
+
     def say(text: str = "") -> None:
         print(text, file=out)
 
@@ -413,52 +449,138 @@ def report(result: DemoResult, out=sys.stdout) -> None:  # type: ignore[no-untyp
     )
     say(
         "Findings on the EventBridge bus: "
-        + ", ".join(f"{s} {by_severity[s]}" for s in SEVERITY_ORDER if by_severity[s])
+        + (", ".join(f"{s} {by_severity[s]}" for s in SEVERITY_ORDER if by_severity[s]) or "none")
     )
     say(f"Security Hub (HIGH and above, via the forwarder): {len(result.securityhub)} findings.")
+    attacks = attack_table(result)
     say()
+    say("Simulated attacks (the simulator's labels) and the strongest finding citing their events:")
+    for line in attacks:
+        say(f"  {line}")
     shown = sorted(
-        (f for f in result.findings if f["severity"] in ("CRITICAL", "HIGH", "MEDIUM")),
+        (f for f in result.findings if f["severity"] in LISTED),
         key=lambda f: (SEVERITY_ORDER.index(f["severity"]), f["first_seen"]),
     )
-    for finding in shown[:25]:
-        principal = finding.get("principal", {}).get("name", "?")
-        anomaly = (finding.get("details") or {}).get("anomaly")
-        why = anomaly["deviation"] if anomaly else finding.get("description", "")
-        say(f"[{finding['severity']}] {finding['title']}")
-        say(f"    who: {principal}   when: {finding['first_seen'][:19]}Z   ×{finding['count']}")
-        say(f"    why: {_clip(why, 220)}")
-        if anomaly:
-            say(f"    baseline: {_clip(anomaly['baseline'], 220)}")
-    if len(shown) > 25:
-        say(f"... and {len(shown) - 25} more MEDIUM+ findings")
-    scenarios = result.labels.get("scenarios", [])
-    cited = {a for f in result.findings if f["severity"] in ("CRITICAL", "HIGH", "MEDIUM") for a in f["evidence"]}
-    detected = [s["id"] for s in scenarios if set(s["auditIDs"]) & cited]
+    for severity in LISTED:
+        group = [f for f in shown[:MAX_LISTED] if f["severity"] == severity]
+        if not group:
+            continue
+        say()
+        say(f"{severity} ({by_severity[severity]})")
+        for finding in group:
+            for line in describe(finding):
+                say(line)
+    if len(shown) > MAX_LISTED:
+        say()
+        say(f"... and {len(shown) - MAX_LISTED} more MEDIUM+ findings")
+    quiet = [f"{s} {by_severity[s]}" for s in SEVERITY_ORDER if s not in LISTED and by_severity[s]]
+    if quiet:
+        say(f"Not listed: {', '.join(quiet)} (audit trail and learning-period anomalies).")
     say()
-    say(
-        f"Simulated attacks detected at MEDIUM+: {len(detected)}/{len(scenarios)} "
-        f"({', '.join(s['id'] + ' ' + s['name'] for s in scenarios if s['id'] not in detected) or 'all'}"
-        f"{' missed' if len(detected) < len(scenarios) else ''})."
-    )
     say("Timings: " + ", ".join(f"{k} {v:.1f}s" for k, v in result.seconds.items()))
     say()
-    say("Next: docs/baselines.md (how anomalies are scored), docs/findings.md (the finding format and routing),")
-    say("      `eksight replay <exported logs>` on your own audit logs, `make synth CONFIG=<your config>`.")
+    say("Where to look next:")
+    for command, why in next_steps(result):
+        say(f"  {command}")
+        say(f"      {why}")
 
 
-def _clip(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+def describe(finding: dict[str, Any]) -> list[str]:
+    """A finding as a few lines: title, who/when/how often, what happened, then why it matters."""
+    principal = finding.get("principal", {}).get("name", "?")
+    anomaly = (finding.get("details") or {}).get("anomaly")
+    lines = [
+        f"  {finding['title']}",
+        f"      who: {principal}   first: {finding['first_seen'][:19]}Z   ×{finding['count']}",
+    ]
+    if anomaly:
+        lines += _wrapped("what: ", anomaly["deviation"]) + _wrapped("usual: ", anomaly["baseline"])
+    else:
+        specific, generic = split_description(finding.get("rule_id", ""), finding.get("description", ""))
+        lines += _wrapped("what: ", specific) if specific else []
+        lines += _wrapped("why: ", generic) if generic else []
+    return lines
+
+
+def split_description(rule_id: str, description: str) -> tuple[str, str]:
+    """(what happened, the rule's own explanation): a rule's finding describes the rule, then the event."""
+    from eksight.core.rules import all_rules
+
+    generic = next((r.description for r in all_rules() if r.id == rule_id), "")
+    if generic and description.startswith(generic):
+        return description[len(generic) :].strip(), generic
+    return description, ""
+
+
+def attack_table(result: DemoResult) -> list[str]:
+    """One row per simulated attack: detected at MEDIUM+ or not, and the strongest finding citing its events."""
+    rows = [("attack", "detected", "strongest finding")]
+    for scenario in result.labels.get("scenarios", []):
+        strongest = _strongest(result.findings, set(scenario["auditIDs"]))
+        caught = strongest is not None and strongest["severity"] in LISTED
+        rows.append(
+            (
+                f"{scenario['id']} {scenario['name']}",
+                "yes" if caught else "MISSED",
+                f"{strongest['severity']}: {strongest['title']}" if strongest else "-",
+            )
+        )
+    first, second = (max(len(row[i]) for row in rows) for i in (0, 1))
+    table = [f"{a:<{first}}  {b:<{second}}  {c}" for a, b, c in rows]
+    detected = sum(1 for row in rows[1:] if row[1] == "yes")
+    return [*table, f"{detected}/{len(rows) - 1} detected at MEDIUM or above."]
+
+
+def _strongest(findings: list[dict[str, Any]], audit_ids: set[str]) -> dict[str, Any] | None:
+    citing = [f for f in findings if audit_ids & set(f["evidence"])]
+    return min(citing, key=lambda f: (SEVERITY_ORDER.index(f["severity"]), f["first_seen"]), default=None)
+
+
+def next_steps(result: DemoResult) -> list[tuple[str, str]]:
+    attacker = next(
+        (
+            (f.get("principal") or {}).get("name")
+            for f in sorted(result.findings, key=lambda f: SEVERITY_ORDER.index(f["severity"]))
+            if any(set(s["auditIDs"]) & set(f["evidence"]) for s in result.labels.get("scenarios", []))
+        ),
+        None,
+    )
+    archive = _shown_path(result.archive) if result.archive else "<archive dir>"
+    steps = []
+    if attacker:
+        steps.append(
+            (
+                f"eksight hunt principal-activity --local {archive} --principal {shlex.quote(attacker)}",
+                "everything an attacker did, from the archive this demo wrote",
+            )
+        )
+    steps += [
+        ("eksight replay <exported audit logs> --cluster <name>", "the same detection on your own audit logs"),
+        ("eksight ui   (or: eksight generate)", "write a deployment config for your clusters"),
+        ("docs/findings.md, docs/baselines.md", "the finding format and routing; how anomalies are scored"),
+    ]
+    return steps
+
+
+def _shown_path(path: Path) -> str:
+    with contextlib.suppress(ValueError):
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    return str(path)
+
+
+def _wrapped(label: str, text: str) -> list[str]:
+    indent = " " * 6
+    return textwrap.wrap(
+        text, WIDTH, initial_indent=indent + label, subsequent_indent=indent + " " * len(label), break_long_words=False
+    )
 
 
 def main() -> int:
-    import os
-
     os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
     started = time.perf_counter()
-    result = run(say=lambda line: print(line, flush=True))
+    result = run(say=lambda line: print(line, flush=True), workdir=DEMO_DIR)
     report(result)
-    print(f"(demo took {time.perf_counter() - started:.0f} s)")
+    print(f"(demo took {time.perf_counter() - started:.0f} s; the Lambdas' logs: {_shown_path(DEMO_DIR / LAMBDA_LOG)})")
     print(result.summary_line())
     return 0 if result.lost == 0 and result.findings and result.securityhub else 1
 

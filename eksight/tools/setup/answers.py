@@ -296,3 +296,64 @@ def flag_for(field_path: str) -> str | None:
             return _FLAGS[candidate]
         parts = parts[:-1]  # a list index (email.0) or a model-level problem (archive)
     return None
+
+
+# `defaults.` path → Answers attribute, for the options generate asks about (answers_from_config)
+_DEFAULTS_FIELDS = {
+    ("archive", "versioning"): "versioning",
+    ("archive", "expiration_days"): "expiration_days",
+    ("archive", "transition_days"): "transition_days",
+    ("archive", "transition_storage_class"): "transition_storage_class",
+    ("archive", "access_logging"): "access_logging",
+    ("encryption", "key_rotation_period_days"): "key_rotation_period_days",
+    ("encryption", "key_deletion_window_days"): "key_deletion_window_days",
+    ("delivery", "existing_role_arn"): "firehose_role_arn",
+    ("delivery", "buffering_interval_seconds"): "buffering_interval_seconds",
+    ("delivery", "buffering_size_mib"): "buffering_size_mib",
+    ("subscription", "existing_role_arn"): "cloudwatch_role_arn",
+    ("subscription", "filter_pattern"): "filter_pattern",
+    ("enable_audit_logging",): "enable_audit_logging",
+    ("findings", "securityhub", "enabled"): "securityhub",
+    ("findings", "securityhub", "min_severity"): "securityhub_min_severity",
+    ("findings", "notifications", "email"): "notify_emails",
+    ("findings", "notifications", "min_severity"): "notify_min_severity",
+    ("findings", "central_bus_arn"): "central_bus_arn",
+}
+_REGION_FIELDS = {
+    ("clusters",): "clusters",
+    ("archive", "existing_bucket_arn"): "bucket_arn",
+    ("encryption", "existing_kms_key_arn"): "kms_key_arn",
+    ("findings", "notifications", "sns_topic_arn"): "sns_topic_arn",
+}
+
+
+def _leaves(data: Any, path: tuple[str, ...] = ()) -> list[tuple[tuple[str, ...], Any]]:
+    if isinstance(data, dict) and data:
+        return [leaf for key, value in data.items() for leaf in _leaves(value, (*path, str(key)))]
+    return [(path, data)]
+
+
+def answers_from_config(content: dict[str, Any]) -> tuple[Answers, list[str]]:
+    """A config file's content as answers (to edit it with generate's questions), and the fields generate does not
+    ask about (dotted paths), which answers_to_config would drop. Inverse of answers_to_config on what it writes."""
+    answers, unknown = Answers(tags=dict(content.get("tags") or {})), []
+    for (key, *rest), value in _leaves({k: v for k, v in content.items() if k not in ("$schema", "tags")}):
+        path = tuple(rest)
+        if key in ("name_prefix", "account") and not rest:
+            setattr(answers, key, value)
+        elif key == "detection" and path == ("learning_days",):
+            answers.learning_days = value
+        elif key == "defaults" and path in _DEFAULTS_FIELDS:
+            name = _DEFAULTS_FIELDS[path]
+            setattr(answers, name, NEVER if name == "transition_days" and value is None else value)
+        elif key == "regions" and rest:
+            region = answers.region(rest[0]) or RegionAnswers(rest[0], [])
+            if region not in answers.regions:
+                answers.regions.append(region)
+            if tuple(rest[1:]) in _REGION_FIELDS:
+                setattr(region, _REGION_FIELDS[tuple(rest[1:])], value)
+            else:
+                unknown.append(".".join((key, *rest)))
+        else:
+            unknown.append(".".join((key, *rest)))
+    return answers, unknown

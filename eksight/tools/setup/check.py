@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import click
@@ -32,6 +33,7 @@ from eksight.adapters.eks_logging import (
 )
 from eksight.core import archive_layout
 from eksight.core.eks import cluster_log_group
+from eksight.tools.setup.progress import working
 
 OK, WARN, FAIL, UNKNOWN = "OK", "WARN", "FAIL", "UNKNOWN"
 DELIVERY_WINDOW = timedelta(hours=24)
@@ -638,26 +640,32 @@ def run(
 
     from eksight.config import ConfigError, load
 
+    if not Path(config_path).is_file():  # the loader's own hint names cdk's -c config=; this command's flag differs
+        return _stop(
+            f"eksight check: {config_path} not found. Fix: pass --config PATH (the config you deployed), "
+            "or write one with eksight generate",
+            config_path,
+            as_json,
+        )
     try:
         deployment = load(config_path)
     except ConfigError as error:
-        click.secho(str(error), fg="red", err=True)
-        return 2
+        return _stop(str(error), config_path, as_json)
     clients = clients or default_clients()
     say = (lambda text="": click.echo(text, err=True)) if as_json else click.echo
     fixed: list[dict[str, str]] = []
     try:
         identity = clients("sts", deployment.regions[0].region).get_caller_identity()
     except (BotoCoreError, ClientError) as error:
-        click.secho(
+        return _stop(
             f"eksight check: no working AWS credentials ({error}). Fix: configure credentials (aws "
             "configure sso, AWS_PROFILE, or run in AWS CloudShell)",
-            fg="red",
-            err=True,
+            config_path,
+            as_json,
         )
-        return 2
     try:
-        checks = run_checks(deployment, clients, now=now, config_hint=config_path, identity=identity)
+        with working(f"Checking {_scope(deployment)}…", err=True):
+            checks = run_checks(deployment, clients, now=now, config_hint=config_path, identity=identity)
         if fix:
             targets = [(c.region, c.cluster) for c in checks if c.name == "audit logging" and c.status != OK]
             if not targets:
@@ -677,13 +685,12 @@ def run(
                         deployment, clients, now=now, just_enabled=enabled, config_hint=config_path, identity=identity
                     )
     except BotoCoreError as error:
-        click.secho(
+        return _stop(
             f"eksight check: cannot reach AWS ({error}). Fix: configure credentials (aws configure sso, "
             "AWS_PROFILE) and a network route to AWS",
-            fg="red",
-            err=True,
+            config_path,
+            as_json,
         )
-        return 2
     failed = any(c.status == FAIL for c in checks) or any(f["error"] for f in fixed)
     if as_json:
         click.echo(
@@ -695,6 +702,19 @@ def run(
     else:
         click.echo(render_table(checks, colour=True))  # click drops the colours when stdout is no terminal
     return 1 if failed else 0
+
+
+def _scope(deployment: Any) -> str:
+    clusters = sum(len(r.clusters) for r in deployment.regions)
+    return f"{clusters} cluster(s) in {len(deployment.regions)} region(s)"
+
+
+def _stop(message: str, config_path: str, as_json: bool) -> int:
+    """Checks could not run (exit 2): the reason on stderr, and with --json the same as a JSON result."""
+    click.secho(message, fg="red", err=True)
+    if as_json:
+        click.echo(json.dumps({"ok": False, "config": config_path, "error": message, "checks": [], "fixed": []}))
+    return 2
 
 
 def _fix(

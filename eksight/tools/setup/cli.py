@@ -70,14 +70,18 @@ def _upper(_ctx: click.Context, _param: click.Parameter, value: str | None) -> s
 @click.option("--plan/--no-plan", default=None, help="Synthesize and show the plan after writing.")
 @click.option("--nocache", is_flag=True, help="Don't offer the answers of the last run.")
 @click.option("--noninteractive", is_flag=True, help="Ask nothing: every answer comes from the flags.")
+@click.option(
+    "--yes", "-y", is_flag=True, help="For scripts: ask nothing (--noninteractive) and replace an existing file."
+)
 @click.option("--json", "as_json", is_flag=True, help="Print a machine-readable result on stdout.")
 def generate(as_json: bool, **flags: object) -> None:
     """Write an eksight config for your clusters (asks, or takes flags), then show the plan.
 
     Only values that differ from eksight's defaults are written, and the file is validated before it is
-    written. Example without questions:
+    written. An existing config can be loaded as the defaults of every question. y/n questions take
+    their answer on Enter; Enter alone takes the default shown in capitals. Example without questions:
 
-      eksight generate --noninteractive --region-clusters us-east-1=prod,dev
+      eksight generate --yes --region-clusters us-east-1=prod,dev
     """
     from eksight.tools.setup.generate import Options, run
 

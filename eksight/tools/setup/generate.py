@@ -10,6 +10,7 @@ is asked: a missing required flag is an error naming it, and only values that we
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
@@ -66,6 +67,7 @@ class Options:
     name_prefix: str | None = None
     account: str | None = None
     overwrite: bool = False
+    yes: bool = False
     plan: bool | None = None
     nocache: bool = False
     noninteractive: bool = False
@@ -264,6 +266,12 @@ class Console:
 
     def say(self, text: str = "", **style: Any) -> None:
         click.secho(text, err=self.json_mode, **style)
+
+    def working(self, text: str) -> contextlib.AbstractContextManager[None]:
+        """A spinner with the seconds elapsed while a long step runs (eksight.tools.setup.progress)."""
+        from eksight.tools.setup.progress import working
+
+        return working(text, err=self.json_mode)
 
     def problems(self, problems: list[tuple[str, str, str | None]]) -> None:
         for where, message, flag in problems:
@@ -663,7 +671,8 @@ def advanced_menu(ask: Any, answers: Answers, out: Console) -> None:
 
 
 def schema_reference(output: Path) -> str:
-    """`$schema` for a config at `output`: relative inside the checkout, a file URI outside it, else the $id."""
+    """`$schema` for a config at `output`: the checkout's schema as a path relative to the config (so the file
+    names no absolute path of this machine), else the published $id."""
     from eksight.tools.setup.planning import project_root
 
     root = project_root()
@@ -671,10 +680,32 @@ def schema_reference(output: Path) -> str:
     if schema is None or not schema.is_file():
         return str(cfg.json_schema()["$id"])
     folder = output.expanduser().resolve().parent
-    if folder.is_relative_to(root):  # type: ignore[arg-type]
+    try:
         relative = os.path.relpath(schema, folder)
-        return relative if relative.startswith(".") else f"./{relative}"
-    return schema.as_uri()
+    except ValueError:  # Windows: another drive has no relative path
+        return schema.as_uri()
+    return relative if relative.startswith(".") else f"./{relative}"
+
+
+def offer_existing(ask: Any, out: Console, path: Path) -> Answers | None:
+    """`path` exists: its answers as the defaults, or None to start over (it is replaced at the end)."""
+    from eksight.tools.setup.answers import answers_from_config
+
+    try:
+        content = json.loads(path.read_text(encoding="utf-8"))
+        existing, dropped = answers_from_config(content) if isinstance(content, dict) else (None, [])
+    except (OSError, ValueError) as error:
+        out.say(f"{path} exists but is not a readable JSON config ({error}).", fg="yellow")
+        existing, dropped = None, []
+    choices = [("Start over (replace it when done)", "replace"), ("Quit (leave it as it is)", "quit")]
+    if existing is not None:
+        choices.insert(0, ("Load it: its values become the defaults of every question", "load"))
+        if dropped:
+            out.say(f"Note: generate does not ask about {', '.join(dropped)}: loading it drops them.", fg="yellow")
+    choice = ask.select(f"{path} exists.", choices, default=choices[0][1])
+    if choice == "quit":
+        raise Failure(f"{path} left as it was; nothing written", EXIT_REFUSED)
+    return existing if choice == "load" else None
 
 
 def write_config(path: Path, content: dict[str, Any]) -> None:
@@ -745,6 +776,8 @@ def run(opts: Options) -> int:
         return failure.code
     except (KeyboardInterrupt, EOFError):
         click.echo("\nAborted.", err=True)
+        if opts.json:  # --json always answers with JSON
+            click.echo(json.dumps({"ok": False, "error": "aborted", "problems": []}))
         return EXIT_ABORTED
     if opts.json:
         click.echo(json.dumps(result.to_json(), indent=2))
@@ -763,20 +796,41 @@ def _generate(opts: Options, out: Console) -> Result:
     from eksight.tools.setup import aws, cache, planning
 
     started = time.monotonic()
-    interactive = not opts.noninteractive
+    interactive = not (opts.noninteractive or opts.yes)
+    overwrite = opts.overwrite or opts.yes
     if interactive and not sys.stdin.isatty():
         raise Failure(
-            "standard input is not a terminal: pass --noninteractive and the flags (eksight generate --help lists them)"
+            "standard input is not a terminal: pass --noninteractive (or --yes) and the flags "
+            "(eksight generate --help lists them)"
         )
     flags, regional = answers_from_flags(opts)
     answers = flags
     from_cache = False
     ask = None
+    loaded = False  # the existing config's answers are the defaults
+    target = Path(flags.output or DEFAULT_OUTPUT).expanduser()
+    if target.is_dir():
+        raise Failure(f"--output {target} is a directory: name the file, e.g. {target / DEFAULT_OUTPUT}")
+    replace_confirmed = overwrite or not target.exists()
+    if not interactive and not replace_confirmed:
+        raise Failure(f"{target} exists: pass --overwrite to replace it (or --output another path)", EXIT_REFUSED)
     if interactive:
         from eksight.tools.setup.prompts import Prompts
 
         ask = Prompts(to_stderr=opts.json)
-        cached = None if opts.nocache else cache.load()
+        if not replace_confirmed:
+            existing = offer_existing(ask, out, target)
+            replace_confirmed = True
+            if existing is not None:
+                loaded = True
+                answers = existing.overlay(flags)
+                if flags.regions:
+                    answers.regions = flags.regions
+                elif not ask.confirm(
+                    f"Keep its regions and clusters ({_summary(Answers(regions=existing.regions))})?", default=True
+                ):
+                    answers.regions = []
+        cached = None if opts.nocache or loaded else cache.load()
         if cached and ask.confirm(
             f"Use the answers of your last run ({cached.age_text()}): {_summary(cached.answers)}?", default=True
         ):
@@ -820,7 +874,7 @@ def _generate(opts: Options, out: Console) -> Result:
         cloudshell=aws.in_cloudshell(),
         regions={r.region: list(r.clusters) for r in deployment.regions},
     )
-    if output.exists() and not opts.overwrite:
+    if output.exists() and not overwrite and not (replace_confirmed and output.resolve() == target.resolve()):
         if ask is None:
             raise Failure(f"{output} exists: pass --overwrite to replace it (or --output another path)", EXIT_REFUSED)
         if not ask.confirm(f"{output} exists. Overwrite it?", default=False):
@@ -862,9 +916,9 @@ def _plan(ask: Any, out: Console, output: Path, result: Result) -> dict[str, str
     from eksight.tools.setup import aws, planning
 
     with tempfile.TemporaryDirectory(prefix="eksight-plan-") as tmp:
-        out.say("Synthesizing (offline)…")
         try:
-            synthesis = planning.synthesize(output, Path(tmp) / "assembly")
+            with out.working(f"Synthesizing the stacks (offline, about {25 * len(result.regions)} s)…"):
+                synthesis = planning.synthesize(output, Path(tmp) / "assembly")
         except planning.PlanError as error:
             raise Failure(f"config written to {output}, but synthesis failed: {error}", EXIT_INVALID) from None
         result.plan = synthesis.to_json()
@@ -874,9 +928,9 @@ def _plan(ask: Any, out: Console, output: Path, result: Result) -> dict[str, str
         if identity is None:
             out.say("No working AWS credentials: skipped `cdk diff` (the plan above needs none).")
             return None
-        out.say(f"Comparing with account {identity.get('Account')} (cdk diff)…")
         try:
-            diffs, text = planning.diff(synthesis.assembly)
+            with out.working(f"Comparing with account {identity.get('Account')} (cdk diff)…"):
+                diffs, text = planning.diff(synthesis.assembly)
         except planning.PlanError as error:
             out.say(f"cdk diff did not work: {error}", fg="yellow")
             return identity
@@ -889,7 +943,7 @@ def _plan(ask: Any, out: Console, output: Path, result: Result) -> dict[str, str
         while ask is not None:
             choice = ask.select(
                 "Deploy now?",
-                [("Deploy (npx cdk deploy --all)", "deploy"), ("Show details", "details"), ("Quit", "quit")],
+                [(f"Deploy ({synthesis.deploy})", "deploy"), ("Show details", "details"), ("Quit", "quit")],
             )
             if choice == "details":
                 out.say(text)

@@ -8,6 +8,7 @@ it writes into a directory the caller chooses, so a concurrent `cdk.out` is neve
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import shlex
@@ -19,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from eksight.tools import PROJECT_ROOT
-from eksight.tools.plan import StackPlan, load_plans, render
+from eksight.tools.plan import StackPlan, deploy_command, load_plans, render
 
 CDK = ["npx", "--no-install", "cdk"]
 CDK_FLAGS = ["--no-notices", "--no-version-reporting"]
@@ -35,9 +36,24 @@ def project_root() -> Path | None:
     return root if (root / "cdk.json").is_file() and (root / "app.py").is_file() else None
 
 
+SILENCE_NODE_EOL = "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION"  # jsii: majors whose end-of-life banner to skip
+
+
+@functools.cache
+def node_major() -> str | None:
+    try:
+        version = subprocess.run(["node", "--version"], capture_output=True, text=True, timeout=10, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return version.stdout.strip().lstrip("v").split(".")[0] or None
+
+
 def cdk_env() -> dict[str, str]:
     env = dict(os.environ)
-    env.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
+    silenced = [v.strip() for v in env.get(SILENCE_NODE_EOL, "").split(",") if v.strip()]
+    major = node_major()
+    if major and major not in silenced:
+        env[SILENCE_NODE_EOL] = ",".join([*silenced, major])
     root = project_root()
     if root:  # cdk.json runs .venv/bin/python app.py; make synth puts the venv first on PATH too
         env["PATH"] = f"{root / '.venv' / 'bin'}{os.pathsep}{env.get('PATH', '')}"
@@ -52,10 +68,11 @@ class PlanError(Exception):
 class Synthesis:
     assembly: Path
     plans: list[StackPlan]
+    deploy: str  # the complete command that deploys these stacks (from the project root)
     seconds: float = 0.0
 
     def summary(self) -> str:
-        return render(self.plans)
+        return render(self.plans, self.deploy)
 
     def to_json(self) -> list[dict[str, Any]]:
         return [
@@ -95,7 +112,8 @@ def synthesize(config_path: Path, outdir: Path) -> Synthesis:
         raise PlanError(f"could not run {sys.executable}: {error}") from None
     if done.returncode != 0:
         raise PlanError(f"synthesis failed (exit {done.returncode}):\n{_tail(done.stderr or done.stdout)}")
-    return Synthesis(outdir, load_plans(outdir), time.monotonic() - started)
+    deploy = deploy_command(display_path(config_path, root))
+    return Synthesis(outdir, load_plans(outdir), deploy, time.monotonic() - started)
 
 
 # ---- cdk diff --------------------------------------------------------------------------------------------

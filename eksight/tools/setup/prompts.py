@@ -34,7 +34,8 @@ class Prompts:
             self._kwargs["output"] = create_output(stdout=sys.stderr)
 
     def confirm(self, message: str, default: bool = False) -> bool:
-        return bool(self._q.confirm(message, default=default, auto_enter=True, **self._kwargs).unsafe_ask())
+        # y/n wait for Enter: answering on the key press let a habitual Enter answer the next question
+        return bool(self._q.confirm(message, default=default, auto_enter=False, **self._kwargs).unsafe_ask())
 
     def text(
         self, message: str, default: str = "", problem: Problem | None = None, instruction: str | None = None
