@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -123,7 +124,24 @@ def test_report_has_the_attack_table_and_where_to_look_next(run: Run) -> None:
         assert re.search(rf"^  {scenario['id']} {scenario['name']} +yes ", run.report, re.MULTILINE)
     assert f"{len(ATTACKS)}/{len(ATTACKS)} detected at MEDIUM or above." in run.report
     hunt = re.search(r"eksight hunt principal-activity --local (\S+) --principal (\S+)", run.report)
-    assert hunt and Path(hunt[1]).resolve() == (run.workdir / "archive").resolve()
-    assert any((run.workdir / "archive").rglob("*.gz"))
+    assert hunt and Path(hunt[1]).resolve() == (run.workdir / "archive" / "audit").resolve()
+    assert any((run.workdir / "archive" / "audit").rglob("*.gz"))
     attackers = {f["principal"]["name"] for f in run.result.findings if f["severity"] in demo.LISTED}
-    assert hunt[2].strip("'") in attackers
+    attacker = hunt[2].strip("'")
+    assert attacker in attackers
+    # The printed hunt works on what the demo left behind: the attacker's requests, from the archive copy.
+    from click.testing import CliRunner
+
+    from eksight.tools.cli import main
+
+    rows = CliRunner().invoke(
+        main, ["hunt", "principal-activity", "--local", hunt[1], "--principal", attacker, "--format", "json"]
+    )
+    assert rows.exit_code == 0, rows.output
+    assert len([line for line in rows.output.splitlines() if line.startswith("{")]) > 0
+    console = re.search(r"eksight ui --findings (\S+) --archive (\S+)", run.report)
+    assert console and Path(console[2]).resolve() == (run.workdir / "archive" / "audit").resolve()
+    saved = Path(console[1]).read_text().splitlines()
+    assert len(saved) == len(run.result.findings) and {json.loads(s)["id"] for s in saved} == {
+        f["id"] for f in run.result.findings
+    }

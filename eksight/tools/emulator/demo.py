@@ -60,6 +60,7 @@ class DemoResult:
     seconds: dict[str, float] = field(default_factory=dict)
     labels: dict[str, Any] = field(default_factory=dict)
     archive: Path | None = None  # a local copy of the archive bucket, when kept
+    findings_file: Path | None = None  # every finding the bus delivered, as JSON lines (eksight ui --findings)
 
     @property
     def processed(self) -> int:
@@ -121,6 +122,8 @@ def run(
             result.securityhub = aws.securityhub_findings()
         if workdir is not None:
             result.archive = aws.download_archive(work / "archive")
+            result.findings_file = work / "findings.jsonl"
+            result.findings_file.write_text("".join(json.dumps(f, sort_keys=True) + "\n" for f in result.findings))
     return result
 
 
@@ -545,12 +548,19 @@ def next_steps(result: DemoResult) -> list[tuple[str, str]]:
         ),
         None,
     )
-    archive = _shown_path(result.archive) if result.archive else "<archive dir>"
+    audit = _shown_path(result.archive / "audit") if result.archive else "<archive dir>/audit"
     steps = []
+    if result.findings_file:
+        steps.append(
+            (
+                f"eksight ui --findings {_shown_path(result.findings_file)} --archive {audit}",
+                "the findings console: filter, open a finding, its evidence, timeline and plots",
+            )
+        )
     if attacker:
         steps.append(
             (
-                f"eksight hunt principal-activity --local {archive} --principal {shlex.quote(attacker)}",
+                f"eksight hunt principal-activity --local {audit} --principal {shlex.quote(attacker)}",
                 "everything an attacker did, from the archive this demo wrote",
             )
         )
