@@ -213,3 +213,17 @@ def object_name(ctx: RuleContext) -> str:
             if isinstance(value, str) and value:
                 return value
     return ""
+
+
+def helm_managed(ctx: RuleContext) -> bool:
+    """Written by Helm: its user agent, or the object carries Helm's release label or annotations."""
+    if ctx.event.user_agent.startswith("Helm/"):
+        return True
+    body = ctx.body
+    metadata = body.get("metadata") if isinstance(body, dict) else None
+    if not isinstance(metadata, dict):
+        return False
+    labels, annotations = metadata.get("labels"), metadata.get("annotations")
+    return (isinstance(labels, dict) and labels.get("app.kubernetes.io/managed-by") == "Helm") or (
+        isinstance(annotations, dict) and "meta.helm.sh/release-name" in annotations
+    )
