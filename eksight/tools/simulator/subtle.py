@@ -262,7 +262,7 @@ class Drift:
             c = people.client(admin, t, people.location(admin, t)[1], "", None, tag, pace=(0.5, 4))
         ns = dev.own_team.namespace
         group = f"{dev.own_team.name}-developers"
-        impersonated = {"username": dev.email, "groups": [group, "system:authenticated"]}
+        impersonated: dict[str, object] = {"username": dev.email, "groups": [group, "system:authenticated"]}
         for resource in ("pods", "deployments", "services", "configmaps", "secrets", "jobs", "cronjobs",
                          "ingresses", "roles", "rolebindings", "events", "persistentvolumeclaims"):  # fmt: skip
             c.call("list", resource, ns, query="limit=500", impersonated=impersonated)
