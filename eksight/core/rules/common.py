@@ -106,6 +106,13 @@ def described_object(ctx: RuleContext) -> str:
     return f"{kind} in {event.namespace}" if event.namespace else f"{kind} (all namespaces)"
 
 
+def actor(ctx: RuleContext) -> str:
+    """The person or process behind a request: the principal plus its session (people sharing one SSO role are
+    one principal key but different actors)."""
+    principal = ctx.principal
+    return f"{principal.key}|{principal.session}" if principal.session else principal.key
+
+
 def who(ctx: RuleContext) -> str:
     principal = ctx.principal
     return principal.display if principal.name else principal.key

@@ -4,7 +4,8 @@ removed (EKS-404); then an exec, an ephemeral container or a privileged workload
 FOLLOW_SECONDS (EKS-405, HIGH): the order an intruder needs to work unseen.
 
 Both rules keep bounded memory per engine instance (an engine lives per archive object in the Lambda and per
-run in `eksight replay`): the last Pod Security level seen per namespace, and the last removal per principal.
+run in `eksight replay`): the last Pod Security level seen per namespace, and the last removal per actor (the
+principal and its session: people sharing one SSO role are different actors).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from eksight.core.rules.common import (
     HUMAN_KINDS,
     LOW,
     MEDIUM,
+    actor,
     clip,
     dry_run,
     object_name,
@@ -127,13 +129,13 @@ def _control_removed(ctx: RuleContext) -> Hit | None:
 
 
 def _after_removal(ctx: RuleContext) -> Hit | None:
-    event, principal = ctx.event, ctx.principal
+    event = ctx.event
     removed = removed_control(ctx)
     if removed is not None:
-        _remember(ctx.state, "removals", principal.key, (ctx.time, removed))
+        _remember(ctx.state, "removals", actor(ctx), (ctx.time, removed))
         return None
     kept: OrderedDict[str, tuple[float, str]] | None = ctx.state.get("removals")
-    last = kept.get(principal.key) if kept else None
+    last = kept.get(actor(ctx)) if kept else None
     if last is None or not 0 <= ctx.time - last[0] <= FOLLOW_SECONDS or not event.allowed:
         return None
     minutes = max(1, round((ctx.time - last[0]) / 60))

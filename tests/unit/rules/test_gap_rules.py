@@ -323,3 +323,14 @@ def webhook(ua: str, user: dict[str, Any], url: str = "", **labels: str) -> dict
 )
 def test_webhooks_installed_with_helm_by_the_cluster_creator(event: dict[str, Any], expected: Severity) -> None:
     assert [f.severity for f in of(run(event), "EKS-500")] == [expected]
+
+
+def test_people_sharing_one_sso_role_are_different_actors_after_a_removal() -> None:
+    """Both sessions map to the same role (one principal key); only the remover's own exec follows its removal."""
+    other = {**SSO, "username": SSO["username"].replace("alice", "carol"),
+             "extra": {**SSO["extra"], "sessionName": ["carol@example.com"]}}  # fmt: skip
+    removal = netpol_delete(BASE_TIME)
+    colleague = exec_event(["sh"], namespace="payments", pod="api-1", at=BASE_TIME + 60, user=other)
+    remover = exec_event(["sh"], namespace="payments", pod="api-2", at=BASE_TIME + 120)
+    found = of(run(removal, colleague, remover), "EKS-405")
+    assert [f.evidence for f in found] == [[remover["auditID"]]]

@@ -25,6 +25,7 @@ from eksight.core.rules.common import (
     NODE,
     SERVICE_ACCOUNT,
     UNAUTHENTICATED,
+    actor,
     clip,
     described_object,
     in_networks,
@@ -142,7 +143,7 @@ class _Origins:
 
 def _origins(ctx: RuleContext, now: float) -> _Origins:
     kept: OrderedDict[str, _Origins] = ctx.state.setdefault("origins", OrderedDict())
-    key = ctx.principal.key
+    key = actor(ctx)  # per person: several people share one SSO role
     origins = kept.get(key)
     if origins is None:
         origins = kept[key] = _Origins(now)
