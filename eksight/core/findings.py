@@ -35,6 +35,7 @@ class Severity(IntEnum):
 
 
 MAX_EVIDENCE = 50
+MAX_RESOURCES = 20  # objects listed on a finding that folds a principal's sweep of many objects
 DEFAULT_WINDOW_SECONDS = 3600.0
 
 
@@ -132,6 +133,9 @@ class Observation:
     mitre: tuple[str, ...] = ()
     remediation: str = ""
     details: dict[str, Any] | None = None
+    # The object this event touched, when `target` is a coarser key that folds many objects into one finding
+    # (a sweep: one principal, one rule, one window); findings list these instead of the key.
+    touched: ResourceRef | None = None
 
 
 class FindingAggregator:
@@ -175,7 +179,7 @@ class FindingAggregator:
                 last_seen=observation.time,
                 count=0,
                 mitre=list(observation.mitre),
-                resources=[target] if target else [],
+                resources=[first] if (first := observation.touched or target) else [],
                 remediation=observation.remediation,
                 details=dict(observation.details or {}),
             )
@@ -193,6 +197,9 @@ class FindingAggregator:
             _merge_anomaly(finding, observation)
         if len(finding.evidence) < self.max_evidence and observation.audit_id not in finding.evidence:
             finding.evidence.append(observation.audit_id)
+        touched = observation.touched
+        if touched is not None and touched not in finding.resources and len(finding.resources) < MAX_RESOURCES:
+            finding.resources.append(touched)
         add_unique(finding.source_ips, observation.source_ip, 20)
         add_unique(finding.user_agents, observation.user_agent, 10)
         return finding

@@ -230,7 +230,7 @@ def test_dev_cluster_rules_and_baselines_by_the_shared_scorer(
 def test_simulated_cluster_rules_and_baselines_by_the_shared_scorer(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """eksight's own simulator (15 labelled attacks, 6 of them invisible to every rule; 10 kinds of benign
+    """eksight's own simulator (18 labelled attacks, 6 of them invisible to every rule; 10 kinds of benign
     novelty), 14 days, replayed and scored by the datasets' scorer with the same targets as the dev set."""
     from eksight.tools.simulator import Config, generate
 

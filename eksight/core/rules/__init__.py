@@ -10,7 +10,7 @@ from eksight.core.rules.engine import RuleEngine
 if TYPE_CHECKING:
     from eksight.core.detection_options import AllowSpec, DetectionOptions
 
-RULE_MODULES = ("access", "rbac", "workloads", "exposure", "tampering")
+RULE_MODULES = ("access", "rbac", "workloads", "exposure", "tampering", "controls")
 
 __all__ = [
     "AllowList",

@@ -67,12 +67,18 @@ def _any_match(values: Iterable[str], patterns: tuple[str, ...]) -> bool:
 class RuleContext:
     """Everything a predicate may look at; expensive views are computed once per event."""
 
-    __slots__ = ("__dict__", "allow", "event", "principal", "state")
+    __slots__ = ("__dict__", "allow", "event", "principal", "state", "time")
 
     def __init__(
-        self, event: AuditEvent, principal: Principal, allow: AllowList, state: dict[Any, Any] | None = None
+        self,
+        event: AuditEvent,
+        principal: Principal,
+        allow: AllowList,
+        state: dict[Any, Any] | None = None,
+        time: float = 0.0,
     ) -> None:
         self.event = event
+        self.time = time  # event time (epoch seconds), as the engine judged it
         self.principal = principal
         self.allow = allow  # the rule's effective allow-list (for image/namespace checks inside predicates)
         # Memory a rule keeps between events (e.g. the last aws-auth it saw), owned by the engine instance
@@ -136,6 +142,9 @@ class Rule:
     allowed: bool | None = True  # True: only allowed requests; False: only denied; None: both
     allow: AllowList = field(default_factory=AllowList)
     threshold: Threshold | None = None
+    # Fold a principal's sweep into one finding per window: the Hit's target is the fold key, and the objects
+    # each event touched are listed on the finding (bounded) instead of one finding per object.
+    fold: bool = False
 
     def index_keys(self) -> Iterable[tuple[str, str, str]]:
         for verb in self.verbs:

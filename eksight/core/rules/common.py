@@ -106,6 +106,13 @@ def described_object(ctx: RuleContext) -> str:
     return f"{kind} in {event.namespace}" if event.namespace else f"{kind} (all namespaces)"
 
 
+def actor(ctx: RuleContext) -> str:
+    """The person or process behind a request: the principal plus its session (people sharing one SSO role are
+    one principal key but different actors)."""
+    principal = ctx.principal
+    return f"{principal.key}|{principal.session}" if principal.session else principal.key
+
+
 def who(ctx: RuleContext) -> str:
     principal = ctx.principal
     return principal.display if principal.name else principal.key
@@ -213,3 +220,17 @@ def object_name(ctx: RuleContext) -> str:
             if isinstance(value, str) and value:
                 return value
     return ""
+
+
+def helm_managed(ctx: RuleContext) -> bool:
+    """Written by Helm: its user agent, or the object carries Helm's release label or annotations."""
+    if ctx.event.user_agent.startswith("Helm/"):
+        return True
+    body = ctx.body
+    metadata = body.get("metadata") if isinstance(body, dict) else None
+    if not isinstance(metadata, dict):
+        return False
+    labels, annotations = metadata.get("labels"), metadata.get("annotations")
+    return (isinstance(labels, dict) and labels.get("app.kubernetes.io/managed-by") == "Helm") or (
+        isinstance(annotations, dict) and "meta.helm.sh/release-name" in annotations
+    )

@@ -79,7 +79,7 @@ class RuleEngine:
             if self._allowed(rule.id, allow, principal, namespace):
                 continue
             if context is None:
-                context = RuleContext(event, principal, allow, self._state[rule.id])
+                context = RuleContext(event, principal, allow, self._state[rule.id], time)
             else:
                 context.allow, context.state = allow, self._state[rule.id]
             try:
@@ -169,6 +169,7 @@ class ThresholdWindow:
 def _observation(
     rule: Rule, hit: Hit, event: AuditEvent, principal: Principal, cluster: str, account: str, region: str, time: float
 ) -> Observation:
+    touched = _target(event) if rule.fold and hit.target else None
     target = hit.target or _target(event)
     description = rule.description + (f" {hit.detail}" if hit.detail else "")
     return Observation(
@@ -191,6 +192,7 @@ def _observation(
         mitre=rule.mitre,
         remediation=rule.remediation,
         details=hit.details,
+        touched=touched,
     )
 
 

@@ -16,7 +16,7 @@ from typing import Any
 from eksight.core.findings import ResourceRef, Severity
 from eksight.core.rules import defaults
 from eksight.core.rules.base import Hit, Rule, RuleContext
-from eksight.core.rules.common import HUMAN_KINDS, SYSTEM_NAMESPACES, dry_run, object_name
+from eksight.core.rules.common import HUMAN_KINDS, SYSTEM_NAMESPACES, dry_run, helm_managed, object_name
 from eksight.core.untrusted import as_dict, as_list
 
 WRITE = frozenset({"create", "update", "patch"})
@@ -32,6 +32,9 @@ KNOWN_WEBHOOKS = (
     "elbv2.k8s.aws*",
     "amazon-eks-*",
 )
+
+# The identity that created the cluster: kubeadm's admin kubeconfig, and EKS's cluster-creator mapping.
+CLUSTER_CREATORS = frozenset({"kubernetes-admin"})
 
 DASHBOARD = re.compile(r"kubernetes-dashboard|k8s-dashboard|kube-dashboard|centraldashboard|headlamp", re.IGNORECASE)
 KUBEFLOW = re.compile(r"centraldashboard|kubeflow", re.IGNORECASE)
@@ -125,6 +128,11 @@ def _webhook(ctx: RuleContext) -> Hit | None:
         severity = Severity.MEDIUM  # created without a visible scope (body not logged): assume the worst
     else:
         severity = Severity.LOW
+    # The cluster creator installing a chart that ships its own webhooks (cert-manager, ingress-nginx, Kyverno):
+    # how clusters are built. A webhook calling out of the cluster stays MEDIUM whoever installs it.
+    helm_by_creator = ctx.principal.name in CLUSTER_CREATORS and helm_managed(ctx) and not external
+    if helm_by_creator:
+        severity = Severity.LOW
     parts = []
     if external:
         parts.append(f"sends admission requests outside the cluster ({'; '.join(external)})")
@@ -132,6 +140,8 @@ def _webhook(ctx: RuleContext) -> Hit | None:
         parts.append("; ".join(broad[:3]) + (f"; and {len(broad) - 3} more" if len(broad) > 3 else ""))
     if not parts:
         parts.append("scope limited to custom API groups" if scope_known else "scope not shown in the log")
+    if helm_by_creator:
+        parts.append(f"installed with Helm by the cluster creator {ctx.principal.name}")
     action = {"create": "created", "update": "updated", "patch": "patched"}.get(ctx.event.verb, ctx.event.verb)
     return Hit(
         detail=f"{kind} {name} {action}: {'; '.join(parts)}.",
@@ -308,7 +318,8 @@ RULES: list[Rule] = [
         catalog=(27,),
         description="A mutating or validating webhook configuration was written. A webhook on core or built-in "
         "API groups, or calling a URL outside the cluster, sees (and can rewrite) pods, secrets and "
-        "RBAC objects as they are created.",
+        "RBAC objects as they are created. The cluster creator (kubernetes-admin) installing a chart's "
+        "webhooks with Helm is LOW unless a webhook calls outside the cluster.",
         remediation="Check the webhook's owner, its service or URL and its rules; remove it if unknown, and list "
         "what it may have mutated since.",
         verbs=WRITE,

@@ -50,6 +50,7 @@ def generate(cfg: Config) -> Summary:
     from eksight.tools.simulator.output import Outputs
     from eksight.tools.simulator.people import People
     from eksight.tools.simulator.pods import Pods
+    from eksight.tools.simulator.subtle import Drift
     from eksight.tools.simulator.util import HOUR, MINUTE, iso
 
     began = time.perf_counter()
@@ -72,6 +73,8 @@ def generate(cfg: Config) -> Summary:
     w.people = People(w)
     w.delivery = Delivery(w)
     novelty.Novelty(w).attach()
+    if cfg.drift:
+        Drift(w).attach()
     attacks = Attacks(w, scenarios)
     attacks.attach()
     w.control.start()
@@ -107,6 +110,7 @@ def generate(cfg: Config) -> Summary:
         "seed": cfg.seed,
         "scenario_set": cfg.attacks,
         "scale": cfg.scale,
+        "drift": cfg.drift,
         "start": iso(w.start),
         "end": iso(w.end),
         "learning_end": iso(w.learning_end),

@@ -7,7 +7,9 @@ suite checks both claims against `Detector(default_engine())`.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 
+from eksight.tools.simulator import subtle
 from eksight.tools.simulator.emit import Who, forbidden_message, user_fragment
 from eksight.tools.simulator.kubectl import Client
 from eksight.tools.simulator.model import VPS_RANGES, World
@@ -162,6 +164,33 @@ CATALOGUE = (
         "A developer who never execs opens shells in their team's pods.",
         "work",
     ),
+    Scenario(
+        "S16",
+        "stolen_session_from_cloud_vm",
+        "signature",
+        "T1078.004",
+        "A developer's SSO session, replayed with their exact kubectl user agent from a cloud VM (DigitalOcean), "
+        "lists pods and opens a shell in a production pod of their team.",
+        "any",
+    ),
+    Scenario(
+        "S17",
+        "ci_deploys_image_from_unknown_registry",
+        "signature",
+        "T1525",
+        "The CI deploy role (a poisoned workflow) patches a Deployment to an image in another AWS account's ECR, "
+        "a registry the cluster never pulled from.",
+        "work",
+    ),
+    Scenario(
+        "S18",
+        "security_controls_deleted_then_exec",
+        "signature",
+        "T1562.001",
+        "An admin session deletes a namespace's NetworkPolicy and a ValidatingWebhookConfiguration, then execs "
+        "into a pod there minutes later.",
+        "work",
+    ),
 )
 BY_NAME = {s.name: s for s in CATALOGUE}
 
@@ -200,6 +229,8 @@ class Attacks:
             "S11": "dev",
             "S13": "admin",
             "S15": "dev",
+            "S16": "dev",
+            "S18": "admin",
         }
         for scenario in self.scenarios:
             kind = actors.get(scenario.id)
@@ -220,7 +251,8 @@ class Attacks:
                 return True
 
             t = pick_time(rng, low, high, accept if span > 12 * HOUR else None)
-            w.schedule(t, getattr(self, scenario.name), scenario.id)
+            handler = getattr(self, scenario.name, None) or partial(subtle.ATTACKS[scenario.name], self)
+            w.schedule(t, handler, scenario.id)
 
     # --- helpers ------------------------------------------------------------------------------------------------
     def person(self, kind: str, *, execs: bool | None = None) -> Person:

@@ -57,6 +57,13 @@ def _list_attacks(ctx: click.Context, _param: click.Parameter, value: bool) -> N
 )
 @click.option("--no-cwl", is_flag=True, help="Skip the CloudWatch Logs parts.")
 @click.option(
+    "--drift",
+    is_flag=True,
+    help="Add benign drift labelled as hard negatives: a new VPN egress address for everyone, a night-time "
+    "incident response, a new client tool, the cluster creator's Helm install with webhooks, an admin's "
+    "--as discovery sweep.",
+)
+@click.option(
     "--list-attacks",
     is_flag=True,
     expose_value=False,
@@ -77,6 +84,7 @@ def simulate(
     learning_days: float,
     rate: str,
     no_cwl: bool,
+    drift: bool,
 ) -> None:
     """Simulate an EKS cluster's control-plane audit log with labelled attacks and benign novelty."""
     from eksight.tools.simulator import Config, generate
@@ -98,6 +106,7 @@ def simulate(
                 attacks=attacks,
                 cwl=not no_cwl,
                 rate=rate,
+                drift=drift,
             )
         )
     except ValueError as error:

@@ -92,7 +92,7 @@ def _weights(person: Person, role: SsoRole | None) -> dict[str, float]:
 
 def run_session(people: People, person: Person, t: int, ip: str, role: SsoRole | None) -> None:
     rng: random.Random = people.rng
-    tag = people.tag_for(person, t)
+    tag = people.tag_for(person, t, ip)
     roll = rng.random()
     if role is None and person.helm and roll < person.helm:
         client = people.client(person, t, ip, f"Helm/{HELM[1:]}", role, tag, pace=(0.01, 0.08))

@@ -56,6 +56,7 @@ class Client:
         stage: str = "ResponseComplete",
         annotations: dict[str, str] | None = None,
         message: str = "",
+        impersonated: dict[str, object] | None = None,
     ) -> str:
         reason = self.who.reason
         if self.authorize is not None and resource:
@@ -89,6 +90,7 @@ class Client:
             complete_after=complete_after,
             stage=stage,
             annotations=annotations,
+            impersonated=impersonated,
         )
         if aid:
             self.ids.append(aid)

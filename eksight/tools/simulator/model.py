@@ -161,6 +161,7 @@ class Config:
     attacks: str = "all"
     cwl: bool = True
     rate: str = "auto"  # auto (full up to 0.1 day, else sampled) | sampled | full
+    drift: bool = False  # benign drift of eksight.tools.simulator.subtle (egress change, night IR, new tool, ...)
 
 
 @dataclass

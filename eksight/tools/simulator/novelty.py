@@ -13,6 +13,7 @@ from eksight.tools.simulator.habits import helm_upgrade
 from eksight.tools.simulator.kubectl import Client
 from eksight.tools.simulator.model import App, Team, World
 from eksight.tools.simulator.people import Person
+from eksight.tools.simulator.subtle import DRIFT_NEGATIVES
 from eksight.tools.simulator.util import DAY, HOUR, ZONES, local_midnight, pick_time, seeded, utc_offset, weekday
 
 HARD_NEGATIVES = (
@@ -26,6 +27,7 @@ HARD_NEGATIVES = (
     "managed_nodegroup_rolling_upgrade",
     "dst_shift",
     "human_travel_timezone_shift",
+    *DRIFT_NEGATIVES,
 )
 
 

@@ -193,6 +193,7 @@ class People:
 
         self.offices = {city: block() for city in CITIES.values()}
         self.vpn = block(((52, 0, 95), (3, 80, 239)))
+        self.vpn_change: tuple[int, list[str]] | None = None  # (from, new egress addresses): benign drift
         self.people: list[Person] = []
         used: set[str] = set()
         scale = world.scale
@@ -391,11 +392,14 @@ class People:
             return person.zone, rng.choice(self.offices[CITIES.get(person.zone, "nyc")])
         if roll < 0.92:
             return person.zone, person.home_ip
-        return person.zone, rng.choice(self.vpn)
+        vpn = self.vpn_change[1] if self.vpn_change and t >= self.vpn_change[0] else self.vpn
+        return person.zone, rng.choice(vpn)
 
-    def tag_for(self, person: Person, t: int) -> str:
+    def tag_for(self, person: Person, t: int, ip: str = "") -> str:
         if person.travel and person.travel[0] <= t < person.travel[1]:
             return "human_travel_timezone_shift"
+        if self.vpn_change and ip in self.vpn_change[1]:
+            return "egress_nat_change"
         for since, _version, tag, until in person.changes:
             if since <= t < until:
                 return tag

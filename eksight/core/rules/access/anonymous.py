@@ -87,6 +87,24 @@ def _anonymous_write(ctx: RuleContext) -> Hit | None:
     )
 
 
+def _anonymous_denied_from_internet(ctx: RuleContext) -> Hit | None:
+    event = ctx.event
+    # system:anonymous refused (403), or credentials that failed authentication (401, no user at all)
+    if ctx.principal.kind != ANONYMOUS and ctx.principal.key != "unknown":
+        return None
+    if not is_public_ip(event.source_ip):
+        return None
+    path = request_path(ctx)
+    if not event.resource and (_is_health(path) or path in _PUBLIC_INFO_PATHS):
+        return None
+    return Hit(
+        f"Unauthenticated {event.verb} of {described_object(ctx)} {origin(ctx)} was refused (HTTP {event.code}): "
+        "the API endpoint is reachable from the internet and someone is probing it.",
+        severity=LOW,
+        target=ResourceRef("", "internet", "scanners"),
+    )
+
+
 RULES: list[Rule] = [
     Rule(
         id="EKS-100",
@@ -105,6 +123,7 @@ RULES: list[Rule] = [
         subresources=ALL,
         predicate=_anonymous_read,
         allow=AllowList(),
+        fold=True,
     ),
     Rule(
         id="EKS-101",
@@ -122,5 +141,25 @@ RULES: list[Rule] = [
         subresources=ALL,
         predicate=_anonymous_write,
         allow=AllowList(),
+    ),
+    Rule(
+        id="EKS-102",
+        title="Anonymous requests from the internet refused",
+        severity=LOW,
+        type="Discovery:Kubernetes/AnonymousAccessDenied",
+        mitre=("T1595", "T1613"),
+        catalog=(1,),
+        description="The API server refused unauthenticated requests (system:anonymous, or credentials that failed "
+        "authentication) from a public address: "
+        "a scanner found the endpoint. LOW, one finding per hour listing what was asked for and from "
+        "where; when anonymous requests succeed, EKS-100/EKS-101 report them as HIGH/CRITICAL.",
+        remediation="Restrict the public endpoint to known networks (publicAccessCidrs) or make it private.",
+        verbs=ALL,
+        resources=ALL,
+        subresources=ALL,
+        predicate=_anonymous_denied_from_internet,
+        allowed=False,
+        allow=AllowList(),
+        fold=True,
     ),
 ]

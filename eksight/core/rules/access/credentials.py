@@ -146,16 +146,19 @@ def _impersonation(ctx: RuleContext) -> Hit | None:
     privileged_groups = [g for g in groups if g in _PRIVILEGED_GROUPS or g.startswith("eks:")]
     as_text = f"{username or '(no user)'}" + (f" with groups {', '.join(groups[:6])}" if groups else "")
     head = f"{who(ctx)} impersonated {as_text} to {ctx.event.verb} {described_object(ctx)} {origin(ctx)}"
+    # One finding per impersonated identity and window: a `kubectl --as=bob` discovery sweep is one finding
+    # listing the objects it touched, not one per object.
+    as_identity = ResourceRef("", "impersonated-user", username or ",".join(groups[:6]))
     if privileged_groups:
-        return Hit(f"{head}: group {', '.join(privileged_groups)} is cluster admin.", severity=HIGH)
+        return Hit(f"{head}: group {', '.join(privileged_groups)} is cluster admin.", severity=HIGH, target=as_identity)
     if username.startswith("system:serviceaccount:"):
         namespace = username.split(":")[2] if username.count(":") >= 3 else ""
         if namespace == KUBE_SYSTEM:
-            return Hit(f"{head}: a kube-system service account.", severity=HIGH)
-        return Hit(f"{head}.", severity=MEDIUM)
+            return Hit(f"{head}: a kube-system service account.", severity=HIGH, target=as_identity)
+        return Hit(f"{head}: an ordinary service account.", severity=LOW, target=as_identity)
     if username in ("system:admin", "kubernetes-admin") or username.startswith(("system:", "eks:")):
-        return Hit(f"{head}: a system identity.", severity=HIGH)
-    return Hit(f"{head}.", severity=LOW)
+        return Hit(f"{head}: a system identity.", severity=HIGH, target=as_identity)
+    return Hit(f"{head}.", severity=LOW, target=as_identity)
 
 
 def _system_masters(ctx: RuleContext) -> Hit | None:
@@ -229,13 +232,16 @@ RULES: list[Rule] = [
         catalog=(36,),
         description="A request used Impersonate-User/Group headers to act as a cluster admin (system:masters, "
         "cluster-admin groups), a system identity or a kube-system service account. Other "
-        "impersonation is LOW (access proxies such as Teleport do it routinely).",
+        "impersonation (people, ordinary service accounts) is LOW (access proxies such as Teleport and "
+        "admins checking a user's access with kubectl --as do it routinely). One finding per impersonated "
+        "identity and hour lists the objects touched.",
         remediation="Restrict the impersonate verb; confirm the impersonating identity is an approved access proxy.",
         verbs=ALL,
         resources=ALL,
         subresources=ALL,
         predicate=_impersonation,
         allow=SYSTEM,
+        fold=True,
     ),
     Rule(
         id="EKS-170",

@@ -9,18 +9,23 @@ call time.
 from __future__ import annotations
 
 import re
+from collections import OrderedDict
 from functools import lru_cache
 
+from eksight.core.cloud_ranges import HOSTING_PROVIDERS, provider_of
 from eksight.core.findings import ResourceRef
 from eksight.core.rules import access, defaults
 from eksight.core.rules.base import AllowList, Hit, Rule, RuleContext
 from eksight.core.rules.common import (
     ALL,
     HIGH,
+    HUMAN_KINDS,
     LOW,
     MEDIUM,
     NODE,
     SERVICE_ACCOUNT,
+    UNAUTHENTICATED,
+    actor,
     clip,
     described_object,
     in_networks,
@@ -120,6 +125,73 @@ def _node_credentials_off_node(ctx: RuleContext) -> Hit | None:
     )
 
 
+LEARNING_SECONDS = 86_400.0  # a principal's first day: where it works from is being learnt, not judged
+_PRINCIPALS_KEPT = 4096
+_RANGES_KEPT_PER_PRINCIPAL = 64
+
+
+class _Origins:
+    """Per principal (least recently active dropped first): when it was first seen, and the provider ranges
+    it has already used."""
+
+    __slots__ = ("first_seen", "ranges")
+
+    def __init__(self, now: float) -> None:
+        self.first_seen = now
+        self.ranges: OrderedDict[str, None] = OrderedDict()
+
+
+def _origins(ctx: RuleContext, now: float) -> _Origins:
+    kept: OrderedDict[str, _Origins] = ctx.state.setdefault("origins", OrderedDict())
+    key = actor(ctx)  # per person: several people share one SSO role
+    origins = kept.get(key)
+    if origins is None:
+        origins = kept[key] = _Origins(now)
+        while len(kept) > _PRINCIPALS_KEPT:
+            kept.popitem(last=False)
+    else:
+        kept.move_to_end(key)
+    return origins
+
+
+def _person_from_hosting(ctx: RuleContext) -> Hit | None:
+    if ctx.principal.kind not in HUMAN_KINDS:
+        return None
+    event = ctx.event
+    now = ctx.time
+    origins = _origins(ctx, now)
+    ip = event.source_ip
+    if not is_public_ip(ip) or _trusted(ip):
+        return None
+    found = provider_of(ip)
+    if found is None:
+        return None
+    hosting = found.provider in HOSTING_PROVIDERS
+    # Rented servers are remembered per range; hyperscalers (CI runners, NAT gateways: many ranges) per provider.
+    place = found.network if hosting else found.provider
+    if place in origins.ranges:
+        origins.ranges.move_to_end(place)
+        return None  # already used by this identity (reported the first time)
+    origins.ranges[place] = None
+    if len(origins.ranges) > _RANGES_KEPT_PER_PRINCIPAL:
+        origins.ranges.popitem(last=False)
+    learning = now - origins.first_seen < LEARNING_SECONDS
+    if hosting and not learning:
+        severity, why = MEDIUM, "a rented server this identity has not used before: people work from offices and homes"
+    elif hosting:
+        severity, why = LOW, "during this identity's first day (learning)"
+    else:
+        severity = LOW
+        why = f"first request from {found.provider} address space, which also carries corporate egress (NAT, VPNs)"
+    return Hit(
+        f"{who(ctx)} ({ctx.principal.kind}) sent {event.verb} {described_object(ctx)} from {ip}, in {found.provider} "
+        f"range {found.network}: {why}; user agent {clip(event.user_agent, 80)!r}.",
+        severity=severity,
+        target=ResourceRef("", "source-ip", ip),
+        details={"provider": found.provider, "provider_range": found.network},
+    )
+
+
 def _threat_ip(ctx: RuleContext) -> Hit | None:
     entries = access.THREAT_IPS
     if not entries:
@@ -178,6 +250,28 @@ RULES: list[Rule] = [
         predicate=_node_credentials_off_node,
         allowed=None,
         allow=AllowList(),
+    ),
+    Rule(
+        id="EKS-136",
+        title="Person's credentials used from a hosting provider",
+        severity=MEDIUM,
+        type="CredentialAccess:Kubernetes/HumanCredentialsFromHostingProvider",
+        mitre=("T1078", "T1078.004"),
+        catalog=(34,),
+        description="A person's or external automation's identity made a request from a hosting or cloud "
+        "provider's address (the offline table in eksight/core/data, rebuilt by "
+        "scripts/update_cloud_ranges.py). MEDIUM from a rented-server provider (DigitalOcean, Hetzner, OVH, "
+        "Vultr, Linode) range the identity has not used before, once its first day (learning, per engine "
+        "run) is over; LOW from the hyperscalers, which also carry corporate egress, and from ranges the "
+        "identity already used (reported once per rented range, or per hyperscaler, per identity).",
+        remediation="Ask the person whether they work from that server; if not, revoke the session (IAM role "
+        "session / SSO) and review what it did. List your own egress in TRUSTED_PUBLIC_CIDRS.",
+        verbs=ALL,
+        resources=ALL,
+        subresources=ALL,
+        predicate=_person_from_hosting,
+        allow=UNAUTHENTICATED,
+        fold=True,
     ),
     Rule(
         id="EKS-150",

@@ -11,9 +11,9 @@ images and settings that made it.
 from __future__ import annotations
 
 from eksight.core.rules.base import Rule
-from eksight.core.rules.workloads import changes, pod_specs
+from eksight.core.rules.workloads import changes, pod_specs, provenance
 from eksight.core.rules.workloads.host_access import host_path_severity
 
 __all__ = ["RULES", "host_path_severity"]
 
-RULES: list[Rule] = sorted([*pod_specs.RULES, *changes.RULES], key=lambda rule: rule.id)
+RULES: list[Rule] = sorted([*pod_specs.RULES, *changes.RULES, *provenance.RULES], key=lambda rule: rule.id)
