@@ -172,7 +172,7 @@ class _progress:
     def __init__(self, total: int) -> None:
         self.bar = None
         if total >= PROGRESS_MIN_BYTES and sys.stderr.isatty():
-            from tqdm import tqdm  # type: ignore[import-untyped]
+            from tqdm import tqdm
 
             self.bar = tqdm(unit=" records", unit_scale=True, desc="replay", file=sys.stderr, mininterval=0.5)
 
