@@ -1,5 +1,7 @@
-"""Behavioural detection over batches of events: load profiles once, score and learn in event-time order,
-write each changed profile back once (conditionally, so concurrent invocations never lose updates).
+"""Behavioural detection over batches of events: load profiles once (or take them from the container's cache),
+score and learn in event-time order, write changed profiles back conditionally, so concurrent invocations never
+lose updates: every changed profile after each batch without a cache, only material changes with one
+(eksight.core.behaviour.cache).
 
 Store keys (single table): (cluster|principal key, "profile"), (cluster|peer:<group>, "peer"),
 (cluster, "cluster") for the cluster's learning period.

@@ -23,7 +23,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from eksight.core.behaviour.profile import ClusterState, Profile, dumps
-from eksight.core.behaviour.scoring import MATURE_EVENTS, PEER_MATURE_EVENTS
+from eksight.core.behaviour.scoring import is_mature
 from eksight.core.state import Key, Merge, StateStore, StoredItem, apply_updates
 
 REFRESH_SECONDS = 3600.0  # event time: a changed profile is written back at least this often
@@ -40,7 +40,7 @@ class Cached:
     dirty: bool = False  # learned batches that are not in the store yet
     # Snapshot of the stored version, for `material`:
     stored_last_seen: float = 0.0
-    stored_bucket: int = 0
+    stored_maturity: tuple[bool, bool] = (False, False)
     stored_day: int = -1
     stored_rate: float = 0.0
 
@@ -49,18 +49,18 @@ class Cached:
         self.stored, self.dirty = stored, False
         if isinstance(self.state, Profile):
             profile = self.state
-            self.stored_last_seen, self.stored_bucket = profile.last_seen, _bucket(profile.events)
+            self.stored_last_seen, self.stored_maturity = profile.last_seen, _maturity(profile)
             self.stored_day, self.stored_rate = profile.last_day, profile.rate_mean
 
     def material(self) -> bool:
         """Has the profile changed in a way scoring elsewhere would notice? (New values and reported anomalies
-        are caught by the analyzer as they are learned.) The lifetime count crossed a maturity threshold, a new active day began, the hourly rate moved, or its newest stored event is over
+        are caught by the analyzer as they are learned.) It became mature (or stopped being), a new active day began, the hourly rate moved, or its newest stored event is over
         REFRESH_SECONDS of event time old."""
         profile = self.state
         if self.stored is None or not isinstance(profile, Profile):
             return True
         return (
-            _bucket(profile.events) != self.stored_bucket
+            _maturity(profile) != self.stored_maturity
             or profile.last_day != self.stored_day
             or abs(profile.rate_mean - self.stored_rate) > RATE_MOVE * max(self.stored_rate, 1.0)
             or profile.last_seen - self.stored_last_seen >= REFRESH_SECONDS
@@ -139,7 +139,7 @@ def write_as_is(store: StateStore, entries: dict[Key, Cached], expires_at: int) 
     return apply_updates(store, merges, expires_at=expires_at, known=known)
 
 
-def _bucket(events: int) -> int:
-    """Lifetime event counts matter to scoring through maturity only (behaviour.scoring: own and peer-group
-    thresholds); between them, counts' ratios move slowly and the hourly refresh carries them."""
-    return (events >= MATURE_EVENTS) + (events >= PEER_MATURE_EVENTS)
+def _maturity(profile: Profile) -> tuple[bool, bool]:
+    """What scoring asks of a profile's size (behaviour.scoring.is_mature: as its own reference, as a peer
+    group's); between these steps, counts' ratios move slowly and the hourly refresh carries them."""
+    return is_mature(profile), is_mature(profile, peer=True)

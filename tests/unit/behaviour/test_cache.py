@@ -4,7 +4,10 @@ count twice."""
 
 from __future__ import annotations
 
+import gzip
+import json
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 
@@ -170,3 +173,23 @@ def test_a_batch_that_fails_half_way_leaves_nothing_of_it_in_the_cache() -> None
     with pytest.raises(OSError):
         detector.flush("object-3")
     assert cache.get(KEY) is None
+
+
+DEV_SET = Path(__file__).resolve().parents[4] / "shared" / "datasets" / "dev-scenarios"
+
+
+@pytest.mark.skipif(not DEV_SET.is_dir(), reason="the shared dev dataset is not present")
+def test_the_dev_set_per_object_finds_the_same_with_the_cache_as_without() -> None:
+    """The Lambda's path (one object per minute of events, one container): the full set is compared by
+    `python -m bench.per_object` (docs/baselines.md); here its first 6,000 events, every severity."""
+    from bench.per_object import detect as per_object
+    from eksight.core.findings import to_json_line
+
+    labels = json.loads((DEV_SET / "labels.json").read_text())
+    lines = gzip.decompress((DEV_SET / "audit.jsonl.gz").read_bytes()).splitlines()[:6000]
+    context = {name: labels[name] for name in ("cluster", "account", "region")}
+    cached, cached_store = per_object(lines, **context, cache=True)
+    plain, plain_store = per_object(lines, **context, cache=False)
+    assert len(plain) > 5
+    assert [to_json_line(f) for f in cached] == [to_json_line(f) for f in plain]
+    assert cached_store.writes < plain_store.writes / 3 and cached_store.reads < plain_store.reads / 10
