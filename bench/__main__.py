@@ -67,6 +67,7 @@ def measure(smoke: bool = False) -> dict[str, Any]:
         wru_per_1k=at_rate["wru_per_1k"],
         rru_per_1k=at_rate["rru_per_1k"],
         findings_per_million=at_rate["findings"] / at_rate["events"] * 1e6,
+        forwarded_per_million=at_rate["findings_high"] / at_rate["events"] * 1e6,
     )
     money = cost.summary(inputs)
     summary = {

@@ -63,7 +63,8 @@ class RateResult:
     ledger_share: float
     deferred: int
     written: int
-    findings: int  # published by the window's objects
+    findings: int  # published by the window's objects (every publication of a growing finding counts)
+    findings_high: int  # of which HIGH or CRITICAL: what Security Hub gets by default (securityhub.min_severity)
     ev_per_s: float
 
     def as_dict(self) -> dict[str, Any]:
@@ -113,10 +114,10 @@ def measure(
         reader = _Reader({})
         expires = int(time.time() + 86400)
 
-        published = 0
+        published = high = 0
 
         def run(blobs: list[bytes], container: ProfileCache | None, prefix: str) -> tuple[int, float]:
-            nonlocal published
+            nonlocal published, high
             events, first_reads = 0, 0.0
             for index, blob in enumerate(blobs):
                 key = f"audit/cluster=bench/{prefix}-{index}.jsonl"
@@ -130,6 +131,7 @@ def measure(
                 )
                 events += result.events
                 published += result.published
+                high += result.findings["HIGH"] + result.findings["CRITICAL"]
                 if index == 0:
                     first_reads = profiles.read_units
             return events, first_reads
@@ -140,7 +142,7 @@ def measure(
             warm.write_back(profiles, expires)
         for store in (profiles, ledger):
             store.read_units = store.write_units = 0.0
-        published = 0
+        published = high = 0
         began = time.perf_counter()
         container = ProfileCache() if cache else None
         events, cold_reads = run(window, container, "window")
@@ -151,7 +153,8 @@ def measure(
             deferred = len(container.dirty())
             container.write_back(profiles, expires)
         wru_refresh = profiles.write_units - wru_window
-        items = client.scan(TableName=TABLE, Select="COUNT")["Count"]
+        pages = client.get_paginator("scan").paginate(TableName=TABLE, Select="COUNT")
+        items = sum(page["Count"] for page in pages)
     share = window_minutes * 60 / 3600
     wru = wru_window + ledger.write_units + wru_refresh * share
     rru = rru_window - cold_reads + cold_reads * share + ledger.read_units
@@ -171,6 +174,7 @@ def measure(
         deferred=deferred,
         written=profiles.writes,
         findings=published,
+        findings_high=high,
         ev_per_s=events / seconds,
     )
 

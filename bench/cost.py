@@ -59,7 +59,8 @@ class Measured:
     lambda_ms_per_event: float  # detector time per event on one full CPU (process_object, baselines included)
     wru_per_1k: float
     rru_per_1k: float
-    findings_per_million: float
+    findings_per_million: float  # published to EventBridge
+    forwarded_per_million: float  # imported into Security Hub (HIGH and up by default)
     memory_mb: int = 1024
 
     @property
@@ -78,6 +79,7 @@ def monthly(measured: Measured, price: dict[str, float] | None = None) -> dict[s
     events = m.events_per_month
     objects = events / m.events_per_object
     findings = events / 1e6 * m.findings_per_million
+    forwarded = events / 1e6 * m.forwarded_per_million
     cpu_share = min(1.0, m.memory_mb / FULL_VCPU_MB)
     gb_seconds = events * m.lambda_ms_per_event / 1000 / cpu_share * (m.memory_mb / 1024)
     return {
@@ -90,7 +92,7 @@ def monthly(measured: Measured, price: dict[str, float] | None = None) -> dict[s
         "dynamodb": (events / 1000 * m.wru_per_1k + objects * IDEMPOTENCY_WRU_PER_OBJECT) / 1e6 * p["dynamodb_wru_m"]
         + events / 1000 * m.rru_per_1k / 1e6 * p["dynamodb_rru_m"],
         "eventbridge": findings / 1e6 * p["eventbridge_event_m"],
-        "securityhub": findings / 1e4 * p["securityhub_finding_10k"],
+        "securityhub": forwarded / 1e4 * p["securityhub_finding_10k"],
         "cloudwatch": objects * LOG_BYTES_PER_OBJECT / 1e9 * p["cloudwatch_logs_ingest_gb"]
         + METRICS * p["cloudwatch_metric_month"],
     }
@@ -179,7 +181,7 @@ Measured inputs: {m["lambda_ms_per_event"]:.3f} ms of detector time per event on
 {m["memory_mb"]} MB has {min(1.0, m["memory_mb"] / FULL_VCPU_MB):.0%} of one), {m["wru_per_1k"]:.2f} write and
 {m["rru_per_1k"]:.2f} read request units per 1,000 events, {m["payload_bytes_per_event"]:.0f} Firehose-billed and
 {m["archive_bytes_per_event"]:.0f} archived bytes per event, {m["findings_per_million"]:.0f} findings published per
-million events."""
+million events ({m["forwarded_per_million"]:.0f} of them HIGH or CRITICAL, forwarded to Security Hub)."""
 
 
 def update_docs(result: dict[str, Any], doc: Path = DOC) -> bool:
