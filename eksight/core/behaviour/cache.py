@@ -56,8 +56,8 @@ class Cached:
 
     def material(self) -> bool:
         """Has the profile changed in a way scoring elsewhere would notice? (New values and reported anomalies
-        are caught by the analyzer as they are learned.) It became mature (or stopped being), a new active day began, the hourly rate moved, or its newest stored event is over
-        REFRESH_SECONDS of event time old."""
+        are caught by the analyzer as they are learned.) It became mature (or stopped being), a new active day
+        began, the hourly rate moved, or its newest stored event is over REFRESH_SECONDS of event time old."""
         profile = self.state
         if self.stored is None or not isinstance(profile, Profile):
             return True
@@ -70,8 +70,8 @@ class Cached:
 
 
 class ProfileCache:
-    """A bounded LRU of `Cached` entries. Not thread-safe: one per detector (the Lambda handles one object at a
-    time per container)."""
+    """A bounded LRU of `Cached` entries. Not thread-safe: one per container (the Lambda handles one object at a
+    time)."""
 
     def __init__(self, capacity: int = DEFAULT_CAPACITY) -> None:
         self.capacity = capacity
