@@ -101,9 +101,7 @@ docs: install
 ## throughput vs. raw parsing; DynamoDB capacity per 1,000 events at ≥ 500 events/s; a 100 MB object's memory and
 ## duration and the handler's cold start
 bench: install
-	$(PY) -m bench
-	$(PY) -m bench.baselines_dynamodb
-	$(PY) -m bench.detector_object --mb 100
+	$(PY) -m bench --json test-artifacts/bench.json
 
 clean:
 	rm -rf cdk.out .pytest_cache .ruff_cache

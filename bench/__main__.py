@@ -1,93 +1,124 @@
-"""`make bench`: throughput of eksight's detection path against raw JSON parsing, on the same data, in
-the same run (machines are noisy: compare the ratios, not the absolute numbers).
+"""`make bench`: every benchmark in one run, then one summary line (the last line printed) and the same as JSON.
 
-Data: the generated dev cluster in ../shared/datasets/dev-scenarios (105k EKS audit events), both as
-JSON lines and as the CloudWatch-envelope objects Firehose delivers.
+    python -m bench [--json test-artifacts/bench.json] [--smoke]
+
+1. bench.throughput (in this process): the rules path and the full path (rules + baselines) against the raw typed
+   parse of the same events: ratios, so machines compare.
+2. bench.baselines_dynamodb (subprocess: DynamoDB Local): request units per 1,000 events at 100, 500 and 2,000
+   simulated events/s with eksight's default buffering; the summary line uses 500 events/s.
+3. bench.detector_object (fresh interpreters): peak RSS on a 100 MB archive object, cold start of the handler.
+4. bench.cost: cost per million events from those figures and bench/prices.json.
+
+--smoke: tiny inputs (seconds, not minutes) for the test suite; its figures only show that everything runs.
 """
 
 from __future__ import annotations
 
-import gc
-import gzip
+import argparse
 import json
-import resource
+import subprocess
 import sys
+import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
-import msgspec
-import orjson
+from bench import cost, throughput
 
-from eksight.core.decode import decode_bytes
-from eksight.core.detector import Detector
-from eksight.core.events import AuditEvent, parse_event
-from eksight.core.identity import _resolve, resolve_principal
-
-DATASET = Path(__file__).resolve().parents[1].parent / "shared" / "datasets" / "dev-scenarios"
-REPEATS = 3
-
-
-def best_of(run: Callable[[], int]) -> tuple[float, int]:
-    """Best wall time of REPEATS runs (the least disturbed by other load) and the item count."""
-    best, count = float("inf"), 0
-    for _ in range(REPEATS):
-        gc.collect()
-        start = time.perf_counter()
-        count = run()
-        best = min(best, time.perf_counter() - start)
-    return best, count
+ROOT = Path(__file__).resolve().parents[1]
+SUMMARY_RATE = 500
+KEYS = (
+    "throughput_ratio",
+    "full_ratio",
+    "ev_per_s",
+    "wru_per_1k",
+    "rru_per_1k",
+    "rss_mb",
+    "cold_start_ms",
+    "cost_per_million",
+)
 
 
-def main() -> int:
-    if not DATASET.is_dir():
-        print(f"bench: {DATASET} not found (it ships with the shared datasets)", file=sys.stderr)
+def run_module(module: str, *args: str) -> dict[str, Any]:
+    """`python -m module args... --json FILE` in a fresh interpreter; its JSON output."""
+    with tempfile.TemporaryDirectory() as temp:
+        out = Path(temp) / "out.json"
+        subprocess.run([sys.executable, "-m", module, *args, "--json", str(out)], cwd=ROOT, check=True)
+        data: dict[str, Any] = json.loads(out.read_text())
+        return data
+
+
+def measure(smoke: bool = False) -> dict[str, Any]:
+    began = time.perf_counter()
+    speed = throughput.measure(limit=3000 if smoke else None, repeats=1 if smoke else throughput.REPEATS)
+    rates: list[dict[str, Any]] = run_module(  # type: ignore[assignment]
+        "bench.baselines_dynamodb", *(("--rates", str(SUMMARY_RATE), "--minutes", "0.2", "0.3") if smoke else ())
+    )
+    big = run_module("bench.detector_object", "--no-trace", *(("--mb", "2", "--cold-runs", "1") if smoke else ()))
+    at_rate = next(r for r in rates if r["rate"] == SUMMARY_RATE)
+    parts = sorted((throughput.DATASET / "cwl").glob("part-*.gz"))[: 1 if smoke else None]
+    raw_bytes, payload_bytes, archive_bytes = cost.payload_bytes(p.read_bytes() for p in parts)
+    inputs = cost.Measured(
+        rate=SUMMARY_RATE,
+        raw_bytes_per_event=raw_bytes,
+        payload_bytes_per_event=payload_bytes,
+        archive_bytes_per_event=archive_bytes,
+        lambda_ms_per_event=big["ms_per_event"],
+        wru_per_1k=at_rate["wru_per_1k"],
+        rru_per_1k=at_rate["rru_per_1k"],
+        findings_per_million=at_rate["findings"] / at_rate["events"] * 1e6,
+        forwarded_per_million=at_rate["findings_high"] / at_rate["events"] * 1e6,
+    )
+    money = cost.summary(inputs)
+    summary = {
+        "throughput_ratio": speed["throughput_ratio"],
+        "full_ratio": speed["full_ratio"],
+        "ev_per_s": speed["ev_per_s"],
+        "wru_per_1k": at_rate["wru_per_1k"],
+        "rru_per_1k": at_rate["rru_per_1k"],
+        "rss_mb": big["rss_mb"],
+        "cold_start_ms": big["cold_start_ms"],
+        "cost_per_million": money["cost_per_million"],
+    }
+    return {
+        "summary": summary,
+        "throughput": speed,
+        "dynamodb": rates,
+        "detector_object": big,
+        "cost_inputs": money["measured"],
+        "cost": money,
+        "smoke": smoke,
+        "seconds": time.perf_counter() - began,
+    }
+
+
+def line(summary: dict[str, float]) -> str:
+    s = summary
+    return (
+        f"throughput_ratio={s['throughput_ratio']:.3f} full_ratio={s['full_ratio']:.3f} ev_per_s={s['ev_per_s']:.0f} "
+        f"wru_per_1k={s['wru_per_1k']:.2f} rru_per_1k={s['rru_per_1k']:.2f} rss_mb={s['rss_mb']:.0f} "
+        f"cold_start_ms={s['cold_start_ms']:.0f} cost_per_million=${s['cost_per_million']:.4f}"
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--json", type=Path, default=ROOT / "test-artifacts" / "bench.json")
+    parser.add_argument("--smoke", action="store_true", help="tiny inputs: checks that everything runs")
+    args = parser.parse_args(argv)
+    if not throughput.DATASET.is_dir():
+        print(f"bench: {throughput.DATASET} not found (it ships with the shared datasets)", file=sys.stderr)
         return 2
-    jsonl_gz = (DATASET / "audit.jsonl.gz").read_bytes()
-    lines = gzip.decompress(jsonl_gz).splitlines()
-    cwl_parts = [p.read_bytes() for p in sorted((DATASET / "cwl").glob("part-*.gz"))]
-    typed = msgspec.json.Decoder(AuditEvent)
-    events = [parse_event(line) for line in lines]
-
-    def resolve_all() -> int:
-        _resolve.cache_clear()
-        for event in events:
-            resolve_principal(event)
-        return len(events)
-
-    def pipeline(blobs: list[bytes], source: str) -> Callable[[], int]:
-        def run() -> int:
-            detector = Detector(cluster="bench")
-            for i, blob in enumerate(blobs):
-                detector.run(decode_bytes(blob, source=f"{source}-{i}"))
-            return detector.stats.events
-
-        return run
-
-    cases: list[tuple[str, Callable[[], int]]] = [
-        ("json.loads per line", lambda: sum(1 for line in lines if json.loads(line))),
-        ("orjson.loads per line", lambda: sum(1 for line in lines if orjson.loads(line))),
-        ("msgspec typed decode per line", lambda: sum(1 for line in lines if typed.decode(line) is not None)),
-        ("parse_event (typed + checks)", lambda: sum(1 for line in lines if parse_event(line) is not None)),
-        ("resolve_principal (cold cache)", resolve_all),
-        ("decode+detect: audit.jsonl.gz", pipeline([jsonl_gz], "jsonl")),
-        ("decode+detect: cwl/ envelopes", pipeline(cwl_parts, "cwl")),
-    ]
-    results = {}
-    print(f"{len(lines):,} events, {len(gzip.decompress(jsonl_gz)) / 1e6:.1f} MB of JSON; best of {REPEATS}")
-    for name, run in cases:
-        seconds, count = best_of(run)
-        results[name] = count / seconds
-        print(f"  {name:<34} {count / seconds:>12,.0f} events/s")
-    raw = results["msgspec typed decode per line"]
-    print("ratios (same run):")
-    stdlib = results["json.loads per line"]
-    print(f"  orjson / json                       {results['orjson.loads per line'] / stdlib:.2f}x")
-    print(f"  msgspec typed / json                {raw / stdlib:.2f}x")
-    for name in ("decode+detect: audit.jsonl.gz", "decode+detect: cwl/ envelopes"):
-        print(f"  {name} / raw typed parse   {results[name] / raw:.2f}")
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"peak RSS {peak:.0f} MB (includes the data held in memory)")
+    result = measure(args.smoke)
+    money = result["cost"]
+    print(
+        f"cost per million audit events: eksight ${money['cost_per_million']:.4f}; CloudWatch Logs ingestion of the "
+        f"audit logs (a prerequisite) ${money['cloudwatch_ingest_per_million']:.2f}; GuardDuty "
+        f"${money['guardduty_per_million']:.2f}"
+    )
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(result, indent=2))
+    print(line(result["summary"]))
     return 0
 
 

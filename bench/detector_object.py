@@ -1,6 +1,6 @@
 """What one big archive object costs the detector Lambda, and how long its cold start imports take.
 
-    .venv/bin/python -m bench.detector_object [--mb 100] [--keep DIR]
+    .venv/bin/python -m bench.detector_object [--mb 100] [--keep DIR] [--no-trace] [--cold-runs 5] [--json FILE]
 
 1. Builds a CloudWatch-shaped archive object of about `--mb` MB uncompressed (newline-delimited DATA_MESSAGE
    envelopes, gzipped once, as Firehose stores them) from the dev-cluster dataset, repeated as needed with fresh
@@ -199,13 +199,16 @@ def client_creation(runs: int = 3) -> float:
     return statistics.median(float(fresh("-c", code, env=HANDLER_ENV)) for _ in range(runs))
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--mb", type=int, default=100)
+    parser.add_argument("--no-trace", action="store_true", help="skip the tracemalloc run")
+    parser.add_argument("--cold-runs", type=int, default=5, help="fresh interpreters per cold-start median")
+    parser.add_argument("--json", type=Path, help="write the figures here as JSON")
     parser.add_argument("--keep", type=Path, help="build the object in DIR and keep it (default: a temp dir)")
     parser.add_argument("--measure", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--trace", action="store_true", help=argparse.SUPPRESS)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     if args.measure:
         print(json.dumps(measure(args.measure, args.trace)))
         return 0
@@ -222,22 +225,31 @@ def main() -> int:
                 f"object: {raw / 1e6:.1f} MB uncompressed, {packed / 1e6:.1f} MB gzip, {events:,} events "
                 f"(built in {time.perf_counter() - started:.1f} s)"
             )
+        packed = path.stat().st_size
         plain = json.loads(fresh("-m", "bench.detector_object", "--measure", str(root)))
-        traced = json.loads(fresh("-m", "bench.detector_object", "--measure", str(root), "--trace"))
+        traced = (
+            {} if args.no_trace else json.loads(fresh("-m", "bench.detector_object", "--measure", str(root), "--trace"))
+        )
     print(
         f"process_object: {plain['seconds']:.1f} s, {plain['events']:,} events "
         f"({plain['events'] / plain['seconds']:,.0f}/s), {plain['findings']} findings, "
         f"{plain['bytes_decoded'] / 1e6:.1f} MB decoded"
     )
+    traced_note = f"{traced['tracemalloc_peak_mb']:.0f} MB" if traced else "not measured"
     print(
         f"peak RSS: {plain['rss_peak_mb']:.0f} MB (VmHWM; interpreter + imports before the run: "
-        f"{plain['rss_before_mb']:.0f} MB); peak Python allocations during the run (tracemalloc): "
-        f"{traced['tracemalloc_peak_mb']:.0f} MB"
+        f"{plain['rss_before_mb']:.0f} MB); peak Python allocations during the run (tracemalloc): {traced_note}"
     )
     print(
-        f"cold start (import handler, median of 5 fresh interpreters; creating its 3 boto3 clients alone: "
-        f"{client_creation() * 1000:.0f} ms):"
+        f"cold start (import handler, median of {args.cold_runs} fresh interpreters; creating its 3 boto3 clients "
+        f"alone: {client_creation() * 1000:.0f} ms):"
     )
+    figures: dict[str, float] = {
+        "rss_mb": plain["rss_peak_mb"],
+        "events": plain["events"],
+        "ms_per_event": plain["seconds"] / max(plain["events"], 1) * 1000,
+        "object_bytes": packed,
+    }
     with tempfile.TemporaryDirectory() as temp:
         config = Path(temp) / "detection.json"  # what the stack ships: the validated `detection` section
         config.write_text(
@@ -249,10 +261,13 @@ def main() -> int:
             )
         )
         for label, path in (("no detection config", None), ("with EKSIGHT_DETECTION_CONFIG", config)):
-            median, top = cold_start(config=path)
+            median, top = cold_start(args.cold_runs, config=path)
+            figures.setdefault("cold_start_ms", median * 1000)
             print(f"  {label}: {median * 1000:.0f} ms; cumulative imports (-X importtime, one run):")
             for cumulative, name in top:
                 print(f"    {cumulative / 1000:>7.0f} ms  {name}")
+    if args.json:
+        args.json.write_text(json.dumps(figures))
     return 0
 
 

@@ -3,7 +3,7 @@
     process_object(reader, key, publisher=..., quarantine=...)
       detector = build_detector(detection, baselines)       fresh per object: rule state depends on the object only
       detector.run(decode_stream(reader.open(key), ...))    streamed, never the whole object in memory
-      detector.flush(batch_id)                              baselines: score, then one profile read/write each
+      detector.flush(batch_id)                              baselines: score, then read/write profiles (cached)
       ledger.fold(store, detector.findings(), batch_id)     totals over earlier objects of the same finding ids
       publisher.publish(findings)                           every finding (deterministic ids)
       quarantine.write(key, detector.quarantined, counts)   records that are not audit events, with reasons
@@ -33,6 +33,7 @@ from eksight.core.findings import Finding, Severity, to_json_line
 from eksight.core.rules import engine_for
 
 if TYPE_CHECKING:
+    from eksight.core.behaviour.cache import ProfileCache
     from eksight.core.detection_options import DetectionOptions
     from eksight.core.state import StateStore
 
@@ -104,13 +105,19 @@ def build_detector(
     *,
     learning_days: int | None = None,
     baseline_batch: int = BASELINE_BATCH_PER_OBJECT,
+    profile_cache: ProfileCache | None = None,
 ) -> Detector:
     """A fresh detector (rule state — thresholds, dedup windows — starts empty); with a profile store, it also
     learns and scores behaviour (the profiles persist in the store across objects). `learning_days` overrides
-    the detection options' (default 7); `baseline_batch`: events scored per profile read/write round."""
+    the detection options' (default 7); `baseline_batch`: events scored per profile read/write round;
+    `profile_cache`: warm profiles kept across detectors, written back only when they changed materially."""
     if learning_days is None:
         learning_days = detection.learning_days if detection is not None else DEFAULT_LEARNING_DAYS
-    behaviour = BehaviourAnalyzer(baselines, learning_days=learning_days) if baselines is not None else None
+    behaviour = (
+        BehaviourAnalyzer(baselines, learning_days=learning_days, cache=profile_cache)
+        if baselines is not None
+        else None
+    )
     return Detector(engine_for(detection), baselines=behaviour, baseline_batch=baseline_batch)
 
 
@@ -125,12 +132,14 @@ def process_object(
     detection: DetectionOptions | None = None,
     baselines: StateStore | None = None,
     batch_id: str | None = None,
+    profile_cache: ProfileCache | None = None,
 ) -> ObjectResult:
     """Detect over one object and publish what it found. `source` names the object in quarantined records
     (default: the key); its context (account, region, cluster) comes from the key's ``name=value`` parts,
     overridden by what CloudWatch envelopes inside it say. `baselines`: the profile store; `batch_id` (default:
-    source, version) makes the profile update idempotent if the object is processed again after a failure."""
-    detector = build_detector(detection, baselines)
+    source, version) makes the profile update idempotent if the object is processed again after a failure;
+    `profile_cache`: the caller's warm profiles (the Lambda's, per container)."""
+    detector = build_detector(detection, baselines, profile_cache=profile_cache)
     decoded = DecodeStats()
     with reader.open(key, version_id) as stream:
         detector.run(decode_stream(stream, source=source or key, defaults=context_from_key(key), stats=decoded))

@@ -57,7 +57,8 @@ def fold(
     totals = []
     for finding in findings:
         key = ledger_key(finding)
-        blob = written.get(key) or (stored[key].blob if key in stored else None)
+        item = written.get(key) or stored.get(key)
+        blob = item.blob if item else None
         totals.append(_total(finding, _DECODER.decode(blob)) if blob else finding)
     return totals
 

@@ -55,12 +55,13 @@ def apply_updates(
     expires_at: Callable[[Key], int] | int = 0,
     max_attempts: int = MAX_ATTEMPTS,
     known: Mapping[Key, StoredItem | None] | None = None,
-) -> dict[Key, bytes]:
-    """Apply every merge with optimistic concurrency; returns the blobs written. `known`: items the caller
+) -> dict[Key, StoredItem]:
+    """Apply every merge with optimistic concurrency; returns the items written (blob and new version, so a
+    caller that keeps them can write again conditionally without a read). `known`: items the caller
     already read (None = read as absent), so the first round needs no read; only lost races re-read.
     Raises ConflictError if an item keeps losing races (the caller's batch then fails and SQS redelivers it)."""
     pending = dict(merges)
-    written: dict[Key, bytes] = {}
+    written: dict[Key, StoredItem] = {}
     for attempt in range(max_attempts):
         if not pending:
             return written
@@ -75,8 +76,9 @@ def apply_updates(
             if blob is None:
                 continue
             ttl = expires_at(key) if callable(expires_at) else expires_at
-            if store.put_if(key, blob, item.version if item else None, ttl):
-                written[key] = blob
+            version = item.version if item else None
+            if store.put_if(key, blob, version, ttl):
+                written[key] = StoredItem(blob, (version or 0) + 1, ttl)
             else:
                 lost[key] = merge
         pending = lost

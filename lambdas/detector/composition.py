@@ -44,6 +44,7 @@ from eksight.adapters.eventbridge import FindingPublisher
 from eksight.adapters.s3 import QuarantineWriter, S3ObjectReader
 from eksight.core.archive_layout import AUDIT_ROOT
 from eksight.core.archive_object import ObjectResult, load_detection, process_object
+from eksight.core.behaviour.cache import ProfileCache
 
 if TYPE_CHECKING:
     from botocore.client import BaseClient
@@ -120,6 +121,7 @@ class ProcessObject(Protocol):
         detection: DetectionOptions | None,
         baselines: DynamoStateStore,
         batch_id: str,
+        profile_cache: ProfileCache,
     ) -> ObjectResult: ...
 
 
@@ -149,6 +151,9 @@ class DetectorApp:
     persistence: DynamoDBPersistenceLayer
     idempotency: IdempotencyConfig
     detection: DetectionOptions | None
+    profiles: ProfileCache
+    """Warm behavioural profiles, kept for the container's lifetime: most objects then read and write only
+    the profiles that changed materially (eksight.core.behaviour.cache, docs/baselines.md)."""
 
     def detect(self, ref: ObjectRef, process: ProcessObject = process_object) -> ObjectResult:
         """The domain call: one archive object through detection, findings published, quarantine written."""
@@ -162,6 +167,7 @@ class DetectorApp:
             detection=self.detection,
             baselines=self.state,
             batch_id=f"s3://{ref.bucket}/{ref.key}#{ref.version_id}#{ref.etag}",
+            profile_cache=self.profiles,
         )
 
 
@@ -195,6 +201,7 @@ def build(settings: DetectorSettings, clients: DetectorClients) -> DetectorApp:
             response_hook=_mark_duplicate,
         ),
         detection=detection,
+        profiles=ProfileCache(),
     )
 
 

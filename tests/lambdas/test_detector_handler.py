@@ -372,6 +372,30 @@ def test_same_object_twice_publishes_nothing_twice(aws: Aws, capsys: pytest.Capt
     assert 7 * 86400 - 120 < int(item["expires_at"]["N"]) - time.time() <= 7 * 86400
 
 
+def test_profiles_stay_warm_across_objects_and_unchanged_ones_are_not_written_again(aws: Aws) -> None:
+    """The container's profile cache (composition root): a second object by the same principals reads no profile
+    and writes back only those that changed materially (docs/baselines.md, "Writing less")."""
+    first = benign_lines(400)
+    again = [line.replace(b'"auditID":"', b'"auditID":"again-', 1) for line in first]  # the same requests, re-IDed
+    assert again != first
+    for name, lines in (("0003", first), ("0004", again)):
+        aws.put(PREFIX + f"eksight-prod-1-2024-09-15-20-58-00-{name}.gz", firehose_object(lines))
+    one, two = object_messages(aws.deliveries())
+    assert aws.invoke([one]) == {"batchItemFailures": []}
+    reads, writes = aws.app.state.reads, aws.app.state.writes
+    profiles = aws.profiles()
+    assert reads and writes >= len(profiles) > 0 and len(aws.app.profiles) >= len(profiles)
+
+    assert aws.invoke([two]) == {"batchItemFailures": []}
+    assert aws.app.state.reads == reads  # every profile came from the cache
+    assert aws.app.state.writes - writes < len(profiles) / 2  # most learned counts only: deferred
+    stored = aws.profiles()
+    cached = {key: aws.app.profiles.get(key) for key in stored}
+    # the cache holds both objects' learning; the table, for the deferred profiles, only the first's
+    assert all(entry is not None and entry.state.events >= stored[key].events for key, entry in cached.items())
+    assert sum(entry.state.events for entry in cached.values() if entry) > sum(p.events for p in stored.values())
+
+
 def test_a_new_version_of_an_object_is_processed_again(aws: Aws) -> None:
     key = PREFIX + "eksight-prod-1-2024-09-15-20-58-00-0002.gz"
     aws.put(key, firehose_object(scenario_lines("S03")))

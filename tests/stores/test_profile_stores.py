@@ -134,7 +134,7 @@ def test_apply_updates_merges_with_the_current_blob(backend):
 
     written = apply_updates(store, {KEY: append(KEY), new: append(new)}, expires_at=lambda key: IN_30_DAYS)
     assert seen == {KEY: b"old", new: None}
-    assert written == {KEY: b"old+batch", new: b"+batch"}
+    assert written == {KEY: StoredItem(b"old+batch", 2, IN_30_DAYS), new: StoredItem(b"+batch", 1, IN_30_DAYS)}
     assert store.get_many([KEY, new]) == {
         KEY: StoredItem(b"old+batch", 2, IN_30_DAYS),
         new: StoredItem(b"+batch", 1, IN_30_DAYS),
@@ -154,7 +154,7 @@ def test_apply_updates_retries_after_losing_a_race(backend):
             assert intruder.put_if(KEY, current + b"+them", 1)
         return (current or b"") + b"+us"
 
-    assert apply_updates(store, {KEY: merge}) == {KEY: b"base+them+us"}
+    assert apply_updates(store, {KEY: merge}) == {KEY: StoredItem(b"base+them+us", 3, 0)}
     assert seen == [b"base", b"base+them"]  # re-read, re-merged: their update is kept
     assert store.get_many([KEY]) == {KEY: StoredItem(b"base+them+us", 3, 0)}
     assert store.conflicts == 1

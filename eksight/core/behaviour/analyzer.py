@@ -1,5 +1,7 @@
-"""Behavioural detection over batches of events: load profiles once, score and learn in event-time order,
-write each changed profile back once (conditionally, so concurrent invocations never lose updates).
+"""Behavioural detection over batches of events: load profiles once (or take them from the container's cache),
+score and learn in event-time order, write changed profiles back conditionally, so concurrent invocations never
+lose updates: every changed profile after each batch without a cache, only material changes with one
+(eksight.core.behaviour.cache).
 
 Store keys (single table): (cluster|principal key, "profile"), (cluster|peer:<group>, "peer"),
 (cluster, "cluster") for the cluster's learning period.
@@ -12,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from eksight.core.behaviour import explain
+from eksight.core.behaviour.cache import Cached, ProfileCache, write_as_is
 from eksight.core.behaviour.features import (
     CLUSTER_LIST,
     EVENT_DELETE,
@@ -43,7 +46,7 @@ from eksight.core.findings import Observation, ResourceRef, Severity, iso
 from eksight.core.identity import IAM_ROLE, IAM_USER, MAPPED_USER, NODE, SERVICE_ACCOUNT, SSO_ROLE, Principal
 from eksight.core.rules.defaults import KUBE_SYSTEM_CONTROLLERS
 from eksight.core.rules.engine import principal_summary
-from eksight.core.state import Key, StateStore, StoredItem, apply_updates
+from eksight.core.state import Key, Merge, StateStore, apply_updates
 from eksight.core.workloads import workload_specs
 
 DEFAULT_LEARNING_DAYS = 7
@@ -102,18 +105,23 @@ class BaselineStats:
     suppressed: int = 0  # anomalies already reported within a day
     batches: int = 0
     profiles_written: int = 0
+    profiles_deferred: int = 0  # changed profiles kept in the cache instead of written (see behaviour.cache)
 
     def as_dict(self) -> dict[str, int]:
         return dict(self.__dict__)
 
 
+Update = tuple[EventFeatures, frozenset[str], bool, bool]  # learn()'s arguments, replayed after a lost race
+
+
 @dataclass
 class _Work:
-    loaded: dict[Key, bytes | None] = field(default_factory=dict)
-    items: dict[Key, StoredItem | None] = field(default_factory=dict)
-    profiles: dict[Key, Profile] = field(default_factory=dict)
+    entries: dict[Key, Cached]
+    profiles: dict[Key, Profile] = field(default_factory=dict)  # what this batch scores against and learns into
     clusters: dict[Key, ClusterState] = field(default_factory=dict)
-    updates: dict[Key, list[tuple[EventFeatures, frozenset[str], bool, bool]]] = field(default_factory=dict)
+    updates: dict[Key, list[Update]] = field(default_factory=dict)
+    replayed: set[Key] = field(default_factory=set)  # already hold this batch: scored on a copy, not learned
+    novel: set[Key] = field(default_factory=set)  # learned a new value or a reported anomaly: write back now
 
 
 class BehaviourAnalyzer:
@@ -125,8 +133,13 @@ class BehaviourAnalyzer:
         *,
         learning_days: int = DEFAULT_LEARNING_DAYS,
         now: Callable[[], float] = wall_clock.time,
+        cache: ProfileCache | None = None,
     ) -> None:
+        """`cache`: warm profiles kept across analyzers (the Lambda's container); with one, changed profiles are
+        written back only when the change is material (`eksight.core.behaviour.cache`). Without one, every
+        changed profile is written back at every flush."""
         self.store = store
+        self.cache = cache
         self.learning_seconds = learning_days * DAY
         self.now = now  # wall clock, only for TTLs
         self.stats = BaselineStats()
@@ -167,13 +180,19 @@ class BehaviourAnalyzer:
             return []
         batch, self._buffer = sorted(self._buffer, key=lambda p: p.features.time), []
         self.stats.batches += 1
-        work = self._load(batch)
+        cache = self.cache if self.cache is not None else ProfileCache(capacity=10**9)
+        keys = _batch_keys(batch)
         observations: list[Observation] = []
-        for pending in batch:
-            observation = self._score_and_learn(pending, work)
-            if observation is not None:
-                observations.append(observation)
-        self._commit(work, batch[-1].features.time, batch_id)
+        try:
+            work = self._load(keys, cache, batch_id)
+            for pending in batch:
+                observation = self._score_and_learn(pending, work)
+                if observation is not None:
+                    observations.append(observation)
+            self._commit(work, batch[-1].features.time, batch_id, cache)
+        except BaseException:
+            cache.discard(keys)  # they may hold part of this batch: re-read rather than count it twice
+            raise
         self.stats.observations += len(observations)
         return observations
 
@@ -212,6 +231,8 @@ class BehaviourAnalyzer:
         humans = pending.principal_class in (HUMAN, AUTOMATION)
         for key, profile in ((own_key, own), (peer_key, peer)):
             if profile is not None and key is not None:
+                if reported or (key not in work.novel and not profile.knows(features)):
+                    work.novel.add(key)
                 profile.learn(features, hold, humans, reported)
                 work.updates.setdefault(key, []).append((features, hold, humans, reported))
         return observation
@@ -319,52 +340,71 @@ class BehaviourAnalyzer:
 
     # --- store I/O ---------------------------------------------------------------------------------------
 
-    def _load(self, batch: list[_Pending]) -> _Work:
-        keys: dict[Key, None] = {}
-        for pending in batch:
-            own_key, peer_key = _keys(pending)
-            keys[own_key] = None
-            if peer_key:
-                keys[peer_key] = None
-            keys[(pending.cluster, "cluster")] = None
+    def _load(self, keys: list[Key], cache: ProfileCache, batch_id: str) -> _Work:
+        entries = {key: entry for key in keys if (entry := cache.get(key)) is not None}
+        missing = [key for key in keys if key not in entries]
         # Eventually consistent (half the cost): a stale version only makes the conditional write fail and retry.
-        items = self.store.get_many(list(keys), consistent=False)
-        work = _Work()
-        for key in keys:
+        items = self.store.get_many(missing, consistent=False) if missing else {}
+        for key in missing:
             item = items.get(key)
-            work.items[key] = item
-            work.loaded[key] = item.blob if item else None
             if key[1] == "cluster":
-                work.clusters[key] = loads_cluster(item.blob) if item else ClusterState()
+                state: Profile | ClusterState = loads_cluster(item.blob) if item else ClusterState()
             else:
-                work.profiles[key] = loads(item.blob) if item else Profile()
+                state = loads(item.blob) if item else Profile()
+            entries[key] = Cached(state, item)
+            entries[key].synced(item)
+            cache.put(key, entries[key])
+        work = _Work(entries)
+        for key, entry in entries.items():
+            if isinstance(entry.state, ClusterState):
+                work.clusters[key] = entry.state
+            elif batch_id and batch_id in entry.state.applied:
+                # folded in by an earlier delivery of this batch: score it again, on a copy that is dropped
+                work.profiles[key] = loads(dumps(entry.state))
+                work.replayed.add(key)
+            else:
+                work.profiles[key] = entry.state
         return work
 
-    def _commit(self, work: _Work, last_time: float, batch_id: str) -> None:
+    def _commit(self, work: _Work, last_time: float, batch_id: str, cache: ProfileCache) -> None:
         expires = int(max(last_time, self.now()) + TTL_DAYS * DAY)
-        merges = {}
+        deferring = cache is self.cache
+        merges: dict[Key, Merge] = {}
+        ours: dict[Key, bytes] = {}
         for key, updates in work.updates.items():
-            profile = work.profiles[key]
-            if batch_id and batch_id in profile.applied:
-                continue  # folded in by an earlier delivery of this batch (learn() ran on a copy: dropped)
+            if key in work.replayed:
+                continue
+            profile, entry = work.profiles[key], work.entries[key]
             profile.compact(last_time)
             if batch_id:
                 profile.mark_applied(batch_id)
-            merges[key] = _merge(work.loaded[key], dumps(profile), updates, last_time, batch_id)
+            entry.dirty = True
+            if deferring and key not in work.novel and not entry.material():
+                self.stats.profiles_deferred += 1
+                continue
+            ours[key] = dumps(profile)
+            loaded = entry.stored.blob if entry.stored else None
+            merges[key] = _merge(loaded, ours[key], updates, last_time, batch_id)
         for key, state in work.clusters.items():
-            if work.loaded[key] is None:
+            if work.entries[key].stored is None:
                 merges[key] = _merge_cluster(dumps_cluster(state))
-        written = apply_updates(self.store, merges, expires_at=expires, known=work.items)
-        self.stats.profiles_written += len(written)
+        known = {key: work.entries[key].stored for key in merges}
+        written = apply_updates(self.store, merges, expires_at=expires, known=known)
+        for key in merges:
+            entry, item = work.entries[key], written.get(key)
+            if item is None:  # the store already held this batch (another container's delivery): re-read it
+                cache.discard([key])
+                continue
+            if key[1] == "cluster":
+                entry.state = loads_cluster(item.blob)
+            elif item.blob != ours[key]:  # lost a race: the cache follows the re-merged stored version
+                entry.state = loads(item.blob)
+            entry.synced(item)
+        evicted = {key: entry for key, entry in cache.overflow().items() if key not in merges}
+        self.stats.profiles_written += len(written) + len(write_as_is(self.store, evicted, expires))
 
 
-def _merge(
-    loaded: bytes | None,
-    ours: bytes,
-    updates: list[tuple[EventFeatures, frozenset[str], bool, bool]],
-    last_time: float,
-    batch_id: str,
-) -> Callable[[bytes | None], bytes | None]:
+def _merge(loaded: bytes | None, ours: bytes, updates: list[Update], last_time: float, batch_id: str) -> Merge:
     def merge(current: bytes | None) -> bytes | None:
         if current == loaded:
             return ours
@@ -381,7 +421,7 @@ def _merge(
     return merge
 
 
-def _merge_cluster(ours: bytes) -> Callable[[bytes | None], bytes | None]:
+def _merge_cluster(ours: bytes) -> Merge:
     def merge(current: bytes | None) -> bytes | None:
         if current is None:
             return ours
@@ -397,6 +437,17 @@ def baseline_key(principal: Principal) -> str:
     if principal.kind == SSO_ROLE and principal.session:
         return f"{principal.key}#{principal.session}"
     return principal.key
+
+
+def _batch_keys(batch: list[_Pending]) -> list[Key]:
+    keys: dict[Key, None] = {}
+    for pending in batch:
+        own_key, peer_key = _keys(pending)
+        keys[own_key] = None
+        if peer_key:
+            keys[peer_key] = None
+        keys[(pending.cluster, "cluster")] = None
+    return list(keys)
 
 
 def _keys(pending: _Pending) -> tuple[Key, Key | None]:

@@ -110,6 +110,20 @@ class Profile(msgspec.Struct, omit_defaults=True, forbid_unknown_fields=False):
         ranked = sorted(((v, _decayed(e[0], e[2], now)) for v, e in entries.items()), key=lambda x: (-x[1], x[0]))
         return ranked[:n]
 
+    def knows(self, features: EventFeatures) -> bool:
+        """Every value of this event is learned or held already: learning it would change counts, not the set
+        of values scoring asks about."""
+        for feature in FEATURES:
+            value = features.values.get(feature, "")
+            if (
+                value
+                and feature != HOUR
+                and value not in self.values.get(feature, ())
+                and not self.is_pending(feature, value)
+            ):
+                return False
+        return True
+
     def is_pending(self, feature: str, value: str) -> bool:
         return f"{feature}\x1f{value}" in self.pending
 
