@@ -125,7 +125,8 @@ def test_every_library_query_runs_on_duckdb(sim: Path, raw: list[dict[str, Any]]
         "principal": _principals(raw)[SSO_ROLE],
         "resource": "configmaps/kube-system/aws-auth",
         "since": "2025-03-03T03:00:00Z",
-        "finding": findings[0]["id"],
+        # a finding inside the window the other values ask for (since 03:00)
+        "finding": next(f["id"] for f in findings if f["first_seen"] >= "2025-03-03T03:30:00"),
     }
     query = get(name)
     con = local.connect([sim / "cwl"], sim / "findings.jsonl")
@@ -234,7 +235,8 @@ def test_athena_statements_give_the_local_answers_on_a_glue_shaped_table(sim: Pa
         "principal": _principals(raw)[SSO_ROLE],
         "resource": "configmaps/kube-system/aws-auth",
         "since": "2025-03-03T00:00:00Z",
-        "finding": findings[0]["id"],
+        # a finding inside the window the other values ask for (since 03:00)
+        "finding": next(f["id"] for f in findings if f["first_seen"] >= "2025-03-03T03:30:00"),
     }
     for query in all_queries().values():
         given = {p.name: values.get(p.name) for p in query.parameters}
@@ -246,3 +248,35 @@ def test_athena_statements_give_the_local_answers_on_a_glue_shaped_table(sim: Pa
         )
         on_glue_shape = con.execute(sqlglot.transpile(statement, read="athena", write="duckdb")[0]).fetchall()
         assert on_glue_shape == local.run(con, query, given).rows, query.name
+
+
+def test_hostile_records_skip_themselves_in_both_input_shapes(sim: Path, tmp_path: Path) -> None:
+    """A truncated event, a non-JSON line and an event with a nonsense time or response code are written by
+    whoever reaches the API server: the good events are still answered, the bad ones don't stop the query."""
+    good = [json.loads(line) for line in gzip.open(sim / "audit.jsonl.gz", "rb")][:50]
+    bad_time = dict(good[0], auditID="bad-time", requestReceivedTimestamp="yesterday", responseStatus={"code": "x"})
+    lines = [json.dumps(e) for e in good] + [
+        '{"kind":"Event","apiVersion":"audit.k8s.io/v1","auditID":"truncated-',
+        "not json at all",
+        json.dumps(bad_time),
+    ]
+    jsonl = tmp_path / "hostile.jsonl"
+    jsonl.write_text("\n".join(lines) + "\n")
+    envelope = {
+        "messageType": "DATA_MESSAGE",
+        "owner": "111122223333",
+        "logGroup": "/aws/eks/prod-eks/cluster",
+        "logStream": "kube-apiserver-audit-1",
+        "subscriptionFilters": ["f"],
+        "logEvents": [{"id": str(i), "timestamp": 0, "message": line} for i, line in enumerate(lines)],
+    }
+    archive = tmp_path / "objects" / "part-1.gz"
+    archive.parent.mkdir()
+    archive.write_bytes(gzip.compress(json.dumps(envelope).encode() + b"\n"))
+    for source in (jsonl, archive.parent):
+        con = local.connect([source], cluster="prod-eks")
+        ids = {row[0] for row in con.execute("SELECT audit_id FROM audit_events").fetchall()}
+        assert {e["auditID"] for e in good} <= ids and "bad-time" in ids
+        assert con.execute("SELECT time, response_code FROM audit_events WHERE audit_id = 'bad-time'").fetchall() == [
+            (None, None)
+        ]

@@ -1,6 +1,7 @@
 -- The `audit_events` view: one row per audit event occurrence (every stage), columns named after OCSF API
 -- Activity where that is not awkward (docs/hunting.md). Reads `audit_messages(message, account, region,
--- cluster)`, which each engine defines over its own source (eksight/queries/sources.py). Times are UTC.
+-- cluster)`, which each engine defines over its own source (eksight/queries/sources.py). Times are UTC. Fields
+-- are written by whoever reaches the API server: a malformed time or code is NULL (try/TRY_CAST), never an error.
 SELECT
   *,
   -- The principal's name as eksight.core.identity resolves it: the Kubernetes username, unless that is an
@@ -14,8 +15,8 @@ SELECT
   END AS principal_name
 FROM (
   SELECT
-    strptime(json_extract_string(message, '$.requestReceivedTimestamp'), '%Y-%m-%dT%H:%M:%S.%fZ') AS time,
-    strptime(json_extract_string(message, '$.stageTimestamp'), '%Y-%m-%dT%H:%M:%S.%fZ') AS stage_time,
+    try(strptime(json_extract_string(message, '$.requestReceivedTimestamp'), '%Y-%m-%dT%H:%M:%S.%fZ')) AS time,
+    try(strptime(json_extract_string(message, '$.stageTimestamp'), '%Y-%m-%dT%H:%M:%S.%fZ')) AS stage_time,
     json_extract_string(message, '$.auditID') AS audit_id,
     json_extract_string(message, '$.stage') AS stage,
     json_extract_string(message, '$.verb') AS api_operation,
@@ -27,7 +28,7 @@ FROM (
     json_extract_string(message, '$.requestURI') AS request_uri,
     json_extract_string(message, '$.user.username') AS actor_user_name,
     json_extract_string(message, '$.user.uid') AS actor_user_uid,
-    CAST(json_extract(message, '$.user.groups') AS VARCHAR[]) AS groups,
+    TRY_CAST(json_extract(message, '$.user.groups') AS VARCHAR[]) AS groups,
     coalesce(
       json_extract_string(message, '$.user.extra.canonicalArn[0]'),
       json_extract_string(message, '$.user.extra.arn[0]')
@@ -43,7 +44,7 @@ FROM (
     ) AS assumed_role,
     json_extract_string(message, '$.sourceIPs[0]') AS src_ip,
     json_extract_string(message, '$.userAgent') AS user_agent,
-    CAST(json_extract_string(message, '$.responseStatus.code') AS INTEGER) AS response_code,
+    TRY_CAST(json_extract_string(message, '$.responseStatus.code') AS INTEGER) AS response_code,
     json_extract_string(message, '$.annotations."authorization.k8s.io/decision"') AS decision,
     json_extract_string(message, '$.annotations."authorization.k8s.io/reason"') AS reason,
     json_extract_string(message, '$.impersonatedUser.username') AS impersonated_user,

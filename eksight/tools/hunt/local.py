@@ -135,7 +135,9 @@ def _classify(file: Path) -> _Group | None:
 
 def _source(group: _Group, files: list[Path], cluster: str) -> str:
     paths = "[" + ", ".join(_literal(str(f)) for f in files) + "]"
-    options = [f"compression = '{'gzip' if group.gzip else 'none'}'"]
+    # ignore_errors: a malformed record (written by whoever reaches the API server) becomes NULL and is filtered,
+    # instead of failing the whole query.
+    options = [f"compression = '{'gzip' if group.gzip else 'none'}'", "ignore_errors = true"]
     partitions = [k for k in group.hive_keys if k in _HIVE_TYPES]
     if partitions:
         types = ", ".join(f"{_literal(k)}: {_literal(_HIVE_TYPES[k])}" for k in partitions)
@@ -156,14 +158,14 @@ def _source(group: _Group, files: list[Path], cluster: str) -> str:
             f"{partition('region', empty)} AS region, {partition('cluster', from_cluster)} AS cluster "
             f"FROM read_json({paths}, format = 'auto', columns = {{{spec}}}, maximum_object_size = {_MAX_OBJECT}, "
             f"{', '.join(options)}) AS raw CROSS JOIN unnest(raw.logEvents) AS u(e) "
-            "WHERE raw.messageType = 'DATA_MESSAGE'"
+            "WHERE raw.messageType = 'DATA_MESSAGE' AND json_valid(e.message)"
         )
     format_ = "array" if group.shape == EVENT_ARRAY else "auto"
     return (
         f"SELECT CAST(raw.json AS VARCHAR) AS message, {partition('account', empty)} AS account, "
         f"{partition('region', empty)} AS region, {partition('cluster', _literal(cluster))} AS cluster "
         f"FROM read_json_objects({paths}, format = '{format_}', maximum_object_size = {_MAX_OBJECT}, "
-        f"{', '.join(options)}) AS raw"
+        f"{', '.join(options)}) AS raw WHERE json_valid(raw.json)"
     )
 
 
