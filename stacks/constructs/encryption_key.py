@@ -55,3 +55,49 @@ class ArchiveKey(Construct):
         )
         self._log_groups.append(log_group_name)
         return True
+
+
+class FindingsKey(Construct):
+    """The detection stack's own customer managed key (rotation on, retained): the findings bus and its
+    archive, the Security Hub forwarder's queues, and the stack's Lambda log groups.
+
+    Always created, even with a brought archive key, because its key policy must name AWS services: EventBridge
+    (it encrypts events on the bus and in the archive, and sends to the encrypted queues) only for this
+    account, and CloudWatch Logs only for log groups of this stack (their generated names start with the stack
+    name, so the policy does not depend on the log groups, which depend on the key).
+    """
+
+    def __init__(self, scope: Construct, construct_id: str, *, description: str) -> None:
+        super().__init__(scope, construct_id)
+        stack = Stack.of(self)
+        self.key = kms.Key(
+            self,
+            "Key",
+            description=description,
+            enable_key_rotation=True,
+            removal_policy=RemovalPolicy.RETAIN,  # archived findings stay readable after a stack delete
+        )
+        self.key.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="EventBridgeOfThisAccount",
+                principals=[iam.ServicePrincipal("events.amazonaws.com")],
+                actions=["kms:DescribeKey", "kms:GenerateDataKey", "kms:Decrypt", "kms:ReEncrypt*"],
+                resources=["*"],  # in a key policy, "*" means this key
+                conditions={"StringEquals": {"aws:SourceAccount": stack.account}},
+            )
+        )
+        self.log_groups_arn = stack.format_arn(
+            service="logs",
+            resource="log-group",
+            resource_name=f"{stack.stack_name}-*",
+            arn_format=ArnFormat.COLON_RESOURCE_NAME,
+        )
+        self.key.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="CloudWatchLogsOfThisStack",
+                principals=[iam.ServicePrincipal(f"logs.{stack.region}.{stack.url_suffix}")],
+                actions=["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"],
+                resources=["*"],
+                conditions={"ArnLike": {"kms:EncryptionContext:aws:logs:arn": self.log_groups_arn}},
+            )
+        )
