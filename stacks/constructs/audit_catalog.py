@@ -106,19 +106,11 @@ class AuditCatalog(Construct):
         self.database_name = self.database.ref
         parameters = projection(Aws.ACCOUNT_ID, Aws.REGION, clusters)
         self.audit_table = self._table(
-            self.AUDIT_TABLE,
-            bucket,
-            archive_layout.AUDIT_ROOT,
-            AUDIT_COLUMNS,
-            parameters,
+            self.AUDIT_TABLE, bucket, archive_layout.AUDIT_ROOT, AUDIT_COLUMNS, parameters,
             "EKS audit log as archived: CloudWatch Logs envelopes, one per line; unnest logevents for events",
         )
         self.findings_table = self._table(
-            self.FINDINGS_TABLE,
-            bucket,
-            archive_layout.FINDINGS_ROOT,
-            FINDING_COLUMNS,
-            parameters,
+            self.FINDINGS_TABLE, bucket, archive_layout.FINDINGS_ROOT, FINDING_COLUMNS, parameters,
             "eksight findings of every severity; one row per finding per archive object (keep each id's latest)",
         )
 
@@ -147,9 +139,7 @@ class AuditCatalog(Construct):
                     "storage.location.template": location_template(bucket.bucket_name, root),
                 },
                 partition_keys=[
-                    glue.CfnTable.ColumnProperty(
-                        name=column, type="string" if column in {"account", "region", "cluster"} else "int"
-                    )
+                    glue.CfnTable.ColumnProperty(name=column, type="string" if column in {"account", "region", "cluster"} else "int")
                     for column in archive_layout.PARTITION_COLUMNS
                 ],
                 storage_descriptor=glue.CfnTable.StorageDescriptorProperty(
