@@ -179,6 +179,13 @@ def _target(target: dict[str, Any], resources: dict[str, Any], services: dict[st
     arn = target.get("Arn")
     if isinstance(arn, dict) and "Fn::GetAtt" in arn and arn["Fn::GetAtt"][0] in services:
         return f"Lambda {services[arn['Fn::GetAtt'][0]]}"
+    if isinstance(arn, dict) and "Fn::GetAtt" in arn:  # a queue that a function of the stack reads
+        for mapping in resources.values():
+            properties = mapping.get("Properties", {})
+            if mapping.get("Type") == "AWS::Lambda::EventSourceMapping" and properties.get("EventSourceArn") == arn:
+                function = properties.get("FunctionName", {}).get("Ref")
+                if function in services:
+                    return f"SQS queue → Lambda {services[function]}"
     if isinstance(arn, dict) and "Ref" in arn and resources.get(arn["Ref"], {}).get("Type") == "AWS::SNS::Topic":
         return "alert topic (readable text)" if "InputTransformer" in target else "alert topic"
     text = _text(arn)

@@ -94,8 +94,11 @@ class FindingsBus(Construct):
     ) -> None:
         super().__init__(scope, construct_id)
         self.bus = events.EventBus(self, "Bus", description="eksight findings of this account and region", kms_key=key)
-        self.archive = self.bus.archive(
+        # events.Archive, not bus.archive(): the latter leaves KmsKeyIdentifier empty (aws-cdk-lib 2.275).
+        self.archive = events.Archive(
+            self.bus,
             "Archive",
+            source_event_bus=self.bus,
             description="Every eksight finding, replayable to the findings bus",
             event_pattern=finding_pattern(),
             retention=Duration.days(options.archive_retention_days),

@@ -271,7 +271,7 @@ class ThrottledSecurityHub:
     def sleep(self, seconds: float) -> None:
         self.now += seconds
 
-    def batch_import_findings(self, Findings: list[dict[str, Any]]) -> dict[str, Any]:  # noqa: N803 - boto3's name
+    def batch_import_findings(self, Findings: list[dict[str, Any]]) -> dict[str, Any]:
         self.tokens = min(self.burst, self.tokens + (self.now - self.filled_at) * self.rate)
         self.filled_at = self.now
         if self.tokens < 1:
