@@ -102,19 +102,26 @@ def _describe_detection(plan: StackPlan, resources: dict[str, Any], by_type: dic
         for logical_id, r in resources.items()
         if r["Type"] == "AWS::Lambda::Function"
     }
-    detector = next(
+    detector_id, detector = next(
         (
-            r["Properties"]
-            for r in resources.values()
+            (logical_id, r["Properties"])
+            for logical_id, r in resources.items()
             if r["Type"] == "AWS::Lambda::Function"
             and "STATE_TABLE" in r["Properties"].get("Environment", {}).get("Variables", {})
         ),
-        None,
+        (None, None),
     )
     if detector is not None:
         reserved = detector.get("ReservedConcurrentExecutions")
         variables = detector["Environment"]["Variables"]
-        mapping = next(iter(by_type.get("AWS::Lambda::EventSourceMapping", [])), {})
+        mapping = next(
+            (
+                m
+                for m in by_type.get("AWS::Lambda::EventSourceMapping", [])
+                if m.get("FunctionName") == {"Ref": detector_id}
+            ),
+            {},
+        )
         window = mapping.get("MaximumBatchingWindowInSeconds", 0)
         plan.lines.append(
             (

@@ -94,16 +94,17 @@ class FindingsBus(Construct):
     ) -> None:
         super().__init__(scope, construct_id)
         self.bus = events.EventBus(self, "Bus", description="eksight findings of this account and region", kms_key=key)
-        # events.Archive, not bus.archive(): the latter leaves KmsKeyIdentifier empty (aws-cdk-lib 2.275).
-        self.archive = events.Archive(
-            self.bus,
+        self.archive = self.bus.archive(
             "Archive",
-            source_event_bus=self.bus,
             description="Every eksight finding, replayable to the findings bus",
             event_pattern=finding_pattern(),
             retention=Duration.days(options.archive_retention_days),
-            kms_key=key,
         )
+        # The key set on the CloudFormation resource: Archive's kms_key (aws-cdk-lib 2.275) would add a key policy
+        # statement naming the bus ARN, a circular dependency (key → bus → key); the key's policy already lets
+        # EventBridge of this account use it.
+        archive: events.CfnArchive = self.archive.node.default_child  # type: ignore[assignment]
+        archive.kms_key_identifier = key.key_arn
         self.rules: dict[str, events.Rule] = {}
         self.dead_letter_queue: sqs.Queue | None = None
 

@@ -90,11 +90,8 @@ def test_bus_and_archive_use_the_findings_key_which_eventbridge_may_use_for_this
     assert only(props(template, "AWS::Events::Archive"))["KmsKeyIdentifier"] == key_arn
     key = template["Resources"][key_id]
     assert key["DeletionPolicy"] == "Retain" and key["Properties"]["EnableKeyRotation"] is True
-    [events] = [
-        s
-        for s in key["Properties"]["KeyPolicy"]["Statement"]
-        if s["Principal"].get("Service") == "events.amazonaws.com"
-    ]
+    [events] = [s for s in key["Properties"]["KeyPolicy"]["Statement"] if s.get("Sid") == "EventBridgeOfThisAccount"]
+    assert events["Principal"] == {"Service": "events.amazonaws.com"}
     assert events["Condition"] == {"StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}}
     assert "kms:Decrypt" in events["Action"] and "kms:GenerateDataKey" in events["Action"]
 
