@@ -338,6 +338,12 @@ class _Aws:
             "QueueArn"
         ]
         messages = self._drain_messages(self.forward_queue)
+        for message in messages:
+            # moto's EventBridge leaves the envelope's `account` empty; EventBridge always sets it, and the forwarder
+            # drops events of any other account, so give moto's events the account moto runs as.
+            event = json.loads(message["Body"])
+            if event.get("account") is None:
+                message["Body"] = json.dumps({**event, "account": ACCOUNT})
         for start in range(0, len(messages), 100):
             batch = messages[start : start + 100]
             with contextlib.redirect_stdout(io.StringIO()):
