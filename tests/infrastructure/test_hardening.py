@@ -252,3 +252,21 @@ def test_security_md_acknowledgement_table_matches_the_templates() -> None:
     document = (DOCS / "security.md").read_text()
     start, end = document.index(nag_report.BEGIN), document.index(nag_report.END) + len(nag_report.END)
     assert document[start:end] == nag_report.report(), "docs/security.md is stale: run `make docs`"
+
+
+@pytest.mark.parametrize(
+    ("archive", "words"),
+    [
+        ({"object_lock_days": 30, "versioning": False}, ["object_lock_days needs versioning", "versioning to true"]),
+        ({"break_glass_principal_arn": "arn:aws:iam::111122223333:group/admins"}, ["malformed IAM principal ARN"]),
+    ],
+)
+def test_archive_hardening_options_are_validated(archive: dict[str, Any], words: list[str]) -> None:
+    from pydantic import ValidationError
+
+    from eksight.config import ArchiveOptions
+
+    with pytest.raises(ValidationError) as raised:
+        ArchiveOptions(**archive)
+    for word in words:
+        assert word in str(raised.value)
