@@ -69,7 +69,13 @@ class IngestionStack(Stack):
             ),
         )
         self.audit_logging = (
-            AuditLoggingEnabler(self, "AuditLogging", clusters=deployment.clusters)
+            AuditLoggingEnabler(
+                self,
+                "AuditLogging",
+                clusters=deployment.clusters,
+                # retained and encrypted with the archive key when eksight created it (its policy is ours)
+                log_key=self.key.key if self.key.allow_stack_log_groups() else None,
+            )
             if options.enable_audit_logging
             else None
         )

@@ -270,3 +270,15 @@ def test_archive_hardening_options_are_validated(archive: dict[str, Any], words:
         ArchiveOptions(**archive)
     for word in words:
         assert word in str(raised.value)
+
+
+def test_audit_logging_enabler_logs_are_retained_and_encrypted_with_the_archive_key(
+    multi: dict[str, dict[str, Any]],
+) -> None:
+    template = ingestion(multi, "eu-west-1")  # enable_audit_logging, key created by eksight
+    key_id = only(list(resources(template, "AWS::KMS::Key")))
+    log_groups = {k: r for k, r in resources(template, "AWS::Logs::LogGroup").items() if k.startswith("AuditLogging")}
+    assert len(log_groups) == 4  # OnEvent, IsComplete, the Provider framework, its waiter state machine
+    for log_group in log_groups.values():
+        assert log_group["DeletionPolicy"] == "Retain"
+        assert log_group["Properties"]["KmsKeyId"] == {"Fn::GetAtt": [key_id, "Arn"]}
