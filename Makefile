@@ -97,6 +97,7 @@ schema: install
 ## regenerate docs/detections.md from the rules
 docs: install
 	$(PY) -c 'from eksight.core.rules.coverage import markdown; print(markdown(), end="")' > docs/detections.md
+	$(PY) -m stacks.nag_report --write docs/security.md
 
 ## throughput vs. raw parsing; DynamoDB capacity per 1,000 events at ≥ 500 events/s; a 100 MB object's memory and
 ## duration and the handler's cold start

@@ -15,7 +15,8 @@ from eksight.queries import all_queries
 from stacks.constructs.alert_topic import AlertTopic
 from stacks.constructs.audit_catalog import AuditCatalog
 from stacks.constructs.detection_alarms import DetectionAlarms
-from stacks.constructs.detector_function import DetectorFunction
+from stacks.constructs.detector_function import DetectorFunction, detector_role_name
+from stacks.constructs.encryption_key import FindingsKey
 from stacks.constructs.findings_bus import FindingsBus
 from stacks.constructs.hunting_workgroup import HuntingWorkgroup, NamedQuery
 from stacks.constructs.securityhub_forwarder import SecurityHubForwarder
@@ -77,12 +78,28 @@ class DetectionStack(Stack):
 
         # construct id "Baselines" kept: it names the retained table's logical id, and a new id would mean a new table
         self.state = StateTable(self, "Baselines", key=key)
+        self.key = FindingsKey(
+            self,
+            "FindingsKey",
+            description=f"eksight: findings bus, archive, forwarder queues and logs ({deployment.name_prefix}, "
+            f"{deployment.region})",
+        )
         self.alerts = (
             AlertTopic(self, "Alerts", options=findings.notifications) if findings.notifications.enabled else None
         )
-        self.securityhub = SecurityHubForwarder(self, "SecurityHub") if findings.securityhub.enabled else None
+        self.securityhub = (
+            SecurityHubForwarder(self, "SecurityHub", key=self.key.key, log_key=self.key.key)
+            if findings.securityhub.enabled
+            else None
+        )
         self.findings = FindingsBus(
-            self, "Findings", options=findings, forwarder=self.securityhub, alert_topic=self.alerts
+            self,
+            "Findings",
+            options=findings,
+            key=self.key.key,
+            central_role_name=f"{deployment.name_prefix}-findings-to-central-{deployment.region}",
+            forwarder=self.securityhub,
+            alert_topic=self.alerts,
         )
         self.detector = DetectorFunction(
             self,
@@ -94,7 +111,10 @@ class DetectionStack(Stack):
             queue=queue,
             table=self.state.table,
             bus=self.findings.bus,
+            role_name=detector_role_name(deployment.name_prefix, deployment.region),
+            log_key=self.key.key,
         )
+        self.findings.only_publisher(self.detector.function.role.role_arn)  # type: ignore[union-attr]
         dead_letter_queues: dict[str, sqs.IQueue] = {"Notifications": dead_letter_queue}
         if self.securityhub:
             dead_letter_queues["SecurityHub"] = self.securityhub.dead_letter_queue
@@ -149,6 +169,14 @@ class DetectionStack(Stack):
             outputs["SecurityHubForwarderName"] = (
                 self.securityhub.function.function_name,
                 "Lambda function importing findings into Security Hub",
+            )
+            outputs["SecurityHubQueueUrl"] = (
+                self.securityhub.queue.queue_url,
+                "SQS queue of findings waiting for the Security Hub forwarder",
+            )
+            outputs["SecurityHubDeadLetterQueueUrl"] = (
+                self.securityhub.dead_letter_queue.queue_url,
+                "Findings Security Hub did not take; redrive them to SecurityHubQueueUrl (docs/findings.md)",
             )
         if self.alerts:
             outputs["AlertTopicArn"] = (self.alerts.topic.topic_arn, "SNS topic of finding alerts and alarms")

@@ -46,6 +46,11 @@ ROLE_ARN = re.compile(
     rf"\Aarn:{_PARTITION}:iam::(?P<account>\d{{12}}):role/(?:[\w+=,.@-]+/)*[\w+=,.@-]{{1,64}}\Z", re.ASCII
 )
 ACCOUNT_ID = re.compile(r"\A\d{12}\Z", re.ASCII)
+# The archive's break-glass principal: a role, a user, or the account root.
+PRINCIPAL_ARN = re.compile(
+    rf"\Aarn:{_PARTITION}:iam::(?P<account>\d{{12}}):(?:root|(?:role|user)/(?:[\w+=,.@-]+/)*[\w+=,.@-]{{1,64}})\Z",
+    re.ASCII,
+)
 CLUSTER_NAME = re.compile(r"\A[0-9A-Za-z][A-Za-z0-9_-]{0,99}\Z")  # EKS CreateCluster name rule
 NAME_PREFIX = re.compile(r"\A[a-z](?:[a-z0-9]|-(?=[a-z0-9])){0,19}\Z")
 
@@ -105,6 +110,29 @@ class ArchiveOptions(_Strict):
     access_logging: bool = Field(
         True, description="Create a separate access-log bucket and log every request to the archive."
     )
+    # Archive integrity (a bucket eksight creates; docs/security.md)
+    object_lock_days: int | None = Field(
+        None,
+        ge=1,
+        le=36500,
+        description="Object Lock in governance mode: every new object version cannot be deleted or overwritten "
+        "for this many days (null: off). Needs versioning; only when the bucket is created.",
+    )
+    break_glass_principal_arn: str | None = Field(
+        None,
+        description="The one IAM principal (role, user or root) still allowed to delete archive objects and "
+        "change the bucket's policy, lifecycle, versioning and Object Lock settings. Default: the account root.",
+    )
+
+    @field_validator("break_glass_principal_arn")
+    @classmethod
+    def _break_glass(cls, value: str | None) -> str | None:
+        if value is not None and not PRINCIPAL_ARN.fullmatch(value):
+            raise ValueError(
+                f"malformed IAM principal ARN {value!r}. Fix: use arn:aws:iam::ACCOUNT:role/NAME, "
+                "arn:aws:iam::ACCOUNT:user/NAME or arn:aws:iam::ACCOUNT:root"
+            )
+        return value
 
     @field_validator("existing_bucket_arn")
     @classmethod
@@ -122,6 +150,11 @@ class ArchiveOptions(_Strict):
             raise ValueError(
                 f"transition_days ({self.transition_days}) must be smaller than expiration_days "
                 f"({self.expiration_days}). Fix: lower transition_days or set it to null"
+            )
+        if self.object_lock_days is not None and not self.versioning:
+            raise ValueError(
+                "object_lock_days needs versioning (S3 Object Lock protects object versions). Fix: set "
+                "versioning to true or object_lock_days to null"
             )
         if self.existing_bucket_arn:
             ignored = sorted(self.model_fields_set - {"existing_bucket_arn"})
@@ -325,10 +358,21 @@ class DetectorOptions(_Strict):
     )
     reserved_concurrency: int | None = Field(
         None,
-        ge=1,
         le=1000,
-        description="Reserve (and cap) this many concurrent executions (null: share the account's unreserved pool).",
+        description="Reserve (and cap) this many concurrent executions, at least 2 (null: share the account's "
+        "unreserved pool). The queue's event source mapping is capped at the same number.",
     )
+
+    @field_validator("reserved_concurrency")
+    @classmethod
+    def _concurrency(cls, value: int | None) -> int | None:
+        if value is not None and value < 2:
+            raise ValueError(
+                f"reserved_concurrency {value} is below 2, the lowest maximum concurrency of an SQS event source: "
+                "the queue poller would exceed it, and its throttled batches count as receives that push healthy "
+                "archive objects to the dead-letter queue. Fix: use 2 or more, or null"
+            )
+        return value
 
 
 class RegionOptions(_Strict):

@@ -103,19 +103,26 @@ def _describe_detection(plan: StackPlan, resources: dict[str, Any], by_type: dic
         for logical_id, r in resources.items()
         if r["Type"] == "AWS::Lambda::Function"
     }
-    detector = next(
+    detector_id, detector = next(
         (
-            r["Properties"]
-            for r in resources.values()
+            (logical_id, r["Properties"])
+            for logical_id, r in resources.items()
             if r["Type"] == "AWS::Lambda::Function"
             and "STATE_TABLE" in r["Properties"].get("Environment", {}).get("Variables", {})
         ),
-        None,
+        (None, None),
     )
     if detector is not None:
         reserved = detector.get("ReservedConcurrentExecutions")
         variables = detector["Environment"]["Variables"]
-        mapping = next(iter(by_type.get("AWS::Lambda::EventSourceMapping", [])), {})
+        mapping = next(
+            (
+                m
+                for m in by_type.get("AWS::Lambda::EventSourceMapping", [])
+                if m.get("FunctionName") == {"Ref": detector_id}
+            ),
+            {},
+        )
         window = mapping.get("MaximumBatchingWindowInSeconds", 0)
         plan.lines.append(
             (
@@ -180,6 +187,13 @@ def _target(target: dict[str, Any], resources: dict[str, Any], services: dict[st
     arn = target.get("Arn")
     if isinstance(arn, dict) and "Fn::GetAtt" in arn and arn["Fn::GetAtt"][0] in services:
         return f"Lambda {services[arn['Fn::GetAtt'][0]]}"
+    if isinstance(arn, dict) and "Fn::GetAtt" in arn:  # a queue that a function of the stack reads
+        for mapping in resources.values():
+            properties = mapping.get("Properties", {})
+            if mapping.get("Type") == "AWS::Lambda::EventSourceMapping" and properties.get("EventSourceArn") == arn:
+                function = properties.get("FunctionName", {}).get("Ref")
+                if function in services:
+                    return f"SQS queue → Lambda {services[function]}"
     if isinstance(arn, dict) and "Ref" in arn and resources.get(arn["Ref"], {}).get("Type") == "AWS::SNS::Topic":
         return "alert topic (readable text)" if "InputTransformer" in target else "alert topic"
     text = _text(arn)

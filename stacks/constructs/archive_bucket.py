@@ -2,24 +2,67 @@
 
 from __future__ import annotations
 
-from aws_cdk import Duration, RemovalPolicy
+from collections.abc import Sequence
+
+from aws_cdk import DefaultStackSynthesizer, Duration, RemovalPolicy, Stack
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from eksight.config import ArchiveOptions
+from eksight.core import archive_layout
 from stacks.constructs.nag import acknowledge
+
+# Changing or destroying the evidence: only the break-glass principal (and CloudFormation, for the bucket's own
+# settings on deploy) may do it. S3 Lifecycle expirations are S3's own and are not affected.
+TAMPERING_ACTIONS = [
+    "s3:DeleteObject",
+    "s3:DeleteObjectVersion",
+    "s3:PutObjectRetention",
+    "s3:PutObjectLegalHold",
+    "s3:BypassGovernanceRetention",
+    "s3:PutBucketObjectLockConfiguration",
+    "s3:PutLifecycleConfiguration",
+    "s3:PutBucketVersioning",
+    "s3:PutBucketPolicy",
+    "s3:DeleteBucketPolicy",
+    "s3:DeleteBucket",
+]
+
+
+def cloudformation_execution_role_arn(stack: Stack) -> str:
+    """The role CloudFormation deploys this stack with: the CDK bootstrap's ``cfn-exec-role`` (its qualifier
+    from the stack's synthesizer), with the synthesizer's placeholders as this stack's tokens."""
+    synthesizer = stack.synthesizer
+    arn = (
+        synthesizer.cloud_formation_execution_role_arn
+        if isinstance(synthesizer, DefaultStackSynthesizer)
+        else DefaultStackSynthesizer.DEFAULT_CLOUDFORMATION_ROLE_ARN.replace(
+            "${Qualifier}", DefaultStackSynthesizer.DEFAULT_QUALIFIER
+        )
+    )
+    for placeholder, value in (
+        ("${AWS::Partition}", stack.partition),
+        ("${AWS::AccountId}", stack.account),
+        ("${AWS::Region}", stack.region),
+    ):
+        arn = arn.replace(placeholder, value)
+    return arn
 
 
 class ArchiveBucket(Construct):
-    """A private, TLS-only, KMS-encrypted, versioned bucket with lifecycle rules and access logging.
+    """A private, TLS-only, KMS-encrypted, versioned bucket with lifecycle rules and access logging, optional
+    Object Lock (governance mode), and a policy that decides who may write where and who may destroy (`protect`).
 
     An imported bucket is used as it is: eksight never changes its settings, only adds what the
-    pipeline needs (the ObjectCreated notification, see ArchiveNotifications).
+    pipeline needs (the ObjectCreated notification, see ArchiveNotifications); docs/byo.md has the
+    recommended policy.
     """
 
     def __init__(self, scope: Construct, construct_id: str, *, options: ArchiveOptions, key: kms.IKey) -> None:
         super().__init__(scope, construct_id)
+        self.options = options
         self.created = options.existing_bucket_arn is None
         self.access_log_bucket: s3.Bucket | None = None
         if options.existing_bucket_arn:
@@ -79,6 +122,13 @@ class ArchiveBucket(Construct):
                 )
             ],
             removal_policy=RemovalPolicy.RETAIN,  # an audit archive outlives the stack
+            # Object Lock can only be turned on when the bucket is created (config: archive.object_lock_days).
+            object_lock_enabled=True if options.object_lock_days else None,
+            object_lock_default_retention=(
+                s3.ObjectLockRetention.governance(Duration.days(options.object_lock_days))
+                if options.object_lock_days
+                else None
+            ),
         )
         if not options.access_logging:
             acknowledge(
@@ -87,3 +137,57 @@ class ArchiveBucket(Construct):
                 "Server access logging was turned off in the config (archive.access_logging = "
                 "false); the bucket is private and TLS-only.",
             )
+
+    def protect(self, *, delivery_writers: Sequence[str], detector_writer: str) -> None:
+        """The bucket policy of a created bucket (an imported one is not ours to change).
+
+        Explicit denies, so no IAM policy in the account can grant around them (``aws:PrincipalArn`` is a role's
+        ARN for every session of the role): deliveries under ``audit/`` and ``delivery-errors/`` only by
+        `delivery_writers` (the Firehose role), ``quarantine/`` and ``findings/`` only by `detector_writer` (the
+        detector role), ``athena-results/`` by whoever IAM allows (Athena users), nothing elsewhere; deleting
+        objects and changing the policy, lifecycle, versioning or Object Lock settings only by the break-glass
+        principal (default: the account root) and the CloudFormation execution role, which applies this stack's
+        own changes to the bucket and its policy on deploy.
+        """
+        if not self.created:
+            return
+        stack = Stack.of(self)
+        bucket = self.bucket
+
+        def objects(*roots: str) -> list[str]:
+            return [bucket.arn_for_objects(root + "*") for root in roots]
+
+        def deny(sid: str, actions: list[str], resources: list[str], *, unless: Sequence[str] = ()) -> None:
+            conditions = {"ArnNotEquals": {"aws:PrincipalArn": list(unless)}} if unless else None
+            bucket.add_to_resource_policy(
+                iam.PolicyStatement(
+                    sid=sid,
+                    effect=iam.Effect.DENY,
+                    principals=[iam.AnyPrincipal()],
+                    actions=actions,
+                    resources=resources,
+                    conditions=conditions,
+                )
+            )
+
+        write = ["s3:PutObject"]
+        deliveries = (archive_layout.AUDIT_ROOT, archive_layout.DELIVERY_ERRORS_ROOT)
+        detector = (archive_layout.QUARANTINE_ROOT, archive_layout.FINDINGS_ROOT)
+        deny("DeliveriesOnlyByFirehose", write, objects(*deliveries), unless=delivery_writers)
+        deny("DetectorOutputOnlyByTheDetector", write, objects(*detector), unless=[detector_writer])
+        bucket.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="NoWritesOutsideTheLayout",
+                effect=iam.Effect.DENY,
+                principals=[iam.AnyPrincipal()],
+                actions=write,
+                not_resources=objects(*deliveries, *detector, archive_layout.ATHENA_RESULTS_ROOT),
+            )
+        )
+        break_glass = self.options.break_glass_principal_arn or f"arn:{stack.partition}:iam::{stack.account}:root"
+        deny(
+            "NoTamperingButBreakGlass",
+            TAMPERING_ACTIONS,
+            [bucket.bucket_arn, bucket.arn_for_objects("*")],
+            unless=[break_glass, cloudformation_execution_role_arn(stack)],
+        )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from aws_cdk import Duration, Stack
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_s3_notifications as s3n
 from aws_cdk import aws_sqs as sqs
@@ -43,6 +44,18 @@ class ArchiveNotifications(Construct):
             visibility_timeout=visibility_timeout,
             retention_period=Duration.days(4),
             dead_letter_queue=sqs.DeadLetterQueue(queue=self.dead_letter_queue, max_receive_count=MAX_RECEIVES),
+        )
+        # CDK's SqsDestination lets S3 send for this bucket's ARN only (aws:SourceArn); a bucket name can move to
+        # another account once deleted, so also refuse S3 sending on behalf of any other account.
+        self.queue.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="OnlyThisAccountsBuckets",
+                effect=iam.Effect.DENY,
+                principals=[iam.ServicePrincipal("s3.amazonaws.com")],
+                actions=["sqs:SendMessage"],
+                resources=[self.queue.queue_arn],
+                conditions={"StringNotEquals": {"aws:SourceAccount": Stack.of(self).account}},
+            )
         )
         bucket.add_event_notification(
             s3.EventType.OBJECT_CREATED,

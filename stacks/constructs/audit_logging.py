@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from aws_cdk import ArnFormat, CustomResource, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_stepfunctions as sfn
@@ -17,7 +18,9 @@ from stacks.constructs.nag import BASIC_EXECUTION_FINDING, acknowledge, acknowle
 class AuditLoggingEnabler(Construct):
     """One custom resource per cluster; see lambdas/audit_logging/handler.py for the semantics."""
 
-    def __init__(self, scope: Construct, construct_id: str, *, clusters: tuple[str, ...]) -> None:
+    def __init__(
+        self, scope: Construct, construct_id: str, *, clusters: tuple[str, ...], log_key: kms.IKey | None = None
+    ) -> None:
         super().__init__(scope, construct_id)
         stack = Stack.of(self)
         cluster_arns = [stack.format_arn(service="eks", resource="cluster", resource_name=c) for c in clusters]
@@ -38,7 +41,11 @@ class AuditLoggingEnabler(Construct):
                 handler=handler,
                 timeout=Duration.minutes(1),
                 log_group=logs.LogGroup(
-                    self, f"{name}Logs", retention=logs.RetentionDays.ONE_MONTH, removal_policy=RemovalPolicy.DESTROY
+                    self,
+                    f"{name}Logs",
+                    retention=logs.RetentionDays.ONE_MONTH,
+                    encryption_key=log_key,
+                    removal_policy=RemovalPolicy.RETAIN,
                 ),
                 description=f"eksight: enable EKS audit logging ({name})",
             )
@@ -64,12 +71,20 @@ class AuditLoggingEnabler(Construct):
             query_interval=Duration.seconds(20),
             total_timeout=Duration.minutes(30),  # EKS logging updates usually take 1-3 minutes
             log_group=logs.LogGroup(
-                self, "ProviderLogs", retention=logs.RetentionDays.ONE_MONTH, removal_policy=RemovalPolicy.DESTROY
+                self,
+                "ProviderLogs",
+                retention=logs.RetentionDays.ONE_MONTH,
+                encryption_key=log_key,
+                removal_policy=RemovalPolicy.RETAIN,
             ),
             disable_waiter_state_machine_logging=False,
             waiter_state_machine_log_options=cr.LogOptions(
                 destination=logs.LogGroup(
-                    self, "WaiterLogs", retention=logs.RetentionDays.ONE_MONTH, removal_policy=RemovalPolicy.DESTROY
+                    self,
+                    "WaiterLogs",
+                    retention=logs.RetentionDays.ONE_MONTH,
+                    encryption_key=log_key,
+                    removal_policy=RemovalPolicy.RETAIN,
                 ),
                 level=sfn.LogLevel.ALL,
                 include_execution_data=False,

@@ -27,6 +27,19 @@ MAX_BATCHING_WINDOW_SECONDS = 10
 VISIBILITY_TIMEOUT_FACTOR = 6  # Lambda's guidance for SQS event sources
 
 
+def detector_role_name(name_prefix: str, region: str) -> str:
+    """The detector role's fixed name: the ingestion stack's archive bucket policy names it as the only writer
+    of ``quarantine/`` and ``findings/`` without a dependency on the detection stack deployed after it."""
+    return f"{name_prefix}-detector-{region}"
+
+
+def queue_maximum_concurrency(options: DetectorOptions) -> int | None:
+    """The event source mapping's cap: the reserved concurrency (config guarantees ≥ 2, the SQS minimum), so
+    the poller never invokes more than the function may run; throttled batches would count as receives and push
+    healthy objects to the dead-letter queue. None without reserved concurrency (the poller scales freely)."""
+    return min(options.reserved_concurrency, 1000) if options.reserved_concurrency else None
+
+
 def queue_visibility_timeout(options: DetectorOptions) -> Duration:
     """What the notification queue's visibility timeout must be for this detector: 6 × (timeout + batching
     window), so a message is not redelivered while a (throttled, retried) invocation still holds it."""
@@ -54,6 +67,8 @@ class DetectorFunction(Construct):
         queue: sqs.IQueue,
         table: dynamodb.ITable,
         bus: events.IEventBus,
+        role_name: str,
+        log_key: kms.IKey,
     ) -> None:
         super().__init__(scope, construct_id)
         stack = Stack.of(self)
@@ -74,7 +89,10 @@ class DetectorFunction(Construct):
                 "LEARNING_DAYS": str(detection.learning_days),
                 "EKSIGHT_DETECTION_CONFIG": DETECTION_CONFIG_FILE,
             },
+            log_key=log_key,
         )
+        role: iam.CfnRole = self.wrapper.function.role.node.default_child  # type: ignore[union-attr,assignment]
+        role.role_name = role_name
         self.function = self.wrapper.function
         self.log_group = self.wrapper.log_group
         self.function.add_event_source(
@@ -83,13 +101,7 @@ class DetectorFunction(Construct):
                 batch_size=BATCH_SIZE,
                 max_batching_window=Duration.seconds(MAX_BATCHING_WINDOW_SECONDS),
                 report_batch_item_failures=True,
-                # With reserved concurrency, let the poller stop at it instead of being throttled (throttled
-                # batches count as receives and would push healthy objects towards the dead-letter queue).
-                max_concurrency=(
-                    min(options.reserved_concurrency, 1000)
-                    if options.reserved_concurrency and options.reserved_concurrency >= 2
-                    else None
-                ),
+                max_concurrency=queue_maximum_concurrency(options),
             )
         )
 

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import TypedDict
 
-from aws_cdk import Duration
+from aws_cdk import ArnFormat, Duration, Stack
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
@@ -74,6 +75,10 @@ class FindingsBus(Construct):
     `notifications.min_severity` → the alert topic (readable text); every finding → the central bus, if
     configured. Deliveries that fail after retries land in an encrypted dead-letter queue (the forwarder's
     own for Security Hub, `dead_letter_queue` for the others).
+
+    The bus and its archive are encrypted with `key`. Who may put events on it is decided by its resource
+    policy (`only_publisher`): rules cannot match the calling principal, so a forged "eksight Finding" from
+    anyone else in the account must be stopped before it reaches them.
     """
 
     def __init__(
@@ -82,17 +87,24 @@ class FindingsBus(Construct):
         construct_id: str,
         *,
         options: FindingsOptions,
+        key: kms.IKey,
+        central_role_name: str,
         forwarder: SecurityHubForwarder | None = None,
         alert_topic: AlertTopic | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
-        self.bus = events.EventBus(self, "Bus", description="eksight findings of this account and region")
+        self.bus = events.EventBus(self, "Bus", description="eksight findings of this account and region", kms_key=key)
         self.archive = self.bus.archive(
             "Archive",
             description="Every eksight finding, replayable to the findings bus",
             event_pattern=finding_pattern(),
             retention=Duration.days(options.archive_retention_days),
         )
+        # The key set on the CloudFormation resource: Archive's kms_key (aws-cdk-lib 2.275) would add a key policy
+        # statement naming the bus ARN, a circular dependency (key → bus → key); the key's policy already lets
+        # EventBridge of this account use it.
+        archive: events.CfnArchive = self.archive.node.default_child  # type: ignore[assignment]
+        archive.kms_key_identifier = key.key_arn
         self.rules: dict[str, events.Rule] = {}
         self.dead_letter_queue: sqs.Queue | None = None
 
@@ -120,12 +132,14 @@ class FindingsBus(Construct):
                     targets.SnsTopic(
                         alert_topic.topic,
                         message=alert_message(),
-                        authorize_using_role=alert_topic.created,
+                        role=self._events_role("AlertTopicRole", "Lets EventBridge publish eksight alerts")
+                        if alert_topic.created
+                        else None,
                         **self._delivery(),
                     )
                 ],
             )
-            if role := self.rules["Notifications"].node.try_find_child("EventsRole"):
+            if role := self.node.try_find_child("AlertTopicRole"):
                 acknowledge_wildcard_actions(
                     role,
                     ["kms:GenerateDataKey*"],
@@ -134,11 +148,9 @@ class FindingsBus(Construct):
                 )
         if options.central_bus_arn:
             central = events.EventBus.from_event_bus_arn(self, "CentralBus", options.central_bus_arn)
-            role = iam.Role(
-                self,
-                "CentralBusRole",
-                assumed_by=iam.ServicePrincipal("events.amazonaws.com"),
-                description="Lets EventBridge forward eksight findings to the central bus",
+            # Named, so the central bus's policy can admit exactly this role of each source account (docs/findings.md).
+            role = self._events_role(
+                "CentralBusRole", "Lets EventBridge forward eksight findings to the central bus", central_role_name
             )
             self.rules["CentralBus"] = events.Rule(
                 self,
@@ -148,6 +160,46 @@ class FindingsBus(Construct):
                 event_pattern=finding_pattern(),
                 targets=[targets.EventBus(central, role=role, dead_letter_queue=self._delivery()["dead_letter_queue"])],
             )
+
+    def only_publisher(self, principal_arn: str) -> None:
+        """Deny `events:PutEvents` on the bus to every principal but `principal_arn` (the detector's role).
+
+        An explicit Deny in the bus's resource policy overrides any IAM Allow in the account (an administrator's
+        `events:*` included). `aws:PrincipalArn` is the role's ARN for any session of the role.
+        """
+        self.bus.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="OnlyTheDetectorPublishes",
+                effect=iam.Effect.DENY,
+                principals=[iam.AnyPrincipal()],
+                actions=["events:PutEvents"],
+                resources=[self.bus.event_bus_arn],
+                conditions={"ArnNotEquals": {"aws:PrincipalArn": principal_arn}},
+            )
+        )
+
+    def _events_role(self, construct_id: str, description: str, role_name: str | None = None) -> iam.Role:
+        """A role only EventBridge rules on this bus can use (confused deputy: source account and rule ARN)."""
+        stack = Stack.of(self)
+        rules_of_this_bus = stack.format_arn(
+            service="events",
+            resource="rule",
+            resource_name=f"{self.bus.event_bus_name}/*",
+            arn_format=ArnFormat.SLASH_RESOURCE_NAME,
+        )
+        return iam.Role(
+            self,
+            construct_id,
+            role_name=role_name,
+            description=description,
+            assumed_by=iam.ServicePrincipal(
+                "events.amazonaws.com",
+                conditions={
+                    "StringEquals": {"aws:SourceAccount": stack.account},
+                    "ArnLike": {"aws:SourceArn": rules_of_this_bus},
+                },
+            ),
+        )
 
     def _delivery(self) -> _TargetDelivery:
         if self.dead_letter_queue is None:

@@ -19,6 +19,7 @@ from typing import Any
 import aws_cdk as cdk
 import jsii
 from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sqs as sqs
@@ -202,7 +203,7 @@ def asset_size(directory: str | Path) -> int:
 
 class EksightFunction(Construct):
     """eksight's house style for a Python function: python3.12 on x86_64, an asset from LambdaPackage, X-Ray
-    tracing, its own log group with retention, Powertools settings, and the cdk-nag acknowledgements that
+    tracing, its own log group (retention, retained on stack delete, KMS-encrypted with `log_key`), Powertools settings, and the cdk-nag acknowledgements that
     every such function shares (and nothing else: permissions are added by the construct that uses it)."""
 
     def __init__(
@@ -220,9 +221,13 @@ class EksightFunction(Construct):
         log_retention: logs.RetentionDays = LOG_RETENTION,
         dead_letter_queue: sqs.IQueue | None = None,
         retry_attempts: int | None = None,
+        log_key: kms.IKey | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
-        self.log_group = logs.LogGroup(self, "Logs", retention=log_retention, removal_policy=RemovalPolicy.DESTROY)
+        # Retained: a function's logs are evidence of what it did, and outlive the stack (until their retention).
+        self.log_group = logs.LogGroup(
+            self, "Logs", retention=log_retention, encryption_key=log_key, removal_policy=RemovalPolicy.RETAIN
+        )
         self.function = lambda_.Function(
             self,
             "Function",

@@ -23,7 +23,8 @@ def _key(kind: str) -> dynamodb.Attribute:
 class StateTable(Construct):
     """On-demand, point-in-time recovery, TTL on `expires_at`, encrypted with the archive's KMS key.
 
-    Retained when the stack is deleted: the baselines took weeks of event time to learn.
+    Retained when the stack is deleted and protected from DeleteTable: the baselines took weeks of event time to
+    learn, and the finding ledger is what suppresses repeats.
     """
 
     def __init__(self, scope: Construct, construct_id: str, *, key: kms.IKey) -> None:
@@ -44,4 +45,5 @@ class StateTable(Construct):
             encryption=dynamodb.TableEncryption.CUSTOMER_MANAGED,
             encryption_key=key,
             removal_policy=RemovalPolicy.RETAIN,
+            deletion_protection=True,  # DeleteTable is refused until someone turns this off on purpose
         )

@@ -112,10 +112,18 @@ def test_detection_stack_is_provisioned_on_the_ingestion_stacks_exports(synth: S
     assert len(alarms) == 8 and all(a["AlarmActions"] == [out["AlertTopicArn"]] for a in alarms)
     assert cloudwatch.get_dashboard(DashboardName=out["DashboardName"])["DashboardBody"]
 
-    skipped = {s.type for s in detection.skipped}
-    assert skipped == {
-        "AWS::Lambda::Function",
-        "AWS::Lambda::EventSourceMapping",
-        "AWS::Lambda::Permission",
-        "AWS::Lambda::EventInvokeConfig",
+    # The Security Hub rule delivers to the forwarder's queue (a target moto does deliver to), and the bus keeps
+    # its deny-all-but-the-detector policy (stored by moto; it does not evaluate bus policies on PutEvents).
+    forwarder_queue = session.client("sqs").get_queue_attributes(
+        QueueUrl=out["SecurityHubQueueUrl"], AttributeNames=["QueueArn", "RedrivePolicy"]
+    )["Attributes"]
+    assert forwarder_queue["QueueArn"] in {t["Arn"] for t in targets}
+    assert json.loads(forwarder_queue["RedrivePolicy"])["maxReceiveCount"] == 5
+    [statement] = json.loads(events.describe_event_bus(Name=out["FindingsBusName"])["Policy"])["Statement"]
+    assert (statement["Effect"], statement["Action"]) == ("Deny", "events:PutEvents")
+    assert statement["Condition"] == {
+        "ArnNotEquals": {"aws:PrincipalArn": f"arn:aws:iam::{ACCOUNT}:role/eksight-detector-eu-west-1"}
     }
+
+    skipped = {s.type for s in detection.skipped}
+    assert skipped == {"AWS::Lambda::Function", "AWS::Lambda::EventSourceMapping"}

@@ -231,10 +231,27 @@ def test_the_test_matcher_follows_eventbridge_semantics() -> None:
         matches({"detail": {"severity": [{"prefix": "H"}]}}, {"detail": {"severity": "HIGH"}})
 
 
+def forwarder_queue(template: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """The queue the forwarder's event source mapping reads."""
+    forwarder_id, _ = function_by_service(template, "eksight-securityhub-forwarder")
+    mapping = only(
+        [m for m in props(template, "AWS::Lambda::EventSourceMapping") if m["FunctionName"] == {"Ref": forwarder_id}]
+    )
+    queue_id = mapping["EventSourceArn"]["Fn::GetAtt"][0]
+    return queue_id, template["Resources"][queue_id]["Properties"]
+
+
+def detector_mapping(template: dict[str, Any]) -> dict[str, Any]:
+    detector_id, _ = function_by_service(template, "eksight-detector")
+    return only(
+        [m for m in props(template, "AWS::Lambda::EventSourceMapping") if m["FunctionName"] == {"Ref": detector_id}]
+    )
+
+
 def test_high_and_critical_findings_reach_the_forwarder_and_lower_ones_do_not(minimal: dict[str, Any]) -> None:
-    forwarder_id, _ = function_by_service(minimal, "eksight-securityhub-forwarder")
-    forwarder_arn = f"<{forwarder_id}.Arn>"
-    reached = {severity.name: forwarder_arn in routed(minimal, finding_event(severity)) for severity in Severity}
+    queue_id, _ = forwarder_queue(minimal)
+    queue_arn = f"<{queue_id}.Arn>"
+    reached = {severity.name: queue_arn in routed(minimal, finding_event(severity)) for severity in Severity}
     assert reached == {"INFORMATIONAL": False, "LOW": False, "MEDIUM": False, "HIGH": True, "CRITICAL": True}
 
 
@@ -305,7 +322,7 @@ def test_every_rule_target_has_an_encrypted_dead_letter_queue(alerting: dict[str
     for _, target in rule_targets(alerting):
         queue_id = target["DeadLetterConfig"]["Arn"]["Fn::GetAtt"][0]
         queue = alerting["Resources"][queue_id]["Properties"]
-        assert queue["SqsManagedSseEnabled"] is True
+        assert queue.get("SqsManagedSseEnabled") is True or "KmsMasterKeyId" in queue
         policy = only([p for p in props(alerting, "AWS::SQS::QueuePolicy") if {"Ref": queue_id} in p["Queues"]])
         denies = [s for s in policy["PolicyDocument"]["Statement"] if s["Effect"] == "Deny"]
         assert {"Bool": {"aws:SecureTransport": "false"}} in [s["Condition"] for s in denies]
@@ -344,7 +361,10 @@ def test_alert_topic_is_kms_encrypted_tls_only_and_emails_subscribe(alerting: di
 def test_a_brought_topic_is_used_not_created(options: dict[str, Any]) -> None:
     topic = "arn:aws-us-gov:sns:us-gov-west-1:111122223333:sec-alerts"
     assert resources(options, "AWS::SNS::Topic") == {}
-    assert resources(options, "AWS::KMS::Key") == {}
+    # no topic key: the stack's only key is its findings key (bus, archive, queues, logs)
+    assert [k["Description"] for k in props(options, "AWS::KMS::Key")] == [
+        "eksight: findings bus, archive, forwarder queues and logs (acme-sec, us-gov-west-1)"
+    ]
     ((pattern, target),) = rule_targets(options)
     assert target["Arn"] == topic
     assert pattern["detail"]["severity"] == ["CRITICAL"]
@@ -455,14 +475,29 @@ def test_forwarder_imports_only_into_the_accounts_default_product(
     )
 
 
-def test_forwarder_failures_end_in_its_dead_letter_queue(minimal: dict[str, Any]) -> None:
+def test_forwarder_reads_its_queue_in_batches_of_100_at_a_bounded_concurrency(minimal: dict[str, Any]) -> None:
     forwarder_id, forwarder = function_by_service(minimal, "eksight-securityhub-forwarder")
-    dlq = forwarder["DeadLetterConfig"]["TargetArn"]
-    invoke = only(props(minimal, "AWS::Lambda::EventInvokeConfig"))
-    assert invoke["MaximumRetryAttempts"] == 2 and invoke["FunctionName"] == {"Ref": forwarder_id}
-    ((_, target),) = [(p, t) for p, t in rule_targets(minimal) if render(t["Arn"]) == f"<{forwarder_id}.Arn>"]
-    assert target["DeadLetterConfig"]["Arn"] == dlq
+    mapping = only(
+        [m for m in props(minimal, "AWS::Lambda::EventSourceMapping") if m["FunctionName"] == {"Ref": forwarder_id}]
+    )
+    assert (mapping["BatchSize"], mapping["MaximumBatchingWindowInSeconds"]) == (100, 5)
+    assert mapping["ScalingConfig"] == {"MaximumConcurrency": 2}
+    assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    _, queue = forwarder_queue(minimal)
+    assert queue["VisibilityTimeout"] >= 6 * (forwarder["Timeout"] + mapping["MaximumBatchingWindowInSeconds"])
+    assert props(minimal, "AWS::Lambda::EventInvokeConfig") == []  # no asynchronous invocation any more
+
+
+def test_forwarder_failures_end_in_its_kms_encrypted_dead_letter_queue(minimal: dict[str, Any]) -> None:
+    queue_id, queue = forwarder_queue(minimal)
+    dlq = queue["RedrivePolicy"]["deadLetterTargetArn"]
+    assert queue["RedrivePolicy"]["maxReceiveCount"] == 5
+    ((_, target),) = [(p, t) for p, t in rule_targets(minimal) if render(t["Arn"]) == f"<{queue_id}.Arn>"]
+    assert target["DeadLetterConfig"]["Arn"] == dlq  # EventBridge could not deliver to the queue
     assert target["RetryPolicy"]["MaximumRetryAttempts"] > 0
+    key = {"Fn::GetAtt": [only([k for k in resources(minimal, "AWS::KMS::Key")]), "Arn"]}
+    assert queue["KmsMasterKeyId"] == key
+    assert minimal["Resources"][dlq["Fn::GetAtt"][0]]["Properties"]["KmsMasterKeyId"] == key
 
 
 # --- table, function, queue ---------------------------------------------------------------------------------
@@ -524,7 +559,7 @@ def test_detector_function_settings_and_environment(minimal: dict[str, Any]) -> 
 
 
 def test_detector_reads_the_queue_in_small_batches_reporting_partial_failures(minimal: dict[str, Any]) -> None:
-    mapping = only(props(minimal, "AWS::Lambda::EventSourceMapping"))
+    mapping = detector_mapping(minimal)
     assert (mapping["BatchSize"], mapping["MaximumBatchingWindowInSeconds"]) == (5, 10)
     assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
     assert mapping["EventSourceArn"] == {"Fn::ImportValue": "eksight-ingestion-us-east-1:NotificationQueueArn"}
@@ -546,7 +581,7 @@ def test_queue_visibility_timeout_is_at_least_six_times_the_function_timeout(
         detector = only(
             [f for f in props(detection, "AWS::Lambda::Function") if "STATE_TABLE" in f["Environment"]["Variables"]]
         )
-        window = only(props(detection, "AWS::Lambda::EventSourceMapping"))["MaximumBatchingWindowInSeconds"]
+        window = detector_mapping(detection)["MaximumBatchingWindowInSeconds"]
         assert queue["Properties"]["VisibilityTimeout"] >= 6 * (detector["Timeout"] + window)
         timeouts.append((detector["Timeout"], queue["Properties"]["VisibilityTimeout"]))
     assert timeouts == [(300, 1860), (120, 780)]  # follows the configured timeout
@@ -557,7 +592,7 @@ def test_detector_options_are_applied(options: dict[str, Any]) -> None:
     assert (detector["MemorySize"], detector["Timeout"], detector["ReservedConcurrentExecutions"]) == (2048, 120, 4)
     assert detector["Environment"]["Variables"]["LEARNING_DAYS"] == "14"
     # The poller stops at the reserved concurrency instead of being throttled into the dead-letter queue.
-    assert only(props(options, "AWS::Lambda::EventSourceMapping"))["ScalingConfig"] == {"MaximumConcurrency": 4}
+    assert detector_mapping(options)["ScalingConfig"] == {"MaximumConcurrency": 4}
     assert only(props(options, "AWS::Events::Archive"))["RetentionDays"] == 30
 
 
@@ -658,6 +693,7 @@ def test_outputs_have_stable_names(minimal: dict[str, Any], alerting: dict[str, 
         "GlueDatabaseName",
         "SecurityHubForwarderName",
     }
+    common |= {"SecurityHubQueueUrl", "SecurityHubDeadLetterQueueUrl"}
     assert set(minimal["Outputs"]) == common
     assert set(alerting["Outputs"]) == common | {"AlertTopicArn"}
 
@@ -886,7 +922,11 @@ def region_with(**options: Any) -> dict[str, Any]:
         ),
         (region_with(detector={"timeout_seconds": 901}), "regions.us-east-1.detector.timeout_seconds", ["≤ 900"]),
         (region_with(detector={"memory_mb": 128}), "regions.us-east-1.detector.memory_mb", ["≥ 512"]),
-        (region_with(detector={"reserved_concurrency": 0}), "regions.us-east-1.detector.reserved_concurrency", ["≥ 1"]),
+        (
+            region_with(detector={"reserved_concurrency": 1}),
+            "regions.us-east-1.detector.reserved_concurrency",
+            ["below 2", "dead-letter queue", "use 2 or more"],
+        ),
         (
             region_with(findings={"archive_retention_days": 0}),
             "regions.us-east-1.findings.archive_retention_days",

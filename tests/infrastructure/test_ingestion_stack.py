@@ -74,7 +74,7 @@ def test_archive_and_access_log_buckets_deny_plain_http_and_old_tls(minimal: dic
     assert len(policies) == 2
     for policy in policies:
         denies = [s for s in policy["PolicyDocument"]["Statement"] if s["Effect"] == "Deny"]
-        conditions = [s["Condition"] for s in denies]
+        conditions = [s.get("Condition") for s in denies]
         assert {"Bool": {"aws:SecureTransport": "false"}} in conditions
         assert {"NumericLessThan": {"s3:TlsVersion": 1.2}} in conditions
 

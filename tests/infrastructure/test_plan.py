@@ -43,7 +43,7 @@ def test_summary_of_the_multi_region_example(tmp_path: Path) -> None:
     detection = {stack: dict(p.lines) for stack, p in all_plans.items() if "-detection-" in stack}
     eu = [text for label, text in all_plans["eksight-detection-eu-west-1"].lines if label == "route"]
     assert eu == [
-        "HIGH/CRITICAL → Lambda eksight-securityhub-forwarder",
+        "HIGH/CRITICAL → SQS queue → Lambda eksight-securityhub-forwarder",
         "MEDIUM/HIGH/CRITICAL → alert topic (readable text)",
         "every finding → event bus arn:aws:events:us-east-1:999988887777:event-bus/security-findings",
     ]

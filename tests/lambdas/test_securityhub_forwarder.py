@@ -15,6 +15,7 @@ from typing import Any
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError
 from botocore.stub import Stubber
 from lambda_support import SHARED_DATASETS, LambdaContext, emf_blobs, load_handler, metric_totals
 from moto import mock_aws
@@ -24,7 +25,8 @@ from eksight.adapters.securityhub import ImportFailed, SecurityHubImporter
 from eksight.core.decode import SourceContext, decode_path
 from eksight.core.detector import Detector
 from eksight.core.finding_formats import to_eventbridge_entry
-from eksight.core.findings import Finding, iso
+from eksight.core.findings import Finding, Severity, iso
+from stacks.constructs import securityhub_forwarder as forwarder_stack
 
 REGION = "us-east-1"
 ACCOUNT = "123456789012"  # moto's account: BatchImportFindings must come from the finding's AwsAccountId
@@ -81,11 +83,34 @@ def context() -> LambdaContext:
     return LambdaContext(function_name="eksight-securityhub-forwarder", region=REGION, account=ACCOUNT)
 
 
+def sqs_event(*events: dict[str, Any]) -> dict[str, Any]:
+    """What the queue's event source mapping hands the function: one record per EventBridge event."""
+    return {
+        "Records": [
+            {
+                "messageId": f"message-{n}",
+                "receiptHandle": f"handle-{n}",
+                "body": json.dumps(event),
+                "attributes": {"ApproximateReceiveCount": "1", "SentTimestamp": "1764150000000"},
+                "messageAttributes": {},
+                "md5OfBody": "",
+                "eventSource": "aws:sqs",
+                "eventSourceARN": f"arn:aws:sqs:{REGION}:{ACCOUNT}:forwarder",
+                "awsRegion": REGION,
+            }
+            for n, event in enumerate(events)
+        ]
+    }
+
+
+NO_FAILURES: dict[str, list[Any]] = {"batchItemFailures": []}
+
+
 def test_a_finding_event_becomes_a_security_hub_finding(forwarder: tuple[ModuleType, Any]) -> None:
     handler, securityhub = forwarder
     finding = real_finding()
 
-    assert handler.handler(bus_event(finding), context()) == {"imported": 1, "ignored": False}
+    assert handler.handler(sqs_event(bus_event(finding)), context()) == NO_FAILURES
 
     [stored] = securityhub.get_findings()["Findings"]
     cluster_arn = f"arn:aws:eks:{REGION}:{ACCOUNT}:cluster/prod"
@@ -108,32 +133,45 @@ def test_a_finding_event_becomes_a_security_hub_finding(forwarder: tuple[ModuleT
     assert stored["ProductFields"]["eksight/finding_id"] == finding.id
 
 
-def test_a_grown_finding_updates_the_same_id_with_a_later_updated_at(forwarder: tuple[ModuleType, Any]) -> None:
-    handler, securityhub = forwarder
-    finding = real_finding()
-    handler.handler(bus_event(finding), context())
-    [before] = securityhub.get_findings()["Findings"]
-
-    grown = replace(
+def grown(finding: Finding) -> Finding:
+    return replace(
         finding,
         count=finding.count + 5,
         last_seen=finding.last_seen + 600,
         evidence=[*finding.evidence, "more-1", "more-2"],
     )
-    assert handler.handler(bus_event(grown), context()) == {"imported": 1, "ignored": False}
+
+
+def test_a_grown_finding_updates_the_same_id_with_a_later_updated_at(forwarder: tuple[ModuleType, Any]) -> None:
+    handler, securityhub = forwarder
+    finding = real_finding()
+    handler.handler(sqs_event(bus_event(finding)), context())
+    [before] = securityhub.get_findings()["Findings"]
+
+    assert handler.handler(sqs_event(bus_event(grown(finding))), context()) == NO_FAILURES
 
     [after] = securityhub.get_findings()["Findings"]
     assert after["Id"] == before["Id"]
     assert datetime.fromisoformat(after["UpdatedAt"]) > datetime.fromisoformat(before["UpdatedAt"])
-    assert after["UpdatedAt"] == iso(grown.last_seen) and after["CreatedAt"] == before["CreatedAt"]
+    assert after["UpdatedAt"] == iso(grown(finding).last_seen) and after["CreatedAt"] == before["CreatedAt"]
     assert after["ProductFields"]["eksight/count"] == str(finding.count + 5)
+
+
+def test_one_batch_imports_the_latest_version_of_a_finding_it_holds_twice(forwarder: tuple[ModuleType, Any]) -> None:
+    handler, securityhub = forwarder
+    finding = real_finding()
+
+    assert handler.handler(sqs_event(bus_event(grown(finding)), bus_event(finding)), context()) == NO_FAILURES
+
+    [stored] = securityhub.get_findings()["Findings"]
+    assert stored["UpdatedAt"] == iso(grown(finding).last_seen)
 
 
 def test_security_hub_events_are_not_forwarded_back(
     forwarder: tuple[ModuleType, Any], capsys: pytest.CaptureFixture[str]
 ) -> None:
     handler, securityhub = forwarder
-    handler.handler(bus_event(real_finding()), context())
+    handler.handler(sqs_event(bus_event(real_finding())), context())
     [stored] = securityhub.get_findings()["Findings"]
     capsys.readouterr()
     imported = {
@@ -148,38 +186,61 @@ def test_security_hub_events_are_not_forwarded_back(
         "detail": {"findings": [stored]},
     }
 
-    assert handler.handler(imported, context()) == {"imported": 0, "ignored": True}
+    assert handler.handler(sqs_event(imported), context()) == NO_FAILURES
 
     assert len(securityhub.get_findings()["Findings"]) == 1
     assert metric_totals(emf_blobs(capsys.readouterr().out))["ForeignEventsIgnored"] == 1
 
 
-def test_a_refused_import_raises_so_eventbridge_retries(
+@pytest.mark.parametrize(
+    "envelope",
+    [{"account": "999999999999"}, {"region": "eu-west-1"}, {"source": "io.github.eksight.forged"}],
+    ids=["other-account", "other-region", "other-source"],
+)
+def test_a_finding_event_from_elsewhere_is_ignored_next_to_real_ones(
+    forwarder: tuple[ModuleType, Any], capsys: pytest.CaptureFixture[str], envelope: dict[str, str]
+) -> None:
+    """A forged event (an attacker's copy of a real finding, downgraded) never reaches Security Hub, and does not
+    hold back the genuine finding of the same batch."""
+    handler, securityhub = forwarder
+    genuine = real_finding()
+    forged = replace(genuine, id="f" * 32, severity=Severity.HIGH, title="Benign: scheduled maintenance (ignore)")
+    capsys.readouterr()
+
+    assert handler.handler(sqs_event({**bus_event(forged), **envelope}, bus_event(genuine)), context()) == NO_FAILURES
+
+    assert [f["ProductFields"]["eksight/finding_id"] for f in securityhub.get_findings()["Findings"]] == [genuine.id]
+    totals = metric_totals(emf_blobs(capsys.readouterr().out))
+    assert (totals["ForeignEventsIgnored"], totals["FindingsImported"]) == (1, 1)
+
+
+def test_a_refused_finding_fails_only_its_own_message(
     forwarder: tuple[ModuleType, Any], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     handler, _ = forwarder
     stubbed = boto3.client("securityhub", region_name=REGION)
     monkeypatch.setattr(handler, "securityhub", stubbed)
-    finding = real_finding()
+    refused, accepted = findings(2)
     with Stubber(stubbed) as stub:
         stub.add_response(
             "batch_import_findings",
             {
                 "FailedCount": 1,
-                "SuccessCount": 0,
+                "SuccessCount": 1,
                 "FailedFindings": [
                     {
-                        "Id": f"arn:aws:eks:{REGION}:{ACCOUNT}:cluster/prod/eksight/{finding.rule_id}/{finding.id}",
+                        "Id": f"arn:aws:eks:{REGION}:{ACCOUNT}:cluster/prod/eksight/{refused.rule_id}/{refused.id}",
                         "ErrorCode": "InvalidAccess",
                         "ErrorMessage": "Security Hub is not enabled",
                     }
                 ],
             },
         )
-        with pytest.raises(ImportFailed, match="InvalidAccess: Security Hub is not enabled"):
-            handler.handler(bus_event(finding), context())
+        response = handler.handler(sqs_event(bus_event(refused), bus_event(accepted)), context())
         stub.assert_no_pending_responses()
-    assert metric_totals(emf_blobs(capsys.readouterr().out))["ForwardFailures"] == 1
+    assert response == {"batchItemFailures": [{"itemIdentifier": "message-0"}]}
+    totals = metric_totals(emf_blobs(capsys.readouterr().out))
+    assert (totals["ForwardFailures"], totals["FindingsImported"]) == (1, 1)
 
 
 def test_a_malformed_detail_raises(forwarder: tuple[ModuleType, Any]) -> None:
@@ -187,7 +248,116 @@ def test_a_malformed_detail_raises(forwarder: tuple[ModuleType, Any]) -> None:
     event = bus_event(real_finding())
     del event["detail"]["rule_id"]
     with pytest.raises(ValueError, match="not an eksight finding detail"):
-        handler.handler(event, context())
+        handler.handler(sqs_event(event), context())
+
+
+# ---- a burst against a throttled Security Hub, through the queue --------------------------------------------------
+
+
+class ThrottledSecurityHub:
+    """moto's Security Hub behind a token bucket (`rate` calls per second, `burst` at once) on a simulated clock
+    that only the importer's backoff sleeps advance, and refusing every `refuse_every`-th finding of an accepted
+    call as ``InternalFailure`` once (Security Hub's partial failures). Records which finding ids it stored
+    with each accepted call."""
+
+    def __init__(self, client: Any, *, rate: float, burst: float, refuse_every: int) -> None:
+        self.client, self.rate, self.burst, self.refuse_every = client, rate, burst, refuse_every
+        self.now = 0.0
+        self.tokens, self.filled_at = burst, 0.0
+        self.throttled = 0
+        self.refused: set[str] = set()
+        self.stored: list[str] = []
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
+    def batch_import_findings(self, Findings: list[dict[str, Any]]) -> dict[str, Any]:
+        self.tokens = min(self.burst, self.tokens + (self.now - self.filled_at) * self.rate)
+        self.filled_at = self.now
+        if self.tokens < 1:
+            self.throttled += 1
+            raise ClientError(
+                {"Error": {"Code": "TooManyRequestsException", "Message": "Rate exceeded"}},
+                "BatchImportFindings",
+            )
+        self.tokens -= 1
+        refuse = [f for n, f in enumerate(Findings) if n % self.refuse_every == 0 and f["Id"] not in self.refused]
+        self.refused.update(f["Id"] for f in refuse)
+        accepted = [f for f in Findings if f not in refuse]
+        response = self.client.batch_import_findings(Findings=accepted)
+        assert not response["FailedFindings"]
+        self.stored += [f["Id"] for f in accepted]
+        return {
+            "FailedCount": len(refuse),
+            "SuccessCount": len(accepted),
+            "FailedFindings": [{"Id": f["Id"], "ErrorCode": "InternalFailure", "ErrorMessage": "busy"} for f in refuse],
+        }
+
+
+def test_a_burst_of_1000_findings_reaches_a_throttled_security_hub_once_each(
+    forwarder: tuple[ModuleType, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Through the stack's queue settings (batches of 100, 5 receives before the dead-letter queue): none is
+    dead-lettered, and Security Hub stores each finding exactly once."""
+    handler, securityhub = forwarder
+    hub = ThrottledSecurityHub(securityhub, rate=1.0, burst=2.0, refuse_every=7)
+    monkeypatch.setattr(handler, "securityhub", hub)
+    monkeypatch.setattr(handler, "backoff", Backoff(sleep=hub.sleep, random=lambda: 1.0))
+    sqs = boto3.client("sqs", region_name=REGION)
+    dlq_url = sqs.create_queue(QueueName="forwarder-dlq")["QueueUrl"]
+    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    redrive = {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": str(forwarder_stack.MAX_RECEIVES)}
+    url = sqs.create_queue(QueueName="forwarder", Attributes={"RedrivePolicy": json.dumps(redrive)})["QueueUrl"]
+    burst = findings(1000)
+    for start in range(0, len(burst), 10):
+        sqs.send_message_batch(
+            QueueUrl=url,
+            Entries=[
+                {"Id": str(n), "MessageBody": json.dumps(bus_event(f))} for n, f in enumerate(burst[start : start + 10])
+            ],
+        )
+
+    invocations = 0
+    while True:
+        messages: list[dict[str, Any]] = []
+        while len(messages) < forwarder_stack.BATCH_SIZE:
+            received = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, AttributeNames=["All"])
+            if not received.get("Messages"):
+                break
+            messages += received["Messages"]
+        if not messages:
+            break
+        invocations += 1
+        event = {
+            "Records": [
+                {
+                    "messageId": m["MessageId"],
+                    "receiptHandle": m["ReceiptHandle"],
+                    "body": m["Body"],
+                    "attributes": m["Attributes"],
+                    "messageAttributes": {},
+                    "md5OfBody": m["MD5OfBody"],
+                    "eventSource": "aws:sqs",
+                    "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:forwarder",
+                    "awsRegion": REGION,
+                }
+                for m in messages
+            ]
+        }
+        failed = {f["itemIdentifier"] for f in handler.handler(event, context())["batchItemFailures"]}
+        for message in messages:
+            if message["MessageId"] in failed:  # visible again at once, as after its visibility timeout
+                sqs.change_message_visibility(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=0)
+            else:
+                sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+
+    assert hub.throttled > 0 and hub.refused, "the stand-in never pushed back: the test proves nothing"
+    dead = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["ApproximateNumberOfMessages"])
+    assert dead["Attributes"]["ApproximateNumberOfMessages"] == "0"
+    assert len(hub.stored) == len(set(hub.stored)) == 1000
+    paginator = securityhub.get_paginator("get_findings")
+    assert sum(len(page["Findings"]) for page in paginator.paginate()) == 1000
+    assert invocations == 10
 
 
 # ---- SecurityHubImporter retry logic (Stubber) ----------------------------------------------------------------
@@ -313,7 +483,7 @@ def test_the_stacks_product_arn_wins(forwarder: tuple[ModuleType, Any], monkeypa
     settings = handler.ForwarderSettings.from_environ({"SECURITYHUB_PRODUCT_ARN": PRODUCT_ARN})
     monkeypatch.setattr(handler, "settings", settings)  # what the function's environment says at cold start
     elsewhere = LambdaContext(function_name="fwd", region="eu-west-1", account="999999999999")
-    handler.handler(bus_event(real_finding()), elsewhere)
+    handler.handler(sqs_event(bus_event(real_finding())), elsewhere)
     assert [f["ProductArn"] for f in securityhub.get_findings()["Findings"]] == [PRODUCT_ARN]
 
 

@@ -5,9 +5,9 @@
     → a capture queue, and the Security Hub rule → the real forwarder handler → Security Hub
 
 The resources are the ones `cdk synth` produces for examples/demo.json, created by eksight.tools.emulator.provision
-(moto cannot run Lambda functions, so the demo invokes the two handlers itself with the events Lambda would
-pass them, and gives the Security Hub rule an SQS target to read them from). Events in = processed +
-quarantined, or the demo fails.
+(moto cannot run Lambda functions, so the demo invokes the two handlers itself with the SQS batches Lambda would
+pass them: the notification queue's and the Security Hub rule's queue). Events in = processed + quarantined, or
+the demo fails.
 """
 
 from __future__ import annotations
@@ -217,15 +217,12 @@ class _Aws:
 
     @staticmethod
     def _capture_queues(session: Any, outputs: dict[str, Any]) -> tuple[str, str]:
-        """A queue receiving every finding from the bus (what a SIEM rule would see), and an SQS target on the
-        stack's Security Hub rule, standing in for the Lambda target moto cannot invoke."""
+        """A queue receiving every finding from the bus (what a SIEM rule would see), and the stack's own
+        Security Hub queue (the rule's target, which the forwarder function reads)."""
         sqs, events = session.client("sqs"), session.client("events")
         bus = outputs["FindingsBusName"]
-        urls = {}
-        for name in ("eksight-demo-capture", "eksight-demo-securityhub"):
-            url = sqs.create_queue(QueueName=name)["QueueUrl"]
-            arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-            urls[name] = (url, arn)
+        url = sqs.create_queue(QueueName="eksight-demo-capture")["QueueUrl"]
+        arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
         from eksight.core.finding_formats import FINDINGS_DETAIL_TYPE, FINDINGS_SOURCE
 
         events.put_rule(
@@ -233,29 +230,8 @@ class _Aws:
             EventBusName=bus,
             EventPattern=json.dumps({"source": [FINDINGS_SOURCE], "detail-type": [FINDINGS_DETAIL_TYPE]}),
         )
-        events.put_targets(
-            Rule="eksight-demo-capture",
-            EventBusName=bus,
-            Targets=[{"Id": "capture", "Arn": urls["eksight-demo-capture"][1]}],
-        )
-        # moto cannot invoke Lambda targets: the Security Hub rule's forwarder target becomes an SQS queue that the
-        # demo drains into the real forwarder handler (same event, same pattern evaluation by moto).
-        forwarded = 0
-        for rule in events.list_rules(EventBusName=bus)["Rules"]:
-            targets = events.list_targets_by_rule(Rule=rule["Name"], EventBusName=bus)["Targets"]
-            lambdas = [t for t in targets if ":lambda:" in t["Arn"]]
-            if not lambdas:
-                continue
-            events.remove_targets(Rule=rule["Name"], EventBusName=bus, Ids=[t["Id"] for t in lambdas])
-            events.put_targets(
-                Rule=rule["Name"],
-                EventBusName=bus,
-                Targets=[{"Id": "demo-forwarder-queue", "Arn": urls["eksight-demo-securityhub"][1]}],
-            )
-            forwarded += 1
-        if forwarded != 1:
-            raise RuntimeError(f"expected one rule targeting the Security Hub forwarder, found {forwarded}")
-        return urls["eksight-demo-capture"][0], urls["eksight-demo-securityhub"][0]
+        events.put_targets(Rule="eksight-demo-capture", EventBusName=bus, Targets=[{"Id": "capture", "Arn": arn}])
+        return url, outputs["SecurityHubQueueUrl"]
 
     # --- 4. ingestion ------------------------------------------------------------------------------------
 
@@ -354,10 +330,28 @@ class _Aws:
     # --- 6. findings -------------------------------------------------------------------------------------
 
     def run_forwarder(self, log: Any) -> None:
+        """Batches of up to 100 from the Security Hub queue, as the stack's event source mapping reads them."""
         handler = _load_lambda("securityhub_forwarder", "eksight-securityhub-forwarder", log)
-        for body in self._drain(self.forward_queue):
+        sqs = self.session.client("sqs")
+        queue_arn = sqs.get_queue_attributes(QueueUrl=self.forward_queue, AttributeNames=["QueueArn"])["Attributes"][
+            "QueueArn"
+        ]
+        messages = self._drain_messages(self.forward_queue)
+        for message in messages:
+            # moto's EventBridge leaves the envelope's `account` empty; EventBridge always sets it, and the forwarder
+            # drops events of any other account, so give moto's events the account moto runs as.
+            event = json.loads(message["Body"])
+            if event.get("account") is None:
+                message["Body"] = json.dumps({**event, "account": ACCOUNT})
+        for start in range(0, len(messages), 100):
+            batch = messages[start : start + 100]
             with contextlib.redirect_stdout(log):
-                handler.lambda_handler(json.loads(body), _LambdaContext("eksight-securityhub-forwarder"))
+                response = handler.lambda_handler(
+                    {"Records": [_sqs_record(m, queue_arn) for m in batch]},
+                    _LambdaContext("eksight-securityhub-forwarder"),
+                )
+            if response.get("batchItemFailures"):
+                raise RuntimeError(f"the forwarder failed {len(response['batchItemFailures'])} finding(s)")
 
     def captured_findings(self) -> list[dict[str, Any]]:
         latest: dict[str, dict[str, Any]] = {}
@@ -382,13 +376,16 @@ class _Aws:
         return into
 
     def _drain(self, url: str) -> list[str]:
-        sqs, bodies = self.session.client("sqs"), list[str]()
+        return [message["Body"] for message in self._drain_messages(url)]
+
+    def _drain_messages(self, url: str) -> list[dict[str, Any]]:
+        sqs, drained = self.session.client("sqs"), []
         while True:
             messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
             if not messages:
-                return bodies
+                return drained
             for message in messages:
-                bodies.append(message["Body"])
+                drained.append(message)
                 sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
 
 

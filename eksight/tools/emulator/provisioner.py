@@ -515,6 +515,13 @@ class _Provisioner:
         ]
         return name, {"Arn": arn, "ArchiveName": name}
 
+    def create_aws_events_eventbuspolicy(self, logical_id: str, p: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+        # moto stores the policy (DescribeEventBus shows it) but does not evaluate it on PutEvents.
+        statement = {**p["Statement"], "Sid": p["StatementId"]}
+        policy = {"Version": "2012-10-17", "Statement": [statement]}
+        self.client("events").put_permission(EventBusName=p["EventBusName"], Policy=json.dumps(policy))
+        return p["StatementId"], {}
+
     def create_aws_events_rule(self, logical_id: str, p: dict[str, Any]) -> tuple[str, dict[str, Any]]:
         events, name = self.client("events"), p.get("Name") or self.generated_name(logical_id, 64)
         bus = {"EventBusName": p["EventBusName"]} if "EventBusName" in p else {}
