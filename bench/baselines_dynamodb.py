@@ -131,7 +131,7 @@ def measure(
                 )
                 events += result.events
                 published += result.published
-                high += result.findings["HIGH"] + result.findings["CRITICAL"]
+                high += result.findings_by_severity["HIGH"] + result.findings_by_severity["CRITICAL"]
                 if index == 0:
                     first_reads = profiles.read_units
             return events, first_reads

@@ -1,10 +1,11 @@
 """One archive object through detection: the per-object step of the detector Lambda, callable locally too.
 
-    process_object(reader, key, publisher=..., quarantine=...)
+    process_object(reader, key, publisher=..., quarantine=..., finding_archive=...)
       detector = build_detector(detection, baselines)       fresh per object: rule state depends on the object only
       detector.run(decode_stream(reader.open(key), ...))    streamed, never the whole object in memory
       detector.flush(batch_id)                              baselines: score, then read/write profiles (cached)
       ledger.fold(store, detector.findings(), batch_id)     totals over earlier objects of the same finding ids
+      finding_archive.write(key, findings)                  every finding, all severities, kept under findings/
       publisher.publish(findings)                           every finding (deterministic ids)
       quarantine.write(key, detector.quarantined, counts)   records that are not audit events, with reasons
       → ObjectResult                                        counts for metrics; small and JSON-serialisable
@@ -46,6 +47,10 @@ class FindingSink(Protocol):
     def publish(self, findings: Sequence[Finding]) -> object: ...
 
 
+class FindingArchiveSink(Protocol):
+    def write(self, source_key: str, findings: Sequence[Finding]) -> str | None: ...
+
+
 class QuarantineSink(Protocol):
     def write(self, source_key: str, records: Sequence[Quarantined], counts: Mapping[str, int]) -> str | None: ...
 
@@ -63,7 +68,7 @@ class ObjectResult:
     duplicates: int = 0
     quarantined: dict[str, int] = field(default_factory=dict)
     skipped: dict[str, int] = field(default_factory=dict)
-    findings: dict[str, int] = field(default_factory=dict)
+    findings_by_severity: dict[str, int] = field(default_factory=dict)
     """Severity name → findings (all five names present)."""
     published: int = 0
     newest_event_time: float | None = None
@@ -127,6 +132,7 @@ def process_object(
     *,
     publisher: FindingSink,
     quarantine: QuarantineSink | None = None,
+    finding_archive: FindingArchiveSink | None = None,
     version_id: str | None = None,
     source: str | None = None,
     detection: DetectionOptions | None = None,
@@ -152,6 +158,8 @@ def process_object(
     findings = detector.findings()
     if baselines is not None:  # totals across objects, so a growing finding is re-published whole
         findings = ledger.fold(baselines, findings, batch_id)
+    if findings and finding_archive is not None:  # kept before publishing: a retried object overwrites it
+        finding_archive.write(key, findings)
     if findings:
         publisher.publish(findings)
     written = None
@@ -168,7 +176,7 @@ def process_object(
         duplicates=detector.stats.duplicates,
         quarantined=dict(detector.stats.quarantined),
         skipped=dict(decoded.skipped + detector.stats.skipped),
-        findings={severity.name: by_severity[severity.name] for severity in reversed(Severity)},
+        findings_by_severity={severity.name: by_severity[severity.name] for severity in reversed(Severity)},
         published=len(findings),
         newest_event_time=newest,
         bytes_in=decoded.bytes_in,

@@ -41,7 +41,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from eksight.adapters.dynamodb import DynamoStateStore
 from eksight.adapters.eventbridge import FindingPublisher
-from eksight.adapters.s3 import QuarantineWriter, S3ObjectReader
+from eksight.adapters.s3 import FindingArchiveWriter, QuarantineWriter, S3ObjectReader
 from eksight.core.archive_layout import AUDIT_ROOT
 from eksight.core.archive_object import ObjectResult, load_detection, process_object
 from eksight.core.behaviour.cache import ProfileCache
@@ -116,6 +116,7 @@ class ProcessObject(Protocol):
         *,
         publisher: FindingPublisher,
         quarantine: QuarantineWriter,
+        finding_archive: FindingArchiveWriter,
         version_id: str | None,
         source: str,
         detection: DetectionOptions | None,
@@ -146,6 +147,8 @@ class DetectorApp:
     publisher: FindingPublisher
     state: DynamoStateStore
     quarantine: QuarantineWriter
+    finding_archive: FindingArchiveWriter
+    """Every finding, all severities, under findings/ of the archive (Athena table `findings`)."""
     reader_for: Callable[[str], S3ObjectReader]
     """bucket → a reader of its objects."""
     persistence: DynamoDBPersistenceLayer
@@ -162,6 +165,7 @@ class DetectorApp:
             ref.key,
             publisher=self.publisher,
             quarantine=self.quarantine,
+            finding_archive=self.finding_archive,
             version_id=ref.version_id,
             source=f"s3://{ref.bucket}/{ref.key}",
             detection=self.detection,
@@ -193,6 +197,7 @@ def build(settings: DetectorSettings, clients: DetectorClients) -> DetectorApp:
         publisher=FindingPublisher(clients.events, settings.findings_bus_name),
         state=DynamoStateStore(clients.dynamodb, settings.state_table),
         quarantine=QuarantineWriter(clients.s3, settings.archive_bucket),
+        finding_archive=FindingArchiveWriter(clients.s3, settings.archive_bucket),
         reader_for=lambda bucket: S3ObjectReader(clients.s3, bucket),
         persistence=persistence,
         idempotency=IdempotencyConfig(
@@ -271,7 +276,7 @@ def create_handler(app: DetectorApp, detect: Callable[[ObjectRef], ObjectResult]
                 "records": result.records,
                 "quarantined": result.quarantined,
                 "skipped": result.skipped,
-                "findings": result.findings,
+                "findings": result.findings_by_severity,
                 "quarantine_key": result.quarantine_key,
                 "rule_errors": result.rule_errors,
                 "seconds": round(time.monotonic() - started, 3),
@@ -309,7 +314,7 @@ def _object_metrics(metrics: Metrics, result: ObjectResult) -> None:
     metrics.add_metric(name="ObjectsProcessed", unit=MetricUnit.Count, value=1)
     metrics.add_metric(name="EventsProcessed", unit=MetricUnit.Count, value=result.events)
     metrics.add_metric(name="RecordsQuarantined", unit=MetricUnit.Count, value=result.records_quarantined)
-    for severity, count in result.findings.items():
+    for severity, count in result.findings_by_severity.items():
         metrics.add_metric(name=f"Findings{severity.title()}", unit=MetricUnit.Count, value=count)
     if result.newest_event_time:
         lag = max(0.0, time.time() - result.newest_event_time)

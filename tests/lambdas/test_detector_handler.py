@@ -30,6 +30,7 @@ from lambda_support import SHARED_DATASETS, LambdaContext, emf_blobs, load_handl
 from moto import mock_aws
 
 from eksight.adapters.s3 import quarantine_key
+from eksight.core.archive_layout import findings_key
 from eksight.core.archive_object import ObjectResult, process_object
 from eksight.core.decode import context_from_key, decode_bytes
 from eksight.core.detector import Detector
@@ -299,6 +300,12 @@ def test_findings_of_an_archive_object_reach_the_bus_once(aws: Aws, capsys: pyte
         (CLUSTER, ACCOUNT, CLUSTER_REGION)
     }
     assert all(f"arn:aws:eks:{CLUSTER_REGION}:{ACCOUNT}:cluster/{CLUSTER}" in e["resources"] for e in published)
+    # Every finding, of every severity, is also kept in the archive under findings/ (the Athena table), at the
+    # object's hour.
+    kept = aws.s3.list_objects_v2(Bucket=BUCKET, Prefix="findings/").get("Contents", [])
+    assert [o["Key"] for o in kept] == [findings_key(key)]
+    stored = gzip.decompress(aws.s3.get_object(Bucket=BUCKET, Key=kept[0]["Key"])["Body"].read()).splitlines()
+    assert sorted(json.loads(line)["id"] for line in stored) == sorted(f.id for f in expected)
     _, scenario_of = _dataset()
     cited = {
         scenario_of[a]

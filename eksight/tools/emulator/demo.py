@@ -379,7 +379,7 @@ class _Aws:
         return [message["Body"] for message in self._drain_messages(url)]
 
     def _drain_messages(self, url: str) -> list[dict[str, Any]]:
-        sqs, drained = self.session.client("sqs"), []
+        sqs, drained = self.session.client("sqs"), list[dict[str, Any]]()
         while True:
             messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
             if not messages:
