@@ -143,7 +143,7 @@ class DetectionStack(Stack):
             ],
         )
         for named in self.hunting.named_queries:
-            named.add_dependency(self.catalog.database)
+            named.node.add_dependency(self.catalog.database)
         self._outputs()
 
     def _shared(self, value: str, name: str) -> str:

@@ -129,5 +129,5 @@ class AuditCatalog(Construct):
                 ),
             ),
         )
-        table.add_dependency(self.database)
+        table.node.add_dependency(self.database)
         return table
