@@ -98,10 +98,10 @@ def test_the_lambdas_log_into_their_file_without_logging_errors(run: Run) -> Non
     assert "Logging error" not in run.stderr and "Traceback" not in run.stderr, run.stderr[-3000:]
     log = (run.workdir / demo.LAMBDA_LOG).read_text()
     assert '"service":"eksight-detector"' in log.replace(" ", "")
-    imports = log.count('"finding imported"')  # the forwarder's line per imported finding, in its own service
-    assert imports >= len(run.result.securityhub) and '"service":"eksight-securityhub-forwarder"' in log.replace(
-        " ", ""
-    )
+    # the forwarder's line per batch (findings imported), in its own service
+    batches = [json.loads(line) for line in log.splitlines() if '"batch forwarded"' in line]
+    assert batches and {b["service"] for b in batches} == {"eksight-securityhub-forwarder"}
+    assert sum(b["imported"] for b in batches) >= len(run.result.securityhub)
 
 
 def test_report_groups_findings_by_severity_with_what_happened_first(run: Run) -> None:

@@ -99,7 +99,7 @@ def test_filter_open_an_attack_finding_and_see_its_evidence_and_timeline(
     page.on("dialog", on_dialog)
     page.goto(server.console_url)
     rows = page.locator("#findings tbody tr")
-    expect(rows).to_have_count(len(simulated["rows"]) + 1)
+    expect(rows).to_have_count(min(len(simulated["rows"]) + 1, findings_source.DEFAULT_PAGE))  # one page at most
 
     page.select_option("#f-severity", "HIGH")
     high = [f for f in simulated["rows"] if f["severity"] == "HIGH"]
