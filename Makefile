@@ -13,11 +13,14 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
 install: $(VENV)/.installed node_modules/.installed build/lambda-deps/.installed
 
+## the deploy closure at its locked versions (the lock without its hashes: pip requires hashes for everything once a
+## constraints file has any, and the dev tools are not locked)
 $(VENV)/.installed: requirements.txt requirements-dev.txt requirements-deploy.lock pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "eksight needs Python 3.11+"'
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
-	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt -c requirements-deploy.lock  # the deploy closure at its locked versions
+	@mkdir -p build && grep -E '^[A-Za-z0-9_.-]+==' requirements-deploy.lock | sed -E 's/ *\\$$//' > build/deploy-constraints.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt -c build/deploy-constraints.txt
 	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
 	@touch $@
 
