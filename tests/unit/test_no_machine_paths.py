@@ -55,9 +55,9 @@ def test_no_committed_file_contains_a_path_of_a_particular_machine() -> None:
 
 
 def test_the_scan_finds_the_kinds_of_paths_it_is_meant_to_find() -> None:
-    text = "cd /work/main\nsee /home/alice/x.json, C:\\Users\\bob\\x and /tmp/eksight-demo-3dcxy47k/eksight.config.json"
+    text = "cd /srv/ci/checkout\nsee /home/alice/x.json, C:\\Users\\bob\\x and /tmp/eksight-demo-3dcxy47k/eksight.config.json"
     assert machine_paths("docs/x.md", text) == [
-        "docs/x.md:1: /work/main",
+        "docs/x.md:1: /srv/ci/checkout",
         "docs/x.md:2: /home/alice/x.json",
         "docs/x.md:2: C:\\Users\\bob\\x",
         "docs/x.md:2: /tmp/eksight-demo-3dcxy47k/eksight.config.json",
