@@ -17,14 +17,12 @@ from __future__ import annotations
 
 import hmac
 import json
-import re
 import secrets
 import threading
 import traceback
 from collections.abc import Callable
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from itertools import accumulate
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -32,6 +30,7 @@ from urllib.parse import urlsplit
 import click
 
 from eksight.config import regions
+from eksight.core.untrusted import nests_deeper_than
 from eksight.tools import PROJECT_ROOT
 from eksight.tools.console import API_PREFIX as CONSOLE_API
 from eksight.tools.setup import bundle, web_form
@@ -63,9 +62,6 @@ _SECURITY_HEADERS = {
     "Cross-Origin-Resource-Policy": "same-origin",
     "Cache-Control": "no-store",
 }
-# A JSON string, or an unclosed one up to the end: possessive and never failing once started, so each character
-# is read once (a pattern that could fail and backtrack takes quadratic time on a body of `"\` repeated).
-_JSON_STRING = re.compile(r'"[^"\\]*+(?:\\.[^"\\]*+)*+(?:"|\\?\Z)', re.DOTALL)
 
 
 class BadRequest(ValueError):
@@ -79,8 +75,7 @@ def parse_json_object(raw: bytes) -> dict[str, Any]:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
         raise BadRequest("body is not UTF-8") from None
-    brackets = re.findall(r"[\[\]{}]", _JSON_STRING.sub("", text))
-    if max(accumulate(1 if b in "[{" else -1 for b in brackets), default=0) > MAX_JSON_DEPTH:
+    if nests_deeper_than(raw, MAX_JSON_DEPTH):  # the decoder's own linear check (eksight.core.untrusted)
         raise BadRequest(f"body nests deeper than {MAX_JSON_DEPTH} levels")
     try:
         body = json.loads(text or "null")
