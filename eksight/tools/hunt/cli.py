@@ -5,12 +5,15 @@ from __future__ import annotations
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from eksight.queries import Query, QueryError, all_queries, get, parse_time
 from eksight.tools.hunt.output import FORMATS, write
+
+if TYPE_CHECKING:
+    from eksight.adapters.athena import Target
 
 DEFAULT_PREFIX = "eksight"  # the config's default name_prefix
 
@@ -93,13 +96,8 @@ def _run_athena(query: Query, values: Mapping[str, object], config_path: Path | 
 
     from eksight.adapters import athena
 
-    prefix, region = _deployment(config_path, region)
-    region = region or boto3.session.Session().region_name
-    if not region:
-        raise click.UsageError("no region: pass --region or set AWS_REGION")
-    stack = f"{prefix}-detection-{region}"  # RegionDeployment.detection_stack_name
+    region, target = deployed_athena(config_path, region)
     try:
-        target = athena.read_target(boto3.client("cloudformation", region_name=region), stack)
         run = athena.run_query(
             boto3.client("athena", region_name=region),
             target,
@@ -117,6 +115,24 @@ def _run_athena(query: Query, values: Mapping[str, object], config_path: Path | 
         err=True,
     )
     return run.columns, run.rows
+
+
+def deployed_athena(config_path: Path | None, region: str | None) -> tuple[str, Target]:
+    """The region and the Athena workgroup/database of the deployed detection stack (its outputs), for the
+    config's name prefix (eksight's default without one); errors are usage errors naming what to fix."""
+    import boto3
+
+    from eksight.adapters import athena
+
+    prefix, region = _deployment(config_path, region)
+    region = region or boto3.session.Session().region_name
+    if not region:
+        raise click.UsageError("no region: pass --region or set AWS_REGION")
+    stack = f"{prefix}-detection-{region}"  # RegionDeployment.detection_stack_name
+    try:
+        return region, athena.read_target(boto3.client("cloudformation", region_name=region), stack)
+    except athena.AthenaError as error:
+        raise click.ClickException(str(error)) from None
 
 
 def _deployment(config_path: Path | None, region: str | None) -> tuple[str, str | None]:

@@ -468,15 +468,10 @@ def _athena_source(config_path: Path | None, region: str | None, days: int) -> F
 
     from eksight.adapters import athena
     from eksight.tools.console.athena import from_athena
-    from eksight.tools.hunt.cli import _deployment  # the stack prefix and region, as `eksight hunt --athena` reads them
+    from eksight.tools.hunt.cli import deployed_athena  # the stack as `eksight hunt --athena` finds it
 
-    prefix, region = _deployment(config_path, region)
-    region = region or boto3.session.Session().region_name
-    if not region:
-        raise click.UsageError("no region: pass --region or set AWS_REGION")
-    stack = f"{prefix}-detection-{region}"  # RegionDeployment.detection_stack_name
+    region, target = deployed_athena(config_path, region)
     try:
-        target = athena.read_target(boto3.client("cloudformation", region_name=region), stack)
         source, run = from_athena(boto3.client("athena", region_name=region), target, days=days)
     except (athena.AthenaError, BotoCoreError, ClientError) as error:
         raise click.ClickException(str(error)) from None
