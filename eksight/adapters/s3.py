@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import gzip
 import io
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any, BinaryIO, cast
 from urllib.parse import quote
@@ -102,6 +102,24 @@ def quarantine_lines(records: Sequence[Quarantined]) -> Iterator[bytes]:
         )
 
 
+def put_json_lines(
+    client: Any, bucket: str, key: str, lines: Iterable[bytes], source_key: str, metadata: Mapping[str, str]
+) -> None:
+    """`lines` as one gzip JSON-lines object derived from the archive object `source_key` (named in its metadata).
+    mtime 0 in the gzip header: the same lines give the same bytes, so a retried object rewrites it identically."""
+    buffer = io.BytesIO()
+    with gzip.GzipFile(fileobj=buffer, mode="wb", mtime=0) as sink:
+        for line in lines:
+            sink.write(line)
+    client.put_object(
+        Bucket=bucket,
+        Key=key,
+        Body=buffer.getvalue(),
+        ContentType="application/x-ndjson",
+        Metadata={"eksight-source-key": _metadata(quote(source_key, safe="/=")), **metadata},
+    )
+
+
 class QuarantineWriter:
     def __init__(self, client: Any, bucket: str) -> None:
         self.client = client
@@ -113,24 +131,14 @@ class QuarantineWriter:
         total = sum(counts.values())
         if not records and not total:
             return None
-        buffer = io.BytesIO()
-        with gzip.GzipFile(fileobj=buffer, mode="wb", mtime=0) as sink:  # mtime 0: same records, same bytes
-            for line in quarantine_lines(records):
-                sink.write(line)
         reasons = ",".join(f"{reason}={n}" for reason, n in sorted(counts.items()))
         key = quarantine_key(source_key)
-        self.client.put_object(
-            Bucket=self.bucket,
-            Key=key,
-            Body=buffer.getvalue(),
-            ContentType="application/x-ndjson",
-            Metadata={
-                "eksight-source-key": _metadata(quote(source_key, safe="/=")),
-                "eksight-records": str(total),
-                "eksight-kept": str(len(records)),
-                "eksight-reasons": _metadata(reasons),
-            },
-        )
+        metadata = {
+            "eksight-records": str(total),
+            "eksight-kept": str(len(records)),
+            "eksight-reasons": _metadata(reasons),
+        }
+        put_json_lines(self.client, self.bucket, key, quarantine_lines(records), source_key, metadata)
         return key
 
 
@@ -147,19 +155,7 @@ class FindingArchiveWriter:
         """Write `findings` as gzip JSON lines; returns the key, or None when there are none."""
         if not findings:
             return None
-        buffer = io.BytesIO()
-        with gzip.GzipFile(fileobj=buffer, mode="wb", mtime=0) as sink:
-            for finding in findings:
-                sink.write(to_json_line(finding))
         key = findings_key(source_key)
-        self.client.put_object(
-            Bucket=self.bucket,
-            Key=key,
-            Body=buffer.getvalue(),
-            ContentType="application/x-ndjson",
-            Metadata={
-                "eksight-source-key": _metadata(quote(source_key, safe="/=")),
-                "eksight-findings": str(len(findings)),
-            },
-        )
+        lines = (to_json_line(finding) for finding in findings)
+        put_json_lines(self.client, self.bucket, key, lines, source_key, {"eksight-findings": str(len(findings))})
         return key
