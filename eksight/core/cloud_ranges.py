@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from functools import cache, lru_cache
 from pathlib import Path
 
+from eksight.core.rules.common import parse_address
+
 TABLE = Path(__file__).with_name("data") / "cloud-ranges.txt.gz"
 
 # Rented servers anyone can have within minutes; the hyperscalers (aws, gcp, azure, oracle) also carry
@@ -55,12 +57,9 @@ def _table() -> dict[int, _Ranges]:
 @lru_cache(maxsize=16384)
 def provider_of(address: str) -> ProviderRange | None:
     """The provider range holding `address` (IPv4, IPv6 or IPv4-mapped IPv6), or None."""
-    try:
-        ip = ipaddress.ip_address(address.strip())
-    except ValueError:
+    ip = parse_address(address)  # the rules' own reading: stripped, IPv4-mapped IPv6 as IPv4
+    if ip is None:
         return None
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
     ranges = _table()[ip.version]
     value = int(ip)
     index = bisect.bisect_right(ranges.starts, value) - 1
