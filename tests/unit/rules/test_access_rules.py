@@ -492,7 +492,9 @@ def secret_gets(
     code: int = 200,
     namespace: str = "shop",
 ) -> list[dict[str, Any]]:
-    start = BASE_TIME + 100_000 + next(_clock) * 10_000
+    # each call its own stretch of time, starting on a clock hour: findings are per clock hour of event time, and a
+    # burst that straddled an hour (which the shared counter's position alone would decide) would be two findings
+    start = (BASE_TIME + 100_000 + next(_clock) * 10_000) // 3600 * 3600 + 60
     return [
         make_event(
             user=user,
