@@ -20,14 +20,16 @@ import gzip
 import io
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import Any, BinaryIO, cast
+from typing import TYPE_CHECKING, Any, BinaryIO, cast
 from urllib.parse import quote
 
 import msgspec
 
 from eksight.core.archive_layout import findings_key, quarantine_key
-from eksight.core.decode import Quarantined
 from eksight.core.findings import Finding, to_json_line
+
+if TYPE_CHECKING:  # the decoder is imported with the detector's first object, not at its cold start
+    from eksight.core.decode import Quarantined
 
 METADATA_VALUE_MAX = 1024  # S3 user metadata is at most 2 KB in all; keep each value well within it
 

@@ -90,16 +90,6 @@ class ObjectResult:
         return cls(**{name: value for name, value in data.items() if name in known})
 
 
-def load_detection(path: str | os.PathLike[str] | None) -> DetectionOptions | None:
-    """The `detection` section of a deployment config (a JSON object: `allow`, `rule_allow`), validated; None
-    (eksight's defaults) when no path is given."""
-    if not path:
-        return None
-    from eksight.core.detection_options import DetectionOptions  # pydantic: imported only when a config is used
-
-    return DetectionOptions.model_validate_json(Path(path).read_bytes())
-
-
 # An object is one baseline batch (one profile read and at most one write per principal), however large.
 BASELINE_BATCH_PER_OBJECT = 10**9
 

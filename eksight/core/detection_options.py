@@ -5,6 +5,8 @@ what it is validated against; eksight.config embeds it in the deployment config.
 from __future__ import annotations
 
 import difflib
+import os
+from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -57,3 +59,11 @@ class DetectionOptions(_Strict):
             hint = "; ".join(f"{u} (did you mean {c[0]}?)" if c else u for u, c in zip(unknown, close, strict=True))
             raise ValueError(f"unknown rule id {hint}. Fix: use an id from docs/detections.md")
         return value
+
+
+def load_detection(path: str | os.PathLike[str] | None) -> DetectionOptions | None:
+    """The `detection` section of a deployment config (a JSON object: `allow`, `rule_allow`), validated; None
+    (eksight's defaults) when no path is given."""
+    if not path:
+        return None
+    return DetectionOptions.model_validate_json(Path(path).read_bytes())

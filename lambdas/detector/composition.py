@@ -14,6 +14,10 @@ at least once; SQS too) publishes nothing and is counted as ``DuplicateObjects``
 record is INPROGRESS until the invocation's deadline; if processing raises, the record is deleted and the message
 is retried; if the invocation dies (timeout, out of memory), the record expires at that deadline and the retried
 message processes the object again (re-published findings have the same ids: consumers dedupe on ``detail.id``).
+
+Cold start: the clients, the settings and the detection options are ready before the first invocation; detection
+itself (`eksight.core.archive_object`: decoder, rules, behavioural scoring with numpy — half of the imports) is
+imported with the first object, which needs it anyway (bench/detector_object.py measures both).
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 from urllib.parse import unquote_plus
@@ -39,16 +44,17 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyAl
 from aws_lambda_powertools.utilities.idempotency.persistence.datarecord import DataRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from eksight.adapters import TRACED_MODULES
 from eksight.adapters.dynamodb import DynamoStateStore
 from eksight.adapters.eventbridge import FindingPublisher
 from eksight.adapters.s3 import FindingArchiveWriter, QuarantineWriter, S3ObjectReader
 from eksight.core.archive_layout import AUDIT_ROOT
-from eksight.core.archive_object import ObjectResult, load_detection, process_object
-from eksight.core.behaviour.cache import ProfileCache
 
 if TYPE_CHECKING:
     from botocore.client import BaseClient
 
+    from eksight.core.archive_object import ObjectResult
+    from eksight.core.behaviour.cache import ProfileCache
     from eksight.core.detection_options import DetectionOptions
 
 HERE = Path(__file__).resolve().parent
@@ -106,6 +112,13 @@ class DetectorClients(NamedTuple):
     dynamodb: BaseClient
 
 
+def process_object(*args: Any, **kwargs: Any) -> ObjectResult:
+    """`eksight.core.archive_object.process_object`, imported with the first object (see the module docstring)."""
+    from eksight.core.archive_object import process_object as process
+
+    return process(*args, **kwargs)
+
+
 class ProcessObject(Protocol):
     """`eksight.core.archive_object.process_object`'s signature (the local demo wraps it to count objects)."""
 
@@ -154,9 +167,15 @@ class DetectorApp:
     persistence: DynamoDBPersistenceLayer
     idempotency: IdempotencyConfig
     detection: DetectionOptions | None
-    profiles: ProfileCache
-    """Warm behavioural profiles, kept for the container's lifetime: most objects then read and write only
-    the profiles that changed materially (eksight.core.behaviour.cache, docs/baselines.md)."""
+
+    @cached_property
+    def profiles(self) -> ProfileCache:
+        """Warm behavioural profiles, kept for the container's lifetime: most objects then read and write only
+        the profiles that changed materially (eksight.core.behaviour.cache, docs/baselines.md). Created with the
+        first object: the cache brings the behavioural model (numpy)."""
+        from eksight.core.behaviour.cache import ProfileCache
+
+        return ProfileCache()
 
     def detect(self, ref: ObjectRef, process: ProcessObject = process_object) -> ObjectResult:
         """The domain call: one archive object through detection, findings published, quarantine written."""
@@ -178,12 +197,6 @@ class DetectorApp:
 def build(settings: DetectorSettings, clients: DetectorClients) -> DetectorApp:
     """The collaborators on `clients`; the detection options are the config file's, with ``LEARNING_DAYS`` (when
     set) as their learning period, validated like the config's own."""
-    detection = load_detection(settings.detection_config)
-    if settings.learning_days is not None:
-        from eksight.core.detection_options import DetectionOptions  # pydantic: validates the range too
-
-        options = detection.model_dump() if detection is not None else {}
-        detection = DetectionOptions.model_validate({**options, "learning_days": settings.learning_days})
     persistence = DynamoDBPersistenceLayer(
         table_name=settings.state_table,
         key_attr="pk",
@@ -205,9 +218,22 @@ def build(settings: DetectorSettings, clients: DetectorClients) -> DetectorApp:
             raise_on_no_idempotency_key=True,
             response_hook=_mark_duplicate,
         ),
-        detection=detection,
-        profiles=ProfileCache(),
+        detection=detection_options(settings),
     )
+
+
+def detection_options(settings: DetectorSettings) -> DetectionOptions | None:
+    """The config file's detection options, with ``LEARNING_DAYS`` (when set) as their learning period, validated
+    like the config's own (pydantic, imported only then); None: eksight's defaults."""
+    if settings.detection_config is None and settings.learning_days is None:
+        return None
+    from eksight.core.detection_options import DetectionOptions, load_detection
+
+    detection = load_detection(settings.detection_config)
+    if settings.learning_days is None:
+        return detection
+    options = detection.model_dump() if detection is not None else {}
+    return DetectionOptions.model_validate({**options, "learning_days": settings.learning_days})
 
 
 def _mark_duplicate(response: Any, idempotent_data: DataRecord) -> dict[str, Any]:
@@ -232,7 +258,7 @@ def audit_objects(notification: S3Event) -> tuple[list[ObjectRef], list[dict[str
 def create_handler(app: DetectorApp, detect: Callable[[ObjectRef], ObjectResult] | None = None) -> LambdaHandler:
     """The Lambda entry point over `app`: SQS batch in, ``batchItemFailures`` out, with Powertools logging,
     metrics (EMF, namespace and service from the environment) and tracing. `detect` defaults to `app.detect`."""
-    logger, metrics, tracer = Logger(), Metrics(), Tracer()
+    logger, metrics, tracer = Logger(), Metrics(), Tracer(patch_modules=TRACED_MODULES)
     detect_object = detect or app.detect
     processor = BatchProcessor(event_type=EventType.SQS)
 
@@ -266,6 +292,8 @@ def create_handler(app: DetectorApp, detect: Callable[[ObjectRef], ObjectResult]
             logger.info("object already processed", extra=where)
             metrics.add_metric(name="DuplicateObjects", unit=MetricUnit.Count, value=1)
             return
+        from eksight.core.archive_object import ObjectResult  # imported by now: the object was just processed
+
         result = ObjectResult.from_dict(stored)
         _object_metrics(metrics, result)
         logger.info(

@@ -15,12 +15,10 @@ from typing import TYPE_CHECKING
 
 import boto3
 
-from eksight.core.archive_object import process_object
-
 if TYPE_CHECKING or __package__:  # lambdas.detector.handler: the repository (tests, local demo, type checker)
-    from lambdas.detector.composition import DetectorClients, DetectorSettings, build, create_handler
+    from lambdas.detector.composition import DetectorClients, DetectorSettings, build, create_handler, process_object
 else:  # the Lambda asset's root is this directory, so its modules are top-level there
-    from composition import DetectorClients, DetectorSettings, build, create_handler
+    from composition import DetectorClients, DetectorSettings, build, create_handler, process_object
 
 app = build(
     DetectorSettings.from_environ(os.environ),

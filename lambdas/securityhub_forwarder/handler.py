@@ -35,6 +35,7 @@ from aws_lambda_powertools.utilities.batch.types import PartialItemFailureRespon
 from aws_lambda_powertools.utilities.data_classes import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from eksight.adapters import TRACED_MODULES
 from eksight.adapters.retry import Backoff
 from eksight.adapters.securityhub import ImportFailed, SecurityHubImporter, product_account
 from eksight.core.finding_formats import FINDINGS_DETAIL_TYPE, FINDINGS_SOURCE, default_product_arn, finding_from_detail
@@ -57,7 +58,7 @@ class NotImported(RuntimeError):
 
 logger = Logger()
 metrics = Metrics()
-tracer = Tracer()
+tracer = Tracer(patch_modules=TRACED_MODULES)
 
 settings = ForwarderSettings.from_environ(os.environ)
 securityhub = boto3.client("securityhub")
