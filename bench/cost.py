@@ -181,7 +181,23 @@ Measured inputs: {m["lambda_ms_per_event"]:.3f} ms of detector time per event on
 {m["memory_mb"]} MB has {min(1.0, m["memory_mb"] / FULL_VCPU_MB):.0%} of one), {m["wru_per_1k"]:.2f} write and
 {m["rru_per_1k"]:.2f} read request units per 1,000 events, {m["payload_bytes_per_event"]:.0f} Firehose-billed and
 {m["archive_bytes_per_event"]:.0f} archived bytes per event, {m["findings_per_million"]:.0f} findings published per
-million events ({m["forwarded_per_million"]:.0f} of them HIGH or CRITICAL, forwarded to Security Hub)."""
+million events ({m["forwarded_per_million"]:.0f} of them HIGH or CRITICAL, forwarded to Security Hub).
+
+{price_provenance()}"""
+
+
+def price_provenance() -> str:
+    """Which prices were compared with a public page, and which are not confirmed yet (`checked` in prices.json)."""
+    entries = json.loads(PRICES_FILE.read_text())["prices"]
+    checked = sorted({entry["checked"] for entry in entries.values() if entry["checked"]})
+    unchecked = [name for name, entry in entries.items() if not entry["checked"]]
+    text = (
+        f"Prices: {len(entries) - len(unchecked)} of {len(entries)} compared with a public page "
+        f"({', '.join(checked) or 'never'}; each entry of bench/prices.json names the page)"
+    )
+    if unchecked:
+        text += "; not confirmed by one: " + ", ".join(f"`{name}`" for name in unchecked)
+    return text + "."
 
 
 def update_docs(result: dict[str, Any], doc: Path = DOC) -> bool:
