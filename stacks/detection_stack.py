@@ -15,10 +15,11 @@ from eksight.queries import all_queries
 from stacks.constructs.alert_topic import AlertTopic
 from stacks.constructs.audit_catalog import AuditCatalog
 from stacks.constructs.detection_alarms import DetectionAlarms
-from stacks.constructs.detector_function import DetectorFunction, detector_role_name
+from stacks.constructs.detector_function import DetectorFunction
 from stacks.constructs.encryption_key import FindingsKey
 from stacks.constructs.findings_bus import FindingsBus
 from stacks.constructs.hunting_workgroup import HuntingWorkgroup, NamedQuery
+from stacks.constructs.principal_tags import deployment_id
 from stacks.constructs.securityhub_forwarder import SecurityHubForwarder
 from stacks.constructs.state_table import StateTable
 
@@ -97,7 +98,7 @@ class DetectionStack(Stack):
             "Findings",
             options=findings,
             key=self.key.key,
-            central_role_name=f"{deployment.name_prefix}-findings-to-central-{deployment.region}",
+            deployment=deployment_id(deployment.name_prefix, deployment.region),
             forwarder=self.securityhub,
             alert_topic=self.alerts,
         )
@@ -111,7 +112,7 @@ class DetectionStack(Stack):
             queue=queue,
             table=self.state.table,
             bus=self.findings.bus,
-            role_name=detector_role_name(deployment.name_prefix, deployment.region),
+            deployment=deployment_id(deployment.name_prefix, deployment.region),
             log_key=self.key.key,
         )
         self.findings.only_publisher(self.detector.function.role.role_arn)  # type: ignore[union-attr]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_cdk import ArnFormat, CfnOutput, Environment, Stack, Tags
+from aws_cdk import CfnOutput, Environment, Stack, Tags
 from constructs import Construct
 
 from eksight.config import RegionDeployment
@@ -14,8 +14,9 @@ from stacks.constructs.archive_notifications import ArchiveNotifications
 from stacks.constructs.audit_logging import AuditLoggingEnabler
 from stacks.constructs.cluster_subscriptions import ClusterSubscriptions
 from stacks.constructs.delivery_streams import AuditDeliveryStreams
-from stacks.constructs.detector_function import detector_role_name, queue_visibility_timeout
+from stacks.constructs.detector_function import queue_visibility_timeout
 from stacks.constructs.encryption_key import ArchiveKey
+from stacks.constructs.principal_tags import deployment_id
 
 
 class IngestionStack(Stack):
@@ -60,13 +61,7 @@ class IngestionStack(Stack):
         )
         self.archive.protect(
             delivery_writers=[self.delivery.role.role_arn],
-            detector_writer=self.format_arn(
-                service="iam",
-                region="",
-                resource="role",
-                resource_name=detector_role_name(deployment.name_prefix, deployment.region),
-                arn_format=ArnFormat.SLASH_RESOURCE_NAME,
-            ),
+            detector_deployment=deployment_id(deployment.name_prefix, deployment.region),
         )
         self.audit_logging = (
             AuditLoggingEnabler(

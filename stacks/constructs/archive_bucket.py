@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from aws_cdk import DefaultStackSynthesizer, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_iam as iam
@@ -13,6 +13,7 @@ from constructs import Construct
 from eksight.config import ArchiveOptions
 from eksight.core import archive_layout
 from stacks.constructs.nag import acknowledge
+from stacks.constructs.principal_tags import DETECTOR, all_but
 
 # Changing or destroying the evidence: only the break-glass principal (and CloudFormation, for the bucket's own
 # settings on deploy) may do it. S3 Lifecycle expirations are S3's own and are not affected.
@@ -138,13 +139,15 @@ class ArchiveBucket(Construct):
                 "false); the bucket is private and TLS-only.",
             )
 
-    def protect(self, *, delivery_writers: Sequence[str], detector_writer: str) -> None:
+    def protect(self, *, delivery_writers: Sequence[str], detector_deployment: str) -> None:
         """The bucket policy of a created bucket (an imported one is not ours to change).
 
         Explicit denies, so no IAM policy in the account can grant around them (``aws:PrincipalArn`` is a role's
         ARN for every session of the role): deliveries under ``audit/`` and ``delivery-errors/`` only by
-        `delivery_writers` (the Firehose role), ``quarantine/`` and ``findings/`` only by `detector_writer` (the
-        detector role), ``athena-results/`` by whoever IAM allows (Athena users), nothing elsewhere; deleting
+        `delivery_writers` (the Firehose role), ``quarantine/`` and ``findings/`` only by the detector role of
+        `detector_deployment` in this account (by its tags: the detection stack that creates it is deployed after
+        this one, stacks/constructs/principal_tags.py), ``athena-results/`` by whoever IAM allows (Athena users),
+        nothing elsewhere; deleting
         objects and changing the policy, lifecycle, versioning or Object Lock settings only by the break-glass
         principal (default: the account root) and the CloudFormation execution role, which applies this stack's
         own changes to the bucket and its policy on deploy.
@@ -157,8 +160,16 @@ class ArchiveBucket(Construct):
         def objects(*roots: str) -> list[str]:
             return [bucket.arn_for_objects(root + "*") for root in roots]
 
-        def deny(sid: str, actions: list[str], resources: list[str], *, unless: Sequence[str] = ()) -> None:
-            conditions = {"ArnNotEquals": {"aws:PrincipalArn": list(unless)}} if unless else None
+        def deny(
+            sid: str,
+            actions: list[str],
+            resources: list[str],
+            *,
+            unless: Sequence[str] = (),
+            conditions: Mapping[str, Mapping[str, object]] | None = None,
+        ) -> None:
+            if unless:
+                conditions = {"ArnNotEquals": {"aws:PrincipalArn": list(unless)}}
             bucket.add_to_resource_policy(
                 iam.PolicyStatement(
                     sid=sid,
@@ -174,7 +185,8 @@ class ArchiveBucket(Construct):
         deliveries = (archive_layout.AUDIT_ROOT, archive_layout.DELIVERY_ERRORS_ROOT)
         detector = (archive_layout.QUARANTINE_ROOT, archive_layout.FINDINGS_ROOT)
         deny("DeliveriesOnlyByFirehose", write, objects(*deliveries), unless=delivery_writers)
-        deny("DetectorOutputOnlyByTheDetector", write, objects(*detector), unless=[detector_writer])
+        for suffix, condition in all_but(DETECTOR, detector_deployment, stack.account).items():
+            deny("DetectorOutputOnlyByTheDetector" + suffix, write, objects(*detector), conditions=condition)
         bucket.add_to_resource_policy(
             iam.PolicyStatement(
                 sid="NoWritesOutsideTheLayout",

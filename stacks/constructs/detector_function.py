@@ -19,18 +19,13 @@ from eksight.core import archive_layout
 from eksight.core.detection_options import DetectionOptions
 from stacks.constructs.lambda_package import EksightFunction, LambdaPackage
 from stacks.constructs.nag import acknowledge_wildcard_resources
+from stacks.constructs.principal_tags import DETECTOR, tag_role
 
 SERVICE = "eksight-detector"
 DETECTION_CONFIG_FILE = "detection.json"
 BATCH_SIZE = 5  # archive objects per invocation (each is up to the Firehose buffer size, 16 MiB by default)
 MAX_BATCHING_WINDOW_SECONDS = 10
 VISIBILITY_TIMEOUT_FACTOR = 6  # Lambda's guidance for SQS event sources
-
-
-def detector_role_name(name_prefix: str, region: str) -> str:
-    """The detector role's fixed name: the ingestion stack's archive bucket policy names it as the only writer
-    of ``quarantine/`` and ``findings/`` without a dependency on the detection stack deployed after it."""
-    return f"{name_prefix}-detector-{region}"
 
 
 def queue_maximum_concurrency(options: DetectorOptions) -> int | None:
@@ -67,7 +62,7 @@ class DetectorFunction(Construct):
         queue: sqs.IQueue,
         table: dynamodb.ITable,
         bus: events.IEventBus,
-        role_name: str,
+        deployment: str,
         log_key: kms.IKey,
     ) -> None:
         super().__init__(scope, construct_id)
@@ -91,9 +86,9 @@ class DetectorFunction(Construct):
             },
             log_key=log_key,
         )
-        role: iam.CfnRole = self.wrapper.function.role.node.default_child  # type: ignore[union-attr,assignment]
-        role.role_name = role_name
         self.function = self.wrapper.function
+        # Tagged, so the ingestion stack's archive bucket policy (deployed first) can single it out.
+        tag_role(self.function.role, DETECTOR, deployment)  # type: ignore[arg-type]
         self.log_group = self.wrapper.log_group
         self.function.add_event_source(
             sources.SqsEventSource(

@@ -17,6 +17,7 @@ from eksight.core import finding_formats
 from eksight.core.findings import Severity
 from stacks.constructs.alert_topic import AlertTopic
 from stacks.constructs.nag import acknowledge, acknowledge_wildcard_actions
+from stacks.constructs.principal_tags import FINDINGS_TO_CENTRAL, tag_role
 from stacks.constructs.securityhub_forwarder import SecurityHubForwarder
 
 # What the detector publishes with (eksight.core.finding_formats, used by FindingPublisher): the rules' contract.
@@ -88,7 +89,7 @@ class FindingsBus(Construct):
         *,
         options: FindingsOptions,
         key: kms.IKey,
-        central_role_name: str,
+        deployment: str,
         forwarder: SecurityHubForwarder | None = None,
         alert_topic: AlertTopic | None = None,
     ) -> None:
@@ -148,10 +149,9 @@ class FindingsBus(Construct):
                 )
         if options.central_bus_arn:
             central = events.EventBus.from_event_bus_arn(self, "CentralBus", options.central_bus_arn)
-            # Named, so the central bus's policy can admit exactly this role of each source account (docs/findings.md).
-            role = self._events_role(
-                "CentralBusRole", "Lets EventBridge forward eksight findings to the central bus", central_role_name
-            )
+            role = self._events_role("CentralBusRole", "Lets EventBridge forward eksight findings to the central bus")
+            # Tagged, so the central bus's policy can admit exactly this role of each source account (docs/findings.md).
+            tag_role(role, FINDINGS_TO_CENTRAL, deployment)
             self.rules["CentralBus"] = events.Rule(
                 self,
                 "ToCentralBus",
@@ -178,7 +178,7 @@ class FindingsBus(Construct):
             )
         )
 
-    def _events_role(self, construct_id: str, description: str, role_name: str | None = None) -> iam.Role:
+    def _events_role(self, construct_id: str, description: str) -> iam.Role:
         """A role only EventBridge rules on this bus can use (confused deputy: source account and rule ARN)."""
         stack = Stack.of(self)
         rules_of_this_bus = stack.format_arn(
@@ -190,7 +190,6 @@ class FindingsBus(Construct):
         return iam.Role(
             self,
             construct_id,
-            role_name=role_name,
             description=description,
             assumed_by=iam.ServicePrincipal(
                 "events.amazonaws.com",

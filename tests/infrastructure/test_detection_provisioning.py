@@ -121,9 +121,13 @@ def test_detection_stack_is_provisioned_on_the_ingestion_stacks_exports(synth: S
     assert json.loads(forwarder_queue["RedrivePolicy"])["maxReceiveCount"] == 5
     [statement] = json.loads(events.describe_event_bus(Name=out["FindingsBusName"])["Policy"])["Statement"]
     assert (statement["Effect"], statement["Action"]) == ("Deny", "events:PutEvents")
-    assert statement["Condition"] == {
-        "ArnNotEquals": {"aws:PrincipalArn": f"arn:aws:iam::{ACCOUNT}:role/eksight-detector-eu-west-1"}
-    }
+    iam = session.client("iam")
+    [detector_role] = [  # the role the detection stack tagged as this deployment's detector
+        role["Arn"]
+        for role in iam.list_roles()["Roles"]
+        if {"Key": "eksight:role", "Value": "detector"} in iam.list_role_tags(RoleName=role["RoleName"])["Tags"]
+    ]
+    assert statement["Condition"] == {"ArnNotEquals": {"aws:PrincipalArn": detector_role}}
 
     skipped = {s.type for s in detection.skipped}
     assert skipped == {"AWS::Lambda::Function", "AWS::Lambda::EventSourceMapping"}

@@ -66,7 +66,15 @@ def test_only_the_detector_role_may_put_events_on_the_findings_bus(minimal: dict
     }
     assert statement["Condition"] == {"ArnNotEquals": {"aws:PrincipalArn": detector_role}}
     role = template["Resources"][detector_role["Fn::GetAtt"][0]]["Properties"]
-    assert role["RoleName"] == "eksight-detector-us-east-1"  # the name the archive bucket policy uses
+    assert "RoleName" not in role  # no physical name: the archive bucket policy singles it out by its tags
+    assert {"Key": "eksight:role", "Value": "detector"} in role["Tags"]
+    assert {"Key": "eksight:deployment", "Value": "eksight-us-east-1"} in role["Tags"]
+
+
+def test_no_role_has_a_physical_name(minimal: dict[str, dict[str, Any]], multi: dict[str, dict[str, Any]]) -> None:
+    templates = {**minimal, **multi}
+    roles = [r["Properties"] for t in templates.values() for r in resources(t, "AWS::IAM::Role").values()]
+    assert roles and all("RoleName" not in role for role in roles)
 
 
 def test_every_rule_on_the_bus_matches_only_the_detectors_source_and_detail_type(
@@ -114,8 +122,10 @@ def test_events_roles_can_only_be_assumed_by_rules_of_this_bus_in_this_account(
             render(trust["Condition"]["ArnLike"]["aws:SourceArn"])
             == f"arn:aws:events:eu-west-1:111122223333:rule/<{bus_id}>/*"
         )
-    central = only([r for r in roles.values() if "RoleName" in r])
-    assert central["RoleName"] == "eksight-findings-to-central-eu-west-1"  # what the central bus policy names
+    # the central bus policy admits the forwarding role by its tags (docs/findings.md), the alert role has none
+    central = only([r for r in roles.values() if {"Key": "eksight:role", "Value": "findings-to-central"} in r["Tags"]])
+    assert {"Key": "eksight:deployment", "Value": "eksight-eu-west-1"} in central["Tags"]
+    assert "RoleName" not in central
 
 
 # --- 2. archive integrity ---------------------------------------------------------------------------------------
@@ -142,11 +152,23 @@ def test_archive_writes_are_reserved_to_firehose_and_the_detector_per_prefix(
     ]
     assert deliveries["Condition"] == {"ArnNotEquals": {"aws:PrincipalArn": [{"Fn::GetAtt": [firehose_role, "Arn"]}]}}
 
-    detector = statements["DetectorOutputOnlyByTheDetector"]
-    assert sorted(render(r).split(">")[-1] for r in detector["Resource"]) == ["/findings/*", "/quarantine/*"]
-    assert [render(p) for p in detector["Condition"]["ArnNotEquals"]["aws:PrincipalArn"]] == [
-        "arn:aws:iam::<AWS::AccountId>:role/eksight-detector-us-east-1"
-    ]
+    # The detector role of this deployment and account, by its tags: one Deny per key, so differing in any one
+    # key is denied (the conditions of one statement must all hold for it to apply).
+    detector = {
+        sid: statement for sid, statement in statements.items() if sid.startswith("DetectorOutputOnlyByTheDetector")
+    }
+    for statement in detector.values():
+        assert (statement["Effect"], statement["Action"]) == ("Deny", "s3:PutObject")
+        assert sorted(render(r).split(">")[-1] for r in statement["Resource"]) == ["/findings/*", "/quarantine/*"]
+    assert {sid: statement["Condition"] for sid, statement in detector.items()} == {
+        "DetectorOutputOnlyByTheDetector": {"StringNotEquals": {"aws:PrincipalTag/eksight:role": "detector"}},
+        "DetectorOutputOnlyByTheDetectorOfThisDeployment": {
+            "StringNotEquals": {"aws:PrincipalTag/eksight:deployment": "eksight-us-east-1"}
+        },
+        "DetectorOutputOnlyByTheDetectorOfThisAccount": {
+            "StringNotEquals": {"aws:PrincipalAccount": {"Ref": "AWS::AccountId"}}
+        },
+    }
 
     elsewhere = statements["NoWritesOutsideTheLayout"]
     assert "Condition" not in elsewhere  # nobody writes outside the layout
