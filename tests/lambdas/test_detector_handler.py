@@ -14,6 +14,9 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
+import subprocess
+import sys
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -24,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+import lambda_support
 import pytest
 from aws_lambda_powertools.utilities.data_classes import S3Event
 from lambda_support import SHARED_DATASETS, LambdaContext, emf_blobs, load_handler, metric_totals, metric_values
@@ -620,3 +624,30 @@ def test_the_handler_module_builds_its_app_from_the_environment_at_cold_start(
 
     assert module.handler({"Records": aws.deliveries()}, LambdaContext()) == {"batchItemFailures": []}
     assert seen == [key] and aws.published()
+
+
+DEFERRED = ("numpy", "eksight.core.archive_object", "eksight.core.behaviour.cache")
+
+
+@pytest.mark.parametrize("config", [None, {"rule_allow": {"EKS-100": {"principals": ["sa:monitoring/*"]}}}])
+def test_the_cold_start_leaves_detection_to_the_first_object(tmp_path: Path, config: dict[str, Any] | None) -> None:
+    """`import handler` as Lambda runs it (a fresh interpreter, the asset root on the path): settings, clients and
+    the entry point, not detection (the object pipeline, behavioural scoring with numpy), which the first object
+    imports; pydantic only when there is a detection config to validate."""
+    handler_dir = Path(lambda_support.ROOT) / "lambdas" / "detector"
+    environment = {
+        **os.environ,
+        **ENVIRONMENT,
+        "AWS_REGION": REGION,
+        "AWS_ACCESS_KEY_ID": "test",
+        "AWS_SECRET_ACCESS_KEY": "test",
+        "LAMBDA_TASK_ROOT": str(handler_dir),
+        "PYTHONPATH": f"{handler_dir}{os.pathsep}{lambda_support.ROOT}",
+    }
+    if config is not None:
+        (tmp_path / "detection.json").write_text(json.dumps(config))
+        environment["EKSIGHT_DETECTION_CONFIG"] = str(tmp_path / "detection.json")  # absolute: root / it is it
+    code = f"import sys, handler; print(*[m for m in {(*DEFERRED, 'pydantic')!r} if m in sys.modules])"
+    run = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=environment, capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert run.stdout.split() == ([] if config is None else ["pydantic"])
