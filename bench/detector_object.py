@@ -307,7 +307,7 @@ def main(argv: list[str] | None = None) -> int:
             figures.setdefault("cold_start_ms", median * 1000)
             figures.setdefault("first_object_ms", then_object * 1000)
             print(
-                f"  {label}: {median * 1000:.0f} ms (+ a first small object: {then_object * 1000:.0f} ms); "
+                f"  {label}: {median * 1000:.0f} ms (import + a first small object: {then_object * 1000:.0f} ms); "
                 "cumulative imports (-X importtime, one run):"
             )
             for cumulative, name in top:
