@@ -16,8 +16,8 @@ is retried; if the invocation dies (timeout, out of memory), the record expires 
 message processes the object again (re-published findings have the same ids: consumers dedupe on ``detail.id``).
 
 Cold start: the clients, the settings and the detection options are ready before the first invocation; detection
-itself (`eksight.core.archive_object`: decoder, rules, behavioural scoring with numpy — half of the imports) is
-imported with the first object, which needs it anyway (bench/detector_object.py measures both).
+itself (`eksight.core.archive_object`: decoder, rules, behavioural scoring with numpy — a third of the import time)
+is imported with the first object, which needs it anyway (bench/detector_object.py measures both).
 """
 
 from __future__ import annotations
