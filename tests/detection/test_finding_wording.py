@@ -30,6 +30,7 @@ INTERNAL = [
     re.compile(r"\b(UNSEEN|RARE|INFREQUENT|FREQUENT)\b"),
     re.compile(r"\b(before|of \d+)\)"),  # "(0 of 9 before)"
     re.compile(r"\bsurprise_bits\b|\bbits\b"),
+    re.compile(r"\(unnamed\)"),  # say what is known instead: a generated name's prefix, or that none was logged
 ]
 # Python or JSON reprs: None, [], ['x'], {...}, True/False.
 REPRS = re.compile(r"(?<!\. )(?<!^)\bNone\b|\[\]|\[['\"]|[{}]|\b(True|False)\b|\(\)")
@@ -92,7 +93,7 @@ def _anomaly_problems(finding: dict[str, Any]) -> list[str]:
     profile = finding["details"]["anomaly"]["profile"]
     deviation = finding["details"]["anomaly"]["deviation"]
     # A request or namespace the profile counted before is never called new.
-    claims = {"action": "never made a '{}' request", "namespace": "never worked in namespace {}"}
+    claims = {"action": "'{}' is a request it never made", "namespace": "never worked in namespace {}"}
     for feature, claim in claims.items():
         assessment = profile.get(feature)
         if assessment and assessment["observed"] >= 0.5 and claim.format(assessment["value"]) in deviation:
@@ -141,6 +142,7 @@ def test_every_finding_on_a_simulated_cluster_reads_plainly(tmp_path: Path) -> N
         ("cluster_list@(cluster) UNSEEN (0 of 0 before)", "internal identifier"),
         ("rules[1] apiGroups=[''] resources=['secrets']", "Python repr"),
         ("owner None", "Python repr"),
+        ("ServiceAccount kube-system/(unnamed) created", "internal identifier"),
         ("its first exec; first_use_of_sensitive_action", "snake_case name"),
         ("it never used network 10.0.0.0/24 before: 3 of its 410 requests", "prior count"),
     ],

@@ -149,7 +149,7 @@ def describe_anomaly(
         earlier = reference.own.events
         peer_label = f"{who} is new ({earlier:,} earlier request{_s(earlier)})"
         baseline = baseline_sentence(subject, profile, now, humans, peer_label=peer_label)
-        history = f"compared with {subject}, {_volume(profile)}"
+        history = f"compared with the {_volume(profile)} of {subject}"
     else:
         baseline = baseline_sentence(who, profile, now, humans)
         history = f"compared with its {_volume(profile)}"
@@ -204,7 +204,7 @@ def _feature_reason(
 ) -> str:
     value, profile, now, it = a.value, reference.profile, features.time, reference.it
     if a.feature == ACTION:
-        return _novel(a, reference, now, f"{it} never made a '{value}' request", f"'{value}' requests")
+        return _novel(a, reference, now, f"'{value}' is a request {it} never made", f"'{value}' requests")
     if a.feature == NAMESPACE:
         place = "cluster-wide (not namespaced) requests" if value == CLUSTER_SCOPE else f"namespace {value}"
         if value == CLUSTER_SCOPE:

@@ -15,6 +15,7 @@ from eksight.core.rules.common import (
     KUBE_SYSTEM,
     LOW,
     MEDIUM,
+    NAME_NOT_LOGGED,
     NODE,
     NODES,
     SERVICE_ACCOUNT,
@@ -162,7 +163,7 @@ def _secret_modified(ctx: RuleContext) -> Hit | None:
     body = as_dict(ctx.request)
     secret_type = as_str(body.get("type"))
     name = event.name or as_str(as_dict(body.get("metadata")).get("name"))
-    target = f"{event.namespace}/{name}" if name else event.namespace or "(unnamed)"
+    target = f"{event.namespace}/{name or NAME_NOT_LOGGED}" if event.namespace else name or NAME_NOT_LOGGED
     if secret_type == "kubernetes.io/service-account-token" and event.verb == "create":
         annotations = as_dict(as_dict(body.get("metadata")).get("annotations"))
         account = as_str(annotations.get("kubernetes.io/service-account.name"))
