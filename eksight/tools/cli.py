@@ -134,7 +134,8 @@ def replay(
     if unnamed:
         click.secho(
             f"warning: {unnamed} finding(s) name no cluster (cluster: {UNKNOWN_CLUSTER!r}): raw audit events do not "
-            "carry it; pass --cluster NAME (and --account, --region) for such files.",
+            "carry it; pass --cluster NAME (and --account, --region) for such files, or keep them under a path that "
+            "names it (…/cluster=NAME/… or …/aws/eks/NAME/cluster/…).",
             fg="yellow",
             err=True,
         )

@@ -163,7 +163,7 @@ def describe_anomaly(
         f"Unusual, {history}: {'; '.join(reasons) or 'its overall pattern'}. "
         f"For comparison, {baseline}"
     )
-    title = f"Unusual {what} by {who}"
+    title = f"Unusual {what} by {who.split(' (')[0]}"  # the role or session is in the text and the principal
     owner = who.split(" ")[0] if person else f"the team that runs {who.split(' ')[0]}"
     check = _CHECKS.get(features.action_class, _CHECKS[""]).format(who=owner)
     return AnomalyText(title, description, reasons, baseline, check + _COMPROMISED)
@@ -186,7 +186,7 @@ def _reasons(
     namespace = notable.get(NAMESPACE)
     if namespace is not None and _never(namespace):
         notable.pop(CLASS_NAMESPACE, None)  # a namespace it never touched holds no earlier secrets reads either
-    network_words = _network_reason(features, notable, reference)
+    network_words = zone_words = _network_reason(features, notable, reference)
     for feature, assessment in list(notable.items()):
         text = _feature_reason(assessment, features, reference, class_words)
         if feature in (NETWORK, SITE, ZONE):
@@ -195,8 +195,23 @@ def _reasons(
             text = ""  # "a client it never used" covers its version
         if text:
             reasons.append(text)
-    reasons.extend(_SIGNALS.get(s, s.replace("_", " ")) for s in signals if s != "first_use_of_sensitive_action")
+    # A signal already said by the reason it stands on adds only what it means.
+    implied = {"first_use_of_sensitive_action"}
+    if "credential_outside_cluster" in signals and ZONE in notable:
+        implied.add("credential_outside_cluster")
+        combined = (
+            f"{_CREDENTIAL_OUTSIDE}, which it had never been before"
+            if _never(notable[ZONE])
+            else f"{_CREDENTIAL_OUTSIDE}: {zone_words}"
+        )
+        reasons = [combined if r == zone_words else r for r in reasons]
+    if TOOL in notable or TOOL_VERSION in notable:
+        implied.add("new_tool_for_workload_identity")
+    reasons.extend(_SIGNALS.get(s, s.replace("_", " ")) for s in signals if s not in implied)
     return reasons
+
+
+_CREDENTIAL_OUTSIDE = "this workload or node credential was used from outside the cluster's network"
 
 
 def _feature_reason(

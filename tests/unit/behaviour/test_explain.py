@@ -90,7 +90,7 @@ def test_says_who_did_what_to_which_object_where_and_when() -> None:
     assert "(outside the cluster's network) with kubectl 1.29" in text.description
     assert "compared with its 120 requests over 9 days: it never worked in namespace payments." in text.description
     assert text.reasons == ["it never worked in namespace payments"]
-    assert text.title == "Unusual secrets access by alice@example.com (AWSReservedSSO_Dev_0123)"
+    assert text.title == "Unusual secrets access by alice@example.com"
     assert text.remediation.startswith("Ask alice@example.com whether they needed these secrets")
 
 
