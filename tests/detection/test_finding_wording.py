@@ -76,6 +76,10 @@ def problems(finding: dict[str, Any]) -> list[str]:
         found.append("description: no UTC time")
     if finding["cluster"] not in ("", "unknown") and f"cluster {finding['cluster']}" not in description:
         found.append(f"description: does not name cluster {finding['cluster']}")
+    principal = finding.get("principal", {})
+    for name in (principal.get("name", ""), principal.get("arn", "").rpartition("/")[2]):
+        if name and name.lower() in description.lower() and name not in description:
+            found.append(f"description: spells the principal's {name!r} in another case")
     if finding["detector"] == "anomaly":
         found.extend(_anomaly_problems(finding))
     if len(finding["title"]) > 120:

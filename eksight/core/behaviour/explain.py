@@ -76,8 +76,9 @@ _SIGNALS = {
     "new_tool_for_workload_identity": "a workload identity used a client it never used",
     "request_rate_spike": "its request rate this hour is far above its hourly norm",
     "failure_burst": "a burst of its requests were denied (HTTP 401/403)",
-    "novelty_burst_namespace": "it touched many namespaces it never worked in, far beyond its daily rate of new ones",
-    "novelty_burst_action": "it made many kinds of request it never made, far beyond its daily rate of new ones",
+    "novelty_burst_namespace": "it touched many namespaces it never worked in before, far beyond its daily rate of "
+    "new ones",
+    "novelty_burst_action": "it made many kinds of request it never made before, far beyond its daily rate of new ones",
 }
 # What to check first, by the security-relevant class of the request (features.action_class).
 _CHECKS = {
@@ -259,14 +260,12 @@ def _network_reason(features: EventFeatures, notable: dict[str, FeatureAssessmen
         return _novel(
             zone, reference, now, f"{reference.it} never made requests from {where}", f"requests from {where}"
         )
+    zone_words = _ZONE_WORDS.get(features.values.get(ZONE, ""), "")
     for assessment in (site, network):
         if assessment is not None:
+            named = f"network {assessment.value}" + (f" ({zone_words})" if zone_words else "")
             return _novel(
-                assessment,
-                reference,
-                now,
-                f"{reference.it} never used network {assessment.value} before",
-                f"requests from network {assessment.value}",
+                assessment, reference, now, f"{reference.it} never used {named} before", f"requests from {named}"
             )
     return ""
 

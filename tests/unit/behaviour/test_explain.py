@@ -99,7 +99,9 @@ def test_a_rare_value_is_counted_in_requests_of_the_profile_not_called_new() -> 
     rare = FeatureAssessment("network", "192.0.2.0/24", RARE, 1.5, 100.0, 0.0, 2.0)
     text = describe(features("list pods", ("team-a", "pods", "")), [rare], profile)
     # 1.5 of 100 (decayed) is 1.5 % of the 200 requests the profile holds
-    assert text.reasons == ["requests from network 192.0.2.0/24 are rare: about 3 of its 200 requests"]
+    assert text.reasons == [
+        "requests from network 192.0.2.0/24 (outside the cluster's network) are rare: about 3 of its 200 requests"
+    ]
     assert "never" not in text.description.split("For comparison")[0]
 
 
@@ -129,7 +131,10 @@ def test_what_one_reason_implies_is_not_repeated() -> None:
         ["first_use_of_sensitive_action"],
         what=CLASS_WORDS["exec"],
     )
-    assert text.reasons == ["its first exec/attach/port-forward", "it never used network 203.0.0.0/16 before"]
+    assert text.reasons == [
+        "its first exec/attach/port-forward",
+        "it never used network 203.0.0.0/16 (outside the cluster's network) before",
+    ]
     assert "ran a command (exec) in pod shop/web-1" in text.description
 
 
