@@ -112,11 +112,11 @@ def iso(epoch: float) -> str:
     return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def when_and_where(epoch: float, cluster: str) -> str:
-    """'At 2025-03-05 14:03:12 UTC in cluster prod': how finding text says when and where an event happened."""
+def when_and_where(epoch: float, cluster: str, note: str = "") -> str:
+    """'At 2025-03-05 14:03:12 UTC (note) in cluster prod': how finding text says when and where an event happened."""
     moment = datetime.fromtimestamp(epoch, UTC)
     where = f" in cluster {cluster}" if cluster and cluster != UNKNOWN_CLUSTER else ""
-    return f"At {moment:%Y-%m-%d %H:%M:%S} UTC{where}"
+    return f"At {moment:%Y-%m-%d %H:%M:%S} UTC" + (f" ({note})" if note else "") + where
 
 
 @dataclass(frozen=True, slots=True)

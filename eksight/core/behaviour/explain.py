@@ -158,16 +158,38 @@ def describe_anomaly(
     hour_is_a_reason = any(a.feature == HOUR and a.bits >= NOTABLE_BITS for a in result.assessments)
     own_hours = humans and not reference.peer_label and not hour_is_a_reason
     usual_hours = _active_hours(reference.own) if own_hours and reference.own.hours else ""
-    usual = f" ({_WEEKDAYS[int(features.time // DAY + 3) % 7]}; usually active {usual_hours})" if usual_hours else ""
+    usual = f"{_WEEKDAYS[int(features.time // DAY + 3) % 7]}; usually active {usual_hours}" if usual_hours else ""
     description = (
-        f"{when_and_where(features.time, cluster)}{usual}, {who} {_deed(features)}{_origin(features)}. "
-        f"Unusual, {history}: {'; '.join(reasons) or 'its overall pattern'}. "
+        f"{when_and_where(features.time, cluster, usual)}, {who} {_deed(features)}{_origin(features)}. "
+        f"Unusual, {history}: {'; '.join(reasons) or _small_differences(result)}. "
         f"For comparison, {baseline}"
     )
     title = f"Unusual {what} by {who.split(' (')[0]}"  # the role or session is in the text and the principal
     owner = who.split(" ")[0] if person else f"the team that runs {who.split(' ')[0]}"
     check = _CHECKS.get(features.action_class, _CHECKS[""]).format(who=owner)
     return AnomalyText(title, description, reasons, baseline, check + _COMPROMISED)
+
+
+def _small_differences(result: EventScore) -> str:
+    """When no single aspect stands out: the modest ones that together did."""
+    aspects = sorted({_ASPECTS.get(a.feature, "request") for a in result.assessments if a.bits > 0})
+    return f"several small differences together (its {_join(aspects)})" if aspects else "its overall pattern"
+
+
+_ASPECTS = {
+    ACTION: "request",
+    NAMESPACE: "namespace",
+    NETWORK: "network",
+    SITE: "network",
+    ZONE: "network",
+    TOOL: "client",
+    TOOL_VERSION: "client",
+    HOUR: "hour",
+    IMAGE: "image",
+    PERMISSION: "permission check",
+    CLASS: "kind of request",
+    CLASS_NAMESPACE: "kind of request in this namespace",
+}
 
 
 def _reasons(

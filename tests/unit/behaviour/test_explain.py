@@ -222,3 +222,15 @@ def test_objects_beyond_the_listed_ones_are_counted() -> None:
     (finding,) = aggregator.findings()
     assert len(finding.resources) == MAX_RESOURCES
     assert finding.details["resources_not_listed"] == 5  # 25 distinct secrets, 20 listed
+
+
+def test_modest_differences_that_only_together_stood_out_are_named() -> None:
+    profile = learned(60)
+    modest = [
+        FeatureAssessment("network", "192.0.2.0/24", RARE, 1.0, 60.0, 0.0, 0.6),
+        FeatureAssessment("hour", "80", RARE, 0.1, 1.0, 0.0, 0.8),
+        FeatureAssessment("namespace", "team-a", "FREQUENT", 50.0, 60.0, 0.0, 0.0),
+    ]
+    text = describe(features("get secrets", ("team-a", "secrets", "db"), "secrets"), modest, profile)
+    assert text.reasons == []
+    assert "over 9 days: several small differences together (its hour and network)." in text.description
