@@ -35,7 +35,7 @@ def test_other_log_groups_name_no_cluster(log_group: str) -> None:
     ("path", "cluster"),
     [
         ("exports/aws/eks/prod-eks/cluster/audit.jsonl.gz", "prod-eks"),
-        ("/tmp/aws/eks/prod/cluster/2025/03/part-0.gz", "prod"),
+        ("/data/aws/eks/prod/cluster/2025/03/part-0.gz", "prod"),
         (r"C:\exports\aws\eks\lab\cluster\f.json", "lab"),
         ("exports/aws/eks/prod/cluster-archive/f.gz", None),
         ("exports/aws/eks/prod/f.gz", None),
