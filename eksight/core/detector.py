@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from eksight.core.behaviour.analyzer import BehaviourAnalyzer
 from eksight.core.decode import Quarantined, RawEvent
 from eksight.core.events import AuditEvent, EventError, event_time, parse_event
-from eksight.core.findings import DEFAULT_WINDOW_SECONDS, Finding, FindingAggregator, Severity
+from eksight.core.findings import DEFAULT_WINDOW_SECONDS, UNKNOWN_CLUSTER, Finding, FindingAggregator, Severity
 from eksight.core.identity import resolve_principal
 from eksight.core.rules import default_engine
 from eksight.core.rules.engine import RuleEngine
@@ -96,7 +96,7 @@ class Detector:
         time = own_time or (record.log_time_ms or 0) / 1000 or self._last_time
         self._last_time = max(self._last_time, time)
         context = record.context
-        cluster = context.cluster or self.defaults[0] or "unknown"
+        cluster = context.cluster or self.defaults[0] or UNKNOWN_CLUSTER
         account = context.account or self.defaults[1]
         region = context.region or self.defaults[2]
         principal = resolve_principal(event)

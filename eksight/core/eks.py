@@ -10,6 +10,8 @@ import re
 
 # Matches (fullmatch) one cluster's group; group 1 is the cluster name (EKS cluster names contain no "/").
 CLUSTER_LOG_GROUP = re.compile(r"/aws/eks/([^/]+)/cluster")
+# The same group as directories of a path: raw files saved under their log group's name keep their cluster.
+_CLUSTER_LOG_GROUP_IN_PATH = re.compile(r"(?:^|/)aws/eks/([^/]+)/cluster(?:/|$)")
 # Every cluster's group, as an IAM resource or condition pattern (``arn:…:log-group:/aws/eks/*``).
 ANY_CLUSTER_LOG_GROUP = "/aws/eks/*"
 
@@ -21,4 +23,10 @@ def cluster_log_group(cluster: str) -> str:
 def cluster_from_log_group(log_group: str) -> str | None:
     """The cluster whose control-plane log group this is, or None for any other group."""
     match = CLUSTER_LOG_GROUP.fullmatch(log_group)
+    return match.group(1) if match else None
+
+
+def cluster_from_path(path: str) -> str | None:
+    """The cluster of a file kept under its log group's name (``exports/aws/eks/prod/cluster/…``), or None."""
+    match = _CLUSTER_LOG_GROUP_IN_PATH.search(path.replace("\\", "/"))
     return match.group(1) if match else None

@@ -35,7 +35,9 @@ class Severity(IntEnum):
 
 
 MAX_EVIDENCE = 50
-MAX_RESOURCES = 20  # objects listed on a finding that folds a principal's sweep of many objects
+UNKNOWN_CLUSTER = "unknown"  # the cluster of records whose source names none (raw files replayed without --cluster)
+MAX_RESOURCES = 20  # objects listed on a finding that folds many objects (a sweep, an anomaly's requests)
+MAX_UNLISTED = 10_000  # distinct objects beyond MAX_RESOURCES counted per finding (details.resources_not_listed)
 DEFAULT_WINDOW_SECONDS = 3600.0
 
 
@@ -110,6 +112,13 @@ def iso(epoch: float) -> str:
     return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
+def when_and_where(epoch: float, cluster: str, note: str = "") -> str:
+    """'At 2025-03-05 14:03:12 UTC (note) in cluster prod': how finding text says when and where an event happened."""
+    moment = datetime.fromtimestamp(epoch, UTC)
+    where = f" in cluster {cluster}" if cluster and cluster != UNKNOWN_CLUSTER else ""
+    return f"At {moment:%Y-%m-%d %H:%M:%S} UTC" + (f" ({note})" if note else "") + where
+
+
 @dataclass(frozen=True, slots=True)
 class Observation:
     """One event's contribution to a finding (what a rule or detector produces)."""
@@ -147,6 +156,7 @@ class FindingAggregator:
         self._open: dict[tuple[tuple[str, ...], float], Finding] = {}  # (what and who, window start) → finding
         self._oldest_open = float("-inf")
         self._closed: list[Finding] = []
+        self._unlisted: dict[str, set[ResourceRef]] = {}  # open finding id → objects touched beyond MAX_RESOURCES
 
     def add(self, observation: Observation) -> Finding:
         target = observation.target
@@ -188,18 +198,24 @@ class FindingAggregator:
         finding.first_seen = min(finding.first_seen, observation.time)
         finding.last_seen = max(finding.last_seen, observation.time)
         if observation.severity > finding.severity:
-            finding.severity, finding.title, finding.description = (
+            finding.severity, finding.title, finding.description, finding.remediation = (
                 observation.severity,
                 observation.title,
                 observation.description,
+                observation.remediation,
             )
         if observation.detector == "anomaly" and observation.details and finding.count > 1:
             _merge_anomaly(finding, observation)
         if len(finding.evidence) < self.max_evidence and observation.audit_id not in finding.evidence:
             finding.evidence.append(observation.audit_id)
         touched = observation.touched
-        if touched is not None and touched not in finding.resources and len(finding.resources) < MAX_RESOURCES:
-            finding.resources.append(touched)
+        if touched is not None and touched not in finding.resources:
+            if len(finding.resources) < MAX_RESOURCES:
+                finding.resources.append(touched)
+            elif len(unlisted := self._unlisted.setdefault(finding.id, set())) < MAX_UNLISTED:
+                unlisted.add(touched)
+        if finding.id in self._unlisted:  # set again after each event: an anomaly's merge replaces its details
+            finding.details["resources_not_listed"] = len(self._unlisted[finding.id])
         add_unique(finding.source_ips, observation.source_ip, 20)
         add_unique(finding.user_agents, observation.user_agent, 10)
         return finding
@@ -220,7 +236,9 @@ class FindingAggregator:
         if not self._open or window_start <= self._oldest_open:
             return
         for key in [k for k in self._open if k[1] < window_start]:
-            self._closed.append(self._open.pop(key))
+            finding = self._open.pop(key)
+            self._unlisted.pop(finding.id, None)
+            self._closed.append(finding)
         self._oldest_open = min((start for _, start in self._open), default=window_start)
 
 
@@ -242,6 +260,7 @@ def _merge_anomaly(finding: Finding, observation: Observation) -> None:
         finding.type = observation.type
         if observation.severity >= finding.severity:
             finding.title, finding.description = observation.title, observation.description
+            finding.remediation = observation.remediation
     profile = anomaly.setdefault("profile", {})
     for feature, assessment in other_profile.items():
         kept = profile.get(feature)

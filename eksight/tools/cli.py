@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from eksight.core.findings import Finding, Severity, to_json_line
+from eksight.core.findings import UNKNOWN_CLUSTER, Finding, Severity, to_json_line
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -20,7 +20,6 @@ if TYPE_CHECKING:
 
 PROGRESS_MIN_BYTES = 2 * 1024 * 1024  # a progress bar (on a terminal) from about 2 s of work (gzip input)
 EXIT_NO_EVENTS = 3  # replay read its inputs but found no audit event in them
-UNKNOWN_CLUSTER = "unknown"  # the cluster the detector names when neither the record nor --cluster does
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -135,7 +134,8 @@ def replay(
     if unnamed:
         click.secho(
             f"warning: {unnamed} finding(s) name no cluster (cluster: {UNKNOWN_CLUSTER!r}): raw audit events do not "
-            "carry it; pass --cluster NAME (and --account, --region) for such files.",
+            "carry it; pass --cluster NAME (and --account, --region) for such files, or keep them under a path that "
+            "names it (…/cluster=NAME/… or …/aws/eks/NAME/cluster/…).",
             fg="yellow",
             err=True,
         )

@@ -159,6 +159,19 @@ def test_findings_without_a_cluster_warn_and_name_the_flag(tmp_path: Path) -> No
     assert named.exit_code == 0 and "warning" not in named.stderr
 
 
+@needs_datasets
+def test_raw_files_kept_under_their_log_group_name_their_cluster(tmp_path: Path) -> None:
+    kept = tmp_path / "aws" / "eks" / "lab" / "cluster" / "exec_pod.json"
+    kept.parent.mkdir(parents=True)
+    kept.write_bytes((DATASETS / "falco-k8s-audit" / "exec_pod.json").read_bytes())
+    out = tmp_path / "f.jsonl"
+    result = CliRunner().invoke(main, ["replay", str(tmp_path), "-o", str(out)])
+    assert result.exit_code == 0 and "warning" not in result.stderr, result.output
+    findings = [json.loads(line) for line in out.read_text().splitlines()]
+    assert findings and {f["cluster"] for f in findings} == {"lab"}
+    assert all("in cluster lab" in f["description"] for f in findings)
+
+
 def test_no_color_removes_the_colours(tmp_path: Path) -> None:
     empty = tmp_path / "empty.jsonl"
     empty.touch()

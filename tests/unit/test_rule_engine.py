@@ -133,7 +133,9 @@ def test_hit_specifics_override_severity_and_extend_the_description() -> None:
         predicate=lambda ctx: Hit(detail=f"secret {ctx.event.name}", severity=Severity.HIGH),
     )
     (hit,) = run([specific], [make_event()])
-    assert hit.severity is Severity.HIGH and hit.description == "desc. secret db"
+    assert (
+        hit.severity is Severity.HIGH and hit.description == "desc. At 2024-09-10 10:00:00 UTC in cluster c: secret db"
+    )
     assert hit.target is not None and (hit.target.kind, hit.target.name) == ("secrets", "db")
 
 

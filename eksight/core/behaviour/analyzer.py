@@ -80,6 +80,7 @@ TYPES = {
     WORKLOAD: ("Execution:Kubernetes/AnomalousBehavior.WorkloadDeployed", "workload deployment"),
     "": ("InitialAccess:Kubernetes/AnomalousBehavior.UnusualIdentityUse", "use of its credentials"),
 }
+CLASS_WORDS = {action_class: what for action_class, (_, what) in TYPES.items()}
 _WORKLOAD_RESOURCES = frozenset(
     {"pods", "deployments", "daemonsets", "statefulsets", "replicasets", "jobs", "cronjobs", "replicationcontrollers"}
 )
@@ -272,8 +273,7 @@ class BehaviourAnalyzer:
         now = features.time
         humans = pending.principal_class in (HUMAN, AUTOMATION)
         if result.reference == "own":
-            baseline = explain.baseline_sentence(principal.display, own, now, humans)
-            reference = own
+            reference = explain.Reference(own, own)
         else:
             assert peer is not None
             label = (
@@ -283,32 +283,29 @@ class BehaviourAnalyzer:
                 if principal.kind == SSO_ROLE
                 else PEER_LABELS[pending.principal_class]
             )
-            baseline = explain.baseline_sentence(
-                f"its peers ({label})",
-                peer,
-                now,
-                humans,
-                peer_label=f"{principal.display} is new ({own.events} earlier requests)",
-            )
-            reference = peer
-        deviation = explain.deviation_sentence(result.assessments, result.signals, what, own.span_days)
+            reference = explain.Reference(peer, own, peer_label=label)
+        text = explain.describe_anomaly(
+            features,
+            result,
+            reference,
+            who=principal.display,
+            cluster=pending.cluster,
+            humans=humans,
+            person=pending.principal_class == HUMAN,
+            what=what,
+            class_words=CLASS_WORDS,
+        )
         verb_target = features.values.get("action", "")
         namespace, resource, name = features.target
-        where = f" in {namespace}" if namespace else ""
-        title = f"Unusual {what} by {principal.display}"
-        description = (
-            f"{principal.display} made a request unusual for it: {verb_target}{where}. "
-            f"Unusual: {deviation}. Baseline: {baseline}"
-        )
         anomaly = {
             "score": result.score,
             "reference": "principal" if result.reference == "own" else "peer group",
             "profile": {a.feature: a.as_dict() for a in result.assessments},
             "signals": list(result.signals),
-            "baseline": baseline,
-            "deviation": deviation,
+            "baseline": text.baseline,
+            "deviation": "; ".join(text.reasons),
             "training_period": {
-                **explain.training_period(reference),
+                **explain.training_period(reference.profile),
                 "learning_end": iso(cluster_state.first_seen + self.learning_seconds),
             },
         }
@@ -317,8 +314,8 @@ class BehaviourAnalyzer:
             rule_id=RULE_ID,
             type=finding_type,
             severity=severity,
-            title=title,
-            description=description,
+            title=text.title,
+            description=text.description,
             cluster=pending.cluster,
             account=pending.account,
             region=pending.region,
@@ -329,8 +326,9 @@ class BehaviourAnalyzer:
             audit_id=features.audit_id,
             source_ip=features.source_ip,
             user_agent=features.user_agent,
+            touched=ResourceRef(namespace, resource, name) if resource else None,
             mitre=(),
-            remediation=_REMEDIATION,
+            remediation=text.remediation,
             details={
                 "anomaly": anomaly,
                 "action": verb_target,
@@ -466,11 +464,5 @@ def _keys(pending: _Pending) -> tuple[Key, Key | None]:
         group = pending.principal_class
     return own, (f"{cluster}|peer:{group}", "peer")
 
-
-_REMEDIATION = (
-    "Confirm with the owner of this identity that they made these requests from this network and "
-    "tool. If not, treat its credentials as compromised: revoke the IAM session or rotate the "
-    "service-account token, and review what it read or changed."
-)
 
 __all__ = ["BehaviourAnalyzer", "is_mature"]

@@ -6,6 +6,8 @@ from collections import Counter
 from dataclasses import dataclass, field, replace
 from urllib.parse import unquote
 
+from eksight.core.eks import cluster_from_path
+
 MAX_RECORD_BYTES = 1 << 20
 """Largest single record (an audit event) accepted; bigger ones are quarantined as ``oversized``."""
 MAX_DOCUMENT_BYTES = 32 << 20
@@ -85,13 +87,16 @@ NO_CONTEXT = SourceContext()
 def context_from_key(key: str, base: SourceContext = NO_CONTEXT) -> SourceContext:
     """Context from Hive-style ``name=value`` parts of an object key or path (``audit/account=1/region=r/
     cluster=c/...``); recognised names: account (account_id), region, cluster (cluster_name), log_group,
-    log_stream (values URL-decoded). Missing names keep ``base``'s values."""
+    log_stream (values URL-decoded); else the cluster of a log group's path (``aws/eks/<cluster>/cluster/``).
+    Missing names keep ``base``'s values."""
     values: dict[str, str] = {}
     for part in key.replace("\\", "/").split("/"):
         name, sep, value = part.partition("=")
         target = _KEY_NAMES.get(name.lower()) if sep else None
         if target and value:
             values[target] = unquote(value)
+    if "cluster" not in values and (cluster := cluster_from_path(key)):
+        values["cluster"] = unquote(cluster)
     return replace(base, **values) if values else base
 
 

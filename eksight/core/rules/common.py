@@ -208,6 +208,22 @@ def dry_run(ctx: RuleContext) -> bool:
     return "dryRun=" in ctx.event.request_uri
 
 
+NAME_NOT_LOGGED = "(name not logged)"  # creates logged at Metadata level name no object
+
+
+def shown_name(ctx: RuleContext) -> str:
+    """The object's name as finding text shows it: `object_name`, a generated name as 'web-… (generated)', or
+    NAME_NOT_LOGGED."""
+    name = object_name(ctx)
+    if not name:
+        return NAME_NOT_LOGGED
+    if ctx.event.name:
+        return name
+    metadata = ctx.body.get("metadata") if isinstance(ctx.body, dict) else None
+    named = isinstance(metadata, dict) and metadata.get("name")
+    return name if named else f"{name}… (generated)"
+
+
 def object_name(ctx: RuleContext) -> str:
     """objectRef.name, else metadata.name of the body (creates are logged without a name)."""
     if ctx.event.name:

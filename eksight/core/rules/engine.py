@@ -8,7 +8,7 @@ from collections import Counter, OrderedDict, deque
 from collections.abc import Iterable, Iterator
 
 from eksight.core.events import AuditEvent
-from eksight.core.findings import Observation, ResourceRef
+from eksight.core.findings import Observation, ResourceRef, when_and_where
 from eksight.core.identity import Principal
 from eksight.core.rules.base import AllowList, Hit, Rule, RuleContext, Threshold
 
@@ -171,7 +171,7 @@ def _observation(
 ) -> Observation:
     touched = _target(event) if rule.fold and hit.target else None
     target = hit.target or _target(event)
-    description = rule.description + (f" {hit.detail}" if hit.detail else "")
+    description = f"{rule.description} {when_and_where(time, cluster)}" + (f": {hit.detail}" if hit.detail else ".")
     return Observation(
         detector="rule",
         rule_id=rule.id,

@@ -16,7 +16,15 @@ from typing import Any
 from eksight.core.findings import ResourceRef, Severity
 from eksight.core.rules import defaults
 from eksight.core.rules.base import Hit, Rule, RuleContext
-from eksight.core.rules.common import HUMAN_KINDS, SYSTEM_NAMESPACES, dry_run, helm_managed, object_name
+from eksight.core.rules.common import (
+    HUMAN_KINDS,
+    NAME_NOT_LOGGED,
+    SYSTEM_NAMESPACES,
+    dry_run,
+    helm_managed,
+    object_name,
+    shown_name,
+)
 from eksight.core.untrusted import as_dict, as_list
 
 WRITE = frozenset({"create", "update", "patch"})
@@ -282,13 +290,16 @@ def _service_account_in_system_namespace(ctx: RuleContext) -> Hit | None:
         return None
     name = object_name(ctx)
     known = name in KNOWN_ADDON_SERVICE_ACCOUNTS
-    why = (
-        "the usual name of an add-on's account"
-        if known
-        else ("an identity there blends in with add-ons" if name else "name not logged")
+    why = "the usual name of an add-on's account" if known else "an identity there blends in with add-ons"
+    detail = (
+        f"ServiceAccount {namespace}/{shown_name(ctx)} created by {ctx.principal.display}: {why}."
+        if name
+        else f"{ctx.principal.display} created a ServiceAccount in {namespace}; the audit record does not carry its "
+        f"name (the request body was not logged): list the service accounts of {namespace} by creation time to "
+        "find it."
     )
     return Hit(
-        detail=f"ServiceAccount {namespace}/{name or '(unnamed)'} created by {ctx.principal.display}: {why}.",
+        detail=detail,
         severity=Severity.LOW if known else None,
         target=_target(ctx),
     )
@@ -299,7 +310,7 @@ def _namespace_by_person(ctx: RuleContext) -> Hit | None:
         return None
     name = object_name(ctx) or ctx.event.namespace
     return Hit(
-        detail=f"Namespace {name or '(unnamed)'} created by {ctx.principal.display}.",
+        detail=f"Namespace {name or NAME_NOT_LOGGED} created by {ctx.principal.display}.",
         target=ResourceRef("", "namespaces", name),
     )
 

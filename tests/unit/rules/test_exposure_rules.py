@@ -268,6 +268,18 @@ def test_service_account_in_kube_system() -> None:
     assert found == {"cluster-ops": Severity.MEDIUM, "x": Severity.MEDIUM, "aws-load-balancer-controller": Severity.LOW}
 
 
+def test_a_service_account_created_without_a_logged_name_is_described_plainly() -> None:
+    """Creates are logged without objectRef.name; at Metadata level there is no body to read it from either."""
+    unnamed = one(detect(RULES, audit_event("create", "serviceaccounts", namespace="kube-system")), "EKS-504")
+    assert "created a ServiceAccount in kube-system; the audit record does not carry its name" in unnamed.description
+    generated = audit_event(
+        "create", "serviceaccounts", namespace="kube-system", request={"metadata": {"generateName": "builder-"}}
+    )
+    finding = one(detect(RULES, generated), "EKS-504")
+    assert "ServiceAccount kube-system/builder-… (generated) created by" in finding.description
+    assert "(unnamed)" not in unnamed.description + finding.description
+
+
 def test_namespace_created_by_a_person_is_inventory() -> None:
     findings = detect(
         RULES,

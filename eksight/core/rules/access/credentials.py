@@ -16,6 +16,7 @@ from eksight.core.rules.common import (
     KUBE_SYSTEM,
     LOW,
     MEDIUM,
+    NAME_NOT_LOGGED,
     NODES,
     SERVICE_ACCOUNT,
     SYSTEM,
@@ -96,7 +97,7 @@ def _csr_created(ctx: RuleContext) -> Hit | None:
     body = as_dict(ctx.body)
     spec = body.get("spec")
     name = event.name or as_str(as_dict(body.get("metadata")).get("name"))
-    head = f"CSR {name or '(unnamed)'} created by {who(ctx)} {origin(ctx)}"
+    head = f"CSR {name or NAME_NOT_LOGGED} created by {who(ctx)} {origin(ctx)}"
     if not isinstance(spec, dict):
         return Hit(f"{head}; the request body was not logged, so its signer is unknown.", severity=MEDIUM)
     signer, usages, client, masters, node = csr_summary(spec)

@@ -15,6 +15,7 @@ from eksight.core.rules.common import (
     KUBE_SYSTEM,
     LOW,
     MEDIUM,
+    NAME_NOT_LOGGED,
     NODE,
     NODES,
     SERVICE_ACCOUNT,
@@ -81,17 +82,17 @@ def _secrets_listed_kube_system(ctx: RuleContext) -> Hit | None:
     if event.namespace != KUBE_SYSTEM:
         return None
     kind = ctx.principal.kind
-    what = f"{event.verb} of kube-system secrets by {who(ctx)} {origin(ctx)}"
+    what = f"{event.verb.title()} of kube-system secrets by {who(ctx)} {origin(ctx)}"  # names keep their case
     if kind == SERVICE_ACCOUNT:
         if tool_ua(event.user_agent, kind):
             return Hit(f"{what}: a service-account token used with a person's tool.", severity=HIGH)
         if informer_read(ctx):
             return None
-        return Hit(f"{what.capitalize()} (service account).", severity=LOW)
+        return Hit(f"{what} (service account).", severity=LOW)
     scope = _selector_scope(query_params(ctx))
     if scope and kind != NODE:
-        return Hit(f"{what.capitalize()}, narrowed by {clip(scope, 100)}.", severity=LOW)
-    return Hit(f"{what.capitalize()}: kube-system holds the cluster's own credentials.", severity=MEDIUM)
+        return Hit(f"{what}, narrowed by {clip(scope, 100)}.", severity=LOW)
+    return Hit(f"{what}: kube-system holds the cluster's own credentials.", severity=MEDIUM)
 
 
 def _secret_read_suspicious_ua(ctx: RuleContext) -> Hit | None:
@@ -162,7 +163,7 @@ def _secret_modified(ctx: RuleContext) -> Hit | None:
     body = as_dict(ctx.request)
     secret_type = as_str(body.get("type"))
     name = event.name or as_str(as_dict(body.get("metadata")).get("name"))
-    target = f"{event.namespace}/{name}" if name else event.namespace or "(unnamed)"
+    target = f"{event.namespace}/{name or NAME_NOT_LOGGED}" if event.namespace else name or NAME_NOT_LOGGED
     if secret_type == "kubernetes.io/service-account-token" and event.verb == "create":
         annotations = as_dict(as_dict(body.get("metadata")).get("annotations"))
         account = as_str(annotations.get("kubernetes.io/service-account.name"))

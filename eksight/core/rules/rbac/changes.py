@@ -6,7 +6,7 @@ from __future__ import annotations
 from eksight.core.findings import Severity
 from eksight.core.rules import defaults
 from eksight.core.rules.base import Hit, Rule, RuleContext
-from eksight.core.rules.common import dry_run, object_name
+from eksight.core.rules.common import dry_run, object_name, shown_name
 from eksight.core.rules.rbac.vocabulary import (
     BOOTSTRAP_NAMES,
     BOOTSTRAP_PREFIXES,
@@ -81,7 +81,7 @@ def _rbac_inventory(ctx: RuleContext) -> Hit | None:
         return None
     verb = "deleted" if ctx.event.verb.startswith("delete") else "created"
     ns = f" in {ctx.event.namespace}" if ctx.event.namespace else ""
-    return Hit(detail=f"{ctx.event.resource[:-1]} {object_name(ctx) or '(unnamed)'}{ns} {verb}.", target=target(ctx))
+    return Hit(detail=f"{ctx.event.resource[:-1]} {shown_name(ctx)}{ns} {verb}.", target=target(ctx))
 
 
 _SYSTEM = defaults.SYSTEM

@@ -143,9 +143,24 @@ def _specific_risks(rule: RbacRule, grants: Callable[..., bool], every_verb: boo
 
 
 def _line_text(index: int, rule: RbacRule) -> str:
+    """'rules[1] (get, list, watch on secrets of the core API group)': the role's line as people read it."""
+    verbs = _listed(rule.verbs, "every verb")
     if rule.non_resource_urls and not rule.resources:
-        return f"rules[{index}] nonResourceURLs={list(rule.non_resource_urls)} verbs={list(rule.verbs)}"
-    return f"rules[{index}] apiGroups={list(rule.api_groups)} resources={list(rule.resources)} verbs={list(rule.verbs)}"
+        return f"rules[{index}] ({verbs} on URL paths {_listed(rule.non_resource_urls, 'every path')})"
+    groups = rule.api_groups
+    named = ", ".join("the core" if group == "" else group for group in groups)
+    scope = (
+        " of every API group"
+        if "*" in groups
+        else f" of {named} API group{'s' if len(groups) > 1 else ''}"
+        if groups
+        else ""
+    )
+    return f"rules[{index}] ({verbs} on {_listed(rule.resources, 'every resource')}{scope})"
+
+
+def _listed(items: tuple[str, ...] | list[str], wildcard: str) -> str:
+    return wildcard if "*" in items else ", ".join(items) or "nothing"
 
 
 def _rules_changed(ctx: RuleContext) -> bool | None:

@@ -9,7 +9,7 @@ from typing import Any
 
 from eksight.core.findings import Severity
 from eksight.core.rules.base import Hit, Rule, RuleContext
-from eksight.core.rules.common import NODES, SYSTEM_NAMESPACES, dry_run, object_name
+from eksight.core.rules.common import NODES, SYSTEM_NAMESPACES, dry_run, object_name, shown_name
 from eksight.core.rules.workloads.host_access import (
     HIGH_CAPABILITIES,
     MEDIUM_CAPABILITIES,
@@ -104,7 +104,7 @@ def _pod_in_system_namespace(ctx: RuleContext) -> Hit | None:
         return None
     images = images_of(specs[0]) if specs else "body not logged"
     return Hit(
-        detail=f"Pod {object_name(ctx) or '(unnamed)'} created directly in {namespace} by "
+        detail=f"Pod {shown_name(ctx)} created directly in {namespace} by "
         f"{ctx.principal.display}; containers: {images}.",
         target=workload_target(ctx),
     )

@@ -16,7 +16,14 @@ from collections import OrderedDict
 from eksight.core.findings import Severity
 from eksight.core.rules import defaults
 from eksight.core.rules.base import AllowList, Hit, Rule, RuleContext
-from eksight.core.rules.common import NODES, SERVICE_ACCOUNT, SYSTEM_NAMESPACES, helm_managed, object_name, who
+from eksight.core.rules.common import (
+    NODES,
+    SERVICE_ACCOUNT,
+    SYSTEM_NAMESPACES,
+    helm_managed,
+    shown_name,
+    who,
+)
 from eksight.core.rules.workloads.views import WORKLOAD_ALLOW, WORKLOAD_RESOURCES, WRITE, pod_specs_of
 
 LEARNING_SECONDS = 86_400.0
@@ -62,7 +69,7 @@ def _new_registry(ctx: RuleContext) -> Hit | None:
     listing = ", ".join(f"{registry} ({image})" for registry, image in sorted(new.items()))
     where = f"{ctx.event.namespace}/" if ctx.event.namespace else ""
     return Hit(
-        f"{who(ctx)} {ctx.event.verb} {ctx.event.resource} {where}{object_name(ctx) or '(unnamed)'} with an image "
+        f"{who(ctx)} {ctx.event.verb} {ctx.event.resource} {where}{shown_name(ctx)} with an image "
         f"from a registry no workload in this cluster used before: {listing}"
         + (" (during the first day of observed workloads: learning)." if learning else "")
         + (" (installed with Helm: a chart's release brings its vendor's images)." if helm and not learning else "")
@@ -84,7 +91,7 @@ def _control_plane_namespace_workload(ctx: RuleContext) -> Hit | None:
     if images and all(ctx.allow.allows_image(image) for image in images):
         return None
     shown = ", ".join(images[:4]) or "images not logged"
-    head = f"{who(ctx)} created {event.resource.removesuffix('s')} {namespace}/{object_name(ctx) or '(unnamed)'}"
+    head = f"{who(ctx)} created {event.resource.removesuffix('s')} {namespace}/{shown_name(ctx)}"
     how = "with Helm, how add-ons are installed" if helm_managed(ctx) else "by hand or by a pipeline"
     return Hit(f"{head} {how} ({shown}): workloads there blend in with the add-ons and can use their service accounts.")
 

@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from eksight.core.findings import ResourceRef, Severity
 from eksight.core.rules import defaults
 from eksight.core.rules.base import Hit, RuleContext
-from eksight.core.rules.common import HUMAN_KINDS, dry_run, object_name
+from eksight.core.rules.common import HUMAN_KINDS, NAME_NOT_LOGGED, dry_run, object_name
 from eksight.core.workloads import ContainerView, PodSpecView
 
 WORKLOAD_RESOURCES = frozenset(
@@ -62,7 +62,7 @@ def addon_pod(ctx: RuleContext, spec: PodSpecView) -> bool:
 
 def owner_of(spec: PodSpecView) -> str:
     where = f"{spec.namespace}/" if spec.namespace else ""
-    return f"{spec.owner_kind} {where}{spec.name or '(unnamed)'}"
+    return f"{spec.owner_kind} {where}{spec.name or NAME_NOT_LOGGED}"
 
 
 def workload_target(ctx: RuleContext, spec: PodSpecView | None = None) -> ResourceRef:
