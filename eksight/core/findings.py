@@ -37,6 +37,7 @@ class Severity(IntEnum):
 MAX_EVIDENCE = 50
 MAX_RESOURCES = 20  # objects listed on a finding that folds a principal's sweep of many objects
 DEFAULT_WINDOW_SECONDS = 3600.0
+SEVERITY_CONTEXT = "severity_context"  # details key: a rule's severity adjusted to its principal's baseline
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,6 +137,8 @@ class Observation:
     # The object this event touched, when `target` is a coarser key that folds many objects into one finding
     # (a sweep: one principal, one rule, one window); findings list these instead of the key.
     touched: ResourceRef | None = None
+    # Why the rule may be lowered when routine for this principal (the rule's `routine`); empty: it cannot be.
+    routine: str = ""
 
 
 class FindingAggregator:
@@ -193,6 +196,7 @@ class FindingAggregator:
                 observation.title,
                 observation.description,
             )
+            _take_severity_context(finding, observation)
         if observation.detector == "anomaly" and observation.details and finding.count > 1:
             _merge_anomaly(finding, observation)
         if len(finding.evidence) < self.max_evidence and observation.audit_id not in finding.evidence:
@@ -250,6 +254,15 @@ def _merge_anomaly(finding: Finding, observation: Observation) -> None:
     signals = anomaly.setdefault("signals", [])
     signals.extend(s for s in other_signals if s not in signals)
     anomaly["events"] = finding.count
+
+
+def _take_severity_context(finding: Finding, observation: Observation) -> None:
+    """The finding states the severity (and its reason: eksight.core.behaviour.context) of its strongest event."""
+    context = (observation.details or {}).get(SEVERITY_CONTEXT)
+    if context is None:
+        finding.details.pop(SEVERITY_CONTEXT, None)
+    else:
+        finding.details[SEVERITY_CONTEXT] = context
 
 
 def add_unique(values: list[str], value: str, limit: int) -> None:

@@ -145,6 +145,9 @@ class Rule:
     # Fold a principal's sweep into one finding per window: the Hit's target is the fold key, and the objects
     # each event touched are listed on the finding (bounded) instead of one finding per object.
     fold: bool = False
+    # Why this rule may be lowered one step when the principal routinely does the same thing from the same network
+    # and tool (eksight.core.behaviour.context). Empty: the rule stands on its own and is never lowered.
+    routine: str = ""
 
     def index_keys(self) -> Iterable[tuple[str, str, str]]:
         for verb in self.verbs:

@@ -193,6 +193,7 @@ def _observation(
         remediation=rule.remediation,
         details=hit.details,
         touched=touched,
+        routine=rule.routine,
     )
 
 
