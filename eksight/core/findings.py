@@ -139,6 +139,8 @@ class Observation:
     touched: ResourceRef | None = None
     # Why the rule may be lowered when routine for this principal (the rule's `routine`); empty: it cannot be.
     routine: str = ""
+    # The dedup window of this observation's finding when not the aggregator's (a rule's own, e.g. a UTC day).
+    window_seconds: float = 0.0
 
 
 class FindingAggregator:
@@ -148,7 +150,8 @@ class FindingAggregator:
         self.window = window_seconds
         self.max_evidence = max_evidence
         self._open: dict[tuple[tuple[str, ...], float], Finding] = {}  # (what and who, window start) → finding
-        self._oldest_open = float("-inf")
+        self._ends: dict[tuple[tuple[str, ...], float], float] = {}  # when each open finding's window ends
+        self._first_end = float("-inf")
         self._closed: list[Finding] = []
 
     def add(self, observation: Observation) -> Finding:
@@ -162,7 +165,8 @@ class FindingAggregator:
             observation.principal_key,
             *where,
         )
-        window_start = (observation.time // self.window) * self.window
+        window = observation.window_seconds or self.window
+        window_start = (observation.time // window) * window
         finding = self._open.get((key, window_start))
         if finding is None:
             self._close_before(window_start - self.window)
@@ -187,6 +191,7 @@ class FindingAggregator:
                 details=dict(observation.details or {}),
             )
             self._open[(key, window_start)] = finding
+            self._ends[(key, window_start)] = window_start + window
         finding.count += 1
         finding.first_seen = min(finding.first_seen, observation.time)
         finding.last_seen = max(finding.last_seen, observation.time)
@@ -219,13 +224,16 @@ class FindingAggregator:
         yield from sorted(closed, key=lambda f: (f.first_seen, f.id))
 
     def _close_before(self, window_start: float) -> None:
-        """Move findings of windows that started before `window_start` out of the open set (bounded memory:
-        events arrive roughly in time order, so older windows won't grow again)."""
-        if not self._open or window_start <= self._oldest_open:
+        """Move findings whose window ended before `window_start` plus one window (hour-long windows: those that
+        started before `window_start`) out of the open set (bounded memory: events arrive roughly in time order,
+        so older windows won't grow again)."""
+        cutoff = window_start + self.window
+        if not self._open or cutoff <= self._first_end:
             return
-        for key in [k for k in self._open if k[1] < window_start]:
+        for key in [k for k, end in self._ends.items() if end < cutoff]:
+            del self._ends[key]
             self._closed.append(self._open.pop(key))
-        self._oldest_open = min((start for _, start in self._open), default=window_start)
+        self._first_end = min(self._ends.values(), default=cutoff)
 
 
 def _merge_anomaly(finding: Finding, observation: Observation) -> None:

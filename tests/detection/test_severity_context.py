@@ -72,8 +72,9 @@ def test_a_weekly_kube_system_exec_by_the_admin_is_lowered_and_says_why(replay: 
         context = finding.details["severity_context"]
         assert (context["original"], context["severity"], context["direction"]) == ("MEDIUM", "LOW", "lowered")
         assert f"routine for {ADMIN}" in context["reason"]
-        assert "kube-system" in context["reason"] and "same network (3.198.185.0/24) and tool (kubectl)" in (
-            context["reason"]
+        assert (
+            "kube-system" in context["reason"]
+            and "same network (3.198.185.0/24) and tool (kubectl)" in (context["reason"])
         )
         assert "Severity lowered from MEDIUM to LOW: routine for" in finding.description
 

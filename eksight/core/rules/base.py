@@ -148,6 +148,9 @@ class Rule:
     # Why this rule may be lowered one step when the principal routinely does the same thing from the same network
     # and tool (eksight.core.behaviour.context). Empty: the rule stands on its own and is never lowered.
     routine: str = ""
+    # This rule's findings group a principal's matches per window of this length (event time, aligned to the epoch)
+    # instead of the detector's clock hour: one finding a UTC day for background noise such as internet scanners.
+    window_seconds: float | None = None
 
     def index_keys(self) -> Iterable[tuple[str, str, str]]:
         for verb in self.verbs:

@@ -194,6 +194,7 @@ def _observation(
         details=hit.details,
         touched=touched,
         routine=rule.routine,
+        window_seconds=rule.window_seconds or 0.0,
     )
 
 
