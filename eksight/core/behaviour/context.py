@@ -75,9 +75,11 @@ def in_context(
     raisable = Severity.MEDIUM <= original < Severity.CRITICAL
     if observation.detector != "rule" or not (observation.routine or raisable):
         return observation
-    if learning or not is_mature(profile):
-        days = max(1, round(profile.span_days))
-        why = f"no baseline yet for {who} ({profile.events} requests over {days} day{'s' if days != 1 else ''})"
+    if learning:
+        return _record(observation, original, "no baseline yet: the cluster is in its learning period")
+    if not is_mature(profile):
+        days = profile.days_seen
+        why = f"no baseline yet for {who} ({profile.events} requests on {days} day{'s' if days != 1 else ''})"
         return _record(observation, original, why)
     unusual = _unusual_context(profile, features, principal_class)
     if unusual:
