@@ -3,10 +3,11 @@
 Decided per event, against the principal's own profile as it stood before that event was learned (event time,
 so a replay decides what the Lambda decided):
 - lowered one step when the rule may be routine (its `routine` reason is set) and this principal has done the
-  same thing for at least ROUTINE_DAYS, at least twice, and does it again from a network, site, tool and hour
-  it knows ("routine for alice: at least 14 execs into pods in kube-system over 30 days");
-- raised one step when a rule at MEDIUM or above fires from a context the principal never used: a new site or
-  network zone, a client tool it never used, an hour outside its usual ones;
+  same thing for at least ROUTINE_DAYS, at least twice, and does it again with a tool (people: from a /24) it has
+  used as long, in no context new to it, with nothing flagged in the past hour ("routine for alice: at least 14
+  exec, attach or port-forward sessions to pods in kube-system over 30 days, from the same network and tool");
+- raised one step when a rule at MEDIUM or above fires in a context new to the principal (never used, or first
+  used less than a day before): a site or network zone, a client tool, an hour outside its usual ones;
 - unchanged while the principal's profile is young or the cluster is still in its learning period ("no
   baseline yet"), and for the rules that stand on their own (no `routine` reason), which are never lowered.
 The decision is said in the description and recorded in details["severity_context"].
@@ -46,11 +47,11 @@ ROUTINE_TIMES = 1.5
 # An hour of the week with less than this share of the principal's activity (relative to uniform) is outside its
 # usual hours: scoring's "unseen" cut.
 ODD_HOUR_SHARE = 0.05
-# What "a context it never used" means: scoring's context features for the class, without the /24 network and the
-# tool version (a new subnet of a known site, or a client's version bump, is too fine to raise a rule).
 # A routine step right after something flagged (a privileged pod, then a shell into it) is part of what was flagged.
 FLAGGED_WITHIN = 3600.0
 NEW_FOR = DAY  # a context value first used less than this before the event is still new
+# What "a context new to it" means: scoring's context features for the class, without the /24 network and the
+# tool version (a new subnet of a known site, or a client's version bump, is too fine to raise a rule).
 NEW_CONTEXT = {cls: features - {NETWORK, TOOL_VERSION} for cls, features in CONTEXT_BY_CLASS.items()}
 _CLASS_WORDS = {
     EXEC: "exec, attach or port-forward sessions to pods",
@@ -96,7 +97,7 @@ def in_context(
 
 
 def _unusual_context(profile: Profile, features: EventFeatures, principal_class: str) -> list[str]:
-    """Each context feature of this event the principal never used (or not at this hour), in words."""
+    """Each context feature of this event new to the principal (or an hour outside its usual ones), in words."""
     found = []
     for feature in sorted(NEW_CONTEXT.get(principal_class, frozenset())):
         value = features.values.get(feature, "")
@@ -121,8 +122,9 @@ def _unusual_context(profile: Profile, features: EventFeatures, principal_class:
 
 
 def _routine(profile: Profile, features: EventFeatures, principal_class: str) -> str:
-    """Why this event is routine for the principal (empty: it is not): the same activity, learned, for at least
-    ROUTINE_DAYS and at least twice, from a network (people: the same /24) and tool it knows."""
+    """Why this event is routine for the principal (empty: it is not): the same request and activity (class of
+    action in its namespace), learned at least ROUTINE_DAYS before and done at least twice, with a tool (people:
+    from a /24 network) learned as long ago."""
     now, values = features.time, features.values
     activity = CLASS_NAMESPACE if values.get(CLASS_NAMESPACE) else ACTION
     habit = now - ROUTINE_DAYS * DAY
