@@ -100,19 +100,28 @@ class Detector:
         account = context.account or self.defaults[1]
         region = context.region or self.defaults[2]
         principal = resolve_principal(event)
-        flagged = False
-        for observation in self.engine.evaluate(
-            event, principal, cluster=cluster, account=account, region=region, time=time
+        observations = tuple(
+            self.engine.evaluate(event, principal, cluster=cluster, account=account, region=region, time=time)
+        )
+        flagged = any(observation.severity >= Severity.MEDIUM for observation in observations)
+        # With a baseline, the rules' observations come back from flush() with their severity in the principal's
+        # context (routine → lowered, never-used context → raised: eksight.core.behaviour.context).
+        if self.baselines is not None and self.baselines.add(
+            event,
+            principal,
+            cluster=cluster,
+            account=account,
+            region=region,
+            time=time,
+            flagged=flagged,
+            rule_observations=observations,
         ):
-            self.stats.observations += 1
-            flagged = flagged or observation.severity >= Severity.MEDIUM
-            self.aggregator.add(observation)
-        if self.baselines is not None:
-            self.baselines.add(
-                event, principal, cluster=cluster, account=account, region=region, time=time, flagged=flagged
-            )
             if len(self.baselines) >= self.baseline_batch:
                 self.flush()
+            return
+        for observation in observations:
+            self.stats.observations += 1
+            self.aggregator.add(observation)
 
     def flush(self, batch_id: str = "") -> None:
         """Score and learn the buffered events against their baselines (one profile read and write each).

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from eksight.core.findings import Finding, iso
+from eksight.core.findings import SEVERITY_CONTEXT, Finding, iso
 
 FINDINGS_SOURCE = "io.github.eksight"  # EventBridge `source` of every finding (reverse DNS)
 FINDINGS_DETAIL_TYPE = "eksight Finding"  # and its stable `detail-type`
@@ -303,6 +303,7 @@ def to_asff(
     updated = iso(max(updated_at if updated_at is not None else finding.last_seen, finding.first_seen))
     severity = {"Label": finding.severity.name, "Original": finding.severity.name}
     types = asff_types(finding)
+    adjusted = finding.details.get(SEVERITY_CONTEXT) or {}  # eksight.core.behaviour.context: rule severity in context
     product_fields = _string_map(
         [
             ("eksight/rule_id", finding.rule_id),
@@ -316,6 +317,11 @@ def to_asff(
             ("k8s/userAgent", " | ".join(finding.user_agents)),
             ("eksight/mitre", ",".join(finding.mitre)),
             ("eksight/cluster", finding.cluster),
+            ("eksight/original_severity", adjusted.get("original", "")),
+            (
+                "eksight/severity_context",
+                f"{adjusted.get('direction', '')}: {adjusted.get('reason', '')}" if adjusted else "",
+            ),
         ]
     )
     result: dict[str, Any] = {

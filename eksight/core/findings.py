@@ -39,6 +39,7 @@ UNKNOWN_CLUSTER = "unknown"  # the cluster of records whose source names none (r
 MAX_RESOURCES = 20  # objects listed on a finding that folds many objects (a sweep, an anomaly's requests)
 MAX_UNLISTED = 10_000  # distinct objects beyond MAX_RESOURCES counted per finding (details.resources_not_listed)
 DEFAULT_WINDOW_SECONDS = 3600.0
+SEVERITY_CONTEXT = "severity_context"  # details key: a rule's severity adjusted to its principal's baseline
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,6 +146,10 @@ class Observation:
     # The object this event touched, when `target` is a coarser key that folds many objects into one finding
     # (a sweep: one principal, one rule, one window); findings list these instead of the key.
     touched: ResourceRef | None = None
+    # Why the rule may be lowered when routine for this principal (the rule's `routine`); empty: it cannot be.
+    routine: str = ""
+    # The dedup window of this observation's finding when not the aggregator's (a rule's own, e.g. a UTC day).
+    window_seconds: float = 0.0
 
 
 class FindingAggregator:
@@ -154,7 +159,8 @@ class FindingAggregator:
         self.window = window_seconds
         self.max_evidence = max_evidence
         self._open: dict[tuple[tuple[str, ...], float], Finding] = {}  # (what and who, window start) → finding
-        self._oldest_open = float("-inf")
+        self._ends: dict[tuple[tuple[str, ...], float], float] = {}  # when each open finding's window ends
+        self._first_end = float("-inf")
         self._closed: list[Finding] = []
         self._unlisted: dict[str, set[ResourceRef]] = {}  # open finding id → objects touched beyond MAX_RESOURCES
 
@@ -169,7 +175,8 @@ class FindingAggregator:
             observation.principal_key,
             *where,
         )
-        window_start = (observation.time // self.window) * self.window
+        window = observation.window_seconds or self.window
+        window_start = (observation.time // window) * window
         finding = self._open.get((key, window_start))
         if finding is None:
             self._close_before(window_start - self.window)
@@ -194,6 +201,7 @@ class FindingAggregator:
                 details=dict(observation.details or {}),
             )
             self._open[(key, window_start)] = finding
+            self._ends[(key, window_start)] = window_start + window
         finding.count += 1
         finding.first_seen = min(finding.first_seen, observation.time)
         finding.last_seen = max(finding.last_seen, observation.time)
@@ -204,6 +212,7 @@ class FindingAggregator:
                 observation.description,
                 observation.remediation,
             )
+            _take_severity_context(finding, observation)
         if observation.detector == "anomaly" and observation.details and finding.count > 1:
             _merge_anomaly(finding, observation)
         if len(finding.evidence) < self.max_evidence and observation.audit_id not in finding.evidence:
@@ -231,15 +240,18 @@ class FindingAggregator:
         yield from sorted(closed, key=lambda f: (f.first_seen, f.id))
 
     def _close_before(self, window_start: float) -> None:
-        """Move findings of windows that started before `window_start` out of the open set (bounded memory:
-        events arrive roughly in time order, so older windows won't grow again)."""
-        if not self._open or window_start <= self._oldest_open:
+        """Move findings whose window ended before `window_start` plus one window (hour-long windows: those that
+        started before `window_start`) out of the open set (bounded memory: events arrive roughly in time order,
+        so older windows won't grow again)."""
+        cutoff = window_start + self.window
+        if not self._open or cutoff <= self._first_end:
             return
-        for key in [k for k in self._open if k[1] < window_start]:
+        for key in [k for k, end in self._ends.items() if end < cutoff]:
+            del self._ends[key]
             finding = self._open.pop(key)
             self._unlisted.pop(finding.id, None)
             self._closed.append(finding)
-        self._oldest_open = min((start for _, start in self._open), default=window_start)
+        self._first_end = min(self._ends.values(), default=cutoff)
 
 
 def _merge_anomaly(finding: Finding, observation: Observation) -> None:
@@ -269,6 +281,15 @@ def _merge_anomaly(finding: Finding, observation: Observation) -> None:
     signals = anomaly.setdefault("signals", [])
     signals.extend(s for s in other_signals if s not in signals)
     anomaly["events"] = finding.count
+
+
+def _take_severity_context(finding: Finding, observation: Observation) -> None:
+    """The finding states the severity (and its reason: eksight.core.behaviour.context) of its strongest event."""
+    context = (observation.details or {}).get(SEVERITY_CONTEXT)
+    if context is None:
+        finding.details.pop(SEVERITY_CONTEXT, None)
+    else:
+        finding.details[SEVERITY_CONTEXT] = context
 
 
 def add_unique(values: list[str], value: str, limit: int) -> None:

@@ -17,7 +17,7 @@ from dataclasses import replace
 
 import msgspec
 
-from eksight.core.findings import MAX_EVIDENCE, Finding, Severity, add_unique
+from eksight.core.findings import MAX_EVIDENCE, SEVERITY_CONTEXT, Finding, Severity, add_unique
 from eksight.core.state import Key, StateStore, apply_updates
 
 TTL_SECONDS = 7 * 86400
@@ -31,6 +31,7 @@ class _Entry(msgspec.Struct, omit_defaults=True):
     severity: int = 0
     title: str = ""
     description: str = ""
+    severity_context: dict[str, str] = {}  # of the part that set the severity (eksight.core.behaviour.context)
     evidence: list[str] = []
     source_ips: list[str] = []
     user_agents: list[str] = []
@@ -73,6 +74,7 @@ def _merge(part: Finding, batch_id: str) -> Callable[[bytes | None], bytes | Non
         entry.last_seen = max(entry.last_seen, part.last_seen)
         if int(part.severity) >= entry.severity:
             entry.severity, entry.title, entry.description = int(part.severity), part.title, part.description
+            entry.severity_context = part.details.get(SEVERITY_CONTEXT) or {}
         entry.evidence = _union(entry.evidence, part.evidence, MAX_EVIDENCE)
         entry.source_ips = _union(entry.source_ips, part.source_ips, 20)
         entry.user_agents = _union(entry.user_agents, part.user_agents, 10)
@@ -84,9 +86,14 @@ def _merge(part: Finding, batch_id: str) -> Callable[[bytes | None], bytes | Non
 
 def _total(part: Finding, entry: _Entry) -> Finding:
     severity = Severity(max(entry.severity, int(part.severity)))
-    title, description = (
-        (entry.title, entry.description) if entry.severity > part.severity else (part.title, part.description)
-    )
+    details = part.details
+    if entry.severity > part.severity:  # an earlier part set the severity: its text and reason stand
+        title, description = entry.title, entry.description
+        details = {k: v for k, v in part.details.items() if k != SEVERITY_CONTEXT}
+        if entry.severity_context:
+            details[SEVERITY_CONTEXT] = entry.severity_context
+    else:
+        title, description = part.title, part.description
     return replace(
         part,
         count=max(entry.count, part.count),
@@ -95,6 +102,7 @@ def _total(part: Finding, entry: _Entry) -> Finding:
         severity=severity,
         title=title,
         description=description,
+        details=details,
         evidence=_union(entry.evidence, part.evidence, MAX_EVIDENCE),
         source_ips=_union(entry.source_ips, part.source_ips, 20),
         user_agents=_union(entry.user_agents, part.user_agents, 10),

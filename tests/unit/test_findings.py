@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from eksight.core.findings import FindingAggregator, Observation, ResourceRef, Severity, iso, to_json_line
 
 WEB_0 = ResourceRef("default", "pods/exec", "web-0")
@@ -154,3 +156,31 @@ def test_severity_parse_names_the_choices() -> None:
         assert "CRITICAL" in str(error)
     else:
         raise AssertionError("no error")
+
+
+def test_a_rule_with_a_day_long_window_keeps_one_finding_all_day() -> None:
+    """A rule's own window (EKS-102: a UTC day) groups its matches across hours, while hour-long findings of other
+    rules still close and start over each hour; the same activity split anywhere gets the same id."""
+    day, hour = 86400.0, 3600.0
+    aggregator = FindingAggregator(window_seconds=hour)
+    scanner = ResourceRef("", "internet", "scanners")
+    times = [day + 600, day + 5 * hour, day + 23 * hour]
+    for i, t in enumerate(times):
+        aggregator.add(replace(observation(t, f"s{i}", target=scanner), window_seconds=day))
+        aggregator.add(observation(t, f"e{i}"))  # hourly: one finding each
+    aggregator.add(replace(observation(2 * day + 60, "next-day", target=scanner), window_seconds=day))
+    scans = [f for f in aggregator.findings() if f.resources == [scanner]]
+    assert [(f.count, f.evidence) for f in scans] == [(3, ["s0", "s1", "s2"]), (1, ["next-day"])]
+    assert len([f for f in aggregator.findings() if f.resources == [WEB_0]]) == 3
+    alone = FindingAggregator(window_seconds=hour)
+    alone.add(replace(observation(times[1], "s1", target=scanner), window_seconds=day))
+    assert alone.findings()[0].id == scans[0].id
+
+
+def test_a_stronger_observation_brings_its_severity_context() -> None:
+    aggregator = FindingAggregator()
+    lowered = {"original": "MEDIUM", "severity": "LOW", "direction": "lowered", "reason": "routine for dev: ..."}
+    aggregator.add(replace(observation(100.0, "a", severity=Severity.LOW), details={"severity_context": lowered}))
+    aggregator.add(observation(200.0, "b"))  # MEDIUM, not lowered (say, from a network new to it)
+    (finding,) = aggregator.findings()
+    assert finding.severity == Severity.MEDIUM and "severity_context" not in finding.details

@@ -58,3 +58,15 @@ def test_the_strongest_title_survives_a_weaker_later_part() -> None:
     ledger.fold(store, [part([7300.0], ["a"], Severity.HIGH)], "object-1")
     (total,) = ledger.fold(store, [part([7400.0], ["b"], Severity.LOW)], "object-2")
     assert (total.severity, total.title) == (Severity.HIGH, "Exec (HIGH)")
+
+
+def test_the_severity_reason_follows_the_part_that_set_the_severity() -> None:
+    store = MemoryStateStore()
+    raised = {"original": "MEDIUM", "severity": "HIGH", "direction": "raised", "reason": "for alice this came ..."}
+    strong = part([7300.0], ["a"], Severity.HIGH)
+    strong.details["severity_context"] = raised
+    ledger.fold(store, [strong], "object-1")
+    weaker = part([7400.0], ["b"], Severity.LOW)
+    weaker.details["severity_context"] = {**raised, "severity": "LOW", "direction": "lowered"}
+    (total,) = ledger.fold(store, [weaker], "object-2")
+    assert total.severity is Severity.HIGH and total.details["severity_context"] == raised

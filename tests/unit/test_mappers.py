@@ -409,3 +409,15 @@ def test_module_does_not_import_botocore() -> None:
         cwd=Path(__file__).resolve().parents[2],
     )
     assert out.stdout.strip() == "False"
+
+
+def test_an_adjusted_severity_is_shown_with_its_reason(securityhub: Any) -> None:
+    reason = "routine for alice@example.com: at least 14 exec, attach or port-forward sessions to pods in kube-system"
+    context = {"original": "MEDIUM", "severity": "LOW", "direction": "lowered", "reason": reason}
+    asff = to_asff(make_finding(severity=Severity.LOW, details={"severity_context": context}))
+    validate_asff(securityhub, asff)
+    assert asff["Severity"]["Label"] == "LOW"
+    assert asff["ProductFields"]["eksight/original_severity"] == "MEDIUM"
+    assert asff["ProductFields"]["eksight/severity_context"] == f"lowered: {reason}"
+    plain = to_asff(make_finding())["ProductFields"]
+    assert "eksight/original_severity" not in plain and "eksight/severity_context" not in plain

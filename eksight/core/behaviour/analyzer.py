@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 from eksight.core.behaviour import explain
 from eksight.core.behaviour.cache import Cached, ProfileCache, write_as_is
+from eksight.core.behaviour.context import in_context
 from eksight.core.behaviour.features import (
     CLUSTER_LIST,
     EVENT_DELETE,
@@ -95,6 +96,7 @@ class _Pending:
     account: str
     region: str
     hold_all: bool  # a rule already flagged this event at MEDIUM+: learn none of its novel values
+    rule_observations: tuple[Observation, ...] = ()  # returned by flush, severity judged against the profile
 
 
 @dataclass
@@ -159,10 +161,15 @@ class BehaviourAnalyzer:
         region: str,
         time: float,
         flagged: bool = False,
-    ) -> None:
+        rule_observations: tuple[Observation, ...] = (),
+    ) -> bool:
+        """Buffer the event; `rule_observations` (the rules' on this event) come back from `flush()` with their
+        severity in the principal's context (eksight.core.behaviour.context). False: this principal has no
+        baseline (control plane incl. its controllers' service accounts, anonymous, unknown): rules only, and
+        the observations stay the caller's."""
         principal_class = CLASSES.get(principal.kind)
         if principal_class is None or KUBE_SYSTEM_CONTROLLERS.allows_principal(principal):
-            return  # control plane (incl. its controllers' service accounts), anonymous, unknown: rules only
+            return False
         images: tuple[str, ...] = ()
         if (
             event.resource in _WORKLOAD_RESOURCES
@@ -171,8 +178,11 @@ class BehaviourAnalyzer:
         ):
             images = tuple(image for spec in workload_specs(event) for image in spec.images)
         features = extract(event, principal, time, images)
-        self._buffer.append(_Pending(features, principal, principal_class, cluster, account, region, flagged))
+        self._buffer.append(
+            _Pending(features, principal, principal_class, cluster, account, region, flagged, rule_observations)
+        )
         self.stats.events += 1
+        return True
 
     def flush(self, batch_id: str = "") -> list[Observation]:
         """`batch_id` names the unit of work (the Lambda: the S3 object's bucket/key/version/ETag). A profile
@@ -187,14 +197,15 @@ class BehaviourAnalyzer:
         try:
             work = self._load(keys, cache, batch_id)
             for pending in batch:
+                observations.extend(self._rules_in_context(pending, work))  # before the event is learned
                 observation = self._score_and_learn(pending, work)
                 if observation is not None:
                     observations.append(observation)
+                    self.stats.observations += 1
             self._commit(work, batch[-1].features.time, batch_id, cache)
         except BaseException:
             cache.discard(keys)  # they may hold part of this batch: re-read rather than count it twice
             raise
-        self.stats.observations += len(observations)
         return observations
 
     # --- one event ---------------------------------------------------------------------------------------
@@ -237,6 +248,18 @@ class BehaviourAnalyzer:
                 profile.learn(features, hold, humans, reported)
                 work.updates.setdefault(key, []).append((features, hold, humans, reported))
         return observation
+
+    def _rules_in_context(self, pending: _Pending, work: _Work) -> list[Observation]:
+        if not pending.rule_observations:
+            return []
+        own = work.profiles[_keys(pending)[0]]
+        started = work.clusters[(pending.cluster, "cluster")].first_seen
+        learning = not started or pending.features.time < started + self.learning_seconds
+        who = pending.principal.display
+        return [
+            in_context(o, own, pending.features, pending.principal_class, who, learning=learning)
+            for o in pending.rule_observations
+        ]
 
     @staticmethod
     def _reported_recently(own: Profile, features: EventFeatures, anomalous: frozenset[str]) -> bool:

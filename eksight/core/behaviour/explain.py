@@ -260,7 +260,7 @@ def _feature_reason(
         agent = f" (user agent '{_short(features.user_agent)}')" if features.user_agent else ""
         return _novel(a, reference, now, f"{value}{agent} is a client {it} never used", f"requests with {value}{agent}")
     if a.feature == HOUR:
-        label = _hour_label(int(value))
+        label = hour_label(int(value))
         usual = _active_hours(profile)
         return f"{label} is an hour {it} is rarely active" + (f" (usually {usual})" if usual else "")
     if a.feature == IMAGE:
@@ -428,7 +428,7 @@ def _window(hours: list[int]) -> tuple[int, int]:
     return start, end
 
 
-def _hour_label(hour_of_week: int) -> str:
+def hour_label(hour_of_week: int) -> str:
     return f"{_WEEKDAYS[hour_of_week // 24 % 7]} {hour_of_week % 24:02d}:00 UTC"
 
 

@@ -145,6 +145,12 @@ class Rule:
     # Fold a principal's sweep into one finding per window: the Hit's target is the fold key, and the objects
     # each event touched are listed on the finding (bounded) instead of one finding per object.
     fold: bool = False
+    # Why this rule may be lowered one step when the principal routinely does the same thing from the same network
+    # and tool (eksight.core.behaviour.context). Empty: the rule stands on its own and is never lowered.
+    routine: str = ""
+    # This rule's findings group a principal's matches per window of this length (event time, aligned to the epoch)
+    # instead of the detector's clock hour: one finding a UTC day for background noise such as internet scanners.
+    window_seconds: float | None = None
 
     def index_keys(self) -> Iterable[tuple[str, str, str]]:
         for verb in self.verbs:

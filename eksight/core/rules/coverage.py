@@ -76,6 +76,40 @@ NOT_COVERED = {
 }
 
 
+SEVERITY_IN_CONTEXT = [
+    "## Severity in context",
+    "",
+    "With behavioural baselines (the Lambda; `eksight replay` unless `--no-baselines`), a signature rule's severity "
+    "is judged against what its principal normally does: per event, against the principal's own profile as it stood "
+    "before that event, in event time (a replay decides what the Lambda decided; "
+    "`eksight/core/behaviour/context.py`).",
+    "",
+    "- **Lowered one step** when the rule may be routine (table below) and the principal has done the same thing "
+    "(the same request, and the same class of action in the same namespace, such as exec into pods in kube-system) "
+    "at least twice over at least 7 days, and does it again with a tool (and, for people, from a /24 network) it has "
+    "used for at least 7 days, in no context new to it (below), with nothing flagged for it in the past hour.",
+    "- **Raised one step** (MEDIUM → HIGH, HIGH → CRITICAL) when the rule fires from a context new to the principal "
+    "(never used, or first used less than a day before): a site (/16) or network zone, a client tool (people and "
+    "pipelines switching between kubectl, helm, k9s and the like do not count), an hour of the week outside its "
+    "usual hours. LOW and INFORMATIONAL rules are not raised: alone they are not worth an alert, and the baselines "
+    "(UEBA-1) report unusual behaviour themselves.",
+    "- **Unchanged** while the principal's profile is young (fewer than 30 requests or 2 active days) or the cluster "
+    "is in its learning period (`learning_days`): *no baseline yet*. Principals without a baseline (the control "
+    "plane and its controllers, anonymous requests) and replays with `--no-baselines` are never adjusted.",
+    "",
+    "Rules not in the table stand on their own and are never lowered, however routine: suspicious commands, "
+    "privilege escalation, credential access (from outside or not), threat-listed addresses, anonymous access, "
+    "security-control removal, exposure and workload-spec rules. A rule declares it may be lowered with its "
+    "`routine` reason (`eksight/core/rules/base.py`); the default is that it cannot.",
+    "",
+    "An adjusted finding says so at the end of its description (*Severity lowered from MEDIUM to LOW: routine for "
+    "alice@example.com: at least 14 exec, attach or port-forward sessions to pods in kube-system over 30 days, from "
+    "the same network (198.51.100.0/24) and tool (kubectl).*) and in `details.severity_context`: `original`, "
+    "`severity`, `direction` (`lowered`, `raised` or `unchanged`) and `reason`. Security Hub shows them as the "
+    "product fields `eksight/original_severity` and `eksight/severity_context`.",
+]
+
+
 def covered_ideas() -> set[int]:
     """Ideas covered by a signature rule or by the behavioural baselines."""
     return {idea for rule in all_rules() for idea in rule.catalog if idea in CATALOG} | set(BY_BASELINES)
@@ -101,6 +135,11 @@ def markdown() -> str:
             f"| {rule.id} | {rule.title} | {rule.severity.name} | `{rule.type}` | "
             f"{', '.join(rule.mitre)} | {', '.join(map(str, rule.catalog))} |"
         )
+    lines += ["", *SEVERITY_IN_CONTEXT, "", "| id | title | severity | may be lowered when routine, because |"]
+    lines.append("| --- | --- | --- | --- |")
+    for rule in rules:
+        if rule.routine:
+            lines.append(f"| {rule.id} | {rule.title} | {rule.severity.name} | {rule.routine} |")
     lines += ["", "## Catalog coverage", "", "| # | idea | covered by |", "| --- | --- | --- |"]
     for idea, name in CATALOG.items():
         by = [r.id for r in rules if idea in r.catalog] + ([BY_BASELINES[idea]] if idea in BY_BASELINES else [])

@@ -193,6 +193,8 @@ def _observation(
         remediation=rule.remediation,
         details=hit.details,
         touched=touched,
+        routine=rule.routine,
+        window_seconds=rule.window_seconds or 0.0,
     )
 
 

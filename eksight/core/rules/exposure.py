@@ -337,6 +337,10 @@ RULES: list[Rule] = [
         resources=WEBHOOK_RESOURCES,
         predicate=_webhook,
         allow=_SYSTEM,
+        routine=(
+            "Add-on upgrades re-apply their webhook configurations; an admin who routinely does so "
+            "from the same network and tool is upgrading, not implanting."
+        ),
     ),
     Rule(
         id="EKS-501",

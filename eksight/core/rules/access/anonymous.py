@@ -151,7 +151,7 @@ RULES: list[Rule] = [
         catalog=(1,),
         description="The API server refused unauthenticated requests (system:anonymous, or credentials that failed "
         "authentication) from a public address: "
-        "a scanner found the endpoint. LOW, one finding per hour listing what was asked for and from "
+        "a scanner found the endpoint. LOW, one finding per UTC day with the count, what was asked for and from "
         "where; when anonymous requests succeed, EKS-100/EKS-101 report them as HIGH/CRITICAL.",
         remediation="Restrict the public endpoint to known networks (publicAccessCidrs) or make it private.",
         verbs=ALL,
@@ -161,5 +161,6 @@ RULES: list[Rule] = [
         allowed=False,
         allow=AllowList(),
         fold=True,
+        window_seconds=86400.0,  # scanners probe all day, each from its own address: one finding a day, not an hour
     ),
 ]

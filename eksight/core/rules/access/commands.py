@@ -246,6 +246,10 @@ RULES: list[Rule] = [
         subresources=EXEC_SUBRESOURCES,
         predicate=_exec_plain,
         allow=SYSTEM,
+        routine=(
+            "Debugging shells are a team's daily routine; the same person doing it again from the "
+            "same network and tool is that routine."
+        ),
     ),
     Rule(
         id="EKS-111",
@@ -262,6 +266,10 @@ RULES: list[Rule] = [
         subresources=EXEC_SUBRESOURCES,
         predicate=_exec_kube_system,
         allow=SYSTEM,
+        routine=(
+            "Platform admins debug add-ons (CNI, CoreDNS, CSI) this way, often every week; repeated "
+            "from the same network and tool it is their practice, not a break-in."
+        ),
     ),
     Rule(
         id="EKS-112",
@@ -312,6 +320,10 @@ RULES: list[Rule] = [
         subresources=frozenset({"portforward"}),
         predicate=_port_forward,
         allow=SYSTEM,
+        routine=(
+            "Developers tunnel to their own services every day; repeated from the same network and "
+            "tool it is their workflow."
+        ),
     ),
     Rule(
         id="EKS-160",

@@ -120,6 +120,10 @@ RULES: list[Rule] = [
         resources=frozenset({"selfsubjectaccessreviews", "selfsubjectrulesreviews"}),
         predicate=_self_check,
         allow=SYSTEM,
+        routine=(
+            "kubectl auth can-i and k9s check permissions as people work; repeated from the same "
+            "network and tool it is not reconnaissance."
+        ),
     ),
     Rule(
         id="EKS-141",

@@ -179,6 +179,10 @@ RULES: list[Rule] = [
         subresources=frozenset({"ephemeralcontainers"}),
         predicate=_ephemeral_container,
         allow=WORKLOAD_ALLOW,
+        routine=(
+            "kubectl debug is how teams with shell-less images debug; repeated from the same network "
+            "and tool it is their practice."
+        ),
     ),
     Rule(
         id="EKS-301",
