@@ -41,6 +41,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from eksight.adapters.dynamodb import DynamoStateStore
 from eksight.adapters.eventbridge import FindingPublisher
+from eksight.adapters.network_lists import NetworkListsUnavailable, read_network_lists
 from eksight.adapters.s3 import FindingArchiveWriter, QuarantineWriter, S3ObjectReader
 from eksight.core.archive_layout import AUDIT_ROOT
 from eksight.core.archive_object import ObjectResult, load_detection, process_object
@@ -184,6 +185,8 @@ def build(settings: DetectorSettings, clients: DetectorClients) -> DetectorApp:
 
         options = detection.model_dump() if detection is not None else {}
         detection = DetectionOptions.model_validate({**options, "learning_days": settings.learning_days})
+    if detection is not None and detection.networks_object is not None:
+        detection = with_object_networks(detection, clients.s3)
     persistence = DynamoDBPersistenceLayer(
         table_name=settings.state_table,
         key_attr="pk",
@@ -208,6 +211,33 @@ def build(settings: DetectorSettings, clients: DetectorClients) -> DetectorApp:
         detection=detection,
         profiles=ProfileCache(),
     )
+
+
+def with_object_networks(detection: DetectionOptions, s3: BaseClient) -> DetectionOptions:
+    """`detection` with the threat and trusted networks of its S3 object added, validated like the config's own
+    (entries, at most 10,000 per list). An object that cannot be read or fails validation is logged and left
+    out: detection goes on with the config's lists rather than stopping the function."""
+    source = detection.networks_object
+    assert source is not None
+    try:
+        extra = read_network_lists(s3, source.bucket, source.key)
+        return type(detection).model_validate(
+            {
+                **detection.model_dump(),
+                "threat_networks": _union(detection.threat_networks, extra.threat_networks),
+                "trusted_networks": _union(detection.trusted_networks, extra.trusted_networks),
+            }
+        )
+    except (NetworkListsUnavailable, ValueError) as error:  # pydantic's ValidationError is a ValueError
+        Logger().error(
+            "network lists object not used; keeping the config's lists",
+            extra={"bucket": source.bucket, "key": source.key, "error": str(error)[:2000]},
+        )
+        return detection
+
+
+def _union(first: list[str], second: list[str]) -> list[str]:
+    return list(dict.fromkeys([*first, *second]))
 
 
 def _mark_duplicate(response: Any, idempotent_data: DataRecord) -> dict[str, Any]:
@@ -277,6 +307,7 @@ def create_handler(app: DetectorApp, detect: Callable[[ObjectRef], ObjectResult]
                 "quarantined": result.quarantined,
                 "skipped": result.skipped,
                 "findings": result.findings_by_severity,
+                "suppressed": result.suppressed,
                 "quarantine_key": result.quarantine_key,
                 "rule_errors": result.rule_errors,
                 "seconds": round(time.monotonic() - started, 3),
@@ -316,6 +347,8 @@ def _object_metrics(metrics: Metrics, result: ObjectResult) -> None:
     metrics.add_metric(name="RecordsQuarantined", unit=MetricUnit.Count, value=result.records_quarantined)
     for severity, count in result.findings_by_severity.items():
         metrics.add_metric(name=f"Findings{severity.title()}", unit=MetricUnit.Count, value=count)
+    if result.suppressed:
+        metrics.add_metric(name="FindingsSuppressed", unit=MetricUnit.Count, value=result.suppressed)
     if result.newest_event_time:
         lag = max(0.0, time.time() - result.newest_event_time)
         metrics.add_metric(name="EventLagSeconds", unit=MetricUnit.Seconds, value=lag)
