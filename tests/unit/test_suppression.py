@@ -304,3 +304,26 @@ def test_rule_wide_entries_need_all_and_duplicates_need_replace(config: Path) ->
     assert removed.exit_code == 0, removed.output
     assert entries(config) == []
     assert suppress(config, "--rule", "EKS-301", "--all", "--remove").exit_code == 2  # nothing left to remove
+
+
+def test_replay_with_a_config_marks_suppressed_findings_and_still_writes_them(config: Path, tmp_path: Path) -> None:
+    audit = tmp_path / "audit.jsonl"
+    audit.write_text("\n".join(json.dumps(exec_event(f"a-{n}", user)) for n, user in enumerate(["alice", "bob"])))
+    plain = tmp_path / "plain.jsonl"
+    assert CliRunner().invoke(main, ["replay", str(audit), "-o", str(plain)]).exit_code == 0
+    alice_rules = {
+        f["rule_id"] for f in map(json.loads, plain.read_text().splitlines()) if "alice" in f["principal"]["name"]
+    }
+    assert alice_rules
+    for rule in sorted(alice_rules):
+        assert suppress(config, "--rule", rule, "--principal", "alice", "--reason", "runbook").exit_code == 0
+
+    marked = tmp_path / "marked.jsonl"
+    result = CliRunner().invoke(main, ["replay", str(audit), "--config", str(config), "-o", str(marked)])
+
+    assert result.exit_code == 0, result.output
+    before, after = plain.read_text().splitlines(), [json.loads(line) for line in marked.read_text().splitlines()]
+    assert len(after) == len(before)
+    assert {f["rule_id"] for f in after if f.get("suppressed_by")} == alice_rules
+    assert all(f["principal"]["name"] == "alice" for f in after if f.get("suppressed_by"))
+    assert f"suppressed: {len(alice_rules)} (" in result.output
