@@ -88,7 +88,8 @@ class Suppression(_Strict):
     def _scoped(self) -> Suppression:
         if self.all_principals and (self.principal or self.namespace):
             raise ValueError("all_principals is for rule-wide entries. Fix: drop it, or drop principal/namespace")
-        if not (self.all_principals or self.principal or self.namespace):
+        narrowed = any(glob.strip("*") for glob in (self.principal, self.namespace))  # "*" alone narrows nothing
+        if not (self.all_principals or narrowed):
             raise ValueError(
                 f"suppressing {self.rule} for everyone needs all_principals: true. Fix: give a principal or "
                 "namespace, or set all_principals"

@@ -155,7 +155,7 @@ def suppress(
         raise click.UsageError("give FINDING_ID (with --findings) or --rule")
     else:
         scope = {"rule": rule, "principal": principal or "", "namespace": namespace or ""}
-    if not (scope["principal"] or scope["namespace"] or all_principals or remove):
+    if not (scope["principal"].strip("*") or scope["namespace"].strip("*") or all_principals or remove):
         raise click.UsageError(
             f"suppressing {scope['rule']} for everyone: give --principal or --namespace, or --all to mean it"
         )

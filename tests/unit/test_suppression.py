@@ -61,6 +61,7 @@ def finding(**changes: Any) -> Finding:
         ({"principal": "alice", "reason": "   "}, "the reason is blank"),
         ({"principal": "alice", "reason": ""}, "at least 1 character"),
         ({}, "needs all_principals: true"),
+        ({"principal": "*", "namespace": "**"}, "needs all_principals: true"),
         ({"all_principals": True, "principal": "alice"}, "all_principals is for rule-wide entries"),
         ({"principal": "alice", "expires": "next week"}, "date"),
     ],
@@ -122,7 +123,7 @@ def test_a_finding_that_also_touched_another_namespace_is_not_covered() -> None:
     wider = finding(resources=[ResourceRef("kube-system", "pods/exec", "a"), ResourceRef("prod", "pods/exec", "b")])
     assert covering(wider, [entry(namespace="kube-system")]) is None
     cluster_scoped = finding(resources=[ResourceRef("", "nodes", "ip-10-0-1-5")])
-    assert covering(cluster_scoped, [entry(namespace="*")]) is None
+    assert covering(cluster_scoped, [entry(principal="alice", namespace="*")]) is None
 
 
 def test_expiry_is_judged_by_the_findings_latest_event() -> None:
@@ -280,6 +281,7 @@ def test_suppress_a_finding_by_id_from_a_findings_file(config: Path, tmp_path: P
         (["--rule", "EKS-301", "--principal", "alice", "--reason", "  "], "--reason is required"),
         (["--rule", "EKS-301", "--principal", "alice"], "--reason is required"),
         (["--rule", "EKS-301", "--reason", "x"], "give --principal or --namespace, or --all"),
+        (["--rule", "EKS-301", "--principal", "*", "--reason", "x"], "give --principal or --namespace, or --all"),
         (["--rule", "EKS-301", "--principal", "a", "--reason", "x", "--expires", "2026-12-07"], "is not after today"),
         (["--rule", "EKS-301", "--principal", "a", "--reason", "x", "--expires", "2026-12-01"], "is not after today"),
         (["abc", "--rule", "EKS-301", "--reason", "x"], "not both"),
