@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import re
+import types
+import typing
 from typing import Any
 
 from pydantic import BaseModel
@@ -55,7 +57,7 @@ def markdown_reference() -> str:
                 continue
             default = "required" if info.is_required() else json.dumps(info.get_default(call_default_factory=True))
             kind = re.sub(
-                r"typing\.|eksight\.config\.models\.|eksight\.core\.detection_options\.|<class '|'>",
+                r"typing\.|datetime\.|eksight\.config\.models\.|eksight\.core\.detection_options\.|<class '|'>",
                 "",
                 str(annotation),
             ).replace(" | ", " or ")
@@ -67,6 +69,10 @@ def markdown_reference() -> str:
             )
             description = (info.description or "").replace("|", "\\|")
             lines.append(f"| `{info.alias or name}` | {kind} | `{default}` | {limits} | {description} |")
+            inner = _model_inside(annotation)
+            if inner is not None:  # a list of entries or an optional object: its fields get a section too
+                suffix = "[]" if typing.get_origin(annotation) is list else ""
+                nested.append((inner, f"{path}.{name}{suffix}" if path != "(root)" else f"{name}{suffix}"))
         lines.append("")
         for model_type, sub_path in nested:
             table(model_type, sub_path)
@@ -75,3 +81,12 @@ def markdown_reference() -> str:
     table(RegionEntry, "regions.<region>", skip=tuple(RegionOptions.model_fields))
     lines.append("Each region also accepts every option of `defaults` above, overriding it for that region.")
     return "\n".join(lines).replace("\n\n\n", "\n\n") + "\n"
+
+
+def _model_inside(annotation: Any) -> type[BaseModel] | None:
+    """The model of a `list[Model]` or `Model | None` field, else None."""
+    origin = typing.get_origin(annotation)
+    if origin is not list and origin not in (types.UnionType, typing.Union):
+        return None
+    models = [arg for arg in typing.get_args(annotation) if isinstance(arg, type) and issubclass(arg, BaseModel)]
+    return models[0] if len(models) == 1 else None

@@ -5,8 +5,9 @@
       detector.run(decode_stream(reader.open(key), ...))    streamed, never the whole object in memory
       detector.flush(batch_id)                              baselines: score, then read/write profiles (cached)
       ledger.fold(store, detector.findings(), batch_id)     totals over earlier objects of the same finding ids
+      mark_suppressed(findings, detection.suppressions)     `suppressed_by` on what the deployment suppresses
       finding_archive.write(key, findings)                  every finding, all severities, kept under findings/
-      publisher.publish(findings)                           every finding (deterministic ids)
+      publisher.publish(unsuppressed findings)              deterministic ids; suppressed ones are only counted
       quarantine.write(key, detector.quarantined, counts)   records that are not audit events, with reasons
       → ObjectResult                                        counts for metrics; small and JSON-serialisable
 
@@ -32,6 +33,7 @@ from eksight.core.decode import DecodeStats, Quarantined, context_from_key, deco
 from eksight.core.detector import Detector
 from eksight.core.findings import Finding, Severity, to_json_line
 from eksight.core.rules import engine_for
+from eksight.core.suppression import mark_suppressed
 
 if TYPE_CHECKING:
     from eksight.core.behaviour.cache import ProfileCache
@@ -69,8 +71,10 @@ class ObjectResult:
     quarantined: dict[str, int] = field(default_factory=dict)
     skipped: dict[str, int] = field(default_factory=dict)
     findings_by_severity: dict[str, int] = field(default_factory=dict)
-    """Severity name → findings (all five names present)."""
+    """Severity name → findings (all five names present), suppressed ones included."""
     published: int = 0
+    suppressed: int = 0
+    """Findings stored but not published: a `detection.suppressions` entry covers them."""
     newest_event_time: float | None = None
     bytes_in: int = 0
     bytes_decoded: int = 0
@@ -148,10 +152,12 @@ def process_object(
     findings = detector.findings()
     if baselines is not None:  # totals across objects, so a growing finding is re-published whole
         findings = ledger.fold(baselines, findings, batch_id)
+    suppressed = mark_suppressed(findings, detection.suppressions) if detection is not None else 0
     if findings and finding_archive is not None:  # kept before publishing: a retried object overwrites it
         finding_archive.write(key, findings)
-    if findings:
-        publisher.publish(findings)
+    forwarded = [finding for finding in findings if not finding.suppressed_by] if suppressed else findings
+    if forwarded:
+        publisher.publish(forwarded)
     written = None
     if quarantine is not None and detector.stats.quarantined:
         written = quarantine.write(key, detector.quarantined, detector.stats.quarantined)
@@ -167,7 +173,8 @@ def process_object(
         quarantined=dict(detector.stats.quarantined),
         skipped=dict(decoded.skipped + detector.stats.skipped),
         findings_by_severity={severity.name: by_severity[severity.name] for severity in reversed(Severity)},
-        published=len(findings),
+        published=len(forwarded),
+        suppressed=suppressed,
         newest_event_time=newest,
         bytes_in=decoded.bytes_in,
         bytes_decoded=decoded.bytes_decoded,

@@ -137,6 +137,7 @@ def finding_from_detail(detail: dict[str, Any]) -> Finding:
             user_agents=strings("user_agents"),
             remediation=str(detail.get("remediation", "")),
             details=dict(detail.get("details") or {}),
+            suppressed_by=str(detail.get("suppressed_by") or ""),
         )
     except (KeyError, TypeError, ValueError, AttributeError) as error:
         raise ValueError(f"not an eksight finding detail: {type(error).__name__}: {error}") from None

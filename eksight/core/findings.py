@@ -75,8 +75,11 @@ class Finding:
     user_agents: list[str] = field(default_factory=list)
     remediation: str = ""
     details: dict[str, Any] = field(default_factory=dict)
+    suppressed_by: str = ""
+    """The deployment's suppression covering this finding (stored, not forwarded); "" when none does."""
 
     def to_dict(self) -> dict[str, Any]:
+        suppressed = {"suppressed_by": self.suppressed_by} if self.suppressed_by else {}
         return {
             "id": self.id,
             "type": self.type,
@@ -99,6 +102,7 @@ class Finding:
             "user_agents": self.user_agents,
             "remediation": self.remediation,
             "details": self.details,
+            **suppressed,  # only when set: unsuppressed findings read as they always have
         }
 
 

@@ -68,7 +68,8 @@ def main(ctx: click.Context) -> None:
     "--config",
     "config_path",
     type=click.Path(path_type=Path, exists=True, dir_okay=False),
-    help="A deployment config whose `detection` allow-lists apply (as they do in the Lambda).",
+    help="A deployment config whose `detection` section applies (as it does in the Lambda): allow-lists, network "
+    "lists, and suppressions (suppressed findings are still written, with suppressed_by).",
 )
 def replay(
     paths: tuple[Path, ...],
@@ -118,6 +119,10 @@ def replay(
                 advance(1)
     threshold = Severity[min_severity.upper()]
     findings = [f for f in detector.findings() if f.severity >= threshold]
+    if detection is not None:
+        from eksight.core.suppression import mark_suppressed
+
+        mark_suppressed(findings, detection.suppressions)
     with click.open_file(output, "wb") as sink:
         for finding in findings:
             sink.write(to_json_line(finding))
@@ -224,6 +229,9 @@ def _summary(detector: Detector, decoded: DecodeStats, findings: list[Finding]) 
     skipped = decoded.skipped + stats.skipped
     if skipped:
         lines.append("  skipped: " + ", ".join(f"{r}={n}" for r, n in sorted(skipped.items())))
+    suppressed = sum(1 for f in findings if f.suppressed_by)
+    if suppressed:
+        lines.append(f"  suppressed: {suppressed} (written with suppressed_by; the Lambda would not forward them)")
     if findings:
         lines.append(
             "  findings: "
@@ -250,9 +258,11 @@ main.add_command(generate)
 main.add_command(check)
 
 from eksight.tools.hunt.cli import hunt, timeline  # noqa: E402
+from eksight.tools.suppress import suppress  # noqa: E402
 
 main.add_command(hunt)
 main.add_command(timeline)
+main.add_command(suppress)
 
 if __name__ == "__main__":
     main()

@@ -1,7 +1,8 @@
 """What a synthesized cloud assembly will deploy, per stack, in words (used by `make synth` / `make demo`).
 
 Reads the templates in cdk.out — what CloudFormation will actually receive — rather than the config,
-so the summary cannot drift from the stacks.
+so the summary cannot drift from the stacks; the detector's suppressions and network lists are read from the
+`detection` file inside its code asset, which is what the function will load.
 """
 
 from __future__ import annotations
@@ -40,11 +41,11 @@ def load_plans(assembly_dir: str | Path) -> list[StackPlan]:
             continue
         template = json.loads((assembly / artifact["properties"]["templateFile"]).read_text())
         stack_name = artifact["properties"].get("stackName") or artifact["displayName"]
-        plans.append(describe(stack_name, artifact.get("environment", ""), template))
+        plans.append(describe(stack_name, artifact.get("environment", ""), template, assembly))
     return sorted(plans, key=lambda plan: plan.name)
 
 
-def describe(name: str, environment: str, template: dict[str, Any]) -> StackPlan:
+def describe(name: str, environment: str, template: dict[str, Any], assembly: Path | None = None) -> StackPlan:
     resources = template.get("Resources", {})
     by_type: dict[str, list[dict[str, Any]]] = {}
     for resource in resources.values():
@@ -55,7 +56,7 @@ def describe(name: str, environment: str, template: dict[str, Any]) -> StackPlan
         resource_counts=Counter(r["Type"] for r in resources.values()),
     )
     if "AWS::Events::EventBus" in by_type:
-        _describe_detection(plan, resources, by_type)
+        _describe_detection(plan, resources, by_type, assembly)
         return plan
 
     filters = by_type.get("AWS::Logs::SubscriptionFilter", [])
@@ -94,7 +95,9 @@ def describe(name: str, environment: str, template: dict[str, Any]) -> StackPlan
     return plan
 
 
-def _describe_detection(plan: StackPlan, resources: dict[str, Any], by_type: dict[str, list[dict[str, Any]]]) -> None:
+def _describe_detection(
+    plan: StackPlan, resources: dict[str, Any], by_type: dict[str, list[dict[str, Any]]], assembly: Path | None
+) -> None:
     services = {
         logical_id: r.get("Properties", {})
         .get("Environment", {})
@@ -134,6 +137,9 @@ def _describe_detection(plan: StackPlan, resources: dict[str, Any], by_type: dic
                 f"learning {variables.get('LEARNING_DAYS', '?')} d",
             )
         )
+        detection = _detection_options(assembly, detector, variables)
+        if detection is not None:
+            plan.lines.extend(_detection_lines(detection))
     for table in by_type.get("AWS::DynamoDB::Table", []):
         keys = "/".join(k["AttributeName"] for k in table.get("KeySchema", []))
         features = [table.get("BillingMode", "PROVISIONED").lower().replace("_", "-"), f"key {keys}"]
@@ -181,6 +187,38 @@ def _describe_detection(plan: StackPlan, resources: dict[str, Any], by_type: dic
                 f"{len(by_type.get('AWS::CloudWatch::Dashboard', []))} dashboard",
             )
         )
+
+
+def _detection_options(assembly: Path | None, function: dict[str, Any], variables: dict[str, Any]) -> Any:
+    """The detector's `detection` options as packaged in its code asset (``asset.<hash>`` of the assembly, the
+    file named by ``EKSIGHT_DETECTION_CONFIG``), or None when the assembly does not hold them."""
+    key = function.get("Code", {}).get("S3Key")
+    name = variables.get("EKSIGHT_DETECTION_CONFIG")
+    if assembly is None or not isinstance(key, str) or not key.endswith(".zip") or not isinstance(name, str):
+        return None
+    path = assembly / f"asset.{key.removesuffix('.zip')}" / name
+    if not path.is_file():
+        return None
+    from eksight.core.detection_options import DetectionOptions
+
+    return DetectionOptions.model_validate_json(path.read_bytes())
+
+
+def _detection_lines(detection: Any) -> list[tuple[str, str]]:
+    lines = []
+    source = detection.networks_object
+    if detection.threat_networks or detection.trusted_networks or source is not None:
+        extra = f" + s3://{source.bucket}/{source.key} (read at cold start)" if source is not None else ""
+        lines.append(
+            (
+                "networks",
+                f"{len(detection.threat_networks)} threat, {len(detection.trusted_networks)} trusted{extra}",
+            )
+        )
+    for entry in detection.suppressions:
+        until = f"until {entry.expires}" if entry.expires else "no expiry"
+        lines.append(("suppress", f"{entry.label} ({until}): {entry.reason}"))
+    return lines
 
 
 def _target(target: dict[str, Any], resources: dict[str, Any], services: dict[str, str]) -> str:

@@ -47,6 +47,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from eksight.adapters import TRACED_MODULES
 from eksight.adapters.dynamodb import DynamoStateStore
 from eksight.adapters.eventbridge import FindingPublisher
+from eksight.adapters.network_lists import NetworkListsUnavailable, read_network_lists
 from eksight.adapters.s3 import FindingArchiveWriter, QuarantineWriter, S3ObjectReader
 from eksight.core.archive_layout import AUDIT_ROOT
 
@@ -218,22 +219,52 @@ def build(settings: DetectorSettings, clients: DetectorClients) -> DetectorApp:
             raise_on_no_idempotency_key=True,
             response_hook=_mark_duplicate,
         ),
-        detection=detection_options(settings),
+        detection=detection_options(settings, clients.s3),
     )
 
 
-def detection_options(settings: DetectorSettings) -> DetectionOptions | None:
+def detection_options(settings: DetectorSettings, s3: BaseClient) -> DetectionOptions | None:
     """The config file's detection options, with ``LEARNING_DAYS`` (when set) as their learning period, validated
-    like the config's own (pydantic, imported only then); None: eksight's defaults."""
+    like the config's own (pydantic, imported only then), and the networks of its S3 object when it names one;
+    None: eksight's defaults."""
     if settings.detection_config is None and settings.learning_days is None:
         return None
     from eksight.core.detection_options import DetectionOptions, load_detection
 
     detection = load_detection(settings.detection_config)
-    if settings.learning_days is None:
+    if settings.learning_days is not None:
+        options = detection.model_dump() if detection is not None else {}
+        detection = DetectionOptions.model_validate({**options, "learning_days": settings.learning_days})
+    if detection is not None and detection.networks_object is not None:
+        detection = with_object_networks(detection, s3)
+    return detection
+
+
+def with_object_networks(detection: DetectionOptions, s3: BaseClient) -> DetectionOptions:
+    """`detection` with the threat and trusted networks of its S3 object added, validated like the config's own
+    (entries, at most 10,000 per list). An object that cannot be read or fails validation is logged and left
+    out: detection goes on with the config's lists rather than stopping the function."""
+    source = detection.networks_object
+    assert source is not None
+    try:
+        extra = read_network_lists(s3, source.bucket, source.key)
+        return type(detection).model_validate(
+            {
+                **detection.model_dump(),
+                "threat_networks": _union(detection.threat_networks, extra.threat_networks),
+                "trusted_networks": _union(detection.trusted_networks, extra.trusted_networks),
+            }
+        )
+    except (NetworkListsUnavailable, ValueError) as error:  # pydantic's ValidationError is a ValueError
+        Logger().error(
+            "network lists object not used; keeping the config's lists",
+            extra={"bucket": source.bucket, "key": source.key, "error": str(error)[:2000]},
+        )
         return detection
-    options = detection.model_dump() if detection is not None else {}
-    return DetectionOptions.model_validate({**options, "learning_days": settings.learning_days})
+
+
+def _union(first: list[str], second: list[str]) -> list[str]:
+    return list(dict.fromkeys([*first, *second]))
 
 
 def _mark_duplicate(response: Any, idempotent_data: DataRecord) -> dict[str, Any]:
@@ -305,6 +336,7 @@ def create_handler(app: DetectorApp, detect: Callable[[ObjectRef], ObjectResult]
                 "quarantined": result.quarantined,
                 "skipped": result.skipped,
                 "findings": result.findings_by_severity,
+                "suppressed": result.suppressed,
                 "quarantine_key": result.quarantine_key,
                 "rule_errors": result.rule_errors,
                 "seconds": round(time.monotonic() - started, 3),
@@ -344,6 +376,8 @@ def _object_metrics(metrics: Metrics, result: ObjectResult) -> None:
     metrics.add_metric(name="RecordsQuarantined", unit=MetricUnit.Count, value=result.records_quarantined)
     for severity, count in result.findings_by_severity.items():
         metrics.add_metric(name=f"Findings{severity.title()}", unit=MetricUnit.Count, value=count)
+    if result.suppressed:
+        metrics.add_metric(name="FindingsSuppressed", unit=MetricUnit.Count, value=result.suppressed)
     if result.newest_event_time:
         lag = max(0.0, time.time() - result.newest_event_time)
         metrics.add_metric(name="EventLagSeconds", unit=MetricUnit.Seconds, value=lag)

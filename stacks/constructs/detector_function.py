@@ -152,6 +152,15 @@ class DetectorFunction(Construct):
                 resources=[table.table_arn],
             )
         )
+        networks = detection.networks_object
+        if networks is not None:  # read once per container: exactly that object, no listing, no other key
+            self.function.add_to_role_policy(
+                iam.PolicyStatement(
+                    sid="ReadNetworkLists",
+                    actions=["s3:GetObject"],
+                    resources=[f"arn:{stack.partition}:s3:::{networks.bucket}/{networks.key}"],
+                )
+            )
         bus.grant_put_events_to(self.function)
         acknowledge_wildcard_resources(
             self.function,

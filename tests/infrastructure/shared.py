@@ -13,7 +13,14 @@ Synth = Callable[[Any], dict[str, dict[str, Any]]]
 OPTIONS_CONFIG: dict[str, Any] = {
     "name_prefix": "acme-sec",
     "tags": {"team": "platform", "data-class": "audit"},
-    "detection": {"learning_days": 14},
+    "detection": {
+        "learning_days": 14,
+        "threat_networks": ["198.51.100.0/24"],
+        "networks_object": {"bucket": "acme-threat-intel", "key": "eksight/networks.json"},
+        "suppressions": [
+            {"rule": "EKS-102", "principal": "sa:ci/deployer", "reason": "CI deploys", "expires": "2027-01-31"}
+        ],
+    },
     "regions": {
         "us-gov-west-1": {
             "clusters": ["alpha", "beta_2"],

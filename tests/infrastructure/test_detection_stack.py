@@ -973,3 +973,23 @@ def test_options_config_is_what_the_options_stack_was_built_from() -> None:
     region = config.parse(OPTIONS_CONFIG).regions[0]
     assert not region.findings.securityhub.enabled and region.findings.notifications.sns_topic_arn
     assert region.detector.reserved_concurrency == 4
+
+
+def test_detector_may_read_exactly_the_configured_network_lists_object(
+    options: dict[str, Any], minimal: dict[str, Any]
+) -> None:
+    _, detector = function_by_service(options, "eksight-detector")
+    policy = role_statements(options, detector)
+    grants = [s for s in policy if s.get("Sid") == "ReadNetworkLists"]
+    intel = render(only(grants)["Resource"]).rsplit(":::", 1)[0] + ":::acme-threat-intel"
+    assert allowed(policy, "s3:GetObject", f"{intel}/eksight/networks.json")
+    for action, key in [
+        ("s3:GetObject", "eksight/networks.json.bak"),
+        ("s3:GetObject", "eksight/other.json"),
+        ("s3:GetObjectVersion", "eksight/networks.json"),
+        ("s3:PutObject", "eksight/networks.json"),
+    ]:
+        assert not allowed(policy, action, f"{intel}/{key}"), (action, key)
+    assert not allowed(policy, "s3:ListBucket", intel)
+    _, plain = function_by_service(minimal, "eksight-detector")
+    assert not [s for s in role_statements(minimal, plain) if s.get("Sid") == "ReadNetworkLists"]

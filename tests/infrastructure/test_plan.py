@@ -80,3 +80,41 @@ def test_values_imported_from_another_stack_read_as_imports() -> None:
     assert _text({"Fn::ImportValue": "eksight-ingestion-eu-west-1:ArchiveKeyArn"}) == (
         "${import eksight-ingestion-eu-west-1:ArchiveKeyArn}"
     )
+
+
+def test_the_plan_lists_the_packaged_suppressions_and_network_lists(tmp_path: Path) -> None:
+    from eksight.config import parse
+    from stacks.constructs.detector_function import DETECTION_CONFIG_FILE, detection_config_json
+
+    detection = parse(
+        {
+            "regions": {"us-east-1": {"clusters": ["prod"]}},
+            "detection": {
+                "threat_networks": ["198.51.100.0/24", "203.0.113.7"],
+                "networks_object": {"bucket": "acme-intel", "key": "eksight/networks.json"},
+                "suppressions": [
+                    {"rule": "EKS-301", "principal": "alice", "reason": "node debugging", "expires": "2027-01-31"},
+                    {"rule": "EKS-102", "all_principals": True, "reason": "lab cluster"},
+                ],
+            },
+        }
+    ).file.detection
+    asset = tmp_path / "asset.abc123"
+    asset.mkdir()
+    (asset / DETECTION_CONFIG_FILE).write_text(detection_config_json(detection))
+    detector = {
+        "Type": "AWS::Lambda::Function",
+        "Properties": {
+            "Code": {"S3Bucket": "cdk-assets", "S3Key": "abc123.zip"},
+            "Environment": {"Variables": {"STATE_TABLE": "t", "EKSIGHT_DETECTION_CONFIG": DETECTION_CONFIG_FILE}},
+        },
+    }
+    template = {"Resources": {"Bus": {"Type": "AWS::Events::EventBus", "Properties": {}}, "Detector": detector}}
+
+    lines = plan.describe("eksight-detection-us-east-1", "aws://1/us-east-1", template, tmp_path).lines
+    assert [line for line in lines if line[0] in ("networks", "suppress")] == [
+        ("networks", "2 threat, 0 trusted + s3://acme-intel/eksight/networks.json (read at cold start)"),
+        ("suppress", "EKS-301 principal=alice (until 2027-01-31): node debugging"),
+        ("suppress", "EKS-102 (all principals) (no expiry): lab cluster"),
+    ]
+    assert not [line for line in plan.describe("s", "e", template).lines if line[0] == "suppress"]  # no assembly

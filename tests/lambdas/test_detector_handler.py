@@ -519,6 +519,50 @@ def test_detection_config_allow_lists_apply(aws: Aws, tmp_path: Path) -> None:
     assert rules and "EKS-100" not in rules
 
 
+def test_suppressed_findings_are_archived_and_counted_but_not_published(
+    aws: Aws, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = tmp_path / "detection.json"
+    suppression = {"rule": "EKS-100", "all_principals": True, "reason": "lab cluster", "expires": "2099-01-01"}
+    config.write_text(json.dumps({"suppressions": [suppression]}))
+    settings = DetectorSettings.from_environ({**ENVIRONMENT, "EKSIGHT_DETECTION_CONFIG": config.name}, root=tmp_path)
+    clients = DetectorClients(s3=aws.s3, events=boto3.client("events"), dynamodb=aws.dynamodb)
+    handler = create_handler(build(settings, clients))
+    key = PREFIX + "eksight-prod-1-2024-09-15-20-58-00-0008.gz"
+    body = firehose_object(scenario_lines("S03", "S06"))
+    aws.put(key, body)
+    [message] = object_messages(aws.deliveries())
+    expected = oracle(body, key)[1]
+    suppressed_ids = {f.id for f in expected if f.rule_id == "EKS-100"}
+    assert suppressed_ids and len(suppressed_ids) < len(expected), "the fixture must produce EKS-100 and others"
+
+    assert handler({"Records": [message]}, LambdaContext()) == {"batchItemFailures": []}
+
+    published = {e["detail"]["id"] for e in aws.published()}
+    assert published == {f.id for f in expected} - suppressed_ids
+    stored = gzip.decompress(aws.s3.get_object(Bucket=BUCKET, Key=findings_key(key))["Body"].read()).splitlines()
+    by_id = {json.loads(line)["id"]: json.loads(line) for line in stored}
+    assert set(by_id) == {f.id for f in expected}  # every finding archived, the suppressed ones marked
+    assert {i for i, f in by_id.items() if f.get("suppressed_by")} == suppressed_ids
+    assert by_id[next(iter(suppressed_ids))]["suppressed_by"] == "EKS-100 (all principals): lab cluster"
+    totals = metric_totals(emf_blobs(capsys.readouterr().out))
+    assert totals["FindingsSuppressed"] == len(suppressed_ids)
+
+
+def test_the_network_lists_object_is_read_at_cold_start(aws: Aws, tmp_path: Path) -> None:
+    aws.s3.put_object(Bucket=BUCKET, Key="intel/networks.json", Body=b'{"threat_networks": ["203.0.113.0/24"]}')
+    config = tmp_path / "detection.json"
+    source = {"bucket": BUCKET, "key": "intel/networks.json"}
+    config.write_text(json.dumps({"threat_networks": ["198.51.100.7"], "networks_object": source}))
+    settings = DetectorSettings.from_environ({**ENVIRONMENT, "EKSIGHT_DETECTION_CONFIG": config.name}, root=tmp_path)
+    clients = DetectorClients(s3=aws.s3, events=boto3.client("events"), dynamodb=aws.dynamodb)
+    detection = build(settings, clients).detection
+    assert detection is not None and detection.threat_networks == ["198.51.100.7", "203.0.113.0/24"]
+    aws.s3.put_object(Bucket=BUCKET, Key="intel/networks.json", Body=b"<html>not the feed</html>")
+    detection = build(settings, clients).detection  # a broken feed: the config's list, and no crash
+    assert detection is not None and detection.threat_networks == ["198.51.100.7"]
+
+
 def test_an_object_in_progress_elsewhere_is_retried_later(aws: Aws, capsys: pytest.CaptureFixture[str]) -> None:
     key = PREFIX + "eksight-prod-1-2024-09-15-20-58-00-0007.gz"
     aws.put(key, firehose_object(scenario_lines("S03")))

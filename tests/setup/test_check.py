@@ -487,3 +487,42 @@ def test_a_missing_config_names_this_commands_flag(tmp_path: Path) -> None:
         assert result.exit_code == 2
         assert "pass --config PATH" in result.stderr and "-c config=" not in result.stderr
     assert json.loads(result.stdout)["error"].startswith(f"eksight check: {missing} not found")
+
+
+# ---- suppressions in the config ---------------------------------------------------------------------------------------
+
+
+def test_expired_suppressions_are_reported_with_commands_that_renew_or_remove_them(tmp_path: Path, aws: None) -> None:
+    from eksight.config import load
+
+    suppressions = [
+        {"rule": "EKS-301", "principal": "alice", "reason": "node debugging", "expires": "2026-12-01"},
+        {"rule": "EKS-102", "namespace": "ci", "reason": "CI deploys", "expires": "2027-06-01"},
+    ]
+    config = write_config(tmp_path, {REGION: ["ghost"]}, detection={"suppressions": suppressions})
+    now = datetime(2026, 12, 7, tzinfo=UTC)
+
+    rows = [r for r in checks.run_checks(load(config), clients, now=now, config_hint=str(config)) if not r.region]
+    expired = [r for r in rows if r.name == "suppression expired"]
+    assert len(expired) == 1 and expired[0].status == WARN
+    assert "EKS-301 principal=alice expired on 2026-12-01" in expired[0].detail
+    renew = re.search(r"renew: (eksight suppress .*?) ; or remove: (eksight suppress .*?) ;", expired[0].fix)
+    assert renew, expired[0].fix
+
+    # The printed commands work as printed (with a new date filled in): renewed, the entry is active again.
+    import shlex
+
+    command = shlex.split(renew.group(1).replace("YYYY-MM-DD", "2027-03-01"))[2:]
+    result = CliRunner().invoke(main, ["suppress", *command, "--today", "2026-12-07"])
+    assert result.exit_code == 0, result.output
+    renewed = checks.check_suppressions(load(config).file.detection, now.date(), str(config))
+    assert [(r.name, r.status, r.detail) for r in renewed] == [("suppressions", OK, "2 active, none expired")]
+    removed = CliRunner().invoke(main, ["suppress", *shlex.split(renew.group(2))[2:]])
+    assert removed.exit_code == 0, removed.output
+    assert [s.rule for s in load(config).file.detection.suppressions] == ["EKS-102"]
+
+
+def test_no_suppression_row_without_suppressions(tmp_path: Path) -> None:
+    from eksight.core.detection_options import DetectionOptions
+
+    assert checks.check_suppressions(DetectionOptions(), datetime(2026, 12, 7, tzinfo=UTC).date(), "c.json") == []

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 from eksight.core.rules.base import AllowList, Hit, Rule, RuleContext, Threshold
 from eksight.core.rules.engine import RuleEngine
+from eksight.core.rules.networks import NO_NETWORKS, OperatorNetworks
 
 if TYPE_CHECKING:
     from eksight.core.detection_options import AllowSpec, DetectionOptions
@@ -35,13 +36,15 @@ def all_rules() -> list[Rule]:
 
 
 def default_engine(
-    extra_allow: dict[str, AllowList] | None = None, global_allow: AllowList | None = None
+    extra_allow: dict[str, AllowList] | None = None,
+    global_allow: AllowList | None = None,
+    networks: OperatorNetworks = NO_NETWORKS,
 ) -> RuleEngine:
-    return RuleEngine(all_rules(), extra_allow=extra_allow, global_allow=global_allow)
+    return RuleEngine(all_rules(), extra_allow=extra_allow, global_allow=global_allow, networks=networks)
 
 
 def engine_for(detection: DetectionOptions | None) -> RuleEngine:
-    """The default rules extended by a deployment config's `detection` section."""
+    """The default rules extended by a deployment config's `detection` section (allow-lists, network lists)."""
     if detection is None:
         return default_engine()
 
@@ -53,4 +56,5 @@ def engine_for(detection: DetectionOptions | None) -> RuleEngine:
     return default_engine(
         extra_allow={rule: spec(allow) for rule, allow in detection.rule_allow.items()},
         global_allow=spec(detection.allow),
+        networks=OperatorNetworks.of(detection.threat_networks, detection.trusted_networks),
     )

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from eksight.core.events import AuditEvent
 from eksight.core.findings import ResourceRef, Severity
 from eksight.core.identity import Principal
+from eksight.core.rules.networks import NO_NETWORKS, OperatorNetworks
 
 if TYPE_CHECKING:
     from eksight.core.workloads import PodSpecView
@@ -67,7 +68,7 @@ def _any_match(values: Iterable[str], patterns: tuple[str, ...]) -> bool:
 class RuleContext:
     """Everything a predicate may look at; expensive views are computed once per event."""
 
-    __slots__ = ("__dict__", "allow", "event", "principal", "state", "time")
+    __slots__ = ("__dict__", "allow", "event", "networks", "principal", "state", "time")
 
     def __init__(
         self,
@@ -76,6 +77,7 @@ class RuleContext:
         allow: AllowList,
         state: dict[Any, Any] | None = None,
         time: float = 0.0,
+        networks: OperatorNetworks = NO_NETWORKS,
     ) -> None:
         self.event = event
         self.time = time  # event time (epoch seconds), as the engine judged it
@@ -84,6 +86,7 @@ class RuleContext:
         # Memory a rule keeps between events (e.g. the last aws-auth it saw), owned by the engine instance
         # so two detectors never share it and a replay is deterministic.
         self.state = state if state is not None else {}
+        self.networks = networks  # the deployment's threat and trusted network lists
 
     @cached_property
     def request(self) -> Any:

@@ -54,24 +54,6 @@ def is_public_ip(text: str) -> bool:
     return address is not None and address.is_global
 
 
-@lru_cache(maxsize=8)
-def _networks(entries: frozenset[str]) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
-    networks = []
-    for entry in entries:
-        try:
-            networks.append(ipaddress.ip_network(entry.strip(), strict=False))
-        except (ValueError, TypeError):
-            continue
-    return tuple(networks)
-
-
-def in_networks(text: str, entries: frozenset[str]) -> bool:
-    if not entries or not text:
-        return False
-    address = parse_address(text)
-    return address is not None and any(address in network for network in _networks(entries))
-
-
 def query_params(ctx: RuleContext) -> dict[str, list[str]]:
     try:
         return parse_qs(urlsplit(ctx.event.request_uri).query, keep_blank_values=True)

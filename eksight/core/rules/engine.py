@@ -11,6 +11,7 @@ from eksight.core.events import AuditEvent
 from eksight.core.findings import Observation, ResourceRef, when_and_where
 from eksight.core.identity import Principal
 from eksight.core.rules.base import AllowList, Hit, Rule, RuleContext, Threshold
+from eksight.core.rules.networks import NO_NETWORKS, OperatorNetworks
 
 logger = logging.getLogger(__name__)
 
@@ -26,9 +27,12 @@ class RuleEngine:
         rules: Iterable[Rule],
         extra_allow: dict[str, AllowList] | None = None,
         global_allow: AllowList | None = None,
+        networks: OperatorNetworks = NO_NETWORKS,
     ) -> None:
-        """`extra_allow`: per-rule additions from the deployment config; `global_allow`: for every rule."""
+        """`extra_allow`: per-rule additions from the deployment config; `global_allow`: for every rule;
+        `networks`: the deployment's threat and trusted network lists."""
         self.rules = list(rules)
+        self.networks = networks
         duplicates = sorted(rule_id for rule_id, n in Counter(rule.id for rule in self.rules).items() if n > 1)
         if duplicates:
             raise ValueError(f"duplicate rule ids: {duplicates}")
@@ -79,7 +83,7 @@ class RuleEngine:
             if self._allowed(rule.id, allow, principal, namespace):
                 continue
             if context is None:
-                context = RuleContext(event, principal, allow, self._state[rule.id], time)
+                context = RuleContext(event, principal, allow, self._state[rule.id], time, self.networks)
             else:
                 context.allow, context.state = allow, self._state[rule.id]
             try:

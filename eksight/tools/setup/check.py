@@ -5,8 +5,9 @@ Each check is a small function taking the boto3 clients it needs (so tests pass 
 never a failure). Per cluster: exists (eks:DescribeCluster), audit logging on, log group present,
 subscription-filter slot free (CloudWatch Logs allows two per log group; eksight's own filter doesn't count
 against it), archive delivering (objects under the cluster's audit/ prefix in the last 24 h). Per region: the
-ingestion and detection stacks. Once: the credentials' account, and whether the caller may deploy
-(iam:SimulatePrincipalPolicy).
+ingestion and detection stacks. Once: the credentials' account, whether the caller may deploy
+(iam:SimulatePrincipalPolicy), and the config's suppressions that have expired (with the commands to renew or
+remove them).
 
 `--fix` turns on the EKS `audit` log type as the stack's custom resource does (eksight.adapters.eks_logging: no
 other type is turned off), then waits (bounded) and checks again.
@@ -18,7 +19,7 @@ import json
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -32,8 +33,10 @@ from eksight.adapters.eks_logging import (
     enabled_log_types,
 )
 from eksight.core import archive_layout
+from eksight.core.detection_options import DetectionOptions
 from eksight.core.eks import cluster_log_group
 from eksight.tools.setup.progress import working
+from eksight.tools.suppress import renew_and_remove_commands
 
 OK, WARN, FAIL, UNKNOWN = "OK", "WARN", "FAIL", "UNKNOWN"
 DELIVERY_WINDOW = timedelta(hours=24)
@@ -94,6 +97,32 @@ def _client_error() -> type[Exception]:
     from botocore.exceptions import ClientError
 
     return ClientError
+
+
+# ---- the config ----------------------------------------------------------------------------------------------
+
+
+def check_suppressions(detection: DetectionOptions, today: date, config_hint: str) -> list[Check]:
+    """One WARN per expired `detection.suppressions` entry (its findings are forwarded again), with the commands
+    that renew or remove it; one OK row when entries exist and none has expired; nothing without entries."""
+    expired = [entry for entry in detection.suppressions if entry.expired(today)]
+    if not expired:
+        count = len(detection.suppressions)
+        return [Check("", "", "suppressions", OK, f"{count} active, none expired")] if count else []
+    checks = []
+    for entry in expired:
+        renew, remove = renew_and_remove_commands(entry, config_hint)
+        checks.append(
+            Check(
+                "",
+                "",
+                "suppression expired",
+                WARN,
+                f"{entry.label} expired on {entry.expires}: its findings are forwarded again ({entry.reason})",
+                fix=f"renew: {renew} ; or remove: {remove} ; then deploy",
+            )
+        )
+    return checks
 
 
 # ---- per cluster ---------------------------------------------------------------------------------------------
@@ -488,6 +517,7 @@ def run_checks(
     first = deployment.regions[0].region
     identity = identity or clients("sts", first).get_caller_identity()
     checks = [check_account(identity, deployment.file.account)]
+    checks += check_suppressions(deployment.file.detection, now.date(), config_hint)
     account = deployment.file.account or identity.get("Account", "")
     checks.append(
         check_permissions(

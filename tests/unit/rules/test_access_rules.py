@@ -23,6 +23,7 @@ from eksight.core.detector import Detector
 from eksight.core.findings import Finding, Severity
 from eksight.core.rules import access, tampering
 from eksight.core.rules.engine import RuleEngine
+from eksight.core.rules.networks import NO_NETWORKS, OperatorNetworks
 
 DATASETS = Path(__file__).resolve().parents[4] / "shared" / "datasets"
 RULES = access.RULES
@@ -196,9 +197,12 @@ def records(events: list[dict[str, Any] | bytes], log_time_ms: int | None = None
 
 
 def detect(
-    *events: dict[str, Any] | bytes, rules: list[Any] | None = None, log_time_ms: int | None = None
+    *events: dict[str, Any] | bytes,
+    rules: list[Any] | None = None,
+    log_time_ms: int | None = None,
+    networks: OperatorNetworks = NO_NETWORKS,
 ) -> list[Finding]:
-    engine = RuleEngine(RULES if rules is None else rules)
+    engine = RuleEngine(RULES if rules is None else rules, networks=networks)
     detector = Detector(engine).run(records(list(events), log_time_ms))
     assert not engine.errors, f"rule errors: {dict(engine.errors)}"
     return detector.findings()
@@ -688,7 +692,7 @@ def test_system_identity_from_public_ip(event: dict[str, Any], expected: Severit
     assert severity_of(event, "EKS-131") == expected
 
 
-def test_public_ip_finding_is_one_per_identity_and_address(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_public_ip_finding_is_one_per_identity_and_address() -> None:
     events = [
         make_event(
             user=sa("shop", "web"),
@@ -702,8 +706,7 @@ def test_public_ip_finding_is_one_per_identity_and_address(monkeypatch: pytest.M
     ]
     finding = one(detect(*events), "EKS-131")
     assert finding.count == 5 and "185.220.101.50" in finding.description
-    monkeypatch.setattr(access, "TRUSTED_PUBLIC_CIDRS", frozenset({"185.220.101.0/24"}))
-    assert not of(detect(*events), "EKS-131")
+    assert not of(detect(*events, networks=OperatorNetworks.of(trusted_public=["185.220.101.0/24"])), "EKS-131")
 
 
 @pytest.mark.parametrize(
@@ -1009,16 +1012,16 @@ def test_forbidden_workload_or_rbac_write(event: dict[str, Any], expected: Sever
 
 
 def test_threat_list_is_empty_by_default() -> None:
-    assert isinstance(access.THREAT_IPS, frozenset) and not access.THREAT_IPS
+    assert not NO_NETWORKS.threat
     assert not of(detect(make_event(ip="203.0.113.66")), "EKS-150")
 
 
-def test_threat_listed_source_ip(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(access, "THREAT_IPS", frozenset({"203.0.113.0/24", "198.51.100.7", "bogus"}))
+def test_threat_listed_source_ip() -> None:
+    networks = OperatorNetworks.of(threat=["203.0.113.0/24", "198.51.100.7", "bogus"])
     allowed = make_event(ip="203.0.113.66", verb="get", resource="secrets", namespace="shop", name="db")
     denied = make_event(ip="198.51.100.7", verb="list", resource="secrets", code=403)
     elsewhere = make_event(ip="192.0.2.1")
-    findings = of(detect(allowed, denied, elsewhere), "EKS-150")
+    findings = of(detect(allowed, denied, elsewhere, networks=networks), "EKS-150")
     assert sorted((f.severity, f.evidence[0]) for f in findings) == sorted(
         [(HIGH, allowed["auditID"]), (MEDIUM, denied["auditID"])]
     )

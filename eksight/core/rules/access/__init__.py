@@ -10,27 +10,17 @@ Design notes
   and say *why* in `Hit.detail`: the command, the secret, the IP, the group, the binding that allowed it.
 - Predicates read untrusted bodies defensively and never raise; the ones indexed on every event (EKS-131,
   EKS-132, EKS-135, EKS-150, EKS-170) exit on a single attribute test for the common case.
-- Two operator hooks, empty by default, live here and are read at call time so a deployment can set them at
-  start-up: `THREAT_IPS` (EKS-150) and `TRUSTED_PUBLIC_CIDRS` (EKS-131).
+- The operator's network lists (threat intel for EKS-150, trusted egress for EKS-131 and EKS-136) come from the
+  deployment config's `detection` section through the engine (`RuleContext.networks`), empty by default.
 """
 
 from __future__ import annotations
 
+from eksight.core.rules.access import anonymous, commands, credentials, origins, recon, secrets
+from eksight.core.rules.access.origins import node_host_ip
 from eksight.core.rules.base import Rule
 
-THREAT_IPS: frozenset[str] = frozenset()
-"""Source IPs or CIDRs of a threat list (Tor exits, known-bad scanners, your own IOC feed). Empty by default:
-assign a frozenset at start-up (``access.THREAT_IPS = frozenset({"203.0.113.7", "198.51.100.0/24"})``)."""
-
-TRUSTED_PUBLIC_CIDRS: frozenset[str] = frozenset()
-"""Public IPs/CIDRs that are your own (NAT gateway EIPs, public-subnet node IPs, CI runners that legitimately
-use service-account tokens). Requests from them are not "system identity from a public IP" (EKS-131)."""
-
-# The theme modules read the hooks above through this package, so they are imported after them.
-from eksight.core.rules.access import anonymous, commands, credentials, origins, recon, secrets  # noqa: E402
-from eksight.core.rules.access.origins import node_host_ip  # noqa: E402
-
-__all__ = ["RULES", "THREAT_IPS", "TRUSTED_PUBLIC_CIDRS", "node_host_ip"]
+__all__ = ["RULES", "node_host_ip"]
 
 RULES: list[Rule] = sorted(
     [

@@ -2,8 +2,8 @@
 credentials used from another address, and threat-listed source IPs.
 
 Offline, eksight cannot tell AWS address space from the rest of the internet, so a public source IP is judged
-without an ASN lookup; the operator hooks `access.TRUSTED_PUBLIC_CIDRS` and `access.THREAT_IPS` are read at
-call time.
+without an ASN lookup; the deployment's `detection.trusted_networks` and `detection.threat_networks` reach the
+rules as `RuleContext.networks`.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from functools import lru_cache
 
 from eksight.core.cloud_ranges import HOSTING_PROVIDERS, provider_of
 from eksight.core.findings import ResourceRef
-from eksight.core.rules import access, defaults
+from eksight.core.rules import defaults
 from eksight.core.rules.base import AllowList, Hit, Rule, RuleContext
 from eksight.core.rules.common import (
     ALL,
@@ -28,7 +28,6 @@ from eksight.core.rules.common import (
     actor,
     clip,
     described_object,
-    in_networks,
     is_public_ip,
     kubelet_ua,
     offensive_ua,
@@ -38,8 +37,8 @@ from eksight.core.rules.common import (
 )
 
 
-def _trusted(ip: str) -> bool:
-    return in_networks(ip, access.TRUSTED_PUBLIC_CIDRS)
+def _trusted(ctx: RuleContext, ip: str) -> bool:
+    return parse_address(ip) in ctx.networks.trusted_public
 
 
 def _system_identity_public_ip(ctx: RuleContext) -> Hit | None:
@@ -48,7 +47,7 @@ def _system_identity_public_ip(ctx: RuleContext) -> Hit | None:
         return None
     event = ctx.event
     ip = event.source_ip
-    if not is_public_ip(ip) or _trusted(ip):
+    if not is_public_ip(ip) or _trusted(ctx, ip):
         return None
     principal, ua = ctx.principal, event.user_agent
     target = ResourceRef(principal.namespace, "source-ip", ip)
@@ -79,7 +78,7 @@ def _system_identity_public_ip(ctx: RuleContext) -> Hit | None:
             f"Service account {principal.namespace}/{principal.service_account}{bound} used from public IP "
             f"{ip}{', user agent ' + repr(clip(ua, 80)) if ua else ''}: in-cluster tokens reach the API "
             f"server from private addresses ({request}). eksight cannot tell AWS addresses apart offline: "
-            "add your own egress IPs to TRUSTED_PUBLIC_CIDRS.",
+            "add your own egress IPs to detection.trusted_networks.",
             severity=severity,
             target=target,
         )
@@ -161,7 +160,7 @@ def _person_from_hosting(ctx: RuleContext) -> Hit | None:
     now = ctx.time
     origins = _origins(ctx, now)
     ip = event.source_ip
-    if not is_public_ip(ip) or _trusted(ip):
+    if not is_public_ip(ip) or _trusted(ctx, ip):
         return None
     found = provider_of(ip)
     if found is None:
@@ -193,11 +192,11 @@ def _person_from_hosting(ctx: RuleContext) -> Hit | None:
 
 
 def _threat_ip(ctx: RuleContext) -> Hit | None:
-    entries = access.THREAT_IPS
-    if not entries:
+    threat = ctx.networks.threat
+    if not threat:
         return None
     event = ctx.event
-    hits = [ip for ip in event.source_ips if in_networks(ip, entries)]
+    hits = [ip for ip in event.source_ips if parse_address(ip) in threat]
     if not hits:
         return None
     outcome = "succeeded" if event.allowed else f"was denied (HTTP {event.code})"
@@ -220,7 +219,7 @@ RULES: list[Rule] = [
         "address. In-cluster clients reach the API server from private addresses, so this usually "
         "means a token left the cluster. Caveats: offline there is no way to recognise AWS address "
         "space, so clusters whose nodes use the public endpoint from public subnets will see their own "
-        "traffic here — list those egress addresses in TRUSTED_PUBLIC_CIDRS. Kubelets (by user agent) "
+        "traffic here — list those egress addresses in detection.trusted_networks. Kubelets (by user agent) "
         "and EKS's own eks:* identities, which call from AWS public ranges, are not reported.",
         remediation="Find where the token is used from; delete the service account's token secrets or recreate "
         "the account, and review the identity's activity.",
@@ -265,7 +264,7 @@ RULES: list[Rule] = [
         "run) is over; LOW from the hyperscalers, which also carry corporate egress, and from ranges the "
         "identity already used (reported once per rented range, or per hyperscaler, per identity).",
         remediation="Ask the person whether they work from that server; if not, revoke the session (IAM role "
-        "session / SSO) and review what it did. List your own egress in TRUSTED_PUBLIC_CIDRS.",
+        "session / SSO) and review what it did. List your own egress in detection.trusted_networks.",
         verbs=ALL,
         resources=ALL,
         subresources=ALL,
@@ -280,8 +279,8 @@ RULES: list[Rule] = [
         type="CredentialAccess:Kubernetes/MaliciousIPCaller.Custom",
         mitre=("T1078",),
         catalog=(40,),
-        description="A request came from an address on the configured threat list (access.THREAT_IPS; empty by "
-        "default). MEDIUM when the request was denied.",
+        description="A request came from an address on the configured threat list (detection.threat_networks "
+        "and its S3 object; empty by default). MEDIUM when the request was denied.",
         remediation="Block the address at the endpoint (publicAccessCidrs), and rotate the credentials it used.",
         verbs=ALL,
         resources=ALL,
