@@ -39,8 +39,8 @@ class AllowSpec(_Strict):
 
 
 def _known_rule_ids() -> set[str]:
-    from eksight.core.behaviour.analyzer import RULE_ID as ANOMALY_RULE_ID  # lazy: only when ids are checked
-    from eksight.core.rules import all_rules
+    from eksight.core.behaviour import ANOMALY_RULE_ID
+    from eksight.core.rules import all_rules  # lazy: only when ids are checked
 
     return {rule.id for rule in all_rules()} | {ANOMALY_RULE_ID}
 

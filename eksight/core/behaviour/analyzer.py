@@ -13,7 +13,7 @@ import time as wall_clock
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from eksight.core.behaviour import explain
+from eksight.core.behaviour import ANOMALY_RULE_ID, explain
 from eksight.core.behaviour.cache import Cached, ProfileCache, write_as_is
 from eksight.core.behaviour.context import in_context
 from eksight.core.behaviour.features import (
@@ -54,7 +54,6 @@ DEFAULT_LEARNING_DAYS = 7
 TTL_DAYS = 60  # profiles of principals inactive this long are dropped by DynamoDB TTL
 REPORT_SCORE = 40.0  # LOW and up; MEDIUM from 60, HIGH from 80
 LEARNING_REPORT_SCORE = 60.0  # during the learning period only strong anomalies, as INFORMATIONAL
-RULE_ID = "UEBA-1"
 WINDOW_SECONDS = 3600  # the findings' dedup window (eksight.core.findings): events within it always fold in
 
 CLASSES = {
@@ -334,7 +333,7 @@ class BehaviourAnalyzer:
         }
         return Observation(
             detector="anomaly",
-            rule_id=RULE_ID,
+            rule_id=ANOMALY_RULE_ID,
             type=finding_type,
             severity=severity,
             title=text.title,

@@ -126,7 +126,7 @@ def test_only_the_listed_rules_may_be_lowered_and_each_says_why() -> None:
     [
         ({"ip": "203.0.113.9"}, "from 203.0.0.0/16, a site new to it"),
         ({"agent": "python-requests/2.31.0"}, "with python-requests, a client new to it"),
-        ({"when": START + timedelta(days=34, hours=3)}, "at Sun 03:00 UTC, outside its usual hours"),
+        ({"when": START + timedelta(days=34, hours=3)}, "at Sunday 03:00 UTC, outside its usual hours"),
     ],
 )
 def test_a_context_new_to_the_principal_raises_the_rule(change: dict[str, Any], said: str) -> None:
