@@ -86,11 +86,23 @@ _WORKLOAD_RESOURCES = frozenset(
 
 
 @dataclass(slots=True)
+class _Baselined:
+    """What the analyzer needs of one principal of one cluster, worked out at its first event in a batch."""
+
+    principal: Principal
+    cluster: str
+    principal_class: str  # '' = not baselined
+    own_key: Key
+    peer_key: Key | None
+    cluster_key: Key
+    home: str  # a service account's namespace (where its app reads its own secrets)
+    humans: bool
+
+
+@dataclass(slots=True)
 class _Pending:
     features: EventFeatures
-    principal: Principal
-    principal_class: str
-    cluster: str
+    who: _Baselined
     account: str
     region: str
     hold_all: bool  # a rule already flagged this event at MEDIUM+: learn none of its novel values
@@ -122,6 +134,9 @@ class _Work:
     updates: dict[Key, list[Update]] = field(default_factory=dict)
     replayed: set[Key] = field(default_factory=set)  # already hold this batch: scored on a copy, not learned
     novel: set[Key] = field(default_factory=set)  # learned a new value or a reported anomaly: write back now
+    # Feature-value dicts (shared by events with equal values: features.extract) whose values a profile knew
+    # when they were last learned into it; until it learns something new nothing is forgotten in a batch.
+    known: dict[Key, set[int]] = field(default_factory=dict)
 
 
 class BehaviourAnalyzer:
@@ -144,6 +159,7 @@ class BehaviourAnalyzer:
         self.now = now  # wall clock, only for TTLs
         self.stats = BaselineStats()
         self._buffer: list[_Pending] = []
+        self._principals: dict[int, _Baselined] = {}  # by id(): resolve_principal hands out shared objects
 
     def __len__(self) -> int:
         return len(self._buffer)
@@ -159,8 +175,10 @@ class BehaviourAnalyzer:
         time: float,
         flagged: bool = False,
     ) -> None:
-        principal_class = CLASSES.get(principal.kind)
-        if principal_class is None or KUBE_SYSTEM_CONTROLLERS.allows_principal(principal):
+        who = self._principals.get(id(principal))
+        if who is None or who.principal is not principal or who.cluster != cluster:
+            who = self._principals[id(principal)] = _baselined(principal, cluster)
+        if not who.principal_class:
             return  # control plane (incl. its controllers' service accounts), anonymous, unknown: rules only
         images: tuple[str, ...] = ()
         if (
@@ -170,7 +188,7 @@ class BehaviourAnalyzer:
         ):
             images = tuple(image for spec in workload_specs(event) for image in spec.images)
         features = extract(event, principal, time, images)
-        self._buffer.append(_Pending(features, principal, principal_class, cluster, account, region, flagged))
+        self._buffer.append(_Pending(features, who, account, region, flagged))
         self.stats.events += 1
 
     def flush(self, batch_id: str = "") -> list[Observation]:
@@ -178,7 +196,8 @@ class BehaviourAnalyzer:
         that already folded in a batch of that id (a redelivery after a partial failure) is left alone."""
         if not self._buffer:
             return []
-        batch, self._buffer = sorted(self._buffer, key=lambda p: p.features.time), []
+        batch, self._buffer = sorted(self._buffer, key=_event_time), []
+        self._principals = {}
         self.stats.batches += 1
         cache = self.cache if self.cache is not None else ProfileCache(capacity=10**9)
         keys = _batch_keys(batch)
@@ -199,17 +218,16 @@ class BehaviourAnalyzer:
     # --- one event ---------------------------------------------------------------------------------------
 
     def _score_and_learn(self, pending: _Pending, work: _Work) -> Observation | None:
-        features, cluster = pending.features, pending.cluster
-        own_key, peer_key = _keys(pending)
+        features, who = pending.features, pending.who
+        own_key, peer_key = who.own_key, who.peer_key
         own = work.profiles[own_key]
-        peer = work.profiles.get(peer_key) if peer_key else None
-        cluster_state = work.clusters[(cluster, "cluster")]
+        peer = work.profiles[peer_key] if peer_key else None
+        cluster_state = work.clusters[who.cluster_key]
         if not cluster_state.first_seen:
             cluster_state.first_seen = features.time
         learning = features.time < cluster_state.first_seen + self.learning_seconds
-        own.kind, own.name = pending.principal.kind, pending.principal.display
-        home = pending.principal.namespace if pending.principal_class == WORKLOAD_IDENTITY else ""
-        result = score_event(features, own, peer, pending.principal_class, home)
+        own.kind, own.name = who.principal.kind, who.principal.display
+        result = score_event(features, own, peer, who.principal_class, who.home)
         if result.reference:
             self.stats.scored += 1
         observation = None
@@ -228,14 +246,30 @@ class BehaviourAnalyzer:
                     self.stats.suppressed += 1
         if pending.hold_all and not learning:
             hold = frozenset(features.values)
-        humans = pending.principal_class in (HUMAN, AUTOMATION)
-        for key, profile in ((own_key, own), (peer_key, peer)):
-            if profile is not None and key is not None:
-                if reported or (key not in work.novel and not profile.knows(features)):
-                    work.novel.add(key)
-                profile.learn(features, hold, humans, reported)
-                work.updates.setdefault(key, []).append((features, hold, humans, reported))
+        update = (features, hold, who.humans, reported)
+        self._learn(own_key, own, update, work)
+        if peer_key is not None and peer is not None:
+            self._learn(peer_key, peer, update, work)
         return observation
+
+    @staticmethod
+    def _learn(key: Key, profile: Profile, update: Update, work: _Work) -> None:
+        features, hold, humans, reported = update
+        if key not in work.novel:
+            known = work.known.get(key)
+            if known is None:
+                known = work.known[key] = set()
+            signature = id(features.values)
+            if reported or (signature not in known and not profile.knows(features)):
+                work.novel.add(key)
+            else:
+                known.add(signature)
+        profile.learn(features, hold, humans, reported)
+        updates = work.updates.get(key)
+        if updates is None:
+            work.updates[key] = [update]
+        else:
+            updates.append(update)
 
     @staticmethod
     def _reported_recently(own: Profile, features: EventFeatures, anomalous: frozenset[str]) -> bool:
@@ -258,7 +292,7 @@ class BehaviourAnalyzer:
         learning: bool,
         cluster_state: ClusterState,
     ) -> Observation:
-        features, principal = pending.features, pending.principal
+        features, principal, principal_class = pending.features, pending.who.principal, pending.who.principal_class
         severity = (
             Severity.INFORMATIONAL
             if learning
@@ -270,7 +304,7 @@ class BehaviourAnalyzer:
         )
         finding_type, what = TYPES.get(features.action_class, TYPES[""])
         now = features.time
-        humans = pending.principal_class in (HUMAN, AUTOMATION)
+        humans = pending.who.humans
         if result.reference == "own":
             baseline = explain.baseline_sentence(principal.display, own, now, humans)
             reference = own
@@ -278,10 +312,10 @@ class BehaviourAnalyzer:
             assert peer is not None
             label = (
                 f"service accounts of {principal.namespace}"
-                if pending.principal_class == WORKLOAD_IDENTITY
+                if principal_class == WORKLOAD_IDENTITY
                 else f"other users of {principal.arn.rpartition('/')[2]}"
                 if principal.kind == SSO_ROLE
-                else PEER_LABELS[pending.principal_class]
+                else PEER_LABELS[principal_class]
             )
             baseline = explain.baseline_sentence(
                 f"its peers ({label})",
@@ -319,7 +353,7 @@ class BehaviourAnalyzer:
             severity=severity,
             title=title,
             description=description,
-            cluster=pending.cluster,
+            cluster=pending.who.cluster,
             account=pending.account,
             region=pending.region,
             principal_key=baseline_key(principal),
@@ -441,30 +475,44 @@ def baseline_key(principal: Principal) -> str:
 
 def _batch_keys(batch: list[_Pending]) -> list[Key]:
     keys: dict[Key, None] = {}
-    for pending in batch:
-        own_key, peer_key = _keys(pending)
-        keys[own_key] = None
-        if peer_key:
-            keys[peer_key] = None
-        keys[(pending.cluster, "cluster")] = None
+    for who in {id(pending.who): pending.who for pending in batch}.values():
+        keys[who.own_key] = None
+        if who.peer_key:
+            keys[who.peer_key] = None
+        keys[who.cluster_key] = None
     return list(keys)
 
 
-def _keys(pending: _Pending) -> tuple[Key, Key | None]:
-    """(own profile, peer group): nodes are one group already; a service account's peers are its namespace's
-    service accounts; a person's, the other users of their IAM Identity Center role (else all humans);
-    an automation role's, all automation roles."""
-    cluster, principal = pending.cluster, pending.principal
+def _event_time(pending: _Pending) -> float:
+    return pending.features.time
+
+
+def _baselined(principal: Principal, cluster: str) -> _Baselined:
+    """Its profile keys: (own profile, peer group): nodes are one group already; a service account's peers are
+    its namespace's service accounts; a person's, the other users of their IAM Identity Center role (else all
+    humans); an automation role's, all automation roles."""
+    principal_class = CLASSES.get(principal.kind, "")
+    if principal_class and KUBE_SYSTEM_CONTROLLERS.allows_principal(principal):
+        principal_class = ""
     own = (f"{cluster}|{baseline_key(principal)}", "profile")
-    if pending.principal_class == NODE_CLASS:
-        return own, None
-    if pending.principal_class == WORKLOAD_IDENTITY:
+    if principal_class == NODE_CLASS:
+        group = ""
+    elif principal_class == WORKLOAD_IDENTITY:
         group = f"sa-namespace:{principal.namespace}"
     elif principal.kind == SSO_ROLE and principal.session:
         group = f"role:{principal.key}"
     else:
-        group = pending.principal_class
-    return own, (f"{cluster}|peer:{group}", "peer")
+        group = principal_class
+    return _Baselined(
+        principal=principal,
+        cluster=cluster,
+        principal_class=principal_class,
+        own_key=own,
+        peer_key=(f"{cluster}|peer:{group}", "peer") if group else None,
+        cluster_key=(cluster, "cluster"),
+        home=principal.namespace if principal_class == WORKLOAD_IDENTITY else "",
+        humans=principal_class in (HUMAN, AUTOMATION),
+    )
 
 
 _REMEDIATION = (

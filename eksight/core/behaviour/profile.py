@@ -165,40 +165,51 @@ class Profile(msgspec.Struct, omit_defaults=True, forbid_unknown_fields=False):
         hour = int(time // 3600)
         if hour != self.new_hour_at:
             self.new_hour, self.new_hour_at = {}, hour
-        for feature in FEATURES:
-            value = features.values.get(feature, "")
+        totals, known = self.totals, self.values
+        # Most counts were last touched by the same earlier event: one exp per distinct last-seen time.
+        decayed_from, factor = None, 1.0
+        for feature, value in features.values.items():
             if not value or feature == HOUR:
                 continue
-            if feature in hold and value not in self.values.get(feature, {}):
+            entries = known.get(feature)
+            entry = entries.get(value) if entries is not None else None
+            if entry is None and feature in hold:
                 self._hold(feature, value, time, reported)
+                continue
+            total = totals.get(feature)
+            if total is None:
+                totals[feature] = [1.0, time]
+            elif time > total[1]:  # the decay of `_decayed`, with the factor shared
+                if total[1] != decayed_from:
+                    decayed_from, factor = total[1], math.exp(-_DECAY * (time - total[1]))
+                total[0] = total[0] * factor + 1.0
+                total[1] = time
             else:
-                self._add(feature, value, time, features.day)
+                total[0] += 1.0
+            if entry is None:
+                self._add_new(feature, value, time, features.day)
+            elif time > entry[2]:
+                if entry[2] != decayed_from:
+                    decayed_from, factor = entry[2], math.exp(-_DECAY * (time - entry[2]))
+                entry[0] = entry[0] * factor + 1.0
+                entry[2] = time
+            else:
+                entry[0] += 1.0
         if reported:
             self._mark_reported(features, hold)
         if humans:
             self._learn_hour(features.hour_of_week, time)
         self._learn_rate(time, features.failed)
 
-    def _add(self, feature: str, value: str, time: float, day: int) -> None:
-        total = self.totals.get(feature)
-        if total is None:
-            self.totals[feature] = [1.0, time]
-        else:
-            total[0] = _decayed(total[0], total[1], time) + 1.0
-            total[1] = max(total[1], time)
+    def _add_new(self, feature: str, value: str, time: float, day: int) -> None:
+        if day > self.first_day:  # the first day is all new: it says nothing about the novelty rate
+            self.new_values[feature] = self.new_values.get(feature, 0.0) + 1.0
+        self._count_new(feature)
         entries = self.values.setdefault(feature, {})
-        entry = entries.get(value)
-        if entry is None:
-            if day > self.first_day:  # the first day is all new: it says nothing about the novelty rate
-                self.new_values[feature] = self.new_values.get(feature, 0.0) + 1.0
-            self._count_new(feature)
-            entries[value] = [1.0, time, time]
-            limit = MAX_VALUES.get(feature, 64)
-            if len(entries) > limit + limit // 4:  # evict in bulk: amortized O(1) per new value
-                _keep_heaviest(entries, limit, time)
-            return
-        entry[0] = _decayed(entry[0], entry[2], time) + 1.0
-        entry[2] = max(entry[2], time)
+        entries[value] = [1.0, time, time]
+        limit = MAX_VALUES.get(feature, 64)
+        if len(entries) > limit + limit // 4:  # evict in bulk: amortized O(1) per new value
+            _keep_heaviest(entries, limit, time)
 
     def _count_new(self, feature: str) -> None:
         self.new_today[feature] = self.new_today.get(feature, 0) + 1
