@@ -12,6 +12,7 @@ from __future__ import annotations
 import time as wall_clock
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from operator import attrgetter
 
 from eksight.core.behaviour import explain
 from eksight.core.behaviour.cache import Cached, ProfileCache, write_as_is
@@ -80,6 +81,7 @@ TYPES = {
     WORKLOAD: ("Execution:Kubernetes/AnomalousBehavior.WorkloadDeployed", "workload deployment"),
     "": ("InitialAccess:Kubernetes/AnomalousBehavior.UnusualIdentityUse", "use of its credentials"),
 }
+_EVENT_TIME = attrgetter("features.time")
 _WORKLOAD_RESOURCES = frozenset(
     {"pods", "deployments", "daemonsets", "statefulsets", "replicasets", "jobs", "cronjobs", "replicationcontrollers"}
 )
@@ -97,6 +99,7 @@ class _Baselined:
     cluster_key: Key
     home: str  # a service account's namespace (where its app reads its own secrets)
     humans: bool
+    display: str
 
 
 @dataclass(slots=True)
@@ -134,9 +137,9 @@ class _Work:
     updates: dict[Key, list[Update]] = field(default_factory=dict)
     replayed: set[Key] = field(default_factory=set)  # already hold this batch: scored on a copy, not learned
     novel: set[Key] = field(default_factory=set)  # learned a new value or a reported anomaly: write back now
-    # Feature-value dicts (shared by events with equal values: features.extract) whose values a profile knew
-    # when they were last learned into it; until it learns something new nothing is forgotten in a batch.
-    known: dict[Key, set[int]] = field(default_factory=dict)
+    # Per profile, the counters (Profile.counters) of the learnable value sets (shared by events with equal
+    # values: features.extract) it has learned all values of; dropped whenever it learns a new value.
+    counters: dict[Key, dict[int, list[list[float]]]] = field(default_factory=dict)
 
 
 class BehaviourAnalyzer:
@@ -196,7 +199,7 @@ class BehaviourAnalyzer:
         that already folded in a batch of that id (a redelivery after a partial failure) is left alone."""
         if not self._buffer:
             return []
-        batch, self._buffer = sorted(self._buffer, key=_event_time), []
+        batch, self._buffer = sorted(self._buffer, key=_EVENT_TIME), []
         self._principals = {}
         self.stats.batches += 1
         cache = self.cache if self.cache is not None else ProfileCache(capacity=10**9)
@@ -226,7 +229,7 @@ class BehaviourAnalyzer:
         if not cluster_state.first_seen:
             cluster_state.first_seen = features.time
         learning = features.time < cluster_state.first_seen + self.learning_seconds
-        own.kind, own.name = who.principal.kind, who.principal.display
+        own.kind, own.name = who.principal.kind, who.display
         result = score_event(features, own, peer, who.principal_class, who.home)
         if result.reference:
             self.stats.scored += 1
@@ -255,16 +258,22 @@ class BehaviourAnalyzer:
     @staticmethod
     def _learn(key: Key, profile: Profile, update: Update, work: _Work) -> None:
         features, hold, humans, reported = update
-        if key not in work.novel:
-            known = work.known.get(key)
-            if known is None:
-                known = work.known[key] = set()
-            signature = id(features.values)
-            if reported or (signature not in known and not profile.knows(features)):
+        known = work.counters.get(key)
+        if known is None:
+            known = work.counters[key] = {}
+        signature = id(features.learned_values())
+        counters = None if reported else known.get(signature)
+        if counters is None and not reported:
+            counters = profile.counters(features)
+            if counters is not None:
+                known[signature] = counters
+        if counters is not None:
+            profile.learn_counted(features, counters, humans)
+        else:
+            if reported or (key not in work.novel and not profile.knows(features)):
                 work.novel.add(key)
-            else:
-                known.add(signature)
-        profile.learn(features, hold, humans, reported)
+            profile.learn(features, hold, humans, reported)
+            known.clear()
         updates = work.updates.get(key)
         if updates is None:
             work.updates[key] = [update]
@@ -483,10 +492,6 @@ def _batch_keys(batch: list[_Pending]) -> list[Key]:
     return list(keys)
 
 
-def _event_time(pending: _Pending) -> float:
-    return pending.features.time
-
-
 def _baselined(principal: Principal, cluster: str) -> _Baselined:
     """Its profile keys: (own profile, peer group): nodes are one group already; a service account's peers are
     its namespace's service accounts; a person's, the other users of their IAM Identity Center role (else all
@@ -512,6 +517,7 @@ def _baselined(principal: Principal, cluster: str) -> _Baselined:
         cluster_key=(cluster, "cluster"),
         home=principal.namespace if principal_class == WORKLOAD_IDENTITY else "",
         humans=principal_class in (HUMAN, AUTOMATION),
+        display=principal.display,
     )
 
 

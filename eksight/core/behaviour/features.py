@@ -135,6 +135,16 @@ class EventFeatures(msgspec.Struct, frozen=True):
     source_ip: str
     user_agent: str
     target: tuple[str, str, str]  # (namespace, resource, name)
+    # The (feature, value) pairs a profile learns: the non-empty values but the hour (also shared; computed
+    # from `values` when not given).
+    learnable: tuple[tuple[str, str], ...] = ()
+
+    def learned_values(self) -> tuple[tuple[str, str], ...]:
+        return self.learnable or learnable(self.values)
+
+
+def learnable(values: dict[str, str]) -> tuple[tuple[str, str], ...]:
+    return tuple((feature, value) for feature, value in values.items() if value and feature != HOUR)
 
 
 def extract(event: AuditEvent, principal: Principal, time: float, images: tuple[str, ...] = ()) -> EventFeatures:
@@ -155,7 +165,7 @@ def extract(event: AuditEvent, principal: Principal, time: float, images: tuple[
     day, seconds = divmod(int(time), 86400)
     hour_of_week = (day + 3) % 7 * 24 + seconds // 3600  # 1970-01-01 was a Thursday
     status = event.response_status.code if event.response_status else 0
-    values = _values(
+    values, learned = _values(
         action,
         namespace_value,
         source_ip,
@@ -177,6 +187,7 @@ def extract(event: AuditEvent, principal: Principal, time: float, images: tuple[
         source_ip=source_ip,
         user_agent=event.user_agent,
         target=(namespace, f"{resource}/{subresource}" if subresource else resource, object_name),
+        learnable=learned,
     )
 
 
@@ -208,12 +219,12 @@ def _values(
     permission: str,
     sensitive: str,
     class_namespace: str,
-) -> dict[str, str]:
-    """The feature values, one shared (read-only) dict per distinct combination: what learning and scoring
-    look up, without building it again for every event."""
+) -> tuple[dict[str, str], tuple[tuple[str, str], ...]]:
+    """The feature values and the learnable ones, shared (read-only) by every event with the same values: what
+    learning and scoring look up, without building it again for every event."""
     network, site, zone = _network(source_ip)
     tool, tool_version = _tool(user_agent)
-    return {
+    values = {
         ACTION: action,
         NAMESPACE: namespace,
         NETWORK: network,
@@ -227,6 +238,13 @@ def _values(
         CLASS: sensitive,
         CLASS_NAMESPACE: class_namespace,
     }
+    return values, _shared(learnable(values))
+
+
+@lru_cache(maxsize=16384)
+def _shared(pairs: tuple[tuple[str, str], ...]) -> tuple[tuple[str, str], ...]:
+    """One object per distinct learnable value set (the hour aside): a profile keys its counters by it."""
+    return pairs
 
 
 def action_class(event: AuditEvent, has_images: bool = False) -> str:

@@ -43,6 +43,7 @@ PRIOR_RATE, PRIOR_DAYS = 0.5, 2.0
 MAX_APPLIED = 32
 RATE_ALPHA = 0.1  # EWMA weight of each active hour's request count
 _DECAY = math.log(2) / (HALF_LIFE_DAYS * DAY)
+_NO_VALUES: dict[str, list[float]] = {}
 
 
 class Profile(msgspec.Struct, omit_defaults=True, forbid_unknown_fields=False):
@@ -150,27 +151,12 @@ class Profile(msgspec.Struct, omit_defaults=True, forbid_unknown_fields=False):
     ) -> None:
         """Fold one event in. Values of the features named in `hold` (the event was flagged) that the profile
         does not know yet go to `pending` instead of being learned."""
+        self._count_event(features)
         time = features.time
-        if not self.events:
-            self.first_seen, self.first_day = time, features.day
-        self.events += 1
-        self.last_seen = max(self.last_seen, time)
-        if features.day != self.last_day:
-            if self.last_day >= 0 and features.day > self.last_day:
-                self.active_days = self.active_days * _day_factor(features.day - self.last_day) + 1.0
-                self.new_values = {f: c * _day_factor(features.day - self.last_day) for f, c in self.new_values.items()}
-            self.last_day = max(self.last_day, features.day)
-            self.new_today = {}
-            self.days_seen += 1
-        hour = int(time // 3600)
-        if hour != self.new_hour_at:
-            self.new_hour, self.new_hour_at = {}, hour
         totals, known = self.totals, self.values
         # Most counts were last touched by the same earlier event: one exp per distinct last-seen time.
         decayed_from, factor = None, 1.0
-        for feature, value in features.values.items():
-            if not value or feature == HOUR:
-                continue
+        for feature, value in features.learned_values():
             entries = known.get(feature)
             entry = entries.get(value) if entries is not None else None
             if entry is None and feature in hold:
@@ -197,9 +183,66 @@ class Profile(msgspec.Struct, omit_defaults=True, forbid_unknown_fields=False):
                 entry[0] += 1.0
         if reported:
             self._mark_reported(features, hold)
+        self._count_activity(features, humans)
+
+    def counters(self, features: EventFeatures) -> list[list[float]] | None:
+        """What learning an event adds to — each value's count and its feature's total — when the profile has
+        learned all its values already (see `learn_counted`); None when one is new to it."""
+        counters: list[list[float]] = []
+        for feature, value in features.learned_values():
+            entry = self.values.get(feature, _NO_VALUES).get(value)
+            total = self.totals.get(feature)
+            if entry is None or total is None:
+                return None
+            counters += (total, entry)
+        return counters
+
+    def learn_counted(self, features: EventFeatures, counters: list[list[float]], humans: bool = False) -> None:
+        """`learn` for an event whose values the profile has learned, with their `counters` at hand (they stay
+        valid until the profile learns a new value: that may evict others)."""
+        self._count_event(features)
+        time = features.time
+        decayed_from, factor = None, 1.0
+        for counter in counters:  # [count, last seen] or [count, first seen, last seen]: as in `learn`
+            last = counter[-1]
+            if time > last:
+                if last != decayed_from:
+                    decayed_from, factor = last, math.exp(-_DECAY * (time - last))
+                counter[0] = counter[0] * factor + 1.0
+                counter[-1] = time
+            else:
+                counter[0] += 1.0
+        self._count_activity(features, humans)
+
+    def _count_event(self, features: EventFeatures) -> None:
+        """The event's share of `learn` before its values: lifetime counts and the day and hour it opens."""
+        time, day = features.time, features.day
+        if not self.events:
+            self.first_seen, self.first_day = time, day
+        self.events += 1
+        if time > self.last_seen:
+            self.last_seen = time
+        if day != self.last_day:
+            if self.last_day >= 0 and day > self.last_day:
+                self.active_days = self.active_days * _day_factor(day - self.last_day) + 1.0
+                self.new_values = {f: c * _day_factor(day - self.last_day) for f, c in self.new_values.items()}
+            self.last_day = max(self.last_day, day)
+            self.new_today = {}
+            self.days_seen += 1
+        hour = int(time // 3600)
+        if hour != self.new_hour_at:
+            self.new_hour, self.new_hour_at = {}, hour
+
+    def _count_activity(self, features: EventFeatures, humans: bool) -> None:
+        """The event's share of `learn` after its values: the hour of week (humans) and the hourly rates."""
+        time = features.time
         if humans:
             self._learn_hour(features.hour_of_week, time)
-        self._learn_rate(time, features.failed)
+        if int(time // 3600) == self.rate_hour:  # the common case of `_learn_rate`
+            self.rate_count += 1
+            self.fail_count += features.failed
+        else:
+            self._learn_rate(time, features.failed)
 
     def _add_new(self, feature: str, value: str, time: float, day: int) -> None:
         if day > self.first_day:  # the first day is all new: it says nothing about the novelty rate
