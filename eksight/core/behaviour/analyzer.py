@@ -261,11 +261,12 @@ class BehaviourAnalyzer:
         known = work.counters.get(key)
         if known is None:
             known = work.counters[key] = {}
-        signature = id(features.learned_values())
-        counters = None if reported else known.get(signature)
+        # features.extract shares one `learnable` per value set (events built by hand have none: not cached)
+        signature = id(features.learnable) if features.learnable else None
+        counters = known.get(signature) if signature is not None and not reported else None
         if counters is None and not reported:
             counters = profile.counters(features)
-            if counters is not None:
+            if counters is not None and signature is not None:
                 known[signature] = counters
         if counters is not None:
             profile.learn_counted(features, counters, humans)

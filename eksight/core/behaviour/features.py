@@ -208,7 +208,7 @@ def _request(
     )
 
 
-@lru_cache(maxsize=16384)
+@lru_cache(maxsize=8192)
 def _values(
     action: str,
     namespace: str,
@@ -241,7 +241,7 @@ def _values(
     return values, _shared(learnable(values))
 
 
-@lru_cache(maxsize=16384)
+@lru_cache(maxsize=8192)
 def _shared(pairs: tuple[tuple[str, str], ...]) -> tuple[tuple[str, str], ...]:
     """One object per distinct learnable value set (the hour aside): a profile keys its counters by it."""
     return pairs
