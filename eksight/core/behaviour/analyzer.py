@@ -12,6 +12,7 @@ from __future__ import annotations
 import time as wall_clock
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from operator import attrgetter
 
 from eksight.core.behaviour import ANOMALY_RULE_ID, explain
 from eksight.core.behaviour.cache import Cached, ProfileCache, write_as_is
@@ -81,17 +82,31 @@ TYPES = {
     "": ("InitialAccess:Kubernetes/AnomalousBehavior.UnusualIdentityUse", "use of its credentials"),
 }
 CLASS_WORDS = {action_class: what for action_class, (_, what) in TYPES.items()}
+_EVENT_TIME = attrgetter("features.time")
 _WORKLOAD_RESOURCES = frozenset(
     {"pods", "deployments", "daemonsets", "statefulsets", "replicasets", "jobs", "cronjobs", "replicationcontrollers"}
 )
 
 
 @dataclass(slots=True)
+class _Baselined:
+    """What the analyzer needs of one principal of one cluster, worked out at its first event in a batch."""
+
+    principal: Principal
+    cluster: str
+    principal_class: str  # '' = not baselined
+    own_key: Key
+    peer_key: Key | None
+    cluster_key: Key
+    home: str  # a service account's namespace (where its app reads its own secrets)
+    humans: bool
+    display: str
+
+
+@dataclass(slots=True)
 class _Pending:
     features: EventFeatures
-    principal: Principal
-    principal_class: str
-    cluster: str
+    who: _Baselined
     account: str
     region: str
     hold_all: bool  # a rule already flagged this event at MEDIUM+: learn none of its novel values
@@ -124,6 +139,9 @@ class _Work:
     updates: dict[Key, list[Update]] = field(default_factory=dict)
     replayed: set[Key] = field(default_factory=set)  # already hold this batch: scored on a copy, not learned
     novel: set[Key] = field(default_factory=set)  # learned a new value or a reported anomaly: write back now
+    # Per profile, the counters (Profile.counters) of the learnable value sets (shared by events with equal
+    # values: features.extract) it has learned all values of; dropped whenever it learns a new value.
+    counters: dict[Key, dict[int, list[list[float]]]] = field(default_factory=dict)
 
 
 class BehaviourAnalyzer:
@@ -146,6 +164,7 @@ class BehaviourAnalyzer:
         self.now = now  # wall clock, only for TTLs
         self.stats = BaselineStats()
         self._buffer: list[_Pending] = []
+        self._principals: dict[int, _Baselined] = {}  # by id(): resolve_principal hands out shared objects
 
     def __len__(self) -> int:
         return len(self._buffer)
@@ -166,8 +185,10 @@ class BehaviourAnalyzer:
         severity in the principal's context (eksight.core.behaviour.context). False: this principal has no
         baseline (control plane incl. its controllers' service accounts, anonymous, unknown): rules only, and
         the observations stay the caller's."""
-        principal_class = CLASSES.get(principal.kind)
-        if principal_class is None or KUBE_SYSTEM_CONTROLLERS.allows_principal(principal):
+        who = self._principals.get(id(principal))
+        if who is None or who.principal is not principal or who.cluster != cluster:
+            who = self._principals[id(principal)] = _baselined(principal, cluster)
+        if not who.principal_class:
             return False
         images: tuple[str, ...] = ()
         if (
@@ -177,9 +198,7 @@ class BehaviourAnalyzer:
         ):
             images = tuple(image for spec in workload_specs(event) for image in spec.images)
         features = extract(event, principal, time, images)
-        self._buffer.append(
-            _Pending(features, principal, principal_class, cluster, account, region, flagged, rule_observations)
-        )
+        self._buffer.append(_Pending(features, who, account, region, flagged, rule_observations))
         self.stats.events += 1
         return True
 
@@ -188,7 +207,8 @@ class BehaviourAnalyzer:
         that already folded in a batch of that id (a redelivery after a partial failure) is left alone."""
         if not self._buffer:
             return []
-        batch, self._buffer = sorted(self._buffer, key=lambda p: p.features.time), []
+        batch, self._buffer = sorted(self._buffer, key=_EVENT_TIME), []
+        self._principals = {}
         self.stats.batches += 1
         cache = self.cache if self.cache is not None else ProfileCache(capacity=10**9)
         keys = _batch_keys(batch)
@@ -210,17 +230,16 @@ class BehaviourAnalyzer:
     # --- one event ---------------------------------------------------------------------------------------
 
     def _score_and_learn(self, pending: _Pending, work: _Work) -> Observation | None:
-        features, cluster = pending.features, pending.cluster
-        own_key, peer_key = _keys(pending)
+        features, who = pending.features, pending.who
+        own_key, peer_key = who.own_key, who.peer_key
         own = work.profiles[own_key]
-        peer = work.profiles.get(peer_key) if peer_key else None
-        cluster_state = work.clusters[(cluster, "cluster")]
+        peer = work.profiles[peer_key] if peer_key else None
+        cluster_state = work.clusters[who.cluster_key]
         if not cluster_state.first_seen:
             cluster_state.first_seen = features.time
         learning = features.time < cluster_state.first_seen + self.learning_seconds
-        own.kind, own.name = pending.principal.kind, pending.principal.display
-        home = pending.principal.namespace if pending.principal_class == WORKLOAD_IDENTITY else ""
-        result = score_event(features, own, peer, pending.principal_class, home)
+        own.kind, own.name = who.principal.kind, who.display
+        result = score_event(features, own, peer, who.principal_class, who.home)
         if result.reference:
             self.stats.scored += 1
         observation = None
@@ -239,26 +258,49 @@ class BehaviourAnalyzer:
                     self.stats.suppressed += 1
         if pending.hold_all and not learning:
             hold = frozenset(features.values)
-        humans = pending.principal_class in (HUMAN, AUTOMATION)
-        for key, profile in ((own_key, own), (peer_key, peer)):
-            if profile is not None and key is not None:
-                if reported or (key not in work.novel and not profile.knows(features)):
-                    work.novel.add(key)
-                profile.learn(features, hold, humans, reported)
-                work.updates.setdefault(key, []).append((features, hold, humans, reported))
+        update = (features, hold, who.humans, reported)
+        self._learn(own_key, own, update, work)
+        if peer_key is not None and peer is not None:
+            self._learn(peer_key, peer, update, work)
         return observation
 
     def _rules_in_context(self, pending: _Pending, work: _Work) -> list[Observation]:
         if not pending.rule_observations:
             return []
-        own = work.profiles[_keys(pending)[0]]
-        started = work.clusters[(pending.cluster, "cluster")].first_seen
+        who = pending.who
+        own = work.profiles[who.own_key]
+        started = work.clusters[who.cluster_key].first_seen
         learning = not started or pending.features.time < started + self.learning_seconds
-        who = pending.principal.display
         return [
-            in_context(o, own, pending.features, pending.principal_class, who, learning=learning)
+            in_context(o, own, pending.features, who.principal_class, who.display, learning=learning)
             for o in pending.rule_observations
         ]
+
+    @staticmethod
+    def _learn(key: Key, profile: Profile, update: Update, work: _Work) -> None:
+        features, hold, humans, reported = update
+        known = work.counters.get(key)
+        if known is None:
+            known = work.counters[key] = {}
+        # features.extract shares one `learnable` per value set (events built by hand have none: not cached)
+        signature = id(features.learnable) if features.learnable else None
+        counters = known.get(signature) if signature is not None and not reported else None
+        if counters is None and not reported:
+            counters = profile.counters(features)
+            if counters is not None and signature is not None:
+                known[signature] = counters
+        if counters is not None:
+            profile.learn_counted(features, counters, humans)
+        else:
+            if reported or (key not in work.novel and not profile.knows(features)):
+                work.novel.add(key)
+            profile.learn(features, hold, humans, reported)
+            known.clear()
+        updates = work.updates.get(key)
+        if updates is None:
+            work.updates[key] = [update]
+        else:
+            updates.append(update)
 
     @staticmethod
     def _reported_recently(own: Profile, features: EventFeatures, anomalous: frozenset[str]) -> bool:
@@ -281,7 +323,7 @@ class BehaviourAnalyzer:
         learning: bool,
         cluster_state: ClusterState,
     ) -> Observation:
-        features, principal = pending.features, pending.principal
+        features, principal, principal_class = pending.features, pending.who.principal, pending.who.principal_class
         severity = (
             Severity.INFORMATIONAL
             if learning
@@ -293,17 +335,17 @@ class BehaviourAnalyzer:
         )
         finding_type, what = TYPES.get(features.action_class, TYPES[""])
         now = features.time
-        humans = pending.principal_class in (HUMAN, AUTOMATION)
+        humans = pending.who.humans
         if result.reference == "own":
             reference = explain.Reference(own, own)
         else:
             assert peer is not None
             label = (
                 f"service accounts of {principal.namespace}"
-                if pending.principal_class == WORKLOAD_IDENTITY
+                if principal_class == WORKLOAD_IDENTITY
                 else f"other users of {principal.arn.rpartition('/')[2]}"
                 if principal.kind == SSO_ROLE
-                else PEER_LABELS[pending.principal_class]
+                else PEER_LABELS[principal_class]
             )
             reference = explain.Reference(peer, own, peer_label=label)
         text = explain.describe_anomaly(
@@ -311,9 +353,9 @@ class BehaviourAnalyzer:
             result,
             reference,
             who=principal.display,
-            cluster=pending.cluster,
+            cluster=pending.who.cluster,
             humans=humans,
-            person=pending.principal_class == HUMAN,
+            person=principal_class == HUMAN,
             what=what,
             class_words=CLASS_WORDS,
         )
@@ -338,7 +380,7 @@ class BehaviourAnalyzer:
             severity=severity,
             title=text.title,
             description=text.description,
-            cluster=pending.cluster,
+            cluster=pending.who.cluster,
             account=pending.account,
             region=pending.region,
             principal_key=baseline_key(principal),
@@ -461,30 +503,41 @@ def baseline_key(principal: Principal) -> str:
 
 def _batch_keys(batch: list[_Pending]) -> list[Key]:
     keys: dict[Key, None] = {}
-    for pending in batch:
-        own_key, peer_key = _keys(pending)
-        keys[own_key] = None
-        if peer_key:
-            keys[peer_key] = None
-        keys[(pending.cluster, "cluster")] = None
+    for who in {id(pending.who): pending.who for pending in batch}.values():
+        keys[who.own_key] = None
+        if who.peer_key:
+            keys[who.peer_key] = None
+        keys[who.cluster_key] = None
     return list(keys)
 
 
-def _keys(pending: _Pending) -> tuple[Key, Key | None]:
-    """(own profile, peer group): nodes are one group already; a service account's peers are its namespace's
-    service accounts; a person's, the other users of their IAM Identity Center role (else all humans);
-    an automation role's, all automation roles."""
-    cluster, principal = pending.cluster, pending.principal
+def _baselined(principal: Principal, cluster: str) -> _Baselined:
+    """Its profile keys: (own profile, peer group): nodes are one group already; a service account's peers are
+    its namespace's service accounts; a person's, the other users of their IAM Identity Center role (else all
+    humans); an automation role's, all automation roles."""
+    principal_class = CLASSES.get(principal.kind, "")
+    if principal_class and KUBE_SYSTEM_CONTROLLERS.allows_principal(principal):
+        principal_class = ""
     own = (f"{cluster}|{baseline_key(principal)}", "profile")
-    if pending.principal_class == NODE_CLASS:
-        return own, None
-    if pending.principal_class == WORKLOAD_IDENTITY:
+    if principal_class == NODE_CLASS:
+        group = ""
+    elif principal_class == WORKLOAD_IDENTITY:
         group = f"sa-namespace:{principal.namespace}"
     elif principal.kind == SSO_ROLE and principal.session:
         group = f"role:{principal.key}"
     else:
-        group = pending.principal_class
-    return own, (f"{cluster}|peer:{group}", "peer")
+        group = principal_class
+    return _Baselined(
+        principal=principal,
+        cluster=cluster,
+        principal_class=principal_class,
+        own_key=own,
+        peer_key=(f"{cluster}|peer:{group}", "peer") if group else None,
+        cluster_key=(cluster, "cluster"),
+        home=principal.namespace if principal_class == WORKLOAD_IDENTITY else "",
+        humans=principal_class in (HUMAN, AUTOMATION),
+        display=principal.display,
+    )
 
 
 __all__ = ["BehaviourAnalyzer", "is_mature"]

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from dataclasses import dataclass
 from functools import lru_cache
 
 import msgspec
@@ -123,67 +122,143 @@ _UA = re.compile(r"^\s*([A-Za-z][\w.\-]*?)(?:/v?(\d+)(?:\.(\d+))?[^\s]*)?(?:\s|$
 _UA_FAMILY_ALIASES = {"kubectl.exe": "kubectl", "Mozilla": "browser", "Go-http-client": "go-http-client"}
 
 
-@dataclass(frozen=True, slots=True)
-class EventFeatures:
+class EventFeatures(msgspec.Struct, frozen=True):
     time: float
     day: int  # UTC day number (event time)
     hour_of_week: int  # 0 = Monday 00:00 UTC
-    values: dict[str, str]  # feature -> value ('' = not applicable to this event)
+    # feature -> value ('' = not applicable to this event). Shared by every event with the same values (see
+    # `extract`): read-only.
+    values: dict[str, str]
     action_class: str  # one of the classes above, '' when not security-relevant
     failed: bool  # 401/403
     audit_id: str
     source_ip: str
     user_agent: str
     target: tuple[str, str, str]  # (namespace, resource, name)
+    # The (feature, value) pairs a profile learns: the non-empty values but the hour (also shared; computed
+    # from `values` when not given).
+    learnable: tuple[tuple[str, str], ...] = ()
+
+    def learned_values(self) -> tuple[tuple[str, str], ...]:
+        return self.learnable or learnable(self.values)
+
+
+def learnable(values: dict[str, str]) -> tuple[tuple[str, str], ...]:
+    return tuple((feature, value) for feature, value in values.items() if value and feature != HOUR)
 
 
 def extract(event: AuditEvent, principal: Principal, time: float, images: tuple[str, ...] = ()) -> EventFeatures:
     resource = event.resource
     subresource = event.subresource
-    verb = event.verb
     namespace = event.namespace
-    action = f"{verb} {resource}/{subresource}" if subresource else f"{verb} {resource or _non_resource(event)}"
+    object_name = event.object_ref.name if event.object_ref else ""
+    action, namespace_value, sensitive, class_namespace = _request(
+        event.verb,
+        resource,
+        subresource,
+        namespace,
+        "" if resource else _non_resource(event),
+        object_name == "aws-auth",
+        bool(images),
+    )
     source_ip = event.source_ips[0] if event.source_ips else ""
-    network, site, zone = _network(source_ip)
-    tool, tool_version = _tool(event.user_agent)
     day, seconds = divmod(int(time), 86400)
-    weekday = (day + 3) % 7  # 1970-01-01 was a Thursday
+    hour_of_week = (day + 3) % 7 * 24 + seconds // 3600  # 1970-01-01 was a Thursday
     status = event.response_status.code if event.response_status else 0
-    sensitive = action_class(event, bool(images))
-    values = {
-        ACTION: action,
-        NAMESPACE: namespace or (CLUSTER_SCOPE if resource else ""),
-        NETWORK: network,
-        SITE: site,
-        ZONE: zone,
-        TOOL: tool,
-        TOOL_VERSION: f"{tool} {tool_version}" if tool_version else "",
-        HOUR: str(weekday * 24 + seconds // 3600),
-        IMAGE: _registry_repo(images[0]) if images else "",
-        PERMISSION: _permission(event) if resource in _REVIEWS else "",
-        CLASS: sensitive,
-        CLASS_NAMESPACE: f"{sensitive}@{namespace or CLUSTER_SCOPE}" if sensitive else "",
-    }
+    values, learned = _values(
+        action,
+        namespace_value,
+        source_ip,
+        event.user_agent,
+        hour_of_week,
+        _registry_repo(images[0]) if images else "",
+        _permission(event) if resource in _REVIEWS else "",
+        sensitive,
+        class_namespace,
+    )
     return EventFeatures(
         time=time,
         day=day,
-        hour_of_week=weekday * 24 + seconds // 3600,
+        hour_of_week=hour_of_week,
         values=values,
         action_class=sensitive,
         failed=status in (401, 403),
         audit_id=event.audit_id,
         source_ip=source_ip,
         user_agent=event.user_agent,
-        target=(
-            namespace,
-            f"{resource}/{subresource}" if subresource else resource,
-            event.object_ref.name if event.object_ref else "",
-        ),
+        target=(namespace, f"{resource}/{subresource}" if subresource else resource, object_name),
+        learnable=learned,
     )
 
 
+# Events repeat a few request shapes and sources over and over: each distinct one is described once.
+@lru_cache(maxsize=16384)
+def _request(
+    verb: str, resource: str, subresource: str, namespace: str, path: str, aws_auth: bool, has_images: bool
+) -> tuple[str, str, str, str]:
+    """(action, namespace value, action class, class@namespace) of a request; `path`: the shortened URL of a
+    non-resource request."""
+    action = f"{verb} {resource}/{subresource}" if subresource else f"{verb} {resource or path}"
+    sensitive = _action_class(verb, resource, subresource, namespace, aws_auth, has_images)
+    return (
+        action,
+        namespace or (CLUSTER_SCOPE if resource else ""),
+        sensitive,
+        f"{sensitive}@{namespace or CLUSTER_SCOPE}" if sensitive else "",
+    )
+
+
+@lru_cache(maxsize=8192)
+def _values(
+    action: str,
+    namespace: str,
+    source_ip: str,
+    user_agent: str,
+    hour_of_week: int,
+    image: str,
+    permission: str,
+    sensitive: str,
+    class_namespace: str,
+) -> tuple[dict[str, str], tuple[tuple[str, str], ...]]:
+    """The feature values and the learnable ones, shared (read-only) by every event with the same values: what
+    learning and scoring look up, without building it again for every event."""
+    network, site, zone = _network(source_ip)
+    tool, tool_version = _tool(user_agent)
+    values = {
+        ACTION: action,
+        NAMESPACE: namespace,
+        NETWORK: network,
+        SITE: site,
+        ZONE: zone,
+        TOOL: tool,
+        TOOL_VERSION: f"{tool} {tool_version}" if tool_version else "",
+        HOUR: str(hour_of_week),
+        IMAGE: image,
+        PERMISSION: permission,
+        CLASS: sensitive,
+        CLASS_NAMESPACE: class_namespace,
+    }
+    return values, _shared(learnable(values))
+
+
+@lru_cache(maxsize=8192)
+def _shared(pairs: tuple[tuple[str, str], ...]) -> tuple[tuple[str, str], ...]:
+    """One object per distinct learnable value set (the hour aside): a profile keys its counters by it."""
+    return pairs
+
+
 def action_class(event: AuditEvent, has_images: bool = False) -> str:
-    verb, resource, subresource = event.verb, event.resource, event.subresource
+    return _action_class(
+        event.verb,
+        event.resource,
+        event.subresource,
+        event.namespace,
+        bool(event.object_ref and event.object_ref.name == "aws-auth"),
+        has_images,
+    )
+
+
+def _action_class(verb: str, resource: str, subresource: str, namespace: str, aws_auth: bool, has_images: bool) -> str:
     if subresource in _STREAMS:
         return EXEC
     if resource == "secrets":
@@ -202,16 +277,11 @@ def action_class(event: AuditEvent, has_images: bool = False) -> str:
         return PERMISSION_CHECK
     if resource == "nodes" and subresource == "proxy":
         return NODE_PROXY
-    if (
-        resource == "configmaps"
-        and event.namespace == "kube-system"
-        and verb in WRITE_VERBS
-        and (event.object_ref and event.object_ref.name == "aws-auth")
-    ):
+    if resource == "configmaps" and namespace == "kube-system" and verb in WRITE_VERBS and aws_auth:
         return IDENTITY_MAP
     if resource == "events" and verb in ("delete", "deletecollection"):
         return EVENT_DELETE
-    if verb in ("list", "watch") and not event.namespace and resource in _LISTABLE_SENSITIVE:
+    if verb in ("list", "watch") and not namespace and resource in _LISTABLE_SENSITIVE:
         return CLUSTER_LIST
     if resource in _WORKLOADS and verb in ("create", "update", "patch") and has_images:
         return WORKLOAD

@@ -43,6 +43,7 @@ PRIOR_RATE, PRIOR_DAYS = 0.5, 2.0
 MAX_APPLIED = 32
 RATE_ALPHA = 0.1  # EWMA weight of each active hour's request count
 _DECAY = math.log(2) / (HALF_LIFE_DAYS * DAY)
+_NO_VALUES: dict[str, list[float]] = {}
 
 
 class Profile(msgspec.Struct, omit_defaults=True, forbid_unknown_fields=False):
@@ -150,55 +151,108 @@ class Profile(msgspec.Struct, omit_defaults=True, forbid_unknown_fields=False):
     ) -> None:
         """Fold one event in. Values of the features named in `hold` (the event was flagged) that the profile
         does not know yet go to `pending` instead of being learned."""
+        self._count_event(features)
         time = features.time
+        totals, known = self.totals, self.values
+        # Most counts were last touched by the same earlier event: one exp per distinct last-seen time.
+        decayed_from, factor = None, 1.0
+        for feature, value in features.learned_values():
+            entries = known.get(feature)
+            entry = entries.get(value) if entries is not None else None
+            if entry is None and feature in hold:
+                self._hold(feature, value, time, reported)
+                continue
+            total = totals.get(feature)
+            if total is None:
+                totals[feature] = [1.0, time]
+            elif time > total[1]:  # the decay of `_decayed`, with the factor shared
+                if total[1] != decayed_from:
+                    decayed_from, factor = total[1], math.exp(-_DECAY * (time - total[1]))
+                total[0] = total[0] * factor + 1.0
+                total[1] = time
+            else:
+                total[0] += 1.0
+            if entry is None:
+                self._add_new(feature, value, time, features.day)
+            elif time > entry[2]:
+                if entry[2] != decayed_from:
+                    decayed_from, factor = entry[2], math.exp(-_DECAY * (time - entry[2]))
+                entry[0] = entry[0] * factor + 1.0
+                entry[2] = time
+            else:
+                entry[0] += 1.0
+        if reported:
+            self._mark_reported(features, hold)
+        self._count_activity(features, humans)
+
+    def counters(self, features: EventFeatures) -> list[list[float]] | None:
+        """What learning an event adds to — each value's count and its feature's total — when the profile has
+        learned all its values already (see `learn_counted`); None when one is new to it."""
+        counters: list[list[float]] = []
+        for feature, value in features.learned_values():
+            entry = self.values.get(feature, _NO_VALUES).get(value)
+            total = self.totals.get(feature)
+            if entry is None or total is None:
+                return None
+            counters += (total, entry)
+        return counters
+
+    def learn_counted(self, features: EventFeatures, counters: list[list[float]], humans: bool = False) -> None:
+        """`learn` for an event whose values the profile has learned, with their `counters` at hand (they stay
+        valid until the profile learns a new value: that may evict others)."""
+        self._count_event(features)
+        time = features.time
+        decayed_from, factor = None, 1.0
+        for counter in counters:  # [count, last seen] or [count, first seen, last seen]: as in `learn`
+            last = counter[-1]
+            if time > last:
+                if last != decayed_from:
+                    decayed_from, factor = last, math.exp(-_DECAY * (time - last))
+                counter[0] = counter[0] * factor + 1.0
+                counter[-1] = time
+            else:
+                counter[0] += 1.0
+        self._count_activity(features, humans)
+
+    def _count_event(self, features: EventFeatures) -> None:
+        """The event's share of `learn` before its values: lifetime counts and the day and hour it opens."""
+        time, day = features.time, features.day
         if not self.events:
-            self.first_seen, self.first_day = time, features.day
+            self.first_seen, self.first_day = time, day
         self.events += 1
-        self.last_seen = max(self.last_seen, time)
-        if features.day != self.last_day:
-            if self.last_day >= 0 and features.day > self.last_day:
-                self.active_days = self.active_days * _day_factor(features.day - self.last_day) + 1.0
-                self.new_values = {f: c * _day_factor(features.day - self.last_day) for f, c in self.new_values.items()}
-            self.last_day = max(self.last_day, features.day)
+        if time > self.last_seen:
+            self.last_seen = time
+        if day != self.last_day:
+            if self.last_day >= 0 and day > self.last_day:
+                self.active_days = self.active_days * _day_factor(day - self.last_day) + 1.0
+                self.new_values = {f: c * _day_factor(day - self.last_day) for f, c in self.new_values.items()}
+            self.last_day = max(self.last_day, day)
             self.new_today = {}
             self.days_seen += 1
         hour = int(time // 3600)
         if hour != self.new_hour_at:
             self.new_hour, self.new_hour_at = {}, hour
-        for feature in FEATURES:
-            value = features.values.get(feature, "")
-            if not value or feature == HOUR:
-                continue
-            if feature in hold and value not in self.values.get(feature, {}):
-                self._hold(feature, value, time, reported)
-            else:
-                self._add(feature, value, time, features.day)
-        if reported:
-            self._mark_reported(features, hold)
+
+    def _count_activity(self, features: EventFeatures, humans: bool) -> None:
+        """The event's share of `learn` after its values: the hour of week (humans) and the hourly rates."""
+        time = features.time
         if humans:
             self._learn_hour(features.hour_of_week, time)
-        self._learn_rate(time, features.failed)
-
-    def _add(self, feature: str, value: str, time: float, day: int) -> None:
-        total = self.totals.get(feature)
-        if total is None:
-            self.totals[feature] = [1.0, time]
+        if int(time // 3600) == self.rate_hour:  # the common case of `_learn_rate`
+            self.rate_count += 1
+            self.fail_count += features.failed
         else:
-            total[0] = _decayed(total[0], total[1], time) + 1.0
-            total[1] = max(total[1], time)
+            self._learn_rate(time, features.failed)
+
+    def _add_new(self, feature: str, value: str, time: float, day: int) -> None:
+        if day > self.first_day:  # the first day is all new: it says nothing about the novelty rate
+            self.new_values[feature] = self.new_values.get(feature, 0.0) + 1.0
+        self._count_new(feature)
         entries = self.values.setdefault(feature, {})
-        entry = entries.get(value)
-        if entry is None:
-            if day > self.first_day:  # the first day is all new: it says nothing about the novelty rate
-                self.new_values[feature] = self.new_values.get(feature, 0.0) + 1.0
-            self._count_new(feature)
-            entries[value] = [1.0, time, time]
-            limit = MAX_VALUES.get(feature, 64)
-            if len(entries) > limit + limit // 4:  # evict in bulk: amortized O(1) per new value
-                _keep_heaviest(entries, limit, time)
-            return
-        entry[0] = _decayed(entry[0], entry[2], time) + 1.0
-        entry[2] = max(entry[2], time)
+        entries[value] = [1.0, time, time]
+        limit = MAX_VALUES.get(feature, 64)
+        if len(entries) > limit + limit // 4:  # evict in bulk: amortized O(1) per new value
+            _keep_heaviest(entries, limit, time)
 
     def _count_new(self, feature: str) -> None:
         self.new_today[feature] = self.new_today.get(feature, 0) + 1

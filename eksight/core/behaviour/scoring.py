@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import TypeGuard
 
 import numpy as np
@@ -290,12 +291,16 @@ def _hour(reference: Profile, hour_of_week: int, value: str) -> FeatureAssessmen
     return FeatureAssessment(HOUR, value, label, share, 1.0, 0.0, bits)
 
 
+_MAY_SIGNAL_FEATURES = (ZONE, SITE, TOOL, NAMESPACE, ACTION)
+_NOTHING: dict[str, list[float]] = {}
+
+
 def _may_signal(features: EventFeatures, reference: Profile, own: Profile, principal_class: str) -> bool:
     """Cheap pre-check for ungated events: could any identity, burst or rate signal fire?"""
-    values = features.values
-    for feature in (ZONE, SITE, TOOL, NAMESPACE, ACTION):
+    values, known = features.values, reference.values
+    for feature in _MAY_SIGNAL_FEATURES:
         value = values.get(feature)
-        if value and value not in reference.values.get(feature, {}):
+        if value and value not in known.get(feature, _NOTHING):
             return True
     requests, failures = _this_hour(own, features)
     return _rate_high(own, requests) or (features.failed and _failures_high(own, failures))
@@ -439,9 +444,17 @@ def poisson_tail_bits(k: int, lam: float) -> float:
         return 0.0
     if lam <= 0:
         return MAX_BITS
-    i = np.arange(k, k + 80, dtype=float)
-    lgamma = np.array([math.lgamma(x + 1) for x in i])
+    i, lgamma = _tail_terms(k)
     log_terms = i * math.log(lam) - lam - lgamma
     top = log_terms.max()
     log_tail = top + math.log(float(np.exp(log_terms - top).sum()))
     return float(min(max(-log_tail / math.log(2), 0.0), MAX_BITS))
+
+
+@lru_cache(maxsize=1024)
+def _tail_terms(k: int) -> tuple[np.ndarray, np.ndarray]:
+    """The counts k..k+79 and their log-factorials (read-only: shared by every tail from k)."""
+    i = np.arange(k, k + 80, dtype=float)
+    lgamma = np.array([math.lgamma(x + 1) for x in i])
+    i.flags.writeable = lgamma.flags.writeable = False
+    return i, lgamma

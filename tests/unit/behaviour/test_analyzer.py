@@ -3,12 +3,17 @@ principal and window, batch-size independence, and no lost updates between concu
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import timedelta
 
 from eksight.core.behaviour.analyzer import BehaviourAnalyzer
+from eksight.core.behaviour.features import NAMESPACE, extract
+from eksight.core.behaviour.profile import MAX_VALUES, Profile, dumps, loads
 from eksight.core.detector import Detector
+from eksight.core.events import event_time, parse_event
 from eksight.core.findings import Severity
+from eksight.core.identity import resolve_principal
 from eksight.core.state import MemoryStateStore
 from tests.unit.behaviour.factory import START, event, raw, routine, service_account, sso_user
 
@@ -302,3 +307,30 @@ def test_an_app_starting_to_read_its_own_secrets_after_an_upgrade_is_at_most_low
         for h in range(3)
     ]
     assert all(f.severity <= Severity.LOW for f in anomalies(run(reads_configmaps + upgraded)))
+
+
+def test_a_batch_learns_exactly_what_learning_each_event_does() -> None:
+    """The analyzer learns known values through cached counters and forgets them when a new value may evict
+    others: its profile must equal learning every event in turn, here across evictions (more namespaces than a
+    profile keeps) with the usual namespace recurring in between, and a namespace that is learned, evicted and
+    seen again (one day: nothing is scored or held)."""
+    tenants = [f"tenant-{t}" for t in range(110) for _ in range(3)]  # each outweighs "rare" once seen thrice
+    namespaces = ["rare", "rare"] + [n for tenant in tenants for n in (tenant, "shop")] + ["rare"]
+    events = [
+        # some events share a timestamp with the one before
+        event(
+            API, START + timedelta(seconds=97 * (i - (i % 4 == 1))), resource="configmaps", namespace=ns, ip="10.0.3.7"
+        )
+        for i, ns in enumerate(namespaces)
+    ]
+    assert len(set(tenants)) > MAX_VALUES[NAMESPACE] * 5 // 4  # namespaces are evicted along the way
+    store = MemoryStateStore()
+    run(events, store=store).findings()
+    expected = Profile()
+    for payload in events:
+        parsed = parse_event(json.dumps(payload).encode())
+        expected.learn(extract(parsed, resolve_principal(parsed), event_time(parsed)))
+    expected.kind, expected.name = "service_account", "system:serviceaccount:shop:api"
+    expected.compact(expected.last_seen)
+    stored = store.get_many([("prod|sa:shop/api", "profile")])[("prod|sa:shop/api", "profile")]
+    assert dumps(loads(stored.blob)) == dumps(expected)

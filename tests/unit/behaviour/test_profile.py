@@ -13,7 +13,7 @@ DAY = P.DAY
 T0 = 1_725_235_200.0  # Monday 2024-09-02 00:00 UTC
 
 
-def features(time: float, **values: str) -> EventFeatures:
+def features(time: float, failed: bool = False, **values: str) -> EventFeatures:
     base = {ACTION: "get pods", NAMESPACE: "team-a"}
     base.update(values)
     return EventFeatures(
@@ -22,7 +22,7 @@ def features(time: float, **values: str) -> EventFeatures:
         hour_of_week=int((time - T0) // 3600) % 168,
         values=base,
         action_class="",
-        failed=False,
+        failed=failed,
         audit_id="x",
         source_ip="",
         user_agent="",
@@ -152,3 +152,26 @@ def test_an_incompatible_schema_starts_over_instead_of_failing() -> None:
     blob = P.dumps(P.Profile(schema=P.SCHEMA + 1, kind="sso_role", events=99))
     restored = P.loads(blob)
     assert restored.events == 0 and restored.kind == "sso_role"
+
+
+def test_learning_through_counters_is_learning() -> None:
+    """The fast path for events whose values a profile knows (counters looked up once per value set) leaves
+    the profile byte-identical to learning each event: same counts, totals, hours and rates."""
+    timeline = [features(T0, namespace="a"), features(T0 + 5, namespace="b")]  # learned first: both known
+    timeline += [features(T0 + 60 * i + (i % 3), namespace="ab"[i % 2]) for i in range(1, 200)]
+    timeline += [features(T0 + 12_005 + i, namespace="a", failed=True) for i in range(3)]  # ties and a new hour
+    timeline.append(features(T0 + 12_005, namespace="b"))  # not after the last time: counted without decay
+    timeline.append(features(T0 + 2 * DAY, namespace="a"))  # a new day
+    plain, counted = P.Profile(), P.Profile()
+    for event in timeline[:2]:
+        plain.learn(event, humans=True)
+        counted.learn(event, humans=True)
+    for event in timeline[2:]:
+        plain.learn(event, humans=True)
+        counters = counted.counters(event)
+        assert counters is not None
+        counted.learn_counted(event, counters, humans=True)
+    assert P.dumps(counted) == P.dumps(plain)
+    assert counted.events == len(timeline) and counted.active_hours == plain.active_hours > 0
+    assert P.Profile().counters(features(T0)) is None  # nothing learned yet
+    assert plain.counters(features(T0, namespace="c")) is None  # a new value: only `learn` may add it
