@@ -13,6 +13,7 @@ import gzip
 import io
 import json
 import logging
+import re
 import secrets
 import time
 from collections import Counter
@@ -44,9 +45,10 @@ SCENARIOS = ("S03", "S05", "S06")  # signature scenarios of the dev cluster: ano
 def dev_lines() -> tuple[tuple[str, bytes], ...]:
     """(scenario id or "", raw audit event) for each event of the labelled dev cluster."""
     labels = json.loads((DEV / "labels.json").read_text())
-    scenario_of = {a: s["id"] for s in labels["scenarios"] if s["id"] in SCENARIOS for a in s["auditIDs"]}
+    scenario_of = {a.encode(): s["id"] for s in labels["scenarios"] if s["id"] in SCENARIOS for a in s["auditIDs"]}
+    audit_id = re.compile(rb'"auditID":\s*"([^"]+)"')
     return tuple(
-        (scenario_of.get(json.loads(line)["auditID"], ""), line)
+        (scenario_of.get(match[1], "") if (match := audit_id.search(line)) else "", line)
         for line in gzip.decompress((DEV / "audit.jsonl.gz").read_bytes()).splitlines()
     )
 
@@ -175,6 +177,7 @@ class Lambda:
     function_name: str
     batch_size: int
     body: Callable[[str], str] = lambda body: body  # what the emulator's deliveries lack (see `forwarder`)
+    between_invocations: Callable[[], None] = lambda: None  # e.g. the mapping's batching window on a test's clock
 
     def deliver(self, *, rounds: int | None = None, remaining_ms: int = 300_000) -> Delivery:
         """Invoke until the queue is empty (or for `rounds` invocations)."""
@@ -207,14 +210,21 @@ class Lambda:
             except Exception:  # an invocation error (Powertools raises when every record failed): all retried
                 delivery.errors += 1
                 failed = {m["MessageId"] for m in messages}
-            for message in messages:
-                if message["MessageId"] in failed:
-                    delivery.failed[message["MessageId"]] += 1
-                    sqs.change_message_visibility(
-                        QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=0
-                    )
-                else:
-                    sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
+            done = [m for m in messages if m["MessageId"] not in failed]
+            retried = [m for m in messages if m["MessageId"] in failed]
+            delivery.failed.update(m["MessageId"] for m in retried)
+            for start in range(0, len(done), 10):  # what the event source mapping does with the successes
+                entries = [
+                    {"Id": str(n), "ReceiptHandle": m["ReceiptHandle"]} for n, m in enumerate(done[start : start + 10])
+                ]
+                sqs.delete_message_batch(QueueUrl=self.queue_url, Entries=entries)
+            for start in range(0, len(retried), 10):  # visible again at once, as after their visibility timeout
+                entries = [
+                    {"Id": str(n), "ReceiptHandle": m["ReceiptHandle"], "VisibilityTimeout": 0}
+                    for n, m in enumerate(retried[start : start + 10])
+                ]
+                sqs.change_message_visibility_batch(QueueUrl=self.queue_url, Entries=entries)
+            self.between_invocations()
         delivery.stdout = out.getvalue()
         return delivery
 

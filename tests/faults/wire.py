@@ -11,6 +11,7 @@ what comes back; only the service's answer changes.
 
 from __future__ import annotations
 
+import itertools
 from collections import Counter
 from collections.abc import Callable
 from typing import Any
@@ -18,11 +19,18 @@ from typing import Any
 from botocore.awsrequest import AWSResponse
 
 Params = dict[str, Any]
-FAULT = "eksight-tests-fault"  # the key under which a call's decision travels in botocore's request context
 
 
 class LambdaTimedOut(BaseException):
     """The invocation was stopped mid-call (Lambda's timeout); raised past every `except Exception`."""
+
+
+def _context_key() -> str:
+    """Where one registered fault keeps its decision for a call, in botocore's per-call request context."""
+    return f"eksight-tests-fault-{next(_faults)}"
+
+
+_faults = itertools.count()
 
 
 def _service(client: Any) -> str:
@@ -34,13 +42,13 @@ def refuse(
 ) -> Counter[str]:
     """Answer `operation` with the error `code` whenever `when(params)` says so; returns a counter of refusals."""
     refused: Counter[str] = Counter()
-    service = _service(client)
+    service, decision = _service(client), _context_key()
 
     def decide(params: Params, context: dict[str, Any], **_: Any) -> None:
-        context[FAULT] = when(params)
+        context[decision] = when(params)
 
     def answer(context: dict[str, Any], **_: Any) -> tuple[AWSResponse, dict[str, Any]] | None:
-        if not context.get(FAULT):
+        if not context.get(decision):
             return None
         refused[code] += 1
         error = {"Code": code, "Message": f"injected by the fault-injection tests ({code})"}
@@ -76,18 +84,18 @@ def fail_entries(client: Any, operation: str, code: str, pick: Callable[[Any], b
     """Requests of `operation` reach the emulator without the entries `pick` chooses; the answer reports each
     of those as failed with `code`. Returns the entries failed so far (in order)."""
     request_list, response_list, alignment, failed_count = BATCH_SHAPES[operation]
-    service = _service(client)
+    service, decision = _service(client), _context_key()
     failed: list[Any] = []
 
     def drop(params: Params, context: dict[str, Any], **_: Any) -> None:
         entries = params[request_list]
         dropped = [(index, entry) for index, entry in enumerate(entries) if pick(entry)]
         params[request_list] = [entry for entry in entries if not any(entry is d for _, d in dropped)]
-        context[FAULT] = dropped
+        context[decision] = dropped
         failed.extend(entry for _, entry in dropped)
 
     def report(parsed: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
-        dropped = context.get(FAULT) or []
+        dropped = context.get(decision) or []
         if not dropped or parsed.get("Error"):
             return
         outcome = {"ErrorCode": code, "ErrorMessage": "injected by the fault-injection tests"}
