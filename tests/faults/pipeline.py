@@ -178,9 +178,11 @@ class Lambda:
     batch_size: int
     body: Callable[[str], str] = lambda body: body  # what the emulator's deliveries lack (see `forwarder`)
     between_invocations: Callable[[], None] = lambda: None  # e.g. the mapping's batching window on a test's clock
+    deadline: float = 0.0  # time.time() at which the running invocation times out
 
     def deliver(self, *, rounds: int | None = None, remaining_ms: int = 300_000) -> Delivery:
-        """Invoke until the queue is empty (or for `rounds` invocations)."""
+        """Invoke until the queue is empty (or for `rounds` invocations), each with `remaining_ms` to run (the
+        context's remaining time counts down from it; `deadline` holds the running invocation's end)."""
         sqs, arn = self.account.client("sqs"), self.account.queue_arn(self.queue_url)
         delivery, out = Delivery(), io.StringIO()
         while rounds is None or delivery.invocations < rounds:
@@ -199,7 +201,8 @@ class Lambda:
                 break
             delivery.invocations += 1
             event = {"Records": [_record(m, arn, self.body(m["Body"])) for m in messages]}
-            context = LambdaContext(function_name=self.function_name, remaining_ms=remaining_ms)
+            context = CountdownContext(function_name=self.function_name, remaining_ms=remaining_ms)
+            self.deadline = context.deadline
             try:
                 with _printing_into(out, self.function_name):
                     response = self.handler(event, context)
@@ -227,6 +230,19 @@ class Lambda:
             self.between_invocations()
         delivery.stdout = out.getvalue()
         return delivery
+
+
+@dataclass
+class CountdownContext(LambdaContext):
+    """A Lambda context whose remaining time runs down with the clock, from `remaining_ms` at creation."""
+
+    deadline: float = 0.0
+
+    def __post_init__(self) -> None:
+        self.deadline = time.time() + self.remaining_ms / 1000
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self.deadline - time.time()) * 1000))
 
 
 @contextlib.contextmanager

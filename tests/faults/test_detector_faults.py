@@ -27,7 +27,7 @@ from tests.faults.pipeline import (
     put_objects,
     run_pipeline,
 )
-from tests.faults.wire import Countdown, fail_entries, interrupt, refuse
+from tests.faults.wire import Countdown, fail_entries, interrupt, refuse, trickle
 from tests.lambdas.lambda_support import emf_blobs
 
 pytestmark = [
@@ -195,7 +195,7 @@ def test_timeout_mid_object_then_redelivery(account: Account, reference: Run, po
     service, operation, when = KILL_POINTS[point]
     killed = detector(account)
     interrupt(getattr(killed.clients, service), operation, when())
-    remaining_ms = 1500
+    remaining_ms = 4000  # long enough for the object to reach the kill point within its share of it
     deadline_ms = time.time() * 1000 + remaining_ms
 
     def deliver(first: Detector) -> Delivery:
@@ -260,6 +260,33 @@ def test_object_that_always_times_out_is_dead_lettered_after_the_receive_limit(a
     detection = container.function.deliver(remaining_ms=1)  # its idempotency record expires at once
 
     assert detection.timed_out == max_receives(account) and "ObjectsProcessed" not in detection.metrics
+    assert dead_lettered(account) == [slow]
+
+
+def test_object_that_cannot_be_read_in_time_does_not_take_its_batch_mates_along(account: Account) -> None:
+    """The slow object comes first in its batch every time and would run into the invocation's timeout (which ends
+    the whole batch: every message of it is received again). The detector gives each object of a batch a share of
+    the invocation's time and stops one that overruns it, so its batch-mate is detected in the first invocation, and
+    the slow one alone reaches the dead-letter queue."""
+    cluster = new_cluster("slow-mate")
+    slow, healthy = put_objects(
+        account,
+        cluster,
+        {
+            "slow.gz": firehose_object(cluster, object_lines(300)),
+            "healthy.gz": firehose_object(cluster, object_lines(40)),
+        },
+    )
+    container = detector(account)
+    trickle(container.clients.s3, lambda params: params["Key"] == slow, lambda: container.function.deadline)
+
+    detection = container.function.deliver(remaining_ms=2000)
+
+    assert [p["key"] for p in detection.logs("object processed")] == [healthy]
+    assert detection.timed_out == 0  # the detector stopped the slow object itself, each time
+    failures = detection.logs("object failed")
+    assert [(f["key"], f["over_time"]) for f in failures] == [(slow, True)] * max_receives(account)
+    assert detection.metrics["ObjectsOverTime"] == max_receives(account)
     assert dead_lettered(account) == [slow]
 
 

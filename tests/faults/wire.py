@@ -12,6 +12,7 @@ what comes back; only the service's answer changes.
 from __future__ import annotations
 
 import itertools
+import time
 from collections import Counter
 from collections.abc import Callable
 from typing import Any
@@ -71,6 +72,39 @@ def interrupt(client: Any, operation: str, when: Callable[[Params], bool]) -> No
             raise LambdaTimedOut(f"{service}.{operation}")
 
     client.meta.events.register(f"before-parameter-build.{service}.{operation}", stop)
+
+
+class SlowBody:
+    """A GetObject body that trickles (`chunk` bytes per read, `pause` seconds each) and, once `deadline()` has
+    passed, stops the invocation there (`LambdaTimedOut`): an object that cannot be read in time."""
+
+    def __init__(self, body: Any, deadline: Callable[[], float], chunk: int = 256, pause: float = 0.05) -> None:
+        self.body, self.deadline, self.chunk, self.pause = body, deadline, chunk, pause
+
+    def read(self, size: int | None = None) -> bytes:
+        time.sleep(self.pause)
+        if time.time() > self.deadline():
+            raise LambdaTimedOut("GetObject body read past the invocation's deadline")
+        data: bytes = self.body.read(self.chunk if size is None or size < 0 else min(size, self.chunk))
+        return data
+
+    def close(self) -> None:
+        self.body.close()
+
+
+def trickle(client: Any, when: Callable[[Params], bool], deadline: Callable[[], float]) -> None:
+    """GetObject bodies of the calls `when(params)` picks become `SlowBody`s."""
+    service, decision = _service(client), _context_key()
+
+    def decide(params: Params, context: dict[str, Any], **_: Any) -> None:
+        context[decision] = when(params)
+
+    def slow_down(parsed: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
+        if context.get(decision) and "Body" in parsed:
+            parsed["Body"] = SlowBody(parsed["Body"], deadline)
+
+    client.meta.events.register(f"before-parameter-build.{service}.GetObject", decide)
+    client.meta.events.register(f"after-call.{service}.GetObject", slow_down)
 
 
 # operation → (the request's list, the response's per-entry results, how they line up, the failed-count field)
