@@ -351,8 +351,7 @@ class Outcome:
             f
             for page in account.client("securityhub").get_paginator("get_findings").paginate()
             for f in page["Findings"]
-            if f["ProductFields"].get("eksight/cluster", cluster) == cluster
-            and any(cluster in r["Id"] for r in f["Resources"])
+            if any(cluster in resource["Id"] for resource in f["Resources"])
         ]
         return cls(
             bus=Counter(_finding_text(e["detail"], cluster) for e in bus_events),
@@ -459,10 +458,5 @@ def reference(account: Account) -> Run:
     outcome = run.outcome
     assert not run.detection.failed and not run.forwarding.failed
     assert outcome.bus and outcome.profiles and outcome.securityhub, "the reference run produced nothing to compare"
-    assert set(outcome.bus.values()) == {1}, outcome.bus
-    assert outcome.archive == outcome.bus, (sorted(outcome.archive)[0], sorted(outcome.bus)[0])
+    assert set(outcome.bus.values()) == {1} and outcome.archive == outcome.bus
     return run
-
-
-def wait_past(deadline_ms: int) -> None:
-    time.sleep(max(0.0, deadline_ms / 1000 - time.time()) + 0.05)

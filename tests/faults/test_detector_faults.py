@@ -19,9 +19,11 @@ from tests.faults.pipeline import (
     Account,
     Delivery,
     Detector,
+    Outcome,
     Run,
     detector,
     firehose_object,
+    forwarder,
     new_cluster,
     object_lines,
     put_objects,
@@ -164,19 +166,14 @@ def test_object_deleted_before_the_read(account: Account, reference: Run) -> Non
     assert len(failures) == receives and {f["key"] for f in failures} == {gone}
     assert all("NoSuch" in f["exception"] for f in failures)
     assert dead_lettered(account) == [gone]
-    forwarded = run_forwarder_and_collect(account, cluster, keys[:1], detection)
-    assert_same_as_reference(forwarded, reference)
+    forwarding = forwarder(account)[1].deliver()
+    assert_same_as_reference(
+        Run(cluster, keys[:1], detection, forwarding, Outcome.collect(account, cluster, keys[:1])), reference
+    )
 
 
 def notified_key(message: dict[str, Any]) -> str:
     return unquote_plus(json.loads(message["Body"])["Records"][0]["s3"]["object"]["key"])
-
-
-def run_forwarder_and_collect(account: Account, cluster: str, keys: list[str], detection: Delivery) -> Run:
-    from tests.faults.pipeline import Outcome, forwarder
-
-    forwarding = forwarder(account)[1].deliver()
-    return Run(cluster, keys, detection, forwarding, Outcome.collect(account, cluster, keys))
 
 
 # ---- 5. a Lambda timeout mid-object, then redelivery ------------------------------------------------------------
@@ -195,15 +192,14 @@ def test_timeout_mid_object_then_redelivery(account: Account, reference: Run, po
     service, operation, when = KILL_POINTS[point]
     killed = detector(account)
     interrupt(getattr(killed.clients, service), operation, when())
-    remaining_ms = 4000  # long enough for the object to reach the kill point within its share of it
-    deadline_ms = time.time() * 1000 + remaining_ms
+    remaining_ms = 5000  # long enough for the object to reach the kill point within its share of it
 
     def deliver(first: Detector) -> Delivery:
         dying = first.function.deliver(rounds=1, remaining_ms=remaining_ms)
         assert dying.timed_out == 1
         early = detector(account).function.deliver(rounds=1)  # within the deadline: someone still holds it
         assert early.metrics.get("ObjectsInProgressElsewhere") == 1 and "ObjectsProcessed" not in early.metrics
-        time.sleep(max(0.0, deadline_ms / 1000 - time.time()) + 0.1)
+        time.sleep(max(0.0, first.function.deadline - time.time()) + 0.1)  # the dead invocation's deadline
         return detector(account).function.deliver()  # after it: a new container processes it
 
     run = run_pipeline(account, "timeout", container=killed, deliver=deliver)
