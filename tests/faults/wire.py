@@ -7,6 +7,8 @@ what comes back; only the service's answer changes.
   to fail, and its answer reports those as failed, as the service does when part of a batch fails.
 - `interrupt`: the call raises `LambdaTimedOut`, a BaseException that no handler catches: the invocation stops
   there, as when Lambda ends it at its timeout (nothing after that point runs, not even cleanup).
+- `trickle`: GetObject bodies arrive slowly and stop the invocation once its deadline has passed: an object that
+  cannot be read within the invocation's time.
 """
 
 from __future__ import annotations
@@ -116,7 +118,7 @@ BATCH_SHAPES = {
 
 def fail_entries(client: Any, operation: str, code: str, pick: Callable[[Any], bool]) -> list[Any]:
     """Requests of `operation` reach the emulator without the entries `pick` chooses; the answer reports each
-    of those as failed with `code`. Returns the entries failed so far (in order)."""
+    of those as failed with `code` (pick at least one entry to keep). Returns the entries reported failed so far."""
     request_list, response_list, alignment, failed_count = BATCH_SHAPES[operation]
     service, decision = _service(client), _context_key()
     failed: list[Any] = []
@@ -126,7 +128,6 @@ def fail_entries(client: Any, operation: str, code: str, pick: Callable[[Any], b
         dropped = [(index, entry) for index, entry in enumerate(entries) if pick(entry)]
         params[request_list] = [entry for entry in entries if not any(entry is d for _, d in dropped)]
         context[decision] = dropped
-        failed.extend(entry for _, entry in dropped)
 
     def report(parsed: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
         dropped = context.get(decision) or []
@@ -141,6 +142,7 @@ def fail_entries(client: Any, operation: str, code: str, pick: Callable[[Any], b
             results += [{"Id": entry["Id"], **outcome} for _, entry in dropped]
         parsed[response_list] = results
         parsed[failed_count] = parsed.get(failed_count, 0) + len(dropped)
+        failed.extend(entry for _, entry in dropped)
 
     client.meta.events.register(f"before-parameter-build.{service}.{operation}", drop)
     client.meta.events.register(f"after-call.{service}.{operation}", report)
