@@ -64,17 +64,19 @@ test: install browser lint
 	$(PY) -m pytest -n 2 --dist loadfile
 
 ## the test ladder: pure code and tooling (seconds) → synthesized stacks → the pipeline on moto server + DynamoDB Local
+## (with faults injected at the wire: tests/faults)
 unit: install
 	$(PY) -m pytest -n 2 --dist loadfile tests/unit tests/detection tests/setup
 infra: install
 	$(PY) -m pytest -n 2 --dist loadfile tests/infrastructure
 e2e: install
-	$(PY) -m pytest -n 2 --dist loadfile tests/e2e tests/emulator tests/lambdas tests/stores
+	$(PY) -m pytest -n 2 --dist loadfile tests/e2e tests/emulator tests/lambdas tests/stores tests/faults
 
-## minutes of hostile input (nesting, size, encodings) through the decoder and event parser; make test runs a smoke
+## minutes of hostile input (nesting, size, encodings) through the decoder and event parser, and through the detector
+## handler's per-object step (process_object) around privileged pods; make test runs a smoke
 ## version of the same properties
 fuzz: install
-	EKSIGHT_FUZZ_EXAMPLES=20000 $(PY) -m pytest -q -n 2 tests/unit/test_decode_fuzz.py
+	EKSIGHT_FUZZ_EXAMPLES=20000 $(PY) -m pytest -q -n 2 tests/unit/test_decode_fuzz.py tests/unit/test_object_fuzz.py
 
 ## style (ruff), formatting (ruff format), the layer contracts (import-linter, pyproject.toml) and types (mypy)
 lint: install

@@ -18,16 +18,23 @@ message processes the object again (re-published findings have the same ids: con
 Cold start: the clients, the settings and the detection options are ready before the first invocation; detection
 itself (`eksight.core.archive_object`: decoder, rules, behavioural scoring with numpy — a third of the import time)
 is imported with the first object, which needs it anyway (bench/detector_object.py measures both).
+
+An invocation that times out returns its whole batch to the queue, so one object that cannot be processed in time
+would take its batch-mates to the dead-letter queue with it. Hence each object gets a share of the invocation's
+remaining time (what is left, less a reserve, divided by the objects still to go) and is stopped when reading past
+it (`TimeBudget`: it fails alone, ``ObjectsOverTime``), and messages received fewer times go first, so an object
+that failed before runs after the batch's fresh ones, with whatever time they left.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
+from typing import TYPE_CHECKING, Any, BinaryIO, NamedTuple, Protocol, cast
 from urllib.parse import unquote_plus
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
@@ -54,7 +61,7 @@ from eksight.core.archive_layout import AUDIT_ROOT
 if TYPE_CHECKING:
     from botocore.client import BaseClient
 
-    from eksight.core.archive_object import ObjectResult
+    from eksight.core.archive_object import ObjectReader, ObjectResult
     from eksight.core.behaviour.cache import ProfileCache
     from eksight.core.detection_options import DetectionOptions
 
@@ -65,6 +72,7 @@ IDEMPOTENCY_EXPIRY_SECONDS = 7 * 24 * 3600
 IDEMPOTENCY_TTL_ATTRIBUTE = "expires_at"  # the table's TTL attribute (epoch seconds), shared with the profiles
 
 REQUIRED_VARIABLES = ("FINDINGS_BUS_NAME", "ARCHIVE_BUCKET", "STATE_TABLE")
+TIME_RESERVE = 0.1  # of an invocation's remaining time, kept back for the cleanup of an object stopped over time
 
 LambdaHandler = Callable[[dict[str, Any], LambdaContext], PartialItemFailureResponse]
 
@@ -125,7 +133,7 @@ class ProcessObject(Protocol):
 
     def __call__(
         self,
-        reader: S3ObjectReader,
+        reader: ObjectReader,
         key: str,
         *,
         publisher: FindingPublisher,
@@ -153,6 +161,46 @@ class ObjectRef:
         return {"bucket": self.bucket, "key": self.key, "version_id": self.version_id, "etag": self.etag}
 
 
+class ObjectOverTime(OSError):
+    """The object was still being read when its share of the invocation's time ran out. An OSError: the decoder
+    records it as the object's ``unreadable`` end, and `process_object` then fails the object before publishing."""
+
+
+@dataclass
+class TimeBudget:
+    """When the object being processed must be done (`time.monotonic()`; None: no limit)."""
+
+    deadline: float | None = None
+
+    def check(self) -> None:
+        if self.deadline is not None and time.monotonic() > self.deadline:
+            raise ObjectOverTime(
+                "stopped: the object was still being read when its share of the invocation's time ran out"
+            )
+
+
+class _TimedStream:
+    def __init__(self, stream: BinaryIO, budget: TimeBudget) -> None:
+        self.stream, self.budget = stream, budget
+
+    def read(self, size: int = -1) -> bytes:
+        self.budget.check()
+        return self.stream.read(size)
+
+
+@dataclass(frozen=True)
+class TimedReader:
+    """A reader whose streams stop (`ObjectOverTime`) once `budget` has run out."""
+
+    reader: ObjectReader
+    budget: TimeBudget
+
+    @contextmanager
+    def open(self, key: str, version_id: str | None = None) -> Iterator[BinaryIO]:
+        with self.reader.open(key, version_id) as stream:
+            yield cast(BinaryIO, _TimedStream(stream, self.budget))  # the decoder only calls read()
+
+
 @dataclass(frozen=True)
 class DetectorApp:
     """The handler's collaborators, built once per container."""
@@ -163,8 +211,8 @@ class DetectorApp:
     quarantine: QuarantineWriter
     finding_archive: FindingArchiveWriter
     """Every finding, all severities, under findings/ of the archive (Athena table `findings`)."""
-    reader_for: Callable[[str], S3ObjectReader]
-    """bucket → a reader of its objects."""
+    reader_for: Callable[[str], ObjectReader]
+    """bucket → a reader of its objects (stopping at `budget`)."""
     persistence: DynamoDBPersistenceLayer
     idempotency: IdempotencyConfig
     detection: DetectionOptions | None
@@ -177,6 +225,9 @@ class DetectorApp:
         from eksight.core.behaviour.cache import ProfileCache
 
         return ProfileCache()
+
+    budget: TimeBudget = field(default_factory=TimeBudget)
+    """The current object's share of the invocation's time (set by the handler per object)."""
 
     def detect(self, ref: ObjectRef, process: ProcessObject = process_object) -> ObjectResult:
         """The domain call: one archive object through detection, findings published, quarantine written."""
@@ -206,13 +257,14 @@ def build(settings: DetectorSettings, clients: DetectorClients) -> DetectorApp:
         expiry_attr=IDEMPOTENCY_TTL_ATTRIBUTE,
         boto3_client=clients.dynamodb,
     )
+    budget = TimeBudget()
     return DetectorApp(
         settings=settings,
         publisher=FindingPublisher(clients.events, settings.findings_bus_name),
         state=DynamoStateStore(clients.dynamodb, settings.state_table),
         quarantine=QuarantineWriter(clients.s3, settings.archive_bucket),
         finding_archive=FindingArchiveWriter(clients.s3, settings.archive_bucket),
-        reader_for=lambda bucket: S3ObjectReader(clients.s3, bucket),
+        reader_for=lambda bucket: TimedReader(S3ObjectReader(clients.s3, bucket), budget),
         persistence=persistence,
         idempotency=IdempotencyConfig(
             expires_after_seconds=IDEMPOTENCY_EXPIRY_SECONDS,
@@ -220,6 +272,7 @@ def build(settings: DetectorSettings, clients: DetectorClients) -> DetectorApp:
             response_hook=_mark_duplicate,
         ),
         detection=detection_options(settings, clients.s3),
+        budget=budget,
     )
 
 
@@ -304,9 +357,12 @@ def create_handler(app: DetectorApp, detect: Callable[[ObjectRef], ObjectResult]
         key_prefix=IDEMPOTENCY_KEY_PREFIX,
     )
 
+    invocation = _Invocation()
+
     def handle_object(ref: ObjectRef) -> None:
         started = time.monotonic()
         where = {"bucket": ref.bucket, "key": ref.key}
+        app.budget.deadline = started + invocation.share_seconds()
         try:
             stored = detect_once(s3_object=ref.identity())
         except IdempotencyAlreadyInProgressError:
@@ -316,9 +372,14 @@ def create_handler(app: DetectorApp, detect: Callable[[ObjectRef], ObjectResult]
             metrics.add_metric(name="ObjectsInProgressElsewhere", unit=MetricUnit.Count, value=1)
             raise
         except Exception:
-            logger.exception("object failed", extra=where)
+            over_time = time.monotonic() > app.budget.deadline
+            logger.exception("object failed", extra={**where, "over_time": over_time})
             metrics.add_metric(name="ObjectsFailed", unit=MetricUnit.Count, value=1)
+            if over_time:
+                metrics.add_metric(name="ObjectsOverTime", unit=MetricUnit.Count, value=1)
             raise
+        finally:
+            app.budget.deadline = None
         if stored.get("duplicate"):
             logger.info("object already processed", extra=where)
             metrics.add_metric(name="DuplicateObjects", unit=MetricUnit.Count, value=1)
@@ -355,19 +416,50 @@ def create_handler(app: DetectorApp, detect: Callable[[ObjectRef], ObjectResult]
             logger.info("ignoring notification record", extra=skipped)
         if ignored:
             metrics.add_metric(name="ObjectsIgnored", unit=MetricUnit.Count, value=len(ignored))
-        for ref in refs:
-            handle_object(ref)
+        try:
+            for ref in refs:
+                handle_object(ref)
+        finally:
+            invocation.messages_left -= 1
 
     @logger.inject_lambda_context
     @tracer.capture_lambda_handler
     @metrics.log_metrics(capture_cold_start_metric=True)
     def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
         app.idempotency.register_lambda_context(context)  # INPROGRESS records expire at this invocation's deadline
+        records = sorted(event.get("Records", []), key=_receive_count)  # failed before: after the fresh ones
+        invocation.start(context, len(records))
         return process_partial_response(
-            event=event, record_handler=record_handler, processor=processor, context=context
+            event={**event, "Records": records}, record_handler=record_handler, processor=processor, context=context
         )
 
     return lambda_handler
+
+
+@dataclass
+class _Invocation:
+    """The running invocation's time, shared out among the messages it still has to process."""
+
+    context: LambdaContext | None = None
+    messages_left: int = 0
+    reserve_ms: float = 0.0
+
+    def start(self, context: LambdaContext, messages: int) -> None:
+        self.context, self.messages_left = context, messages
+        self.reserve_ms = TIME_RESERVE * context.get_remaining_time_in_millis()
+
+    def share_seconds(self) -> float:
+        """The time the next object may take: what is left of the invocation, less the reserve, divided by the
+        messages still to go (this one included)."""
+        if self.context is None:
+            return float("inf")
+        left_ms = self.context.get_remaining_time_in_millis() - self.reserve_ms
+        return max(0.0, left_ms) / 1000 / max(1, self.messages_left)
+
+
+def _receive_count(record: Mapping[str, Any]) -> int:
+    count = str((record.get("attributes") or {}).get("ApproximateReceiveCount", "1"))
+    return int(count) if count.isdigit() else 1
 
 
 def _object_metrics(metrics: Metrics, result: ObjectResult) -> None:
