@@ -36,7 +36,14 @@ from eksight.core.behaviour.features import (
     EventFeatures,
 )
 from eksight.core.behaviour.profile import DAY, HOLD_DAYS, Profile
-from eksight.core.behaviour.scoring import COMMON_CLIENTS, CONTEXT_BY_CLASS, HUMAN, is_mature
+from eksight.core.behaviour.scoring import (
+    COMMON_CLIENTS,
+    CONTEXT_BY_CLASS,
+    HUMAN,
+    MATURE_DAYS,
+    MATURE_EVENTS,
+    is_mature,
+)
 from eksight.core.findings import SEVERITY_CONTEXT, Observation, Severity
 
 # A habit needs a history: a value first seen within the last week is not one yet (a flagged one is still held
@@ -79,8 +86,9 @@ def in_context(
     if learning:
         return _record(observation, original, "no baseline yet: the cluster is in its learning period")
     if not is_mature(profile):
-        days = profile.days_seen
-        why = f"no baseline yet for {who} ({profile.events} requests on {days} day{'s' if days != 1 else ''})"
+        # No counts here: a redelivered object is judged against a profile that already holds part of it, and
+        # the reason must read the same on every delivery.
+        why = f"no baseline yet for {who} (fewer than {MATURE_DAYS:g} active days or {MATURE_EVENTS} requests)"
         return _record(observation, original, why)
     unusual = _unusual_context(profile, features, principal_class)
     if unusual:

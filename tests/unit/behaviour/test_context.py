@@ -12,7 +12,7 @@ import pytest
 from eksight.core.behaviour.context import in_context
 from eksight.core.behaviour.features import EventFeatures, extract
 from eksight.core.behaviour.profile import DAY, Profile
-from eksight.core.behaviour.scoring import HUMAN
+from eksight.core.behaviour.scoring import HUMAN, MATURE_DAYS, MATURE_EVENTS
 from eksight.core.events import parse_event
 from eksight.core.findings import FindingAggregator, Observation, Severity
 from eksight.core.identity import resolve_principal
@@ -157,7 +157,11 @@ def test_a_young_profile_or_the_learning_period_changes_nothing() -> None:
     observation = _rule(observations, "EKS-111")
     young = Profile(name=WHO, first_seen=features.time - DAY, last_seen=features.time, events=12, days_seen=2)
     cases = [
-        (young, False, f"no baseline yet for {WHO} (12 requests on 2 days)"),
+        (
+            young,
+            False,
+            f"no baseline yet for {WHO} (fewer than {MATURE_DAYS:g} active days or {MATURE_EVENTS} requests)",
+        ),
         (_profile(features.time), True, "no baseline yet: the cluster is in its learning period"),
     ]
     for profile, learning, reason in cases:
