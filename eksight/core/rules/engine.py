@@ -1,11 +1,13 @@
-"""Evaluates the rule set on events: each event meets only the rules indexed under its
-(verb, resource, subresource), after the allow-lists."""
+"""Evaluates the rule set on events. Which rules an event meets is decided by a table, computed once per kind of
+event: its (verb, resource, subresource), whether it was allowed, and its principal. A table entry holds only the
+rules whose index keys, allowed/denied filter, principal kinds and principal allow-lists let the event through, so
+an event no rule can match costs one look-up and an allow-listed principal never reaches a predicate."""
 
 from __future__ import annotations
 
 import logging
 from collections import Counter, OrderedDict, deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 
 from eksight.core.events import AuditEvent
 from eksight.core.findings import Observation, ResourceRef
@@ -18,6 +20,20 @@ EVIDENCE_CAP = 1000  # matches one principal's threshold window holds while belo
 # Memo tables keyed by request fields (resource, namespace: chosen by the client, even on refused requests) start
 # over past this size, so a scanner's made-up paths cannot grow them without bound.
 MEMO_LIMIT = 65_536
+
+PlanKey = tuple[str, str, str, bool, str, str, str]
+"""(verb, resource, subresource, allowed, principal kind, principal key, principal name)."""
+
+
+class Step:
+    """One rule an event goes on to: its effective allow-list and memory; `by_namespace` when its allow-list
+    names namespaces (the only part of it left to check per event)."""
+
+    __slots__ = ("allow", "by_namespace", "rule", "state")
+
+    def __init__(self, rule: Rule, allow: AllowList, state: dict[object, object]) -> None:
+        self.rule, self.allow, self.state = rule, allow, state
+        self.by_namespace = bool(allow.namespaces)
 
 
 class RuleEngine:
@@ -42,46 +58,64 @@ class RuleEngine:
         for rule in self.rules:
             for key in rule.index_keys():
                 self._index.setdefault(key, []).append(rule)
-        self._candidates: dict[tuple[str, str, str], tuple[Rule, ...]] = {}
-        self._windows: dict[tuple[str, str, str], ThresholdWindow] = {}
         self._state: dict[str, dict[object, object]] = {rule.id: {} for rule in self.rules}
-        # Allow-list verdicts depend only on (rule, principal) and (rule, namespace): glob matching once each.
-        self._allowed_principal: dict[tuple[str, str, str], bool] = {}
+        self._steps = {rule.id: Step(rule, self._allow[rule.id], self._state[rule.id]) for rule in self.rules}
+        self._plans: dict[PlanKey, tuple[Step, ...]] = {}
+        self._windows: dict[tuple[str, str, str], ThresholdWindow] = {}
+        # Namespace allow-list verdicts depend only on (rule, namespace): glob matching once each.
         self._allowed_namespace: dict[tuple[str, str], bool] = {}
         self.errors: Counter[str] = Counter()
         self.evidence_dropped: Counter[str] = Counter()  # per rule: matches past ThresholdWindow's cap
 
     def candidates(self, verb: str, resource: str, subresource: str) -> tuple[Rule, ...]:
-        key = (verb, resource, subresource)
-        found = self._candidates.get(key)
+        """The rules indexed under (verb, resource, subresource), wildcards included, by id."""
+        seen: dict[str, Rule] = {}
+        for v in (verb, "*"):
+            for r in (resource, "*"):
+                for s in (subresource, "*"):
+                    for rule in self._index.get((v, r, s), ()):
+                        seen.setdefault(rule.id, rule)
+        return tuple(sorted(seen.values(), key=lambda rule: rule.id))
+
+    def plan(self, key: PlanKey, principal: Principal) -> tuple[Step, ...]:
+        """The rules an event of `key` goes on to, by id: indexed under its request, of its allowed/denied
+        outcome and principal kind, and not allow-listed for its principal."""
+        found = self._plans.get(key)
         if found is None:
-            seen: dict[str, Rule] = {}
-            for v in (verb, "*"):
-                for r in (resource, "*"):
-                    for s in (subresource, "*"):
-                        for rule in self._index.get((v, r, s), ()):
-                            seen.setdefault(rule.id, rule)
-            if len(self._candidates) >= MEMO_LIMIT:
-                self._candidates.clear()
-            found = self._candidates[key] = tuple(sorted(seen.values(), key=lambda rule: rule.id))
+            verb, resource, subresource, allowed, kind = key[:5]
+            found = tuple(
+                self._steps[rule.id]
+                for rule in self.candidates(verb, resource, subresource)
+                if (rule.allowed is None or rule.allowed == allowed)
+                and (kind in rule.principal_kinds or "*" in rule.principal_kinds)
+                and not self._allow[rule.id].allows_principal(principal)
+            )
+            if len(self._plans) >= MEMO_LIMIT:
+                self._plans.clear()
+            self._plans[key] = found
         return found
 
     def evaluate(
         self, event: AuditEvent, principal: Principal, *, cluster: str, account: str, region: str, time: float
-    ) -> Iterator[Observation]:
-        allowed = event.allowed
-        namespace = event.namespace
+    ) -> list[Observation]:
+        ref = event.object_ref
+        resource, subresource, namespace = (ref.resource, ref.subresource, ref.namespace) if ref else ("", "", "")
+        key = (event.verb, resource, subresource, event.allowed, principal.kind, principal.key, principal.name)
+        steps = self._plans.get(key)
+        if steps is None:
+            steps = self.plan(key, principal)
+        if not steps:
+            return []
+        observations: list[Observation] = []
         context: RuleContext | None = None  # one per event, so decoded bodies are shared by its rules
-        for rule in self.candidates(event.verb, event.resource, event.subresource):
-            if rule.allowed is not None and rule.allowed != allowed:
-                continue
-            allow = self._allow[rule.id]
-            if self._allowed(rule.id, allow, principal, namespace):
+        for step in steps:
+            rule, allow = step.rule, step.allow
+            if step.by_namespace and namespace and self._allows_namespace(rule.id, allow, namespace):
                 continue
             if context is None:
-                context = RuleContext(event, principal, allow, self._state[rule.id], time)
+                context = RuleContext(event, principal, allow, step.state, time)
             else:
-                context.allow, context.state = allow, self._state[rule.id]
+                context.allow, context.state = allow, step.state
             try:
                 result = rule.predicate(context)
             except Exception:  # a predicate must never take the batch down with it
@@ -93,26 +127,19 @@ class RuleEngine:
             hit = result if isinstance(result, Hit) else Hit()
             observation = _observation(rule, hit, event, principal, cluster, account, region, time)
             if rule.threshold is None:
-                yield observation
+                observations.append(observation)
             else:
                 distinct = rule.threshold.distinct(context) if rule.threshold.distinct else event.audit_id
-                yield from self._count(rule, (rule.id, cluster, principal.key), observation, distinct)
+                observations.extend(self._count(rule, (rule.id, cluster, principal.key), observation, distinct))
+        return observations
 
-    def _allowed(self, rule_id: str, allow: AllowList, principal: Principal, namespace: str) -> bool:
-        key = (rule_id, principal.key, principal.name)
-        verdict = self._allowed_principal.get(key)
-        if verdict is None:
-            if len(self._allowed_principal) >= MEMO_LIMIT:
-                self._allowed_principal.clear()
-            verdict = self._allowed_principal[key] = allow.allows_principal(principal)
-        if verdict or not namespace:
-            return verdict
-        namespace_key = (rule_id, namespace)
-        verdict = self._allowed_namespace.get(namespace_key)
+    def _allows_namespace(self, rule_id: str, allow: AllowList, namespace: str) -> bool:
+        key = (rule_id, namespace)
+        verdict = self._allowed_namespace.get(key)
         if verdict is None:
             if len(self._allowed_namespace) >= MEMO_LIMIT:
                 self._allowed_namespace.clear()
-            verdict = self._allowed_namespace[namespace_key] = allow.allows_namespace(namespace)
+            verdict = self._allowed_namespace[key] = allow.allows_namespace(namespace)
         return verdict
 
     def _count(self, rule: Rule, key: tuple[str, str, str], observation: Observation, value: str) -> list[Observation]:
