@@ -143,6 +143,8 @@ class Rule:
     allowed: bool | None = True  # True: only allowed requests; False: only denied; None: both
     # Identity kinds (eksight.core.identity) the predicate can match; the engine sends it no other.
     principal_kinds: frozenset[str] = ANY
+    public_source: bool = False  # only requests from a public address (common.is_public_ip of the source IP)
+    impersonating: bool = False  # only requests made with impersonation headers (impersonatedUser present)
     allow: AllowList = field(default_factory=AllowList)
     threshold: Threshold | None = None
     # Fold a principal's sweep into one finding per window: the Hit's target is the fold key, and the objects

@@ -1,7 +1,10 @@
 """Evaluates the rule set on events. Which rules an event meets is decided by a table, computed once per kind of
-event: its (verb, resource, subresource), whether it was allowed, and its principal. A table entry holds only the
+event: its (verb, resource, subresource), whether it was allowed, from a public address, with impersonation, and
+its principal. A table entry holds only the
 rules whose index keys, allowed/denied filter, principal kinds and principal allow-lists let the event through, so
-an event no rule can match costs one look-up and an allow-listed principal never reaches a predicate."""
+an event no rule can match costs one look-up and an allow-listed principal never reaches a predicate. The table
+depends only on the rules and their allow-lists, so every engine of the same rule set shares it (the Lambda builds
+one engine per object)."""
 
 from __future__ import annotations
 
@@ -13,6 +16,7 @@ from eksight.core.events import AuditEvent
 from eksight.core.findings import Observation, ResourceRef
 from eksight.core.identity import Principal
 from eksight.core.rules.base import AllowList, Hit, Rule, RuleContext, Threshold
+from eksight.core.rules.common import is_public_ip
 
 logger = logging.getLogger(__name__)
 
@@ -21,19 +25,88 @@ EVIDENCE_CAP = 1000  # matches one principal's threshold window holds while belo
 # over past this size, so a scanner's made-up paths cannot grow them without bound.
 MEMO_LIMIT = 65_536
 
-PlanKey = tuple[str, str, str, bool, str, str, str]
-"""(verb, resource, subresource, allowed, principal kind, principal key, principal name)."""
+PlanKey = tuple[str, str, str, bool, bool, bool, str, str, str]
+"""(verb, resource, subresource, allowed, from a public address, impersonating, principal kind, key, name)."""
 
 
 class Step:
-    """One rule an event goes on to: its effective allow-list and memory; `by_namespace` when its allow-list
-    names namespaces (the only part of it left to check per event)."""
+    """One rule an event goes on to, with its effective allow-list; `by_namespace` when that names namespaces
+    (the only part of it left to check per event)."""
 
-    __slots__ = ("allow", "by_namespace", "rule", "state")
+    __slots__ = ("allow", "by_namespace", "rule")
 
-    def __init__(self, rule: Rule, allow: AllowList, state: dict[object, object]) -> None:
-        self.rule, self.allow, self.state = rule, allow, state
+    def __init__(self, rule: Rule, allow: AllowList) -> None:
+        self.rule, self.allow = rule, allow
         self.by_namespace = bool(allow.namespaces)
+
+
+class RuleTable:
+    """What a rule set decides before any predicate runs: the plan of each kind of event (see PlanKey) and the
+    namespace allow-list verdicts, both memoized and bounded by MEMO_LIMIT."""
+
+    def __init__(self, steps: tuple[Step, ...]) -> None:
+        self.steps = steps
+        self._index: dict[tuple[str, str, str], list[Step]] = {}
+        for step in steps:
+            for key in step.rule.index_keys():
+                self._index.setdefault(key, []).append(step)
+        self.plans: dict[PlanKey, tuple[Step, ...]] = {}
+        self.allowed_namespace: dict[tuple[str, str], bool] = {}
+
+    def candidates(self, verb: str, resource: str, subresource: str) -> tuple[Step, ...]:
+        """The rules indexed under (verb, resource, subresource), wildcards included, by id."""
+        seen: dict[str, Step] = {}
+        for v in (verb, "*"):
+            for r in (resource, "*"):
+                for s in (subresource, "*"):
+                    for step in self._index.get((v, r, s), ()):
+                        seen.setdefault(step.rule.id, step)
+        return tuple(sorted(seen.values(), key=lambda step: step.rule.id))
+
+    def plan(self, key: PlanKey, principal: Principal) -> tuple[Step, ...]:
+        """The rules an event of `key` goes on to, by id: indexed under its request, of its allowed/denied
+        outcome, source address, impersonation and principal kind, and not allow-listed for its principal."""
+        found = self.plans.get(key)
+        if found is None:
+            verb, resource, subresource, allowed, public, impersonating, kind = key[:7]
+            found = tuple(
+                step
+                for step in self.candidates(verb, resource, subresource)
+                if (step.rule.allowed is None or step.rule.allowed == allowed)
+                and (public or not step.rule.public_source)
+                and (impersonating or not step.rule.impersonating)
+                and (kind in step.rule.principal_kinds or "*" in step.rule.principal_kinds)
+                and not step.allow.allows_principal(principal)
+            )
+            if len(self.plans) >= MEMO_LIMIT:
+                self.plans.clear()
+            self.plans[key] = found
+        return found
+
+    def allows_namespace(self, step: Step, namespace: str) -> bool:
+        key = (step.rule.id, namespace)
+        verdict = self.allowed_namespace.get(key)
+        if verdict is None:
+            if len(self.allowed_namespace) >= MEMO_LIMIT:
+                self.allowed_namespace.clear()
+            verdict = self.allowed_namespace[key] = step.allow.allows_namespace(namespace)
+        return verdict
+
+
+_TABLES: dict[tuple[tuple[int, AllowList], ...], RuleTable] = {}
+_TABLES_KEPT = 8
+
+
+def rule_table(rules: tuple[tuple[Rule, AllowList], ...]) -> RuleTable:
+    """The one table of a rule set (rules with their effective allow-lists). Rules are told apart by identity (a
+    kept table holds its rules, so their ids are not reused while it is kept)."""
+    key = tuple((id(rule), allow) for rule, allow in rules)
+    table = _TABLES.get(key)
+    if table is None:
+        if len(_TABLES) >= _TABLES_KEPT:
+            _TABLES.clear()
+        table = _TABLES[key] = RuleTable(tuple(Step(rule, allow) for rule, allow in rules))
+    return table
 
 
 class RuleEngine:
@@ -48,74 +121,49 @@ class RuleEngine:
         duplicates = sorted(rule_id for rule_id, n in Counter(rule.id for rule in self.rules).items() if n > 1)
         if duplicates:
             raise ValueError(f"duplicate rule ids: {duplicates}")
-        self._allow = {
-            rule.id: rule.allow.extend(global_allow or AllowList()).extend(
-                (extra_allow or {}).get(rule.id, AllowList())
-            )
+        effective = tuple(
+            (rule, rule.allow.extend(global_allow or AllowList()).extend((extra_allow or {}).get(rule.id, AllowList())))
             for rule in self.rules
-        }
-        self._index: dict[tuple[str, str, str], list[Rule]] = {}
-        for rule in self.rules:
-            for key in rule.index_keys():
-                self._index.setdefault(key, []).append(rule)
+        )
+        self.table = rule_table(effective)
+        # Memory a rule keeps between events (see RuleContext.state): this engine's own, unlike the table.
         self._state: dict[str, dict[object, object]] = {rule.id: {} for rule in self.rules}
-        self._steps = {rule.id: Step(rule, self._allow[rule.id], self._state[rule.id]) for rule in self.rules}
-        self._plans: dict[PlanKey, tuple[Step, ...]] = {}
         self._windows: dict[tuple[str, str, str], ThresholdWindow] = {}
-        # Namespace allow-list verdicts depend only on (rule, namespace): glob matching once each.
-        self._allowed_namespace: dict[tuple[str, str], bool] = {}
         self.errors: Counter[str] = Counter()
         self.evidence_dropped: Counter[str] = Counter()  # per rule: matches past ThresholdWindow's cap
-
-    def candidates(self, verb: str, resource: str, subresource: str) -> tuple[Rule, ...]:
-        """The rules indexed under (verb, resource, subresource), wildcards included, by id."""
-        seen: dict[str, Rule] = {}
-        for v in (verb, "*"):
-            for r in (resource, "*"):
-                for s in (subresource, "*"):
-                    for rule in self._index.get((v, r, s), ()):
-                        seen.setdefault(rule.id, rule)
-        return tuple(sorted(seen.values(), key=lambda rule: rule.id))
-
-    def plan(self, key: PlanKey, principal: Principal) -> tuple[Step, ...]:
-        """The rules an event of `key` goes on to, by id: indexed under its request, of its allowed/denied
-        outcome and principal kind, and not allow-listed for its principal."""
-        found = self._plans.get(key)
-        if found is None:
-            verb, resource, subresource, allowed, kind = key[:5]
-            found = tuple(
-                self._steps[rule.id]
-                for rule in self.candidates(verb, resource, subresource)
-                if (rule.allowed is None or rule.allowed == allowed)
-                and (kind in rule.principal_kinds or "*" in rule.principal_kinds)
-                and not self._allow[rule.id].allows_principal(principal)
-            )
-            if len(self._plans) >= MEMO_LIMIT:
-                self._plans.clear()
-            self._plans[key] = found
-        return found
 
     def evaluate(
         self, event: AuditEvent, principal: Principal, *, cluster: str, account: str, region: str, time: float
     ) -> list[Observation]:
         ref = event.object_ref
         resource, subresource, namespace = (ref.resource, ref.subresource, ref.namespace) if ref else ("", "", "")
-        key = (event.verb, resource, subresource, event.allowed, principal.kind, principal.key, principal.name)
-        steps = self._plans.get(key)
+        key = (
+            event.verb,
+            resource,
+            subresource,
+            event.allowed,
+            is_public_ip(event.source_ip),
+            event.impersonated_user is not None,
+            principal.kind,
+            principal.key,
+            principal.name,
+        )
+        table = self.table
+        steps = table.plans.get(key)
         if steps is None:
-            steps = self.plan(key, principal)
+            steps = table.plan(key, principal)
         if not steps:
             return []
         observations: list[Observation] = []
         context: RuleContext | None = None  # one per event, so decoded bodies are shared by its rules
         for step in steps:
             rule, allow = step.rule, step.allow
-            if step.by_namespace and namespace and self._allows_namespace(rule.id, allow, namespace):
+            if step.by_namespace and namespace and table.allows_namespace(step, namespace):
                 continue
             if context is None:
-                context = RuleContext(event, principal, allow, step.state, time)
+                context = RuleContext(event, principal, allow, self._state[rule.id], time)
             else:
-                context.allow, context.state = allow, step.state
+                context.allow, context.state = allow, self._state[rule.id]
             try:
                 result = rule.predicate(context)
             except Exception:  # a predicate must never take the batch down with it
@@ -132,15 +180,6 @@ class RuleEngine:
                 distinct = rule.threshold.distinct(context) if rule.threshold.distinct else event.audit_id
                 observations.extend(self._count(rule, (rule.id, cluster, principal.key), observation, distinct))
         return observations
-
-    def _allows_namespace(self, rule_id: str, allow: AllowList, namespace: str) -> bool:
-        key = (rule_id, namespace)
-        verdict = self._allowed_namespace.get(key)
-        if verdict is None:
-            if len(self._allowed_namespace) >= MEMO_LIMIT:
-                self._allowed_namespace.clear()
-            verdict = self._allowed_namespace[key] = allow.allows_namespace(namespace)
-        return verdict
 
     def _count(self, rule: Rule, key: tuple[str, str, str], observation: Observation, value: str) -> list[Observation]:
         threshold = rule.threshold

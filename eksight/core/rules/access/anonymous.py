@@ -89,8 +89,6 @@ def _anonymous_denied_from_internet(ctx: RuleContext) -> Hit | None:
     # system:anonymous refused (403), or credentials that failed authentication (401, no user at all)
     if ctx.principal.kind != ANONYMOUS and ctx.principal.key != "unknown":
         return None
-    if not is_public_ip(event.source_ip):
-        return None
     path = request_path(ctx)
     if not event.resource and (_is_health(path) or path in _PUBLIC_INFO_PATHS):
         return None
@@ -158,6 +156,7 @@ RULES: list[Rule] = [
         subresources=ALL,
         predicate=_anonymous_denied_from_internet,
         principal_kinds=frozenset({ANONYMOUS, UNKNOWN}),
+        public_source=True,
         allowed=False,
         allow=AllowList(),
         fold=True,

@@ -240,6 +240,7 @@ RULES: list[Rule] = [
         resources=ALL,
         subresources=ALL,
         predicate=_impersonation,
+        impersonating=True,
         allow=SYSTEM,
         fold=True,
     ),

@@ -47,7 +47,7 @@ def _system_identity_public_ip(ctx: RuleContext) -> Hit | None:
     kind = ctx.principal.kind
     event = ctx.event
     ip = event.source_ip
-    if not is_public_ip(ip) or _trusted(ip):
+    if _trusted(ip):
         return None
     principal, ua = ctx.principal, event.user_agent
     target = ResourceRef(principal.namespace, "source-ip", ip)
@@ -224,6 +224,7 @@ RULES: list[Rule] = [
         subresources=ALL,
         predicate=_system_identity_public_ip,
         principal_kinds=frozenset({SERVICE_ACCOUNT, NODE, K8S_SYSTEM}),
+        public_source=True,
         allowed=None,
         allow=AllowList(principal_kinds=("eks_system",)),
     ),
