@@ -94,19 +94,22 @@ class Detector:
         if not self._first_sighting(event):
             return
         time = own_time or (record.log_time_ms or 0) / 1000 or self._last_time
-        self._last_time = max(self._last_time, time)
+        if time > self._last_time:
+            self._last_time = time
         context = record.context
         cluster = context.cluster or self.defaults[0] or "unknown"
         account = context.account or self.defaults[1]
         region = context.region or self.defaults[2]
         principal = resolve_principal(event)
-        flagged = False
-        for observation in self.engine.evaluate(
+        observations = self.engine.evaluate(
             event, principal, cluster=cluster, account=account, region=region, time=time
-        ):
-            self.stats.observations += 1
-            flagged = flagged or observation.severity >= Severity.MEDIUM
-            self.aggregator.add(observation)
+        )
+        flagged = False
+        if observations:
+            self.stats.observations += len(observations)
+            for observation in observations:
+                flagged = flagged or observation.severity >= Severity.MEDIUM
+                self.aggregator.add(observation)
         if self.baselines is not None:
             self.baselines.add(
                 event, principal, cluster=cluster, account=account, region=region, time=time, flagged=flagged
