@@ -1,7 +1,8 @@
 """The rule engine's candidate table: which predicates an event reaches is decided once per kind of event, from
-the rules' definitions (index keys, allowed/denied filter, principal kinds, allow-lists). Checked against a plain
-reading of those definitions, written here independently of the engine: a predicate sees exactly the events its
-rule admits, so an event no rule admits reaches no predicate, and no rule that fires is ever left out."""
+the rules' definitions (index keys, allowed/denied filter, source address and impersonation, principal kinds,
+allow-lists). Checked against a plain reading of those definitions, written here independently of the engine: a
+predicate sees exactly the events its rule admits, so an event no rule admits reaches no predicate, and no rule
+that fires is ever left out."""
 
 from __future__ import annotations
 
@@ -92,8 +93,8 @@ def test_a_rule_sees_only_the_events_its_discriminators_admit() -> None:
     def never(_ctx: RuleContext) -> None:
         raise AssertionError("reached a predicate it should not")
 
-    base = {"title": "t", "severity": Severity.LOW, "type": "T", "mitre": (), "description": "d", "remediation": "r"}
-    anything = {"catalog": (), "subresources": frozenset({"*"})}
+    base: dict[str, Any] = {"title": "t", "severity": Severity.LOW, "type": "T", "mitre": (), "description": "d"}
+    anything: dict[str, Any] = {"catalog": (), "subresources": frozenset({"*"}), "remediation": "r"}
     rules = [
         Rule(id="T-anon", principal_kinds=frozenset({"anonymous"}), **anything, **base),
         Rule(id="T-denied", allowed=False, **anything, **base),
@@ -150,7 +151,9 @@ def test_on_the_dev_set_each_predicate_sees_exactly_the_events_its_rule_admits()
     untouched = 0
     for item in _dev_events():
         principal = resolve_principal(item)
-        shape = (item.verb, item.resource, item.subresource, item.allowed, item.namespace, principal)
+        public, impersonating = is_public_ip(item.source_ip), item.impersonated_user is not None
+        shape = (item.verb, item.resource, item.subresource, item.allowed, item.namespace, public, impersonating)
+        shape += (principal,)
         admitted = admitted_by.get(shape)
         if admitted is None:
             admitted = admitted_by[shape] = [rule.id for rule in rules if admits(rule, item, principal)]

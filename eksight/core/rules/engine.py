@@ -1,10 +1,9 @@
 """Evaluates the rule set on events. Which rules an event meets is decided by a table, computed once per kind of
-event: its (verb, resource, subresource), whether it was allowed, from a public address, with impersonation, and
-its principal. A table entry holds only the
-rules whose index keys, allowed/denied filter, principal kinds and principal allow-lists let the event through, so
-an event no rule can match costs one look-up and an allow-listed principal never reaches a predicate. The table
-depends only on the rules and their allow-lists, so every engine of the same rule set shares it (the Lambda builds
-one engine per object)."""
+event (see PlanKey: its request, its outcome, whether it came from a public address or with impersonation, and its
+principal). A table entry holds only the rules whose index keys, allowed/denied filter, discriminators, principal
+kinds and principal allow-lists let the event through, so an event no rule can match costs one look-up and an
+allow-listed principal never reaches a predicate. The table depends only on the rules and their allow-lists, so
+every engine of the same rule set shares it (the Lambda builds one engine per object)."""
 
 from __future__ import annotations
 
