@@ -14,6 +14,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
 
 from eksight.core.events import AuditEvent, parse_event
@@ -122,6 +123,31 @@ def test_a_rule_sees_only_the_events_its_discriminators_admit() -> None:
     # Predicates that must never run, and an event none of their rules admits: it reaches none of them.
     silent = RuleEngine([replace(rule, predicate=never) for rule in rules if rule.id != "T-not-ci"])
     assert evaluate(silent, events[2:4]) == [] and not silent.errors
+
+
+def test_principals_of_one_name_and_kind_are_told_apart_by_key() -> None:
+    """`alice` mapped from an IAM role and a certificate `alice` share name and kind, not key: an allow-list naming
+    the role's key lets only the first through, whichever comes first."""
+    role = "iam:arn:aws:iam::111122223333:role/dev"
+    watched = Rule(
+        id="T-1",
+        title="t",
+        severity=Severity.LOW,
+        type="T",
+        mitre=(),
+        description="d",
+        remediation="r",
+        catalog=(),
+        allow=AllowList(principals=(role,)),
+    )
+    by_role = event("role", verb="get", resource="widgets", user="alice")
+    via_role = {"arn": ["arn:aws:sts::111122223333:assumed-role/dev/alice"]}
+    by_role = msgspec.structs.replace(by_role, user=msgspec.structs.replace(by_role.user, extra=via_role))
+    by_cert = event("cert", verb="get", resource="widgets", user="alice")
+    principals = {resolve_principal(e).key: resolve_principal(e).name for e in (by_role, by_cert)}
+    assert principals == {role: "alice", "user:alice": "alice"}
+    for order in ([by_role, by_cert], [by_cert, by_role]):
+        assert [o.audit_id for o in evaluate(RuleEngine([watched]), order)] == ["cert"]
 
 
 def test_engines_of_one_rule_set_share_the_table_but_not_their_rules_memory() -> None:
