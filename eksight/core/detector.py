@@ -94,7 +94,8 @@ class Detector:
         if not self._first_sighting(event):
             return
         time = own_time or (record.log_time_ms or 0) / 1000 or self._last_time
-        self._last_time = max(self._last_time, time)
+        if time > self._last_time:
+            self._last_time = time
         context = record.context
         cluster = context.cluster or self.defaults[0] or UNKNOWN_CLUSTER
         account = context.account or self.defaults[1]

@@ -116,9 +116,11 @@ class AuditEvent(msgspec.Struct, rename="camel", omit_defaults=True):
     def allowed(self) -> bool:
         """Authorized and not failed. Events without an authorization annotation (old clusters) count
         as allowed when the response code is below 400."""
-        if self.decision == "forbid":
+        decision = self.annotations.get("authorization.k8s.io/decision", "")
+        if decision == "forbid":
             return False
-        return self.code < 400 if self.code else self.decision == "allow"
+        code = self.response_status.code if self.response_status else 0
+        return code < 400 if code else decision == "allow"
 
     @property
     def time(self) -> float:

@@ -73,6 +73,7 @@ _SSO_ROLE_PREFIX = "AWSReservedSSO_"
 # Bound service-account token claims. Panther's normalised events spell the keys with `_slash_`.
 _POD_NAME_KEYS = ("authentication.kubernetes.io/pod-name", "authentication_kubernetes_io_slash_pod-name")
 _NODE_NAME_KEYS = ("authentication.kubernetes.io/node-name", "authentication_kubernetes_io_slash_node-name")
+_ABSENT = ("",)  # an extra claim that is missing or empty reads as ""
 # Identities memoized at most this large (characters over all fields; groups): real ones are a few hundred.
 _MAX_CACHED_CHARS = 2048
 _MAX_CACHED_GROUPS = 64
@@ -144,11 +145,12 @@ def impersonation(event: AuditEvent) -> Principal | None:
 
 def resolve_user(user: UserInfo) -> Principal:
     extra = user.extra
-    if extra:
-        first = user.first_extra
-        canonical_arn, session_arn, session = first("canonicalArn"), first("arn"), first("sessionName")
-        pod = first(_POD_NAME_KEYS[0]) or first(_POD_NAME_KEYS[1])
-        node = first(_NODE_NAME_KEYS[0]) or first(_NODE_NAME_KEYS[1])
+    if extra:  # the first value of each claim read (runs on every event: dict look-ups, no calls)
+        get = extra.get
+        canonical_arn, session_arn = (get("canonicalArn") or _ABSENT)[0], (get("arn") or _ABSENT)[0]
+        session = (get("sessionName") or _ABSENT)[0]
+        pod = (get(_POD_NAME_KEYS[0]) or _ABSENT)[0] or (get(_POD_NAME_KEYS[1]) or _ABSENT)[0]
+        node = (get(_NODE_NAME_KEYS[0]) or _ABSENT)[0] or (get(_NODE_NAME_KEYS[1]) or _ABSENT)[0]
     else:
         canonical_arn = session_arn = session = pod = node = ""
     fields = (user.username, user.uid, canonical_arn, session_arn, session, pod, node)

@@ -17,6 +17,7 @@ import msgspec
 # A string, closed or running to the end of the text (so an unclosed one costs one pass, never a rescan).
 _STRING = re.compile(rb'"(?:[^"\\]++|\\.)*+"?', re.DOTALL)
 _NOT_BRACKETS = bytes(sorted(set(range(256)) - set(b"[]{}")))
+_NOT_OPENING = bytes(sorted(set(range(256)) - set(b"[{")))
 _STEPS = bytes.maketrans(b"[{]}", b"\x01\x01\xff\xff")  # +1 / -1 as signed bytes
 _ANY = msgspec.json.Decoder()
 
@@ -27,7 +28,8 @@ def nests_deeper_than(text: bytes, limit: int) -> bool:
     judged by its brackets: the parser stops at the first error, so it never goes deeper than this says. Depth is
     measured from the lowest point before it (stray closing brackets do not make room), so what holds for a text
     holds for every part of it that begins where a value may."""
-    if len(text) <= limit or text.count(b"[") + text.count(b"{") <= limit:  # (a level takes a byte at least)
+    # (A level takes an opening bracket at least; deleting all other bytes counts them in one pass.)
+    if len(text) <= limit or len(text.translate(None, _NOT_OPENING)) <= limit:
         return False
     steps = _STRING.sub(b"", text).translate(_STEPS, _NOT_BRACKETS)
     depths = list(accumulate(memoryview(steps).cast("b"), initial=0))

@@ -204,6 +204,22 @@ def test_service_account_pod_from_panther_normalised_key():
     assert (p.key, p.pod) == ("sa:kube-system/coredns", "coredns-57ff979f67-bl27n")
 
 
+def test_an_empty_claim_value_reads_as_absent_so_the_other_spelling_counts():
+    p = resolve(
+        {
+            "username": "system:serviceaccount:kube-system:coredns",
+            "extra": {
+                "authentication.kubernetes.io/pod-name": [""],
+                "authentication_kubernetes_io_slash_pod-name": ["coredns-57ff979f67-bl27n"],
+                "authentication.kubernetes.io/node-name": [],
+                "authentication_kubernetes_io_slash_node-name": ["ip-10-0-1-2.ec2.internal"],
+                "sessionName": [],
+            },
+        }
+    )
+    assert (p.pod, p.node, p.session) == ("coredns-57ff979f67-bl27n", "ip-10-0-1-2.ec2.internal", "")
+
+
 def test_cache_does_not_mix_pods_of_one_service_account():
     def user(pod: str) -> dict[str, Any]:
         return {"username": "system:serviceaccount:cart:web", "extra": {"authentication.kubernetes.io/pod-name": [pod]}}

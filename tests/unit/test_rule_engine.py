@@ -271,5 +271,5 @@ def test_memo_tables_keyed_by_request_fields_stay_bounded(monkeypatch: pytest.Mo
             event, resolve_principal(event), cluster="c", account="1", region="r", time=event.time
         )
         fired.extend(o.audit_id for o in observations)
-    assert len(engine._candidates) <= 8 and len(engine._allowed_namespace) <= 8
+    assert len(engine.table.plans) <= 8 and len(engine.table.allowed_namespace) <= 8
     assert fired == [f"e{index}" for index in range(50) if index % 10]  # kube-* still allowed after every reset

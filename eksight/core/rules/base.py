@@ -2,8 +2,9 @@
 
 A rule sees a `RuleContext` (the event, its principal, lazily decoded bodies and workload specs) and
 returns None (no match), True (match with the rule's own text) or a `Hit` (match with specifics:
-what exactly was risky, an adjusted severity, a different target). Allow-lists are checked by the
-engine before the predicate runs, so predicates stay about the risky shape, not about exceptions.
+what exactly was risky, an adjusted severity, a different target). Allow-lists, the allowed/denied filter and
+the principal kinds are checked by the engine before the predicate runs, so predicates stay about the risky shape,
+not about exceptions.
 """
 
 from __future__ import annotations
@@ -143,6 +144,10 @@ class Rule:
     subresources: frozenset[str] = frozenset({""})  # "" = the object itself; "*" = any
     predicate: Predicate = lambda _ctx: True
     allowed: bool | None = True  # True: only allowed requests; False: only denied; None: both
+    # Identity kinds (eksight.core.identity) the predicate can match; the engine sends it no other.
+    principal_kinds: frozenset[str] = ANY
+    public_source: bool = False  # only requests from a public address (common.is_public_ip of the source IP)
+    impersonating: bool = False  # only requests made with impersonation headers (impersonatedUser present)
     allow: AllowList = field(default_factory=AllowList)
     threshold: Threshold | None = None
     # Fold a principal's sweep into one finding per window: the Hit's target is the fold key, and the objects

@@ -48,6 +48,7 @@ def parse_address(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | 
     return address
 
 
+@lru_cache(maxsize=16384)
 def is_public_ip(text: str) -> bool:
     """Globally routable (not private, loopback, link-local, CGNAT 100.64/10, documentation ...)."""
     address = parse_address(text) if text else None

@@ -1,16 +1,21 @@
-"""Evaluates the rule set on events: each event meets only the rules indexed under its
-(verb, resource, subresource), after the allow-lists."""
+"""Evaluates the rule set on events. Which rules an event meets is decided by a table, computed once per kind of
+event (see PlanKey: its request, its outcome, whether it came from a public address or with impersonation, and its
+principal). A table entry holds only the rules whose index keys, allowed/denied filter, discriminators, principal
+kinds and principal allow-lists let the event through, so an event no rule can match costs one look-up and an
+allow-listed principal never reaches a predicate. The table depends only on the rules and their allow-lists, so
+every engine of the same rule set shares it (the Lambda builds one engine per object)."""
 
 from __future__ import annotations
 
 import logging
 from collections import Counter, OrderedDict, deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 
 from eksight.core.events import AuditEvent
 from eksight.core.findings import Observation, ResourceRef, when_and_where
 from eksight.core.identity import Principal
 from eksight.core.rules.base import AllowList, Hit, Rule, RuleContext, Threshold
+from eksight.core.rules.common import is_public_ip
 from eksight.core.rules.networks import NO_NETWORKS, OperatorNetworks
 
 logger = logging.getLogger(__name__)
@@ -19,6 +24,89 @@ EVIDENCE_CAP = 1000  # matches one principal's threshold window holds while belo
 # Memo tables keyed by request fields (resource, namespace: chosen by the client, even on refused requests) start
 # over past this size, so a scanner's made-up paths cannot grow them without bound.
 MEMO_LIMIT = 65_536
+
+PlanKey = tuple[str, str, str, bool, bool, bool, str, str, str]
+"""(verb, resource, subresource, allowed, from a public address, impersonating, principal kind, key, name)."""
+
+
+class Step:
+    """One rule an event goes on to, with its effective allow-list; `by_namespace` when that names namespaces
+    (the only part of it left to check per event)."""
+
+    __slots__ = ("allow", "by_namespace", "rule")
+
+    def __init__(self, rule: Rule, allow: AllowList) -> None:
+        self.rule, self.allow = rule, allow
+        self.by_namespace = bool(allow.namespaces)
+
+
+class RuleTable:
+    """What a rule set decides before any predicate runs: the plan of each kind of event (see PlanKey) and the
+    namespace allow-list verdicts, both memoized and bounded by MEMO_LIMIT."""
+
+    def __init__(self, steps: tuple[Step, ...]) -> None:
+        self.steps = steps
+        self._index: dict[tuple[str, str, str], list[Step]] = {}
+        for step in steps:
+            for key in step.rule.index_keys():
+                self._index.setdefault(key, []).append(step)
+        self.plans: dict[PlanKey, tuple[Step, ...]] = {}
+        self.allowed_namespace: dict[tuple[str, str], bool] = {}
+
+    def candidates(self, verb: str, resource: str, subresource: str) -> tuple[Step, ...]:
+        """The rules indexed under (verb, resource, subresource), wildcards included, by id."""
+        seen: dict[str, Step] = {}
+        for v in (verb, "*"):
+            for r in (resource, "*"):
+                for s in (subresource, "*"):
+                    for step in self._index.get((v, r, s), ()):
+                        seen.setdefault(step.rule.id, step)
+        return tuple(sorted(seen.values(), key=lambda step: step.rule.id))
+
+    def plan(self, key: PlanKey, principal: Principal) -> tuple[Step, ...]:
+        """The rules an event of `key` goes on to, by id: indexed under its request, of its allowed/denied
+        outcome, source address, impersonation and principal kind, and not allow-listed for its principal."""
+        found = self.plans.get(key)
+        if found is None:
+            verb, resource, subresource, allowed, public, impersonating, kind = key[:7]
+            found = tuple(
+                step
+                for step in self.candidates(verb, resource, subresource)
+                if (step.rule.allowed is None or step.rule.allowed == allowed)
+                and (public or not step.rule.public_source)
+                and (impersonating or not step.rule.impersonating)
+                and (kind in step.rule.principal_kinds or "*" in step.rule.principal_kinds)
+                and not step.allow.allows_principal(principal)
+            )
+            if len(self.plans) >= MEMO_LIMIT:
+                self.plans.clear()
+            self.plans[key] = found
+        return found
+
+    def allows_namespace(self, step: Step, namespace: str) -> bool:
+        key = (step.rule.id, namespace)
+        verdict = self.allowed_namespace.get(key)
+        if verdict is None:
+            if len(self.allowed_namespace) >= MEMO_LIMIT:
+                self.allowed_namespace.clear()
+            verdict = self.allowed_namespace[key] = step.allow.allows_namespace(namespace)
+        return verdict
+
+
+_TABLES: dict[tuple[tuple[int, AllowList], ...], RuleTable] = {}
+_TABLES_KEPT = 8
+
+
+def rule_table(rules: tuple[tuple[Rule, AllowList], ...]) -> RuleTable:
+    """The one table of a rule set (rules with their effective allow-lists). Rules are told apart by identity (a
+    kept table holds its rules, so their ids are not reused while it is kept)."""
+    key = tuple((id(rule), allow) for rule, allow in rules)
+    table = _TABLES.get(key)
+    if table is None:
+        if len(_TABLES) >= _TABLES_KEPT:
+            _TABLES.clear()
+        table = _TABLES[key] = RuleTable(tuple(Step(rule, allow) for rule, allow in rules))
+    return table
 
 
 class RuleEngine:
@@ -36,51 +124,44 @@ class RuleEngine:
         duplicates = sorted(rule_id for rule_id, n in Counter(rule.id for rule in self.rules).items() if n > 1)
         if duplicates:
             raise ValueError(f"duplicate rule ids: {duplicates}")
-        self._allow = {
-            rule.id: rule.allow.extend(global_allow or AllowList()).extend(
-                (extra_allow or {}).get(rule.id, AllowList())
-            )
+        effective = tuple(
+            (rule, rule.allow.extend(global_allow or AllowList()).extend((extra_allow or {}).get(rule.id, AllowList())))
             for rule in self.rules
-        }
-        self._index: dict[tuple[str, str, str], list[Rule]] = {}
-        for rule in self.rules:
-            for key in rule.index_keys():
-                self._index.setdefault(key, []).append(rule)
-        self._candidates: dict[tuple[str, str, str], tuple[Rule, ...]] = {}
-        self._windows: dict[tuple[str, str, str], ThresholdWindow] = {}
+        )
+        self.table = rule_table(effective)
+        # Memory a rule keeps between events (see RuleContext.state): this engine's own, unlike the table.
         self._state: dict[str, dict[object, object]] = {rule.id: {} for rule in self.rules}
-        # Allow-list verdicts depend only on (rule, principal) and (rule, namespace): glob matching once each.
-        self._allowed_principal: dict[tuple[str, str, str], bool] = {}
-        self._allowed_namespace: dict[tuple[str, str], bool] = {}
+        self._windows: dict[tuple[str, str, str], ThresholdWindow] = {}
         self.errors: Counter[str] = Counter()
         self.evidence_dropped: Counter[str] = Counter()  # per rule: matches past ThresholdWindow's cap
 
-    def candidates(self, verb: str, resource: str, subresource: str) -> tuple[Rule, ...]:
-        key = (verb, resource, subresource)
-        found = self._candidates.get(key)
-        if found is None:
-            seen: dict[str, Rule] = {}
-            for v in (verb, "*"):
-                for r in (resource, "*"):
-                    for s in (subresource, "*"):
-                        for rule in self._index.get((v, r, s), ()):
-                            seen.setdefault(rule.id, rule)
-            if len(self._candidates) >= MEMO_LIMIT:
-                self._candidates.clear()
-            found = self._candidates[key] = tuple(sorted(seen.values(), key=lambda rule: rule.id))
-        return found
-
     def evaluate(
         self, event: AuditEvent, principal: Principal, *, cluster: str, account: str, region: str, time: float
-    ) -> Iterator[Observation]:
-        allowed = event.allowed
-        namespace = event.namespace
+    ) -> list[Observation]:
+        ref = event.object_ref
+        resource, subresource, namespace = (ref.resource, ref.subresource, ref.namespace) if ref else ("", "", "")
+        key = (
+            event.verb,
+            resource,
+            subresource,
+            event.allowed,
+            is_public_ip(event.source_ip),
+            event.impersonated_user is not None,
+            principal.kind,
+            principal.key,
+            principal.name,
+        )
+        table = self.table
+        steps = table.plans.get(key)
+        if steps is None:
+            steps = table.plan(key, principal)
+        if not steps:
+            return []
+        observations: list[Observation] = []
         context: RuleContext | None = None  # one per event, so decoded bodies are shared by its rules
-        for rule in self.candidates(event.verb, event.resource, event.subresource):
-            if rule.allowed is not None and rule.allowed != allowed:
-                continue
-            allow = self._allow[rule.id]
-            if self._allowed(rule.id, allow, principal, namespace):
+        for step in steps:
+            rule, allow = step.rule, step.allow
+            if step.by_namespace and namespace and table.allows_namespace(step, namespace):
                 continue
             if context is None:
                 context = RuleContext(event, principal, allow, self._state[rule.id], time, self.networks)
@@ -97,27 +178,11 @@ class RuleEngine:
             hit = result if isinstance(result, Hit) else Hit()
             observation = _observation(rule, hit, event, principal, cluster, account, region, time)
             if rule.threshold is None:
-                yield observation
+                observations.append(observation)
             else:
                 distinct = rule.threshold.distinct(context) if rule.threshold.distinct else event.audit_id
-                yield from self._count(rule, (rule.id, cluster, principal.key), observation, distinct)
-
-    def _allowed(self, rule_id: str, allow: AllowList, principal: Principal, namespace: str) -> bool:
-        key = (rule_id, principal.key, principal.name)
-        verdict = self._allowed_principal.get(key)
-        if verdict is None:
-            if len(self._allowed_principal) >= MEMO_LIMIT:
-                self._allowed_principal.clear()
-            verdict = self._allowed_principal[key] = allow.allows_principal(principal)
-        if verdict or not namespace:
-            return verdict
-        namespace_key = (rule_id, namespace)
-        verdict = self._allowed_namespace.get(namespace_key)
-        if verdict is None:
-            if len(self._allowed_namespace) >= MEMO_LIMIT:
-                self._allowed_namespace.clear()
-            verdict = self._allowed_namespace[namespace_key] = allow.allows_namespace(namespace)
-        return verdict
+                observations.extend(self._count(rule, (rule.id, cluster, principal.key), observation, distinct))
+        return observations
 
     def _count(self, rule: Rule, key: tuple[str, str, str], observation: Observation, value: str) -> list[Observation]:
         threshold = rule.threshold

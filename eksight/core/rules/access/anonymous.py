@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from eksight.core.findings import ResourceRef
+from eksight.core.identity import UNKNOWN
 from eksight.core.rules.base import WRITE_VERBS, AllowList, Hit, Rule, RuleContext
 from eksight.core.rules.common import (
     ALL,
@@ -39,8 +40,6 @@ def _is_health(path: str) -> bool:
 
 
 def _anonymous_read(ctx: RuleContext) -> Hit | None:
-    if ctx.principal.kind != ANONYMOUS:
-        return None
     event = ctx.event
     # One finding per source address (a scanner's whole session), escalating to its worst request.
     per_source = ResourceRef("", "source-ip", event.source_ip)
@@ -73,8 +72,6 @@ def _anonymous_read(ctx: RuleContext) -> Hit | None:
 
 
 def _anonymous_write(ctx: RuleContext) -> Hit | None:
-    if ctx.principal.kind != ANONYMOUS:
-        return None
     event = ctx.event
     if not event.resource:
         return None
@@ -91,8 +88,6 @@ def _anonymous_denied_from_internet(ctx: RuleContext) -> Hit | None:
     event = ctx.event
     # system:anonymous refused (403), or credentials that failed authentication (401, no user at all)
     if ctx.principal.kind != ANONYMOUS and ctx.principal.key != "unknown":
-        return None
-    if not is_public_ip(event.source_ip):
         return None
     path = request_path(ctx)
     if not event.resource and (_is_health(path) or path in _PUBLIC_INFO_PATHS):
@@ -122,6 +117,7 @@ RULES: list[Rule] = [
         resources=ALL,
         subresources=ALL,
         predicate=_anonymous_read,
+        principal_kinds=frozenset({ANONYMOUS}),
         allow=AllowList(),
         fold=True,
     ),
@@ -140,6 +136,7 @@ RULES: list[Rule] = [
         resources=ALL,
         subresources=ALL,
         predicate=_anonymous_write,
+        principal_kinds=frozenset({ANONYMOUS}),
         allow=AllowList(),
     ),
     Rule(
@@ -158,6 +155,8 @@ RULES: list[Rule] = [
         resources=ALL,
         subresources=ALL,
         predicate=_anonymous_denied_from_internet,
+        principal_kinds=frozenset({ANONYMOUS, UNKNOWN}),
+        public_source=True,
         allowed=False,
         allow=AllowList(),
         fold=True,

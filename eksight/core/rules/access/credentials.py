@@ -164,7 +164,7 @@ def _impersonation(ctx: RuleContext) -> Hit | None:
 
 def _system_masters(ctx: RuleContext) -> Hit | None:
     principal = ctx.principal
-    if principal.kind not in HUMAN_KINDS or "system:masters" not in principal.groups:
+    if "system:masters" not in principal.groups:
         return None
     return Hit(
         f"{who(ctx)} acted with group system:masters ({ctx.event.verb} {described_object(ctx)}) {origin(ctx)}.",
@@ -241,6 +241,7 @@ RULES: list[Rule] = [
         resources=ALL,
         subresources=ALL,
         predicate=_impersonation,
+        impersonating=True,
         allow=SYSTEM,
         fold=True,
     ),
@@ -261,6 +262,7 @@ RULES: list[Rule] = [
         resources=ALL,
         subresources=ALL,
         predicate=_system_masters,
+        principal_kinds=HUMAN_KINDS,
         allow=SYSTEM,
     ),
 ]

@@ -14,6 +14,7 @@ from functools import lru_cache
 
 from eksight.core.cloud_ranges import HOSTING_PROVIDERS, provider_of
 from eksight.core.findings import ResourceRef
+from eksight.core.identity import K8S_SYSTEM
 from eksight.core.rules import defaults
 from eksight.core.rules.base import AllowList, Hit, Rule, RuleContext
 from eksight.core.rules.common import (
@@ -43,11 +44,9 @@ def _trusted(ctx: RuleContext, ip: str) -> bool:
 
 def _system_identity_public_ip(ctx: RuleContext) -> Hit | None:
     kind = ctx.principal.kind
-    if kind not in (SERVICE_ACCOUNT, NODE, "k8s_system"):
-        return None
     event = ctx.event
     ip = event.source_ip
-    if not is_public_ip(ip) or _trusted(ctx, ip):
+    if _trusted(ctx, ip):
         return None
     principal, ua = ctx.principal, event.user_agent
     target = ResourceRef(principal.namespace, "source-ip", ip)
@@ -104,8 +103,6 @@ def node_host_ip(node: str) -> str:
 
 def _node_credentials_off_node(ctx: RuleContext) -> Hit | None:
     principal = ctx.principal
-    if principal.kind != NODE:
-        return None
     ip = ctx.event.source_ip
     expected = node_host_ip(principal.node)
     if not expected or ip == expected:
@@ -154,8 +151,6 @@ def _origins(ctx: RuleContext, now: float) -> _Origins:
 
 
 def _person_from_hosting(ctx: RuleContext) -> Hit | None:
-    if ctx.principal.kind not in HUMAN_KINDS:
-        return None
     event = ctx.event
     now = ctx.time
     origins = _origins(ctx, now)
@@ -227,6 +222,8 @@ RULES: list[Rule] = [
         resources=ALL,
         subresources=ALL,
         predicate=_system_identity_public_ip,
+        principal_kinds=frozenset({SERVICE_ACCOUNT, NODE, K8S_SYSTEM}),
+        public_source=True,
         allowed=None,
         allow=AllowList(principal_kinds=("eks_system",)),
     ),
@@ -247,6 +244,7 @@ RULES: list[Rule] = [
         resources=ALL,
         subresources=ALL,
         predicate=_node_credentials_off_node,
+        principal_kinds=frozenset({NODE}),
         allowed=None,
         allow=AllowList(),
     ),
@@ -269,6 +267,7 @@ RULES: list[Rule] = [
         resources=ALL,
         subresources=ALL,
         predicate=_person_from_hosting,
+        principal_kinds=HUMAN_KINDS,
         allow=UNAUTHENTICATED,
         fold=True,
     ),
