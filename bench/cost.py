@@ -26,6 +26,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from stacks.constructs.detection_alarms import DETECTOR_METRICS
+
 ROOT = Path(__file__).resolve().parents[1]
 PRICES_FILE = Path(__file__).with_name("prices.json")
 REFERENCE_FILE = Path(__file__).with_name("reference.json")  # the measurement docs/cost.md is generated from
@@ -41,7 +43,8 @@ SQS_REQUESTS_PER_OBJECT = 3  # S3 notification sent, received (batches are small
 SQS_IDLE_POLLS_PER_MONTH = 5 * 3 * 60 * 24 * 30  # Lambda's 5 pollers, 20 s long polls, around the clock
 IDEMPOTENCY_WRU_PER_OBJECT = 3.0  # Powertools record: INPROGRESS put, COMPLETED update with the result (~1-2 KB)
 LOG_BYTES_PER_OBJECT = 3000  # START/END/REPORT, the "object processed" line, the EMF metrics blob
-METRICS = 16  # EMF metric names the detector emits (composition._object_metrics and the handler's)
+# Custom metrics the detector emits: its own, plus Powertools' ColdStart (capture_cold_start_metric).
+METRICS = len(DETECTOR_METRICS) + 1
 
 
 def prices() -> dict[str, float]:

@@ -61,6 +61,7 @@ FINDINGS_COLUMNS = (
     ("count", "int", "INTEGER"),
     ("source_ips", "array<string>", "VARCHAR[]"),
     ("user_agents", "array<string>", "VARCHAR[]"),
+    ("suppressed_by", "string", "VARCHAR"),  # written only on suppressed findings: null on the others
 )
 FINDINGS_PARTITIONS = (("year", "int"), ("month", "int"), ("day", "int"), ("hour", "int"))
 

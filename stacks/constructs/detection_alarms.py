@@ -26,13 +26,26 @@ EVENTS_PROCESSED = "EventsProcessed"
 OBJECTS_PROCESSED = "ObjectsProcessed"
 RECORDS_QUARANTINED = "RecordsQuarantined"
 EVENT_LAG_SECONDS = "EventLagSeconds"
+FINDINGS_SUPPRESSED = "FindingsSuppressed"
 OBJECTS_FAILED = "ObjectsFailed"  # an object whose processing raised: its message is retried (partial batch failure)
+# Notifications the detector did not run detection on (or not to the end), each for its own reason.
+OBJECTS_NOT_PROCESSED = (
+    OBJECTS_FAILED,
+    "ObjectsOverTime",  # of ObjectsFailed: its share of the invocation's time ran out (it fails alone, is retried)
+    "DuplicateObjects",  # already processed (idempotency record)
+    "ObjectsInProgressElsewhere",  # another invocation holds it: retried later
+    "ObjectsIgnored",  # notification records outside the audit archive
+    "S3TestEvents",
+)
+# Every metric the detector emits, all on the dashboard (bench/cost.py counts them as custom metrics).
 DETECTOR_METRICS = (
     EVENTS_PROCESSED,
     OBJECTS_PROCESSED,
     RECORDS_QUARANTINED,
     EVENT_LAG_SECONDS,
+    FINDINGS_SUPPRESSED,
     *FINDINGS_METRICS.values(),
+    *OBJECTS_NOT_PROCESSED,
 )
 
 PERIOD = Duration.minutes(5)
@@ -131,7 +144,12 @@ class DetectionAlarms(Construct):
                     detector.metric_duration(period=PERIOD, statistic="p95"),
                     detector.metric_duration(period=PERIOD, statistic="Maximum"),
                 ],
-            )
+            ),
+            cloudwatch.GraphWidget(
+                title="Objects not processed",
+                width=8,
+                left=[detector_metric(name) for name in OBJECTS_NOT_PROCESSED],
+            ),
         ]
         if forwarder is not None:
             lambda_widgets.append(
@@ -155,7 +173,12 @@ class DetectionAlarms(Construct):
                 stacked=True,
                 left=[detector_metric(name).with_(label=severity) for severity, name in FINDINGS_METRICS.items()],
             ),
-            cloudwatch.GraphWidget(title="Quarantined records", width=8, left=[detector_metric(RECORDS_QUARANTINED)]),
+            cloudwatch.GraphWidget(
+                title="Quarantined records, suppressed findings",
+                width=8,
+                left=[detector_metric(RECORDS_QUARANTINED)],
+                right=[detector_metric(FINDINGS_SUPPRESSED)],
+            ),
         )
         self.dashboard.add_widgets(
             cloudwatch.GraphWidget(

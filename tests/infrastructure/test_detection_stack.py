@@ -10,6 +10,7 @@ from __future__ import annotations
 import fnmatch
 import json
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -21,6 +22,7 @@ import pytest
 from eksight import config
 from eksight.adapters.eventbridge import FindingPublisher
 from eksight.core.findings import Finding, ResourceRef, Severity
+from eksight.queries.sources import FINDINGS_COLUMNS
 from stacks.constructs import lambda_package
 from stacks.constructs.detection_alarms import DETECTOR_METRICS, FINDINGS_METRICS
 from stacks.constructs.detector_function import DETECTION_CONFIG_FILE, detection_config_json
@@ -680,6 +682,22 @@ def test_dashboard_shows_the_detectors_powertools_metrics(minimal: dict[str, Any
     assert all(m[2:4] == ["service", "eksight-detector"] for m in metrics if m[0] == "eksight")
     assert set(FINDINGS_METRICS) == set(SEVERITIES)
     assert {m[1] for m in metrics if m[0] == "AWS/Lambda"} >= {"Duration", "Errors", "Invocations", "Throttles"}
+
+
+def test_dashboard_metrics_are_the_metrics_the_detector_emits() -> None:
+    source = (lambda_package.LAMBDAS_ROOT / "detector" / "composition.py").read_text()
+    emitted = set(re.findall(r'add_metric\(name="(\w+)"', source))
+    assert 'add_metric(name=f"Findings{severity.title()}"' in source  # one per severity: FINDINGS_METRICS
+    assert "ObjectsOverTime" in emitted
+    assert emitted | set(FINDINGS_METRICS.values()) == set(DETECTOR_METRICS)
+    assert len(DETECTOR_METRICS) == len(set(DETECTOR_METRICS))
+
+
+def test_glue_findings_table_has_the_query_librarys_columns(minimal: dict[str, Any]) -> None:
+    tables = {t["TableInput"]["Name"]: t["TableInput"] for t in props(minimal, "AWS::Glue::Table")}
+    columns = [(c["Name"], c["Type"]) for c in tables["findings"]["StorageDescriptor"]["Columns"]]
+    assert ("suppressed_by", "string") in columns
+    assert columns == [(name, hive) for name, hive, _duckdb in FINDINGS_COLUMNS]
 
 
 def test_outputs_have_stable_names(minimal: dict[str, Any], alerting: dict[str, Any]) -> None:

@@ -94,6 +94,7 @@ FINDINGS = [
         "system:serviceaccount:ci:runner",
         "prod",
         "2025-03-06T00:00:00.000000Z",
+        suppressed_by="EKS-1 principal=system:serviceaccount:ci:runner: CI checks its own permissions",
     ),
     finding(
         "f-info",
@@ -201,6 +202,13 @@ def test_the_source_reports_what_it_read_and_skipped(console: Console) -> None:
 
 def test_findings_are_listed_newest_first(console: Console) -> None:
     assert ids(console, "") == ["f-low", "f-crit", "f-high", "f-med", "f-info"]
+
+
+def test_suppressed_findings_are_listed_and_say_what_suppressed_them(console: Console) -> None:
+    listed = {f["id"]: f["suppressed_by"] for f in get(console, "findings?")[1]["findings"]}
+    assert listed.pop("f-low") == "EKS-1 principal=system:serviceaccount:ci:runner: CI checks its own permissions"
+    assert set(listed.values()) == {""}
+    assert get(console, "finding/f-low")[1]["finding"]["suppressed_by"].startswith("EKS-1 principal=")
 
 
 @pytest.mark.parametrize(
@@ -503,11 +511,11 @@ def test_athena_findings_open_in_the_console(monkeypatch: pytest.MonkeyPatch) ->
         ["f-exec", "Execution:Kubernetes/SuspiciousExecCommand", "HIGH", "Suspicious command", "rule", "EKS-112",
          "prod", "111122223333", "us-east-1", HOSTILE, "sso_role", "iam:role/Dev", "a1,a2",
          "2025-03-04T10:00:00.000000Z", "2025-03-04T10:00:05.000000Z", "2", "203.0.113.7",
-         "kubectl/v1.29.2 (linux/amd64) | curl/8.5, patched"],
+         "kubectl/v1.29.2 (linux/amd64) | curl/8.5, patched", None],
         ["f-low", "Discovery:Kubernetes/PermissionChecked", "LOW", "Permission checked", "rule", "EKS-30",
          "prod", "111122223333", "us-east-1", "bob", "user", "user:bob", None,
-         "2025-03-04T09:00:00.000000Z", "2025-03-04T09:00:00.000000Z", "1", None, None],
-        ["", "", "", "", "", "", "", "", "", "", "", "", None, "", "", "", None, None],  # not a finding
+         "2025-03-04T09:00:00.000000Z", "2025-03-04T09:00:00.000000Z", "1", None, None, "EKS-30 (all principals): lab"],
+        ["", "", "", "", "", "", "", "", "", "", "", "", None, "", "", "", None, None, None],  # not a finding
     ]  # fmt: skip
     with mock_aws():
         client = boto3.client("athena", region_name="us-east-1")
@@ -532,6 +540,10 @@ def test_athena_findings_open_in_the_console(monkeypatch: pytest.MonkeyPatch) ->
     assert (opened["evidence"], opened["count"], opened["source_ips"]) == (["a1", "a2"], 2, ["203.0.113.7"])
     assert opened["user_agents"] == ["kubectl/v1.29.2 (linux/amd64)", "curl/8.5, patched"]
     assert get(console, "finding/f-low")[1]["finding"]["evidence"] == []
+    assert {f["id"]: f["suppressed_by"] for f in get(console, "findings?")[1]["findings"]} == {
+        "f-exec": "",
+        "f-low": "EKS-30 (all principals): lab",
+    }
 
 
 def test_athena_source_refuses_a_database_name_it_would_paste_into_sql() -> None:

@@ -51,6 +51,7 @@ def simulated(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     )
     rows = [json.loads(line) for line in findings.read_text().splitlines() if line.strip()]
     hostile = dict(rows[0], id="hostile-finding", severity="HIGH", title=f"{HOSTILE} title", evidence=[])
+    hostile["suppressed_by"] = f"EKS-1 (all principals): {HOSTILE}"  # suppressed, and its reason is markup too
     hostile["principal"] = {"name": HOSTILE, "kind": "user", "key": f"user:{HOSTILE}"}
     with findings.open("a") as stream:
         stream.write(json.dumps(hostile) + "\n")
@@ -109,6 +110,9 @@ def test_filter_open_an_attack_finding_and_see_its_evidence_and_timeline(
     # the hostile principal is text: no <img> made from it, no script run
     hostile_row = page.locator("#findings tbody tr", has_text=HOSTILE)
     expect(hostile_row.locator(".principal")).to_have_text(HOSTILE)
+    expect(hostile_row).to_have_class("suppressed")
+    expect(hostile_row.locator(".suppressed-by")).to_have_text(f"Suppressed: EKS-1 (all principals): {HOSTILE}")
+    expect(page.locator("#findings tbody tr.suppressed")).to_have_count(1)  # the replay suppresses nothing
     expect(page.locator("#findings img")).to_have_count(0)
     expect(page.locator("#archive-info")).to_contain_text("Audit archive:", timeout=120_000)
     ARTIFACTS.mkdir(exist_ok=True)
@@ -130,6 +134,7 @@ def test_filter_open_an_attack_finding_and_see_its_evidence_and_timeline(
     # the hostile finding opens as text too
     hostile_row.locator("button").click()
     expect(page.locator("#detail-title")).to_contain_text(f"{HOSTILE} title")
+    expect(page.locator("#detail-body .facts")).to_contain_text(f"Suppressed byEKS-1 (all principals): {HOSTILE}")
     expect(page.locator("#detail img")).to_have_count(0)
     assert dialogs == []
     assert problems == []

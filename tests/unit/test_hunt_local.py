@@ -17,6 +17,8 @@ import sqlglot
 from click.testing import CliRunner
 
 from eksight.core.events import parse_event
+from eksight.core.finding_formats import finding_from_detail
+from eksight.core.findings import to_json_line
 from eksight.core.identity import NODE, SERVICE_ACCOUNT, SSO_ROLE, resolve_principal
 from eksight.queries import all_queries, get
 from eksight.tools.cli import main
@@ -143,6 +145,19 @@ def test_finding_context_marks_the_evidence(sim: Path) -> None:
     assert result.exit_code == 0, result.output
     rows = [json.loads(line) for line in result.output.splitlines()]
     assert {r["audit_id"] for r in rows if r["is_evidence"]} == set(finding["evidence"])
+
+
+def test_findings_view_shows_suppressed_by_and_null_for_the_others(sim: Path, tmp_path: Path) -> None:
+    stored = [finding_from_detail(json.loads(line)) for line in (sim / "findings.jsonl").read_text().splitlines()]
+    assert len(stored) >= 2
+    stored[0].suppressed_by = "EKS-100 (all principals): lab cluster"
+    findings = tmp_path / "findings.jsonl"
+    findings.write_bytes(b"".join(to_json_line(f) for f in stored))  # as the detector archives them
+    con = local.connect([sim / "cwl"], findings)
+    rows = dict(con.execute("SELECT id, suppressed_by FROM findings").fetchall())
+    assert rows == {f.id: (f.suppressed_by or None) for f in stored}
+    unsuppressed = con.execute("SELECT count(*) FROM findings WHERE suppressed_by IS NULL").fetchone()
+    assert unsuppressed == (len(stored) - 1,)
 
 
 def test_queries_read_plain_json_lines_and_archive_directories_alike(sim: Path, tmp_path: Path) -> None:

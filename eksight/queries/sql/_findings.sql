@@ -18,5 +18,6 @@ SELECT
   strptime(last_seen, '%Y-%m-%dT%H:%M:%S.%fZ') AS last_seen,
   "count" AS event_count,
   source_ips,
-  user_agents
+  user_agents,
+  suppressed_by
 FROM findings_raw

@@ -19,7 +19,7 @@ from eksight.tools.console.source import MAX_FINDINGS, FindingsSource, finding_o
 COLUMNS = (
     "id", "type", "severity", "title", "detector", "rule_id", "cluster", "account", "region",
     "principal_name", "principal_kind", "principal_key", "evidence", "first_seen", "last_seen", "event_count",
-    "source_ips", "user_agents",
+    "source_ips", "user_agents", "suppressed_by",
 )  # fmt: skip
 _SQL = """
 SELECT {columns}
@@ -29,6 +29,7 @@ FROM (
     principal.name AS principal_name, principal.kind AS principal_kind, principal."key" AS principal_key,
     array_join(evidence, ',') AS evidence, first_seen, last_seen, "count" AS event_count,
     array_join(source_ips, ',') AS source_ips, array_join(user_agents, ' | ') AS user_agents,
+    suppressed_by,
     row_number() OVER (PARTITION BY id ORDER BY last_seen DESC, "count" DESC) AS version_rank
   FROM "{database}"."{table}"
   WHERE year * 1000000 + month * 10000 + day * 100 + hour >= ?
@@ -81,6 +82,7 @@ def _findings(columns: Sequence[str], rows: Sequence[Sequence[str | None]]) -> I
                 "count": int(value.get("event_count") or 1),
                 "source_ips": _split(value.get("source_ips", ""), ","),
                 "user_agents": _split(value.get("user_agents", ""), " | "),
+                "suppressed_by": value.get("suppressed_by", ""),
             }
         )
 

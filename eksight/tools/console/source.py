@@ -189,6 +189,7 @@ def summary(finding: Mapping[str, Any]) -> dict[str, Any]:
         "count": finding.get("count"),
         "detector": finding.get("detector"),
         "score": anomaly.get("score"),
+        "suppressed_by": finding.get("suppressed_by") or "",
     }
 
 

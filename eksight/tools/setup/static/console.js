@@ -135,8 +135,12 @@
         open,
         el("div", { className: "principal", text: finding.principal || "" }),
         el("div", { className: "type", text: finding.type }),
+        ...(finding.suppressed_by
+          ? [el("div", { className: "suppressed-by", text: `Suppressed: ${finding.suppressed_by}` })]
+          : []),
       ]),
     ]);
+    if (finding.suppressed_by) row.classList.add("suppressed");
     if (finding.id === selectedId) row.classList.add("selected");
     row.addEventListener("click", () => openFinding(finding.id));
     return row;
@@ -195,6 +199,7 @@
       ["Source IPs", f.source_ips],
       ["User agents", f.user_agents],
       ["MITRE ATT&CK", f.mitre],
+      ["Suppressed by", f.suppressed_by],
       ["Finding id", f.id],
     ]));
     body.append(el("p", { className: "description", text: f.description }));
