@@ -4,6 +4,7 @@ lose updates: every changed profile after each batch without a cache, only mater
 (eksight.core.behaviour.cache).
 
 Store keys (single table): (cluster|principal key, "profile"), (cluster|peer:<group>, "peer"),
+(cluster|crowd:networks, "peer") for the networks people use (counted once per person and day), and
 (cluster, "cluster") for the cluster's learning period.
 """
 
@@ -11,7 +12,7 @@ from __future__ import annotations
 
 import time as wall_clock
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from eksight.core.behaviour import explain
 from eksight.core.behaviour.cache import Cached, ProfileCache, write_as_is
@@ -20,11 +21,13 @@ from eksight.core.behaviour.features import (
     EVENT_DELETE,
     EXEC,
     IDENTITY_MAP,
+    NETWORK,
     NODE_PROXY,
     PERMISSION_CHECK,
     RBAC,
     RISKY_WORKLOAD,
     SECRETS,
+    SITE,
     TOKEN,
     WEBHOOK,
     WORKLOAD,
@@ -162,6 +165,10 @@ class BehaviourAnalyzer:
         principal_class = CLASSES.get(principal.kind)
         if principal_class is None or KUBE_SYSTEM_CONTROLLERS.allows_principal(principal):
             return  # control plane (incl. its controllers' service accounts), anonymous, unknown: rules only
+        if event.impersonated_user is not None:
+            # `--as someone`: what is asked is the other identity's (an admin testing a developer's access), not
+            # the caller's habits; the impersonation itself is the rules' to judge.
+            return
         images: tuple[str, ...] = ()
         if (
             event.resource in _WORKLOAD_RESOURCES
@@ -203,13 +210,15 @@ class BehaviourAnalyzer:
         own_key, peer_key = _keys(pending)
         own = work.profiles[own_key]
         peer = work.profiles.get(peer_key) if peer_key else None
+        crowd_key = _crowd_key(pending)
+        crowd = work.profiles.get(crowd_key) if crowd_key else None
         cluster_state = work.clusters[(cluster, "cluster")]
         if not cluster_state.first_seen:
             cluster_state.first_seen = features.time
         learning = features.time < cluster_state.first_seen + self.learning_seconds
         own.kind, own.name = pending.principal.kind, pending.principal.display
         home = pending.principal.namespace if pending.principal_class == WORKLOAD_IDENTITY else ""
-        result = score_event(features, own, peer, pending.principal_class, home)
+        result = score_event(features, own, peer, pending.principal_class, home, crowd)
         if result.reference:
             self.stats.scored += 1
         observation = None
@@ -228,6 +237,8 @@ class BehaviourAnalyzer:
                     self.stats.suppressed += 1
         if pending.hold_all and not learning:
             hold = frozenset(features.values)
+        if crowd is not None and crowd_key is not None and not reported and NETWORK not in hold:
+            _count_network_day(crowd_key, crowd, own, features, work)
         humans = pending.principal_class in (HUMAN, AUTOMATION)
         for key, profile in ((own_key, own), (peer_key, peer)):
             if profile is not None and key is not None:
@@ -446,8 +457,34 @@ def _batch_keys(batch: list[_Pending]) -> list[Key]:
         keys[own_key] = None
         if peer_key:
             keys[peer_key] = None
+        crowd_key = _crowd_key(pending)
+        if crowd_key:
+            keys[crowd_key] = None
         keys[(pending.cluster, "cluster")] = None
     return list(keys)
+
+
+def _crowd_key(pending: _Pending) -> Key | None:
+    """People's networks, cluster-wide: a VPN egress that moves moves for everyone."""
+    return (f"{pending.cluster}|crowd:networks", "peer") if pending.principal_class == HUMAN else None
+
+
+def _count_network_day(key: Key, crowd: Profile, own: Profile, features: EventFeatures, work: _Work) -> None:
+    """Fold a person's first request of the day from a network into the crowd, so it counts person-days: one
+    busy person (or one attacker) cannot make a network look shared."""
+    network = features.values.get(NETWORK, "")
+    if not network:
+        return
+    entry = own.values.get(NETWORK, {}).get(network)
+    held = own.pending.get(f"{NETWORK}\x1f{network}")
+    last_used = max(entry[2] if entry else -1.0, held[2] if held else -1.0)
+    if last_used >= features.day * DAY:
+        return
+    day_of_network = replace(features, values={NETWORK: network, SITE: features.values.get(SITE, "")})
+    if not crowd.knows(day_of_network):
+        work.novel.add(key)
+    crowd.learn(day_of_network)
+    work.updates.setdefault(key, []).append((day_of_network, frozenset(), False, False))
 
 
 def _keys(pending: _Pending) -> tuple[Key, Key | None]:

@@ -172,3 +172,52 @@ def test_writing_a_secret_is_not_a_first_use_of_credential_access() -> None:
     own = trained()
     result = S.score_event(feats(T0 + 10 * DAY, action_class="secrets", action="update secrets"), own, None, S.HUMAN)
     assert "first_use_of_sensitive_action" not in result.signals
+
+
+# --- drift: first uses that are not evidence, networks that moved for everyone (issue 14) ---------------------------
+
+
+def test_a_first_exec_is_no_evidence_before_the_principal_had_enough_chances_to_exec() -> None:
+    paged_now_and_then = trained(days=10, per_day=3)  # an on-call engineer: 30 requests over ten nights
+    new_teammate = trained(days=3, per_day=40)  # 120 requests, but on three days only
+    for own in (paged_now_and_then, new_teammate):
+        result = S.score_event(feats(T0 + 10 * DAY, action_class=EXEC, action="create pods/exec"), own, None, S.HUMAN)
+        assert "first_use_of_sensitive_action" not in result.signals and result.score < S.FIRST_USE_FLOOR
+
+
+def test_a_first_shell_counts_even_for_someone_who_port_forwards_every_day() -> None:
+    own = trained()
+    for day in range(10):
+        own.learn(feats(T0 + day * DAY + 3000, action_class=EXEC, action="create pods/portforward"))
+    shell = S.score_event(feats(T0 + 10 * DAY, action_class=EXEC, action="create pods/exec"), own, None, S.HUMAN)
+    forward = S.score_event(
+        feats(T0 + 10 * DAY, action_class=EXEC, action="create pods/portforward"), own, None, S.HUMAN
+    )
+    assert "first_use_of_sensitive_action" in shell.signals and shell.score >= S.FIRST_USE_FLOOR
+    assert "first_use_of_sensitive_action" not in forward.signals
+
+
+def test_a_first_shell_is_routine_when_others_of_the_same_role_open_shells() -> None:
+    own = trained()
+    role = trained()
+    for day in range(5):  # teammates exec now and then
+        role.learn(feats(T0 + day * DAY + 3000, action_class=EXEC, action="create pods/exec"))
+    shell = feats(T0 + 10 * DAY, action_class=EXEC, action="create pods/exec")
+    assert "first_use_of_sensitive_action" in S.score_event(shell, own, trained(), S.HUMAN).signals
+    assert "first_use_of_sensitive_action" not in S.score_event(shell, own, role, S.HUMAN).signals
+
+
+def _crowd_with(network: str, people_days: int) -> Profile:
+    crowd = Profile()
+    for day in range(people_days):
+        crowd.learn(feats(T0 + 10 * DAY - 3600 + day, network=network))
+    return crowd
+
+
+def test_a_network_several_other_people_already_use_is_drift_not_this_persons_anomaly() -> None:
+    own = trained()
+    event = feats(T0 + 10 * DAY, action_class=RBAC, network="3.100.138.0/24")
+    alone = S.score_event(event, own, None, S.HUMAN, crowd=_crowd_with("3.100.138.0/24", 1))
+    shared = S.score_event(event, own, None, S.HUMAN, crowd=_crowd_with("3.100.138.0/24", 4))
+    assert next(a for a in alone.assessments if a.feature == NETWORK).bits > 0
+    assert next(a for a in shared.assessments if a.feature == NETWORK).bits == 0
