@@ -231,7 +231,7 @@ def score_event(
     signals = _signals(features, reference, own, assessments, principal_class, which, home_namespace, other)
     bits = np.array([a.bits for a in assessments])
     w = np.array([_weight(weights, a, principal_class) for a in assessments])
-    weighted = bits * w
+    weighted = _one_new_request_one_surprise(assessments, bits * w)
     # What counts as "somewhere else": for a workload or node only a new site or zone (its pods move between
     # subnets; an upgrade brings a new client library, and a person's tool is a signal of its own).
     context_features = CONTEXT_BY_CLASS[principal_class]
@@ -287,6 +287,20 @@ def _assess(
     if peer is not None and bits and peer_observed >= 2 and peer_observed >= 0.01 * peer.total(feature, now):
         bits *= 0.5  # the principal's peers do this routinely
     return FeatureAssessment(feature, value, label, observed, total, peer_observed, min(bits, MAX_BITS))
+
+
+def _one_new_request_one_surprise(assessments: list[FeatureAssessment], weighted: np.ndarray) -> np.ndarray:
+    """A request the principal never made is necessarily new in its namespace (`class_namespace`) and asks about
+    a new permission: that is one surprise, the largest of the three, not three (a traveller's first
+    `kubectl auth can-i` is not triple evidence)."""
+    features = [a.feature for a in assessments]
+    if ACTION not in features or assessments[features.index(ACTION)].label != UNSEEN:
+        return weighted
+    implied = [i for i, feature in enumerate(features) if feature in (ACTION, CLASS_NAMESPACE, PERMISSION)]
+    folded = weighted.copy()
+    folded[implied] = 0.0
+    folded[features.index(ACTION)] = weighted[implied].max()
+    return folded
 
 
 def _shared_network(crowd: Profile | None, assessment: FeatureAssessment, now: float) -> bool:
