@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 
 from eksight.core.behaviour import scoring as S
@@ -221,3 +222,20 @@ def test_a_network_several_other_people_already_use_is_drift_not_this_persons_an
     shared = S.score_event(event, own, None, S.HUMAN, crowd=_crowd_with("3.100.138.0/24", 4))
     assert next(a for a in alone.assessments if a.feature == NETWORK).bits > 0
     assert next(a for a in shared.assessments if a.feature == NETWORK).bits == 0
+
+
+def test_a_never_made_request_counts_its_action_class_namespace_and_permission_novelty_once() -> None:
+    def assess(feature: str, label: str, bits: float) -> S.FeatureAssessment:
+        return S.FeatureAssessment(feature, "v", label, 0.0, 10.0, 0.0, bits)
+
+    new_request = [
+        assess(ACTION, S.UNSEEN, 2.0),
+        assess(S.CLASS_NAMESPACE, S.UNSEEN, 4.2),
+        assess(S.PERMISSION, S.UNSEEN, 3.8),
+        assess(NETWORK, S.UNSEEN, 1.1),
+    ]
+    folded = S._one_new_request_one_surprise(new_request, np.array([a.bits for a in new_request]))
+    assert folded.tolist() == [4.2, 0.0, 0.0, 1.1]
+    known_request = [assess(ACTION, S.RARE, 2.0), *new_request[1:]]  # a known request somewhere new: all count
+    weighted = np.array([a.bits for a in known_request])
+    assert S._one_new_request_one_surprise(known_request, weighted).tolist() == weighted.tolist()
