@@ -206,7 +206,7 @@ CATALOGUE = (
         "behavior",
         "T1528",
         "An application's service-account token replayed from another team's compromised pod with the app's own "
-        "client: its usual secret read, then a rules review and refused reads of secrets and pods elsewhere.",
+        "client: its usual secret read, then refused reads of secrets and pods elsewhere.",
         "any",
     ),
 )
