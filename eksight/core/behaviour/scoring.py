@@ -421,14 +421,13 @@ def _first_use(features: EventFeatures, own: Profile, peer: Profile | None) -> b
     if action_class == SECRETS and action.partition(" ")[0] not in ("get", "list", "watch"):
         return False
     kinds = SHELLS if action in SHELLS else (action,)
-    # Only what was learned counts as done before: values held from flagged activity (an attack's shell) are not
-    # normal yet, so the next one is no less a first.
     if action in SHELLS:
-        # A shell is not a port-forward: someone who forwards ports every day has still never run commands (the
-        # other way round, a port-forward after shells is nothing new).
+        # A shell is not a port-forward: someone who forwards ports every day has still never run commands. Only
+        # learned shells count: one held from flagged activity (an attack's) is not normal yet, so the next shell
+        # is no less a first.
         done_before = any(own.values.get(ACTION, {}).get(kind) for kind in kinds)
-    else:
-        done_before = bool(own.values.get(CLASS, {}).get(action_class))
+    else:  # a port-forward after shells, even flagged ones, is nothing new
+        done_before = bool(own.values.get(CLASS, {}).get(action_class)) or own.is_pending(CLASS, action_class)
     if done_before:
         return False
     return peer is None or sum(peer.count(ACTION, kind, features.time) for kind in kinds) < PEER_ROUTINE
