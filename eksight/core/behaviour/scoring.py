@@ -422,11 +422,9 @@ def _first_use(features: EventFeatures, own: Profile, peer: Profile | None) -> b
         return False
     kinds = SHELLS if action in SHELLS else (action,)
     if action in SHELLS:
-        # A shell is not a port-forward: someone who forwards ports every day has still never run commands. Only
-        # learned shells count: one held from flagged activity (an attack's) is not normal yet, so the next shell
-        # is no less a first.
-        done_before = any(own.values.get(ACTION, {}).get(kind) for kind in kinds)
-    else:  # a port-forward after shells, even flagged ones, is nothing new
+        # A shell is not a port-forward: someone who forwards ports every day has still never run commands.
+        done_before = any(own.values.get(ACTION, {}).get(kind) or own.is_pending(ACTION, kind) for kind in kinds)
+    else:
         done_before = bool(own.values.get(CLASS, {}).get(action_class)) or own.is_pending(CLASS, action_class)
     if done_before:
         return False

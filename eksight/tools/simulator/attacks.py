@@ -280,7 +280,11 @@ class Attacks:
     def person(self, kind: str, *, execs: bool | None = None, nth: int = 0) -> Person:
         people = [p for p in self.w.people.people if p.kind == kind and not p.active_from]
         if execs is not None:
-            people = [p for p in people if p.execs == execs and (execs or not p.k9s)] or people
+            candidates = [p for p in people if p.execs == execs and (execs or not p.k9s)] or people
+            if execs is False and any(s.id == "S02" for s in self.scenarios):
+                # S02's developer shells into the privileged pod: they are no longer one who never execs
+                candidates = [p for p in candidates if p is not people[0]] or candidates
+            people = candidates
         return people[nth % len(people)]
 
     def human(self, kind: str, t: int, tag: str, ip: str = "", ua: str = "", role: SsoRole | None = None) -> Client:

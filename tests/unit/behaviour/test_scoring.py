@@ -241,9 +241,9 @@ def test_a_never_made_request_counts_its_action_class_namespace_and_permission_n
     assert S._one_new_request_one_surprise(known_request, weighted).tolist() == weighted.tolist()
 
 
-def test_a_shell_held_from_flagged_activity_does_not_make_the_next_shell_routine() -> None:
+def test_a_shell_already_reported_is_not_a_first_again_the_next_day() -> None:
     own = trained()
-    attack = feats(T0 + 10 * DAY, action_class=EXEC, action="create pods/exec", class_namespace="exec@team-a")
-    own.learn(attack, hold=frozenset({ACTION, CLASS, S.CLASS_NAMESPACE}))  # flagged by a rule: held, not learned
-    later = feats(T0 + 12 * DAY, action_class=EXEC, action="create pods/exec", class_namespace="exec@team-a")
-    assert "first_use_of_sensitive_action" in S.score_event(later, own, None, S.HUMAN).signals
+    flagged = feats(T0 + 10 * DAY, action_class=EXEC, action="create pods/exec", class_namespace="exec@team-a")
+    own.learn(flagged, hold=frozenset({ACTION, CLASS, S.CLASS_NAMESPACE}))  # reported: held, not learned
+    later = feats(T0 + 12 * DAY, action_class=EXEC, action="create pods/exec", class_namespace="exec@team-b")
+    assert "first_use_of_sensitive_action" not in S.score_event(later, own, None, S.HUMAN).signals
