@@ -4,6 +4,7 @@ lose updates: every changed profile after each batch without a cache, only mater
 (eksight.core.behaviour.cache).
 
 Store keys (single table): (cluster|principal key, "profile"), (cluster|peer:<group>, "peer"),
+(cluster|crowd:networks, "peer") for the networks people use (counted once per person and day), and
 (cluster, "cluster") for the cluster's learning period.
 """
 
@@ -14,6 +15,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from operator import attrgetter
 
+import msgspec
+
 from eksight.core.behaviour import ANOMALY_RULE_ID, explain
 from eksight.core.behaviour.cache import Cached, ProfileCache, write_as_is
 from eksight.core.behaviour.context import in_context
@@ -22,11 +25,13 @@ from eksight.core.behaviour.features import (
     EVENT_DELETE,
     EXEC,
     IDENTITY_MAP,
+    NETWORK,
     NODE_PROXY,
     PERMISSION_CHECK,
     RBAC,
     RISKY_WORKLOAD,
     SECRETS,
+    SITE,
     TOKEN,
     WEBHOOK,
     WORKLOAD,
@@ -97,6 +102,7 @@ class _Baselined:
     principal_class: str  # '' = not baselined
     own_key: Key
     peer_key: Key | None
+    crowd_key: Key | None  # people's networks, cluster-wide: a VPN egress that moves moves for everyone
     cluster_key: Key
     home: str  # a service account's namespace (where its app reads its own secrets)
     humans: bool
@@ -190,6 +196,10 @@ class BehaviourAnalyzer:
             who = self._principals[id(principal)] = _baselined(principal, cluster)
         if not who.principal_class:
             return False
+        if event.impersonated_user is not None:
+            # `--as someone`: what is asked is the other identity's (an admin testing a developer's access), not
+            # the caller's habits; the impersonation itself is the rules' to judge.
+            return False
         images: tuple[str, ...] = ()
         if (
             event.resource in _WORKLOAD_RESOURCES
@@ -234,12 +244,14 @@ class BehaviourAnalyzer:
         own_key, peer_key = who.own_key, who.peer_key
         own = work.profiles[own_key]
         peer = work.profiles[peer_key] if peer_key else None
+        crowd_key = who.crowd_key
+        crowd = work.profiles[crowd_key] if crowd_key else None
         cluster_state = work.clusters[who.cluster_key]
         if not cluster_state.first_seen:
             cluster_state.first_seen = features.time
         learning = features.time < cluster_state.first_seen + self.learning_seconds
         own.kind, own.name = who.principal.kind, who.display
-        result = score_event(features, own, peer, who.principal_class, who.home)
+        result = score_event(features, own, peer, who.principal_class, who.home, crowd)
         if result.reference:
             self.stats.scored += 1
         observation = None
@@ -258,6 +270,8 @@ class BehaviourAnalyzer:
                     self.stats.suppressed += 1
         if pending.hold_all and not learning:
             hold = frozenset(features.values)
+        if crowd is not None and crowd_key is not None and not reported and NETWORK not in hold:
+            _count_network_day(crowd_key, crowd, own, features, work)
         update = (features, hold, who.humans, reported)
         self._learn(own_key, own, update, work)
         if peer_key is not None and peer is not None:
@@ -507,8 +521,30 @@ def _batch_keys(batch: list[_Pending]) -> list[Key]:
         keys[who.own_key] = None
         if who.peer_key:
             keys[who.peer_key] = None
+        if who.crowd_key:
+            keys[who.crowd_key] = None
         keys[who.cluster_key] = None
     return list(keys)
+
+
+def _count_network_day(key: Key, crowd: Profile, own: Profile, features: EventFeatures, work: _Work) -> None:
+    """Fold a person's first request of the day from a network into the crowd, so it counts person-days: one
+    busy person (or one attacker) cannot make a network look shared."""
+    network = features.values.get(NETWORK, "")
+    if not network:
+        return
+    entry = own.values.get(NETWORK, {}).get(network)
+    held = own.pending.get(f"{NETWORK}\x1f{network}")
+    last_used = max(entry[2] if entry else -1.0, held[2] if held else -1.0)
+    if last_used >= features.day * DAY:
+        return
+    # learnable=(): recomputed from these two values (the event's own learnable pairs are all of its values)
+    values = {NETWORK: network, SITE: features.values.get(SITE, "")}
+    day_of_network = msgspec.structs.replace(features, values=values, learnable=())
+    if not crowd.knows(day_of_network):
+        work.novel.add(key)
+    crowd.learn(day_of_network)
+    work.updates.setdefault(key, []).append((day_of_network, frozenset(), False, False))
 
 
 def _baselined(principal: Principal, cluster: str) -> _Baselined:
@@ -533,6 +569,7 @@ def _baselined(principal: Principal, cluster: str) -> _Baselined:
         principal_class=principal_class,
         own_key=own,
         peer_key=(f"{cluster}|peer:{group}", "peer") if group else None,
+        crowd_key=(f"{cluster}|crowd:networks", "peer") if principal_class == HUMAN else None,
         cluster_key=(cluster, "cluster"),
         home=principal.namespace if principal_class == WORKLOAD_IDENTITY else "",
         humans=principal_class in (HUMAN, AUTOMATION),

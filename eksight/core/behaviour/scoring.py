@@ -72,10 +72,16 @@ COLLECTION = frozenset({"secrets", "cluster_list"})  # ...except reads that coll
 IDENTITY_FLOOR, IDENTITY_FLOOR_SENSITIVE = 70.0, 80.0
 FIRST_USE_FLOOR = 60.0  # MEDIUM: first exec / secret read / token request / node proxy / cluster-wide list
 FIRST_USE_CLASSES = frozenset({EXEC, SECRETS, TOKEN, NODE_PROXY, CLUSTER_LIST})
+# "First time" is evidence only after enough chances to have done it: a person seen on a handful of days (a new
+# teammate, an on-call engineer paged now and then) has simply not needed it yet.
+FIRST_USE_MIN_EVENTS, FIRST_USE_MIN_DAYS = 60, 4
+SHELLS = ("create pods/exec", "create pods/attach", "get pods/exec", "get pods/attach")
+PEER_ROUTINE = 3.0  # decayed requests by the principal's peers that make an action routine in its group
 MAX_BITS = 24.0
 BURST_BITS = 16.0  # novelty this far beyond the principal's daily rate makes any request a candidate
 RATE_MIN, FAIL_MIN = 60, 12  # requests / failures in an hour before a spike can count
 RATE_SPIKE_BITS = 30.0
+SHARED_NETWORK_PERSON_DAYS = 3.0  # other people's days on a network before it is the organisation's
 MATURE_DAYS, MATURE_EVENTS = 2.0, 30  # decayed active days after the first, and requests
 PEER_MATURE_DAYS, PEER_MATURE_EVENTS = 2.0, 100
 
@@ -191,9 +197,15 @@ def is_mature(profile: Profile | None, peer: bool = False) -> TypeGuard[Profile]
 
 
 def score_event(
-    features: EventFeatures, own: Profile, peer: Profile | None, principal_class: str, home_namespace: str = ""
+    features: EventFeatures,
+    own: Profile,
+    peer: Profile | None,
+    principal_class: str,
+    home_namespace: str = "",
+    crowd: Profile | None = None,
 ) -> EventScore:
-    """`home_namespace`: a service account's own namespace (where its app reads its own secrets)."""
+    """`home_namespace`: a service account's own namespace (where its app reads its own secrets). `crowd`: the
+    networks people of the cluster use, in person-days (see `_shared_network`)."""
     if is_mature(own):
         reference, other, which = own, peer, "own"
     elif is_mature(peer, peer=True):
@@ -214,11 +226,13 @@ def score_event(
             assessment = _hour(reference, features.hour_of_week, value)
         else:
             assessment = _assess(reference, other, feature, value, now, features.day)
+            if assessment.bits and _shared_network(crowd, assessment, now):
+                assessment.bits = 0.0
         assessments.append(assessment)
-    signals = _signals(features, reference, own, assessments, principal_class, which, home_namespace)
+    signals = _signals(features, reference, own, assessments, principal_class, which, home_namespace, other)
     bits = np.array([a.bits for a in assessments])
     w = np.array([_weight(weights, a, principal_class) for a in assessments])
-    weighted = bits * w
+    weighted = _one_new_request_one_surprise(assessments, bits * w)
     # What counts as "somewhere else": for a workload or node only a new site or zone (its pods move between
     # subnets; an upgrade brings a new client library, and a person's tool is a signal of its own).
     context_features = CONTEXT_BY_CLASS[principal_class]
@@ -276,6 +290,30 @@ def _assess(
     return FeatureAssessment(feature, value, label, observed, total, peer_observed, min(bits, MAX_BITS))
 
 
+def _one_new_request_one_surprise(assessments: list[FeatureAssessment], weighted: np.ndarray) -> np.ndarray:
+    """A request the principal never made is necessarily new in its namespace (`class_namespace`) and asks about
+    a new permission: that is one surprise, the largest of the three, not three (a traveller's first
+    `kubectl auth can-i` is not triple evidence)."""
+    features = [a.feature for a in assessments]
+    if ACTION not in features or assessments[features.index(ACTION)].label != UNSEEN:
+        return weighted
+    implied = [i for i, feature in enumerate(features) if feature in (ACTION, CLASS_NAMESPACE, PERMISSION)]
+    folded = weighted.copy()
+    folded[implied] = 0.0
+    folded[features.index(ACTION)] = weighted[implied].max()
+    return folded
+
+
+def _shared_network(crowd: Profile | None, assessment: FeatureAssessment, now: float) -> bool:
+    """A network new to this person that several others already work from (the VPN's egress moved, an office
+    got a new line) is the organisation's drift, not this person's anomaly. Person-days, not requests: one busy
+    person, or one intruder, cannot make a network look shared."""
+    if crowd is None or assessment.feature not in (NETWORK, SITE) or assessment.label != UNSEEN:
+        return False
+    own_days = 1.0 if assessment.observed >= 0.5 else 0.0  # on probation: this person's own first day counts
+    return crowd.count(assessment.feature, assessment.value, now) - own_days >= SHARED_NETWORK_PERSON_DAYS
+
+
 def _novelty_bits(profile: Profile, feature: str, now: float, day: int, this: int, prior: float | None) -> float:
     """Surprise of the k-th new value today, or this hour (the larger), given the profile's novelty rate."""
     daily = profile.novelty_rate(feature, prior)
@@ -330,6 +368,7 @@ def _signals(
     principal_class: str,
     which: str,
     home_namespace: str = "",
+    peer: Profile | None = None,
 ) -> list[str]:
     signals: list[str] = []
     by_feature = {a.feature: a for a in assessments}
@@ -354,7 +393,7 @@ def _signals(
         signals.append("new_tool_for_workload_identity")
     if (
         which == "own"
-        and _first_use(features, own)
+        and _first_use(features, own, peer)
         and not (
             features.action_class == SECRETS
             and _usual_namespace(features, assessments, principal_class, home_namespace)
@@ -374,15 +413,27 @@ def _signals(
     return signals
 
 
-def _first_use(features: EventFeatures, own: Profile) -> bool:
+def _first_use(features: EventFeatures, own: Profile, peer: Profile | None) -> bool:
     """A mature principal doing, for the first time in its history, something that gives direct access to
-    workloads or credentials (reads only: writing a secret is what deployers and helm do)."""
+    workloads or credentials (reads only: writing a secret is what deployers and helm do) that the others of
+    its group (its IAM Identity Center role, its namespace) do not routinely do either."""
     action_class = features.action_class
     if action_class not in FIRST_USE_CLASSES:
         return False
-    if action_class == SECRETS and features.values.get(ACTION, "").partition(" ")[0] not in ("get", "list", "watch"):
+    if own.events < FIRST_USE_MIN_EVENTS or own.days_seen < FIRST_USE_MIN_DAYS:
         return False
-    return not own.values.get(CLASS, {}).get(action_class) and not own.is_pending(CLASS, action_class)
+    action = features.values.get(ACTION, "")
+    if action_class == SECRETS and action.partition(" ")[0] not in ("get", "list", "watch"):
+        return False
+    kinds = SHELLS if action in SHELLS else (action,)
+    if action in SHELLS:
+        # A shell is not a port-forward: someone who forwards ports every day has still never run commands.
+        done_before = any(own.values.get(ACTION, {}).get(kind) or own.is_pending(ACTION, kind) for kind in kinds)
+    else:
+        done_before = bool(own.values.get(CLASS, {}).get(action_class)) or own.is_pending(CLASS, action_class)
+    if done_before:
+        return False
+    return peer is None or sum(peer.count(ACTION, kind, features.time) for kind in kinds) < PEER_ROUTINE
 
 
 def _usual_namespace(

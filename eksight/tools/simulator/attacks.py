@@ -191,6 +191,24 @@ CATALOGUE = (
         "into a pod there minutes later.",
         "work",
     ),
+    Scenario(
+        "S19",
+        "stolen_dev_token_reads_other_team_secrets",
+        "behavior",
+        "T1552.007",
+        "A developer's stolen SSO session, replayed through a residential proxy with their own kubectl at their "
+        "usual hours, reads the secrets of two other teams.",
+        "work",
+    ),
+    Scenario(
+        "S20",
+        "sa_token_replayed_from_another_pod",
+        "behavior",
+        "T1528",
+        "An application's service-account token replayed from another team's compromised pod with the app's own "
+        "client: its usual secret read, then refused reads of secrets and pods elsewhere.",
+        "any",
+    ),
 )
 BY_NAME = {s.name: s for s in CATALOGUE}
 
@@ -231,11 +249,14 @@ class Attacks:
             "S15": "dev",
             "S16": "dev",
             "S18": "admin",
+            "S19": "dev#1",
         }
         for scenario in self.scenarios:
-            kind = actors.get(scenario.id)
+            kind, _, nth = actors.get(scenario.id, "").partition("#")
             actor_zone = (
-                self.person(kind, execs=False if scenario.id == "S15" else None).zone if kind else "America/New_York"
+                self.person(kind, execs=False if scenario.id == "S15" else None, nth=int(nth or 0)).zone
+                if kind
+                else "America/New_York"
             )
             low, high = w.learning_end + HOUR, w.end - 2 * HOUR
             if high <= low:
@@ -250,16 +271,21 @@ class Attacks:
                     return 1.5 <= hour < 4.5
                 return True
 
-            t = pick_time(rng, low, high, accept if span > 12 * HOUR else None)
+            own = seeded(w.seed, f"attacks-{scenario.id}") if scenario.id in subtle.OWN_STREAMS else rng
+            t = pick_time(own, low, high, accept if span > 12 * HOUR else None)
             handler = getattr(self, scenario.name, None) or partial(subtle.ATTACKS[scenario.name], self)
             w.schedule(t, handler, scenario.id)
 
     # --- helpers ------------------------------------------------------------------------------------------------
-    def person(self, kind: str, *, execs: bool | None = None) -> Person:
+    def person(self, kind: str, *, execs: bool | None = None, nth: int = 0) -> Person:
         people = [p for p in self.w.people.people if p.kind == kind and not p.active_from]
         if execs is not None:
-            people = [p for p in people if p.execs == execs and (execs or not p.k9s)] or people
-        return people[0]
+            candidates = [p for p in people if p.execs == execs and (execs or not p.k9s)] or people
+            if execs is False and any(s.id == "S02" for s in self.scenarios):
+                # S02's developer shells into the privileged pod: they are no longer one who never execs
+                candidates = [p for p in candidates if p is not people[0]] or candidates
+            people = candidates
+        return people[nth % len(people)]
 
     def human(self, kind: str, t: int, tag: str, ip: str = "", ua: str = "", role: SsoRole | None = None) -> Client:
         people = self.w.people

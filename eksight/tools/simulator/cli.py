@@ -61,7 +61,8 @@ def _list_attacks(ctx: click.Context, _param: click.Parameter, value: bool) -> N
     is_flag=True,
     help="Add benign drift labelled as hard negatives: a new VPN egress address for everyone, a night-time "
     "incident response, a new client tool, the cluster creator's Helm install with webhooks, an admin's "
-    "--as discovery sweep.",
+    "--as discovery sweep, a team reorganisation (a developer gains a second team's namespace) and a developer's "
+    "first on-call week (paged at night).",
 )
 @click.option(
     "--list-attacks",

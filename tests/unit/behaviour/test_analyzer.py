@@ -334,3 +334,52 @@ def test_a_batch_learns_exactly_what_learning_each_event_does() -> None:
     expected.compact(expected.last_seen)
     stored = store.get_many([("prod|sa:shop/api", "profile")])[("prod|sa:shop/api", "profile")]
     assert dumps(loads(stored.blob)) == dumps(expected)
+
+
+# --- drift (issue 14) -------------------------------------------------------------------------------------------
+
+
+def _from(user: dict, when, ip: str) -> list[dict]:
+    return [
+        event(user, when + timedelta(minutes=i), verb=verb, resource=resource, namespace="team-a", ip=ip)
+        for i, (verb, resource) in enumerate((("list", "pods"), ("get", "secrets"), ("list", "secrets")))
+    ]
+
+
+def test_a_new_egress_address_several_colleagues_already_use_is_not_one_persons_anomaly() -> None:
+    people = [sso_user(f"{name}@example.com") for name in ("alice", "bob", "carol", "dave", "erin")]
+    history = [e for person in people for e in routine(person, 14, ip="198.51.100.7")]
+    day = START + timedelta(days=14, hours=10)
+    new_egress = "203.0.113.20"
+    # Four colleagues come through the VPN's new NAT address on one morning; the fifth an hour later.
+    moved = [
+        e for i, person in enumerate(people[:4]) for e in _from(person, day + timedelta(minutes=5 * i), new_egress)
+    ]
+    later = _from(people[4], day + timedelta(hours=1), new_egress)
+    alone = _from(people[4], day + timedelta(hours=1), "192.0.2.99")  # the same, from an address no one else uses
+    shared = [f for f in anomalies(run(history + moved + later)) if "erin" in f.principal.get("name", "")]
+    unshared = [f for f in anomalies(run(history + moved + alone)) if "erin" in f.principal.get("name", "")]
+    assert unshared and max(f.severity for f in unshared) >= Severity.MEDIUM
+    assert all(f.severity < max(x.severity for x in unshared) for f in shared)
+
+
+def test_one_busy_person_cannot_make_a_network_look_shared() -> None:
+    people = [sso_user(f"{name}@example.com") for name in ("alice", "erin")]
+    history = [e for person in people for e in routine(person, 14, ip="198.51.100.7")]
+    day = START + timedelta(days=14, hours=10)
+    intruder = "192.0.2.99"
+    busy = [e for hour in range(6) for e in _from(people[0], day + timedelta(minutes=10 * hour), intruder)]
+    then = _from(people[1], day + timedelta(hours=2), intruder)
+    erin = [f for f in anomalies(run(history + busy + then)) if "erin" in f.principal.get("name", "")]
+    assert erin and max(f.severity for f in erin) >= Severity.MEDIUM
+
+
+def test_impersonated_requests_are_left_to_the_rules() -> None:
+    sweep = []
+    for i, resource in enumerate(("pods", "secrets", "roles", "rolebindings", "configmaps", "events")):
+        request = event(ALICE, START + timedelta(days=12, hours=10, seconds=i), verb="list", resource=resource)
+        request["impersonatedUser"] = {"username": "bob@example.com", "groups": ["team-b-developers"]}
+        sweep.append(request)
+    assert not anomalies(run(routine(ALICE, 14) + sweep))
+    plain = [{k: v for k, v in e.items() if k != "impersonatedUser"} for e in sweep]
+    assert anomalies(run(routine(ALICE, 14) + plain))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 
 from eksight.core.behaviour import scoring as S
@@ -172,3 +173,77 @@ def test_writing_a_secret_is_not_a_first_use_of_credential_access() -> None:
     own = trained()
     result = S.score_event(feats(T0 + 10 * DAY, action_class="secrets", action="update secrets"), own, None, S.HUMAN)
     assert "first_use_of_sensitive_action" not in result.signals
+
+
+# --- drift: first uses that are not evidence, networks that moved for everyone (issue 14) ---------------------------
+
+
+def test_a_first_exec_is_no_evidence_before_the_principal_had_enough_chances_to_exec() -> None:
+    paged_now_and_then = trained(days=10, per_day=3)  # an on-call engineer: 30 requests over ten nights
+    new_teammate = trained(days=3, per_day=40)  # 120 requests, but on three days only
+    for own in (paged_now_and_then, new_teammate):
+        result = S.score_event(feats(T0 + 10 * DAY, action_class=EXEC, action="create pods/exec"), own, None, S.HUMAN)
+        assert "first_use_of_sensitive_action" not in result.signals and result.score < S.FIRST_USE_FLOOR
+
+
+def test_a_first_shell_counts_even_for_someone_who_port_forwards_every_day() -> None:
+    own = trained()
+    for day in range(10):
+        own.learn(feats(T0 + day * DAY + 3000, action_class=EXEC, action="create pods/portforward"))
+    shell = S.score_event(feats(T0 + 10 * DAY, action_class=EXEC, action="create pods/exec"), own, None, S.HUMAN)
+    forward = S.score_event(
+        feats(T0 + 10 * DAY, action_class=EXEC, action="create pods/portforward"), own, None, S.HUMAN
+    )
+    assert "first_use_of_sensitive_action" in shell.signals and shell.score >= S.FIRST_USE_FLOOR
+    assert "first_use_of_sensitive_action" not in forward.signals
+
+
+def test_a_first_shell_is_routine_when_others_of_the_same_role_open_shells() -> None:
+    own = trained()
+    role = trained()
+    for day in range(5):  # teammates exec now and then
+        role.learn(feats(T0 + day * DAY + 3000, action_class=EXEC, action="create pods/exec"))
+    shell = feats(T0 + 10 * DAY, action_class=EXEC, action="create pods/exec")
+    assert "first_use_of_sensitive_action" in S.score_event(shell, own, trained(), S.HUMAN).signals
+    assert "first_use_of_sensitive_action" not in S.score_event(shell, own, role, S.HUMAN).signals
+
+
+def _crowd_with(network: str, people_days: int) -> Profile:
+    crowd = Profile()
+    for day in range(people_days):
+        crowd.learn(feats(T0 + 10 * DAY - 3600 + day, network=network))
+    return crowd
+
+
+def test_a_network_several_other_people_already_use_is_drift_not_this_persons_anomaly() -> None:
+    own = trained()
+    event = feats(T0 + 10 * DAY, action_class=RBAC, network="3.100.138.0/24")
+    alone = S.score_event(event, own, None, S.HUMAN, crowd=_crowd_with("3.100.138.0/24", 1))
+    shared = S.score_event(event, own, None, S.HUMAN, crowd=_crowd_with("3.100.138.0/24", 4))
+    assert next(a for a in alone.assessments if a.feature == NETWORK).bits > 0
+    assert next(a for a in shared.assessments if a.feature == NETWORK).bits == 0
+
+
+def test_a_never_made_request_counts_its_action_class_namespace_and_permission_novelty_once() -> None:
+    def assess(feature: str, label: str, bits: float) -> S.FeatureAssessment:
+        return S.FeatureAssessment(feature, "v", label, 0.0, 10.0, 0.0, bits)
+
+    new_request = [
+        assess(ACTION, S.UNSEEN, 2.0),
+        assess(S.CLASS_NAMESPACE, S.UNSEEN, 4.2),
+        assess(S.PERMISSION, S.UNSEEN, 3.8),
+        assess(NETWORK, S.UNSEEN, 1.1),
+    ]
+    folded = S._one_new_request_one_surprise(new_request, np.array([a.bits for a in new_request]))
+    assert folded.tolist() == [4.2, 0.0, 0.0, 1.1]
+    known_request = [assess(ACTION, S.RARE, 2.0), *new_request[1:]]  # a known request somewhere new: all count
+    weighted = np.array([a.bits for a in known_request])
+    assert S._one_new_request_one_surprise(known_request, weighted).tolist() == weighted.tolist()
+
+
+def test_a_shell_already_reported_is_not_a_first_again_the_next_day() -> None:
+    own = trained()
+    flagged = feats(T0 + 10 * DAY, action_class=EXEC, action="create pods/exec", class_namespace="exec@team-a")
+    own.learn(flagged, hold=frozenset({ACTION, CLASS, S.CLASS_NAMESPACE}))  # reported: held, not learned
+    later = feats(T0 + 12 * DAY, action_class=EXEC, action="create pods/exec", class_namespace="exec@team-b")
+    assert "first_use_of_sensitive_action" not in S.score_event(later, own, None, S.HUMAN).signals
