@@ -76,6 +76,9 @@ FIRST_USE_CLASSES = frozenset({EXEC, SECRETS, TOKEN, NODE_PROXY, CLUSTER_LIST})
 # teammate, an on-call engineer paged now and then) has simply not needed it yet.
 FIRST_USE_MIN_EVENTS, FIRST_USE_MIN_DAYS = 60, 4
 SHELLS = ("create pods/exec", "create pods/attach", "get pods/exec", "get pods/attach")
+# Forwarding a port of a pod where one works every day is how developers reach their own app (a debugger, a
+# database console): a first one there is not evidence on its own, unlike a first shell.
+PORT_FORWARDS = ("create pods/portforward", "get pods/portforward")
 PEER_ROUTINE = 3.0  # decayed requests by the principal's peers that make an action routine in its group
 MAX_BITS = 24.0
 BURST_BITS = 16.0  # novelty this far beyond the principal's daily rate makes any request a candidate
@@ -395,7 +398,7 @@ def _signals(
         which == "own"
         and _first_use(features, own, peer)
         and not (
-            features.action_class == SECRETS
+            (features.action_class == SECRETS or features.values.get(ACTION, "") in PORT_FORWARDS)
             and _usual_namespace(features, assessments, principal_class, home_namespace)
         )
     ):

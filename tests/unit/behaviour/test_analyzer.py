@@ -383,3 +383,19 @@ def test_impersonated_requests_are_left_to_the_rules() -> None:
     assert not anomalies(run(routine(ALICE, 14) + sweep))
     plain = [{k: v for k, v in e.items() if k != "impersonatedUser"} for e in sweep]
     assert anomalies(run(routine(ALICE, 14) + plain))
+
+
+def test_a_first_port_forward_where_one_works_daily_is_not_a_first_shell() -> None:
+    """A developer forwarding a port of their own team's pod for the first time is reaching their app; a first
+    shell there, or a first port-forward into another team's pod, is still reported."""
+    history = routine(ALICE, 21)
+    when = START + timedelta(days=21, hours=11)  # a Monday, office hours, usual network and tool
+
+    def first(subresource: str, namespace: str) -> Severity:
+        request = event(ALICE, when, verb="create", subresource=subresource, namespace=namespace, name="web-1")
+        found = anomalies(run([*history, request]))
+        return max((f.severity for f in found), default=Severity.INFORMATIONAL)
+
+    assert first("portforward", "team-a") < Severity.MEDIUM
+    assert first("exec", "team-a") >= Severity.MEDIUM
+    assert first("portforward", "payments") >= Severity.MEDIUM
