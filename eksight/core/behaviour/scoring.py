@@ -79,7 +79,8 @@ SHELLS = ("create pods/exec", "create pods/attach", "get pods/exec", "get pods/a
 # Forwarding a port of a pod where one works every day is how developers reach their own app (a debugger, a
 # database console): a first one there is not evidence on its own, unlike a first shell.
 PORT_FORWARDS = ("create pods/portforward", "get pods/portforward")
-PEER_ROUTINE = 3.0  # decayed requests by the principal's peers that make an action routine in its group
+# Decayed requests by its peers that make an action routine in its group: several sessions, not one teammate's one.
+PEER_ROUTINE = 10.0
 MAX_BITS = 24.0
 BURST_BITS = 16.0  # novelty this far beyond the principal's daily rate makes any request a candidate
 RATE_MIN, FAIL_MIN = 60, 12  # requests / failures in an hour before a spike can count

@@ -201,11 +201,16 @@ def test_a_first_shell_counts_even_for_someone_who_port_forwards_every_day() -> 
 def test_a_first_shell_is_routine_when_others_of_the_same_role_open_shells() -> None:
     own = trained()
     role = trained()
-    for day in range(5):  # teammates exec now and then
-        role.learn(feats(T0 + day * DAY + 3000, action_class=EXEC, action="create pods/exec"))
+    for day in range(8):  # teammates open shells on most days
+        for minute in range(2):
+            role.learn(feats(T0 + day * DAY + 3000 + 60 * minute, action_class=EXEC, action="create pods/exec"))
+    one_session = trained()
+    for minute in range(4):  # one teammate's single sitting, the day before
+        one_session.learn(feats(T0 + 9 * DAY + 60 * minute, action_class=EXEC, action="create pods/exec"))
     shell = feats(T0 + 10 * DAY, action_class=EXEC, action="create pods/exec")
     assert "first_use_of_sensitive_action" in S.score_event(shell, own, trained(), S.HUMAN).signals
     assert "first_use_of_sensitive_action" not in S.score_event(shell, own, role, S.HUMAN).signals
+    assert "first_use_of_sensitive_action" in S.score_event(shell, own, one_session, S.HUMAN).signals
 
 
 def _crowd_with(network: str, people_days: int) -> Profile:
