@@ -134,7 +134,11 @@ def test_a_burst_of_1000_findings_against_a_throttled_security_hub(
 
     forwarding = function.deliver()
 
-    assert hub.throttled > 0 and len(refused) > BURST / 8, "Security Hub never pushed back: the test proves nothing"
+    why = (
+        f"invocations={forwarding.invocations} errors={forwarding.errors} timed_out={forwarding.timed_out} "
+        f"metrics={forwarding.metrics} log tail={forwarding.stdout[-3000:]!r}"
+    )
+    assert hub.throttled > 0 and len(refused) > BURST / 8, f"Security Hub never pushed back, proving nothing: {why}"
     assert forwarding.failed, "no message needed a second receive: the burst was absorbed without the queue's help"
     assert queue_depth(account, queue) == 0
     assert queue_depth(account, account.outputs["SecurityHubDeadLetterQueueUrl"]) == 0  # 0 dead-lettered
