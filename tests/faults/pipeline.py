@@ -12,10 +12,10 @@ import contextlib
 import gzip
 import io
 import json
-import logging
 import re
 import secrets
 import time
+import traceback
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -27,6 +27,7 @@ import boto3
 import pytest
 
 from eksight.core.archive_layout import findings_key
+from eksight.tools.emulator.handlers import point_logger_at
 from lambdas.detector.composition import DetectorApp, DetectorClients, DetectorSettings, build, create_handler
 from tests.faults.wire import LambdaTimedOut
 from tests.lambdas.lambda_support import ROOT, SHARED_DATASETS, LambdaContext, emf_blobs, load_handler
@@ -149,6 +150,7 @@ class Delivery:
     failed: Counter[str] = field(default_factory=Counter)  # message id → times reported in batchItemFailures
     timed_out: int = 0  # invocations stopped by `LambdaTimedOut`
     errors: int = 0  # invocations that raised (Lambda then returns the whole batch to the queue)
+    last_error: str = ""  # the last of those exceptions, with its traceback's end
     stdout: str = ""  # what the handler printed: Powertools' JSON logs and EMF metrics
 
     @property
@@ -212,6 +214,7 @@ class Lambda:
                 failed = {m["MessageId"] for m in messages}
             except Exception:  # an invocation error (Powertools raises when every record failed): all retried
                 delivery.errors += 1
+                delivery.last_error = traceback.format_exc()[-2000:]
                 failed = {m["MessageId"] for m in messages}
             done = [m for m in messages if m["MessageId"] not in failed]
             retried = [m for m in messages if m["MessageId"] in failed]
@@ -248,15 +251,13 @@ class CountdownContext(LambdaContext):
 @contextlib.contextmanager
 def _printing_into(out: io.StringIO, service: str) -> Iterator[None]:
     """The handler's prints (EMF metrics) and its Powertools logger (bound to the stdout it first saw) into `out`."""
-    handlers = [h for h in logging.getLogger(service).handlers if isinstance(h, logging.StreamHandler)]
-    previous = [h.setStream(out) for h in handlers]
+    previous = point_logger_at(service, out)
     try:
         with contextlib.redirect_stdout(out):
             yield
     finally:
-        for handler, stream in zip(handlers, previous, strict=True):
-            if stream is not None:
-                handler.setStream(stream)
+        for handler, stream in previous:
+            handler.stream = stream  # as it was, closed or not (no flush of a closed one)
 
 
 def _record(message: dict[str, Any], queue_arn: str, body: str) -> dict[str, Any]:

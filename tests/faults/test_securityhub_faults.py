@@ -136,7 +136,7 @@ def test_a_burst_of_1000_findings_against_a_throttled_security_hub(
 
     why = (
         f"invocations={forwarding.invocations} errors={forwarding.errors} timed_out={forwarding.timed_out} "
-        f"metrics={forwarding.metrics} log tail={forwarding.stdout[-3000:]!r}"
+        f"metrics={forwarding.metrics} last error={forwarding.last_error} log tail={forwarding.stdout[-3000:]!r}"
     )
     assert hub.throttled > 0 and len(refused) > BURST / 8, f"Security Hub never pushed back, proving nothing: {why}"
     assert forwarding.failed, "no message needed a second receive: the burst was absorbed without the queue's help"

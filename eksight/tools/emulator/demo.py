@@ -15,7 +15,6 @@ from __future__ import annotations
 import contextlib
 import gzip
 import json
-import logging
 import os
 import secrets
 import shlex
@@ -33,7 +32,7 @@ from typing import Any, TextIO
 
 from eksight.core.eks import cluster_log_group
 from eksight.tools import PROJECT_ROOT
-from eksight.tools.emulator.handlers import load_handler
+from eksight.tools.emulator.handlers import load_handler, point_logger_at
 
 ROOT = PROJECT_ROOT
 CONFIG = ROOT / "examples" / "demo.json"
@@ -396,9 +395,7 @@ def _load_lambda(name: str, service: str, log: Any) -> Any:
     os.environ["POWERTOOLS_SERVICE_NAME"] = service
     with contextlib.redirect_stdout(log):
         handler = load_handler(name)
-    for stream_handler in logging.getLogger(service).handlers:
-        if isinstance(stream_handler, logging.StreamHandler):
-            stream_handler.setStream(log)
+    point_logger_at(service, log)
     return handler
 
 

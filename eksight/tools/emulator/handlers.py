@@ -4,8 +4,10 @@ local demo, the provisioner's custom resources, and the handler tests."""
 from __future__ import annotations
 
 import importlib
+import logging
 import sys
 from types import ModuleType
+from typing import IO
 
 from eksight.tools import PROJECT_ROOT
 
@@ -21,3 +23,18 @@ def load_handler(name: str) -> ModuleType:
     module_name = f"lambdas.{name}.handler"
     sys.modules.pop(module_name, None)
     return importlib.import_module(module_name)
+
+
+def point_logger_at(service: str, stream: IO[str]) -> list[tuple[logging.StreamHandler[IO[str]], IO[str]]]:
+    """Point the Powertools logger of `service` at `stream`; returns (handler, its previous stream) pairs. Powertools
+    keeps one logger per service name for the whole process, bound to the stream it first saw, which an earlier
+    run may have closed since: that one is replaced without the flush `setStream` would attempt on it."""
+    previous = []
+    for handler in logging.getLogger(service).handlers:
+        if isinstance(handler, logging.StreamHandler):
+            previous.append((handler, handler.stream))
+            if getattr(handler.stream, "closed", False):
+                handler.stream = stream
+            else:
+                handler.setStream(stream)
+    return previous
