@@ -541,10 +541,7 @@ def _count_network_day(key: Key, crowd: Profile, own: Profile, features: EventFe
     # learnable=(): recomputed from these two values (the event's own learnable pairs are all of its values)
     values = {NETWORK: network, SITE: features.values.get(SITE, "")}
     day_of_network = msgspec.structs.replace(features, values=values, learnable=())
-    if not crowd.knows(day_of_network):
-        work.novel.add(key)
-    crowd.learn(day_of_network)
-    work.updates.setdefault(key, []).append((day_of_network, frozenset(), False, False))
+    BehaviourAnalyzer._learn(key, crowd, (day_of_network, frozenset(), False, False), work)
 
 
 def _baselined(principal: Principal, cluster: str) -> _Baselined:
