@@ -344,3 +344,16 @@ def test_template_fast_path_writes_what_the_plain_path_writes(tmp_path: Path, mo
     monkeypatch.setattr(emit, "_FAST", False)
     plain = gzip.decompress((_small(tmp_path / "plain", no_cwl=True) / "audit.jsonl.gz").read_bytes())
     assert fast == plain and fast.count(b"\n") > 1000
+
+
+def test_the_cloud_vms_an_attacker_rents_have_addresses_their_provider_announces() -> None:
+    """Every /24 the simulator draws a droplet's address from is in the provider's published ranges (a droplet
+    cannot have an address its provider does not announce)."""
+    from eksight.core.cloud_ranges import provider_of
+    from eksight.tools.simulator.subtle import CLOUD_VM_RANGES
+
+    for first, low, high in CLOUD_VM_RANGES:
+        for second in range(low, high + 1):
+            for third in range(256):
+                provider = provider_of(f"{first}.{second}.{third}.1")
+                assert provider is not None and provider.provider == "digitalocean", f"{first}.{second}.{third}.0/24"

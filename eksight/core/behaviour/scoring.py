@@ -72,6 +72,7 @@ COLLECTION = frozenset({"secrets", "cluster_list"})  # ...except reads that coll
 IDENTITY_FLOOR, IDENTITY_FLOOR_SENSITIVE = 70.0, 80.0
 FIRST_USE_FLOOR = 60.0  # MEDIUM: first exec / secret read / token request / node proxy / cluster-wide list
 FIRST_USE_CLASSES = frozenset({EXEC, SECRETS, TOKEN, NODE_PROXY, CLUSTER_LIST})
+READS = ("get", "list", "watch")
 # "First time" is evidence only after enough chances to have done it: a person seen on a handful of days (a new
 # teammate, an on-call engineer paged now and then) has simply not needed it yet.
 FIRST_USE_MIN_EVENTS, FIRST_USE_MIN_DAYS = 60, 4
@@ -229,7 +230,10 @@ def score_event(
         if feature == HOUR:
             assessment = _hour(reference, features.hour_of_week, value)
         else:
-            assessment = _assess(reference, other, feature, value, now, features.day)
+            # Whether a network is the organisation's is the crowd's call, in person-days (`_shared_network`): in
+            # raw requests one busy colleague, or one intruder with two stolen sessions, would make it routine.
+            peers_routine = not (principal_class == HUMAN and feature in (NETWORK, SITE))
+            assessment = _assess(reference, other, feature, value, now, features.day, peers_routine)
             if assessment.bits and _shared_network(crowd, assessment, now):
                 assessment.bits = 0.0
         assessments.append(assessment)
@@ -243,19 +247,26 @@ def score_event(
     context = np.array(
         [a.feature in context_features and not _common_client(a, principal_class) for a in assessments], bool
     )
+    # A new /24 inside a new /16 is one new place, not two, when deciding whether it came from somewhere else.
+    place = np.array([a.feature in (NETWORK, SITE) for a in assessments], bool)
+    context_bits = float(weighted[context & ~place].sum()) + float(weighted[context & place].max(initial=0.0))
     # One allowance per event, not per feature: several modest surprises together (new network, new tool,
     # odd hour) are evidence that no single one of them is.
     excess = max(float(weighted.sum()) - FREE_BITS_PER_EVENT, 0.0)
     identity = "credential_outside_cluster" in signals or "new_tool_for_workload_identity" in signals
-    content_only = bool(excess) and not identity and float(weighted[context].sum()) < NOTABLE_BITS
+    # Context surprise that would not be evidence on its own (under the event's free allowance: a traveller's new
+    # hotel network) does not make a new request "done from somewhere else".
+    content_only = bool(excess) and not identity and context_bits < FREE_BITS_PER_EVENT
     usual_place = _usual_namespace(features, assessments, principal_class, home_namespace)
-    collection = _collection(features, signals, usual_place)
+    collection = _collection(features, signals, usual_place, principal_class)
     if content_only and not collection:
         excess *= CONTENT_ONLY
     excess *= SENSITIVITY.get(features.action_class, 0.8)
     excess += sum(_signal_bits(s) for s in signals)
     score = 100.0 * (1.0 - 2.0 ** (-excess / SCALE_BITS))
     if content_only and not collection:
+        score = min(score, CONTENT_ONLY_MAX)
+    if _network_only(assessments, signals, principal_class):
         score = min(score, CONTENT_ONLY_MAX)
     if "credential_outside_cluster" in signals:  # HIGH when it is used for something security-relevant
         score = max(score, IDENTITY_FLOOR_SENSITIVE if features.action_class else IDENTITY_FLOOR)
@@ -266,11 +277,19 @@ def score_event(
 
 
 def _assess(
-    reference: Profile, peer: Profile | None, feature: str, value: str, now: float, day: int
+    reference: Profile,
+    peer: Profile | None,
+    feature: str,
+    value: str,
+    now: float,
+    day: int,
+    peers_routine: bool = True,
 ) -> FeatureAssessment:
     observed = reference.count(feature, value, now)  # held (pending) values are not counted: still unseen
     total = reference.total(feature, now)
-    peer_observed = peer.count(feature, value, now) if peer is not None else 0.0
+    # The peer group's profile learns the principal's own requests too: what matters is what the *others* did (a
+    # developer's own first minutes in another team's namespace must not make it "routine among its peers").
+    peer_observed = max(peer.count(feature, value, now) - observed, 0.0) if peer is not None else 0.0
     on_probation = observed >= 0.5 and now - reference.first_seen_of(feature, value) < PROBATION
     if observed < 0.5 or on_probation:
         # Unseen, or first seen minutes ago (by the unremarkable requests that opened this session): its own
@@ -289,9 +308,25 @@ def _assess(
         share = observed / total if total else 1.0
         label = RARE if share < 0.01 or observed < 2 else INFREQUENT if share < 0.1 else FREQUENT
         bits = max(0.0, -math.log2(share) - 4.0) * 0.5 if label == RARE else 0.0
-    if peer is not None and bits and peer_observed >= 2 and peer_observed >= 0.01 * peer.total(feature, now):
+    if (
+        peers_routine
+        and peer is not None
+        and bits
+        and peer_observed >= 2
+        and peer_observed >= 0.01 * peer.total(feature, now)
+    ):
         bits *= 0.5  # the principal's peers do this routinely
     return FeatureAssessment(feature, value, label, observed, total, peer_observed, min(bits, MAX_BITS))
+
+
+def _network_only(assessments: list[FeatureAssessment], signals: list[str], principal_class: str) -> bool:
+    """A person doing what they always do, where they always do it, with their usual tool at their usual hours, from
+    a network they never used: the VPN's egress moved, a new home line, a hotel. LOW: a new network on its own is
+    not evidence for people (a new tool or odd hour with it, or a new thing done, is)."""
+    if principal_class != HUMAN or signals:
+        return False
+    notable = {a.feature for a in assessments if a.bits >= NOTABLE_BITS}
+    return bool(notable) and notable <= {NETWORK, SITE}
 
 
 def _one_new_request_one_surprise(assessments: list[FeatureAssessment], weighted: np.ndarray) -> np.ndarray:
@@ -404,6 +439,8 @@ def _signals(
         )
     ):
         signals.append("first_use_of_sensitive_action")
+    if principal_class == HUMAN and _other_teams_secrets_from_new_network(features, by_feature):
+        signals.append("other_teams_secrets_from_new_network")
     for feature in (NAMESPACE, ACTION):
         assessment = by_feature.get(feature)
         if assessment and assessment.label == UNSEEN and assessment.bits >= BURST_BITS:
@@ -417,6 +454,19 @@ def _signals(
     return signals
 
 
+def _other_teams_secrets_from_new_network(features: EventFeatures, by_feature: dict[str, FeatureAssessment]) -> bool:
+    """A person reading secrets in a namespace neither they nor the others of their group ever worked in, from a
+    network they never used: what a stolen developer session is for. Each alone has innocent readings (a team
+    reorganisation; travel); together they are the pattern."""
+    if features.action_class != SECRETS or features.values.get(ACTION, "").partition(" ")[0] not in READS:
+        return False
+    namespace = by_feature.get(NAMESPACE)
+    if namespace is None or namespace.label != UNSEEN or namespace.peer_observed >= 0.5:
+        return False
+    networks = (by_feature.get(NETWORK), by_feature.get(SITE))
+    return any(a is not None and a.label == UNSEEN and a.bits >= NOTABLE_BITS for a in networks)
+
+
 def _first_use(features: EventFeatures, own: Profile, peer: Profile | None) -> bool:
     """A mature principal doing, for the first time in its history, something that gives direct access to
     workloads or credentials (reads only: writing a secret is what deployers and helm do) that the others of
@@ -427,7 +477,7 @@ def _first_use(features: EventFeatures, own: Profile, peer: Profile | None) -> b
     if own.events < FIRST_USE_MIN_EVENTS or own.days_seen < FIRST_USE_MIN_DAYS:
         return False
     action = features.values.get(ACTION, "")
-    if action_class == SECRETS and action.partition(" ")[0] not in ("get", "list", "watch"):
+    if action_class == SECRETS and action.partition(" ")[0] not in READS:
         return False
     kinds = SHELLS if action in SHELLS else (action,)
     if action in SHELLS:
@@ -464,16 +514,18 @@ def _weight(weights: dict[str, float], assessment: FeatureAssessment, principal_
     return weights[assessment.feature] * (0.3 if _common_client(assessment, principal_class) else 1.0)
 
 
-def _collection(features: EventFeatures, signals: list[str], usual_place: bool) -> bool:
+def _collection(features: EventFeatures, signals: list[str], usual_place: bool, principal_class: str = "") -> bool:
     """Where what was done is itself the threat, whoever's laptop it came from: reads that gather secrets
     beyond where the principal works, or enumerate the cluster. (A first exec is a signal of its own; an admin
-    exec'ing somewhere new is not; reading the secrets of one's own namespace is not collecting.)"""
+    exec'ing somewhere new is not; reading the secrets of one's own namespace is not collecting; nor is a kubelet
+    reading those of a namespace whose first pod just landed on its node: the node authorizer lets it read only
+    what its pods mount.)"""
     verb, _, resource = features.values.get(ACTION, "").partition(" ")
-    if verb not in ("get", "list", "watch"):
+    if verb not in READS:
         return False  # e.g. helm stores releases as secrets: writing one is deploying, not collecting
     if features.action_class == CLUSTER_LIST:
         return True
-    if usual_place:
+    if usual_place or principal_class == NODE_CLASS:
         return False
     if features.action_class in COLLECTION:
         return True

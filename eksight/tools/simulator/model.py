@@ -95,8 +95,8 @@ ISP_OCTETS = (
 )
 AZURE_RANGES = ((4, 148, 255), (13, 64, 107), (20, 1, 255), (40, 64, 127), (52, 146, 255), (104, 40, 47))
 AWS_RANGES = ((3, 80, 239), (18, 204, 232), (34, 192, 239), (44, 192, 223), (52, 0, 95), (54, 144, 240))
-VPS_RANGES = (
-    (159, 89, 89),
+VPS_RANGES = (  # rented-server providers' address blocks (DigitalOcean: /16s its feed announces whole)
+    (159, 203, 203),
     (165, 22, 22),
     (167, 99, 99),
     (178, 128, 128),

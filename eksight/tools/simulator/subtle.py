@@ -38,8 +38,9 @@ from eksight.tools.simulator.util import (
 if TYPE_CHECKING:
     from eksight.tools.simulator.attacks import Attacks
 
-# Cloud VMs an attacker rents by the hour (DigitalOcean droplets).
-CLOUD_VM_RANGES = ((159, 89, 89), (165, 22, 22), (167, 99, 99), (178, 128, 128))
+# Cloud VMs an attacker rents by the hour (DigitalOcean droplets: /16s its published feed announces whole; it does
+# not announce all of 159.89.0.0/16, so a droplet cannot have any address there).
+CLOUD_VM_RANGES = ((159, 203, 203), (165, 22, 22), (167, 99, 99), (178, 128, 128))
 # The VPN's new egress after the network team's change: another NAT gateway in the company's AWS account.
 NEW_NAT_RANGES = ((3, 80, 239), (52, 0, 95))
 HELM = "Helm/3.15.2"

@@ -340,6 +340,8 @@ def test_a_batch_learns_exactly_what_learning_each_event_does() -> None:
 
 
 def _from(user: dict, when, ip: str) -> list[dict]:
+    """First reads of secrets in one's own namespace: from a new network alone that is LOW (travel, a new home
+    line); from a new network after hours as well, it is evidence."""
     return [
         event(user, when + timedelta(minutes=i), verb=verb, resource=resource, namespace="team-a", ip=ip)
         for i, (verb, resource) in enumerate((("list", "pods"), ("get", "secrets"), ("list", "secrets")))
@@ -349,7 +351,7 @@ def _from(user: dict, when, ip: str) -> list[dict]:
 def test_a_new_egress_address_several_colleagues_already_use_is_not_one_persons_anomaly() -> None:
     people = [sso_user(f"{name}@example.com") for name in ("alice", "bob", "carol", "dave", "erin")]
     history = [e for person in people for e in routine(person, 14, ip="198.51.100.7")]
-    day = START + timedelta(days=14, hours=10)
+    day = START + timedelta(days=14, hours=21)  # after hours (routine: 9-17)
     new_egress = "203.0.113.20"
     # Four colleagues come through the VPN's new NAT address on one morning; the fifth an hour later.
     moved = [
@@ -366,7 +368,7 @@ def test_a_new_egress_address_several_colleagues_already_use_is_not_one_persons_
 def test_one_busy_person_cannot_make_a_network_look_shared() -> None:
     people = [sso_user(f"{name}@example.com") for name in ("alice", "erin")]
     history = [e for person in people for e in routine(person, 14, ip="198.51.100.7")]
-    day = START + timedelta(days=14, hours=10)
+    day = START + timedelta(days=14, hours=21)  # after hours (routine: 9-17)
     intruder = "192.0.2.99"
     busy = [e for hour in range(6) for e in _from(people[0], day + timedelta(minutes=10 * hour), intruder)]
     then = _from(people[1], day + timedelta(hours=2), intruder)

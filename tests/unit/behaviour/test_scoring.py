@@ -252,3 +252,63 @@ def test_a_shell_already_reported_is_not_a_first_again_the_next_day() -> None:
     own.learn(flagged, hold=frozenset({ACTION, CLASS, S.CLASS_NAMESPACE}))  # reported: held, not learned
     later = feats(T0 + 12 * DAY, action_class=EXEC, action="create pods/exec", class_namespace="exec@team-b")
     assert "first_use_of_sensitive_action" not in S.score_event(later, own, None, S.HUMAN).signals
+
+
+# --- a new network is not evidence on its own; another team's secrets from one is (issue 14) ---------------------
+
+NEW_NETWORK = "73.15.207.0/24"  # a consumer ISP: a hotel, a new home line, or a residential proxy
+
+
+def _secrets_read(namespace: str, **values: str) -> EventFeatures:
+    return feats(T0 + 10 * DAY, action_class="secrets", action="get secrets", namespace=namespace, **values)
+
+
+def test_the_peer_groups_count_leaves_out_the_principals_own_requests() -> None:
+    own, peers = trained(), trained(days=10, per_day=30)
+    for minute in range(3):  # its own first minutes in another team's namespace, learned by both profiles
+        browsing = feats(T0 + 10 * DAY - 600 + 60 * minute, namespace="team-b")
+        own.learn(browsing)
+        peers.learn(browsing)
+    result = S.score_event(_secrets_read("team-b"), own, peers, S.HUMAN)
+    namespace = next(a for a in result.assessments if a.feature == NAMESPACE)
+    assert namespace.peer_observed == pytest.approx(0.0, abs=0.01)
+
+
+def test_another_teams_secrets_read_from_a_network_never_used_is_medium() -> None:
+    own, peers = trained(), trained(days=10, per_day=30)
+    stolen = S.score_event(_secrets_read("team-b", network=NEW_NETWORK), own, peers, S.HUMAN)
+    reorganised = S.score_event(_secrets_read("team-b"), own, peers, S.HUMAN)  # from the usual network
+    travelling = S.score_event(_secrets_read("team-a", network=NEW_NETWORK), own, peers, S.HUMAN)  # own namespace
+    assert "other_teams_secrets_from_new_network" in stolen.signals and stolen.score >= 60
+    assert "other_teams_secrets_from_new_network" not in reorganised.signals + travelling.signals
+    assert reorganised.score < stolen.score
+
+
+def test_a_first_secret_read_in_ones_own_namespace_from_a_new_network_alone_is_at_most_low() -> None:
+    own = trained()
+    travelling = S.score_event(_secrets_read("team-a", network=NEW_NETWORK), own, None, S.HUMAN)
+    with_a_new_client = S.score_event(_secrets_read("team-a", network=NEW_NETWORK, tool="curl"), own, None, S.HUMAN)
+    assert travelling.excess > 0 and travelling.score <= S.CONTENT_ONLY_MAX
+    assert with_a_new_client.score > travelling.score  # a new network and a new client: somewhere else
+
+
+def test_only_a_new_network_with_nothing_else_unusual_is_network_only() -> None:
+    def assess(feature: str, bits: float) -> S.FeatureAssessment:
+        return S.FeatureAssessment(feature, "v", S.UNSEEN if bits else S.FREQUENT, 0.0, 10.0, 0.0, bits)
+
+    moved = [assess(ACTION, 0.0), assess(NAMESPACE, 0.0), assess(NETWORK, 11.6), assess(S.SITE, 11.6)]
+    assert S._network_only(moved, [], S.HUMAN)
+    assert not S._network_only([*moved, assess(TOOL, 3.0)], [], S.HUMAN)  # and a new client
+    assert not S._network_only([*moved[:1], assess(NAMESPACE, 5.0), *moved[2:]], [], S.HUMAN)  # and somewhere new
+    assert not S._network_only(moved, ["request_rate_spike"], S.HUMAN)
+    assert not S._network_only(moved, [], S.WORKLOAD_IDENTITY)  # a pod's credential elsewhere is another matter
+
+
+def test_a_kubelet_reading_secrets_of_a_namespace_new_to_its_node_is_not_collecting_them() -> None:
+    mounted = feats(
+        T0 + 10 * DAY, action_class="secrets", action="watch secrets", namespace="gift-cards", tool="kubelet"
+    )
+    assert not S._collection(mounted, [], usual_place=False, principal_class=S.NODE_CLASS)
+    assert S._collection(mounted, [], usual_place=False, principal_class=S.HUMAN)  # a person's would be
+    everything = feats(T0 + 10 * DAY, action_class=S.CLUSTER_LIST, action="list secrets", namespace="(cluster)")
+    assert S._collection(everything, [], usual_place=False, principal_class=S.NODE_CLASS)
