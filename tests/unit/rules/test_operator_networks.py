@@ -16,7 +16,7 @@ from pydantic import ValidationError
 from eksight.adapters.network_lists import MAX_OBJECT_BYTES, NetworkListsUnavailable, read_network_lists
 from eksight.core.archive_object import build_detector
 from eksight.core.detection_options import MAX_NETWORKS, DetectionOptions
-from eksight.core.detection_runtime import RuntimeDetectionOptions, decode_detection
+from eksight.core.detection_runtime import AnyDetectionOptions, RuntimeDetectionOptions, decode_detection
 from eksight.core.findings import Finding
 from eksight.core.rules.common import parse_address
 from eksight.core.rules.networks import NetworkSet
@@ -26,7 +26,7 @@ from tests.unit.rules.test_access_rules import make_event, records, sa
 BUCKET, KEY = "acme-threat-intel", "eksight/networks.json"
 
 
-def detect(detection: DetectionOptions | None, *events: dict[str, Any]) -> list[Finding]:
+def detect(detection: AnyDetectionOptions | None, *events: dict[str, Any]) -> list[Finding]:
     detector = build_detector(detection).run(records(list(events)))
     return detector.findings()
 
