@@ -1,7 +1,9 @@
 """The `detection` section of a deployment config: allow-lists and the learning period, validated against the
 rule ids, the operator's network lists (threat intel, trusted egress) and the suppressions. It lives in the core (not
-in eksight.config) because the detector Lambda reads it and the rules are what it is validated against;
-eksight.config embeds it in the deployment config."""
+in eksight.config) because detection takes these options and the rules are what they are validated against;
+eksight.config embeds it in the deployment config. These models are the options' one definition: the detector
+Lambda reads the section the stack validated with them through `eksight.core.detection_runtime` (msgspec structs
+held to these fields, defaults and checks by tests/unit/test_detection_runtime.py), so it never imports pydantic."""
 
 from __future__ import annotations
 
