@@ -13,6 +13,10 @@
    And what the first notification then waits for: `import handler` + one small object (one envelope, 200 events)
    through the handler's `process_object` (`first_object_ms` in the JSON), so that work the handler defers to its
    first object is counted, not hidden.
+4. The deployed asset itself, when a python3.12 interpreter is at hand (stacks/constructs/lambda_package.py):
+   `import handler` of the bundled detector asset with the runtime's Python and nothing written
+   (`cold_start_asset_ms`), and the same while ignoring the asset's bytecode (`cold_start_asset_no_bytecode_ms`:
+   what every cold start cost when assets shipped sources only).
 """
 
 from __future__ import annotations
@@ -229,11 +233,45 @@ def cold_start(runs: int = 5, config: Path | None = None) -> tuple[float, list[t
     return statistics.median(times), sorted((c, n) for c, n in top if n in wanted)[::-1]
 
 
+def asset_cold_start(runs: int, config: Path) -> dict[str, float]:
+    """Median ms of `import handler` in the bundled detector asset with the Lambda runtime's Python (read-only, as
+    in Lambda: -B), with and without its bytecode; empty without such an interpreter."""
+    from stacks.constructs.lambda_package import LambdaPackage, runtime_python
+
+    python = runtime_python()
+    if python is None:
+        return {}
+    code = "import time; t = time.perf_counter(); import handler; print(time.perf_counter() - t)"
+    with tempfile.TemporaryDirectory() as temp:
+        asset = Path(temp) / "asset"
+        LambdaPackage("detector", extra_files={"detection.json": config.read_text()}).bundle(asset)
+        env = {**HANDLER_ENV, "PATH": os.environ.get("PATH", ""), "LAMBDA_TASK_ROOT": str(asset)}
+        env |= {"PYTHONPATH": str(asset), "EKSIGHT_DETECTION_CONFIG": "detection.json"}
+        figures: dict[str, float] = {}
+        for name, options in (("", ()), ("_no_bytecode", ("-X", f"pycache_prefix={temp}/none"))):
+            times = [
+                float(
+                    subprocess.run(
+                        [python, "-B", *options, "-c", code],
+                        cwd=asset,
+                        env=env,
+                        check=True,
+                        capture_output=True,
+                        text=True,
+                    ).stdout
+                )
+                for _ in range(runs)
+            ]
+            figures[f"cold_start_asset{name}_ms"] = statistics.median(times) * 1000
+    return figures
+
+
 def client_creation(runs: int = 3) -> float:
-    """Seconds to create the handler's three boto3 clients (after `import boto3`), median of fresh interpreters."""
+    """Seconds to create the handler's three clients as it does (after the imports), median of fresh interpreters."""
     code = (
-        "import time, boto3; t = time.perf_counter(); [boto3.client(n) for n in ('s3', 'events', 'dynamodb')]; "
-        "print(time.perf_counter() - t)"
+        "import time, boto3; from eksight.adapters.botocore_session import botocore_session; "
+        "t = time.perf_counter(); session = boto3.Session(botocore_session=botocore_session()); "
+        "[session.client(n) for n in ('s3', 'events', 'dynamodb')]; print(time.perf_counter() - t)"
     )
     return statistics.median(float(fresh("-c", code, env=HANDLER_ENV)) for _ in range(runs))
 
@@ -280,7 +318,7 @@ def main(argv: list[str] | None = None) -> int:
         f"{plain['rss_before_mb']:.0f} MB); peak Python allocations during the run (tracemalloc): {traced_note}"
     )
     print(
-        f"cold start (import handler, median of {args.cold_runs} fresh interpreters; creating its 3 boto3 clients "
+        f"cold start (import handler, median of {args.cold_runs} fresh interpreters; creating its 3 clients "
         f"alone: {client_creation() * 1000:.0f} ms):"
     )
     figures: dict[str, float] = {
@@ -314,6 +352,17 @@ def main(argv: list[str] | None = None) -> int:
             )
             for cumulative, name in top:
                 print(f"    {cumulative / 1000:>7.0f} ms  {name}")
+        asset = asset_cold_start(args.cold_runs, config)
+        figures |= asset
+        print(
+            "  the bundled asset with the runtime's python3.12: "
+            + (
+                f"{asset['cold_start_asset_ms']:.0f} ms ({asset['cold_start_asset_no_bytecode_ms']:.0f} ms without "
+                "its bytecode)"
+                if asset
+                else "not measured (no python3.12: set EKSIGHT_LAMBDA_PYTHON)"
+            )
+        )
     if args.json:
         args.json.write_text(json.dumps(figures))
     return 0

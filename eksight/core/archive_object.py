@@ -37,7 +37,7 @@ from eksight.core.suppression import mark_suppressed
 
 if TYPE_CHECKING:
     from eksight.core.behaviour.cache import ProfileCache
-    from eksight.core.detection_options import DetectionOptions
+    from eksight.core.detection_runtime import AnyDetectionOptions
     from eksight.core.state import StateStore
 
 
@@ -99,7 +99,7 @@ BASELINE_BATCH_PER_OBJECT = 10**9
 
 
 def build_detector(
-    detection: DetectionOptions | None = None,
+    detection: AnyDetectionOptions | None = None,
     baselines: StateStore | None = None,
     *,
     learning_days: int | None = None,
@@ -129,7 +129,7 @@ def process_object(
     finding_archive: FindingArchiveSink | None = None,
     version_id: str | None = None,
     source: str | None = None,
-    detection: DetectionOptions | None = None,
+    detection: AnyDetectionOptions | None = None,
     baselines: StateStore | None = None,
     batch_id: str | None = None,
     profile_cache: ProfileCache | None = None,

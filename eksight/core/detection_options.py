@@ -1,21 +1,35 @@
 """The `detection` section of a deployment config: allow-lists and the learning period, validated against the
 rule ids, the operator's network lists (threat intel, trusted egress) and the suppressions. It lives in the core (not
-in eksight.config) because the detector Lambda reads it and the rules are what it is validated against;
-eksight.config embeds it in the deployment config."""
+in eksight.config) because detection takes these options and the rules are what they are validated against;
+eksight.config embeds it in the deployment config. These models are the options' one definition: the detector
+Lambda reads the section the stack validated with them through `eksight.core.detection_runtime` (msgspec structs
+held to these fields, defaults and checks by tests/unit/test_detection_runtime.py), so it never imports pydantic."""
 
 from __future__ import annotations
 
 import difflib
-import ipaddress
 import os
-from collections import Counter
-from datetime import UTC, date, datetime
+from datetime import date
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-MAX_NETWORKS = 10_000  # per list: the lists travel in the Lambda's asset and are indexed at cold start
-MAX_SUPPRESSIONS = 1_000
+from eksight.core.detection_runtime import (
+    BUCKET_PATTERN,
+    LEARNING_DAYS_DEFAULT,
+    LEARNING_DAYS_MAX,
+    MAX_NETWORKS,
+    MAX_SUPPRESSIONS,
+    OBJECT_KEY_MAX,
+    OBJECT_KEY_PATTERN,
+    SuppressionMethods,
+    blank_reason_problem,
+    duplicate_suppressions_problem,
+    network_problem,
+    suppression_scope_problem,
+)
+
+__all__ = ["MAX_NETWORKS", "MAX_SUPPRESSIONS", "AllowSpec", "DetectionOptions", "NetworksObject", "Suppression"]
 
 
 class _Strict(BaseModel):
@@ -56,7 +70,7 @@ def unknown_rule_problem(rule_ids: set[str]) -> str | None:
     return f"unknown rule id {hint}. Fix: use an id from docs/detections.md"
 
 
-class Suppression(_Strict):
+class Suppression(_Strict, SuppressionMethods):
     """Findings of one rule for one principal and/or namespace that are still stored and counted but never
     forwarded (EventBridge → Security Hub, SNS). Written by `eksight suppress`."""
 
@@ -82,52 +96,28 @@ class Suppression(_Strict):
     @field_validator("reason")
     @classmethod
     def _reason_said(cls, value: str) -> str:
-        if not value.strip():
-            raise ValueError("the reason is blank. Fix: say why these findings are expected")
+        problem = blank_reason_problem(value)
+        if problem:
+            raise ValueError(problem)
         return value
 
     @model_validator(mode="after")
     def _scoped(self) -> Suppression:
-        if self.all_principals and (self.principal or self.namespace):
-            raise ValueError("all_principals is for rule-wide entries. Fix: drop it, or drop principal/namespace")
-        narrowed = any(glob.strip("*") for glob in (self.principal, self.namespace))  # "*" alone narrows nothing
-        if not (self.all_principals or narrowed):
-            raise ValueError(
-                f"suppressing {self.rule} for everyone needs all_principals: true. Fix: give a principal or "
-                "namespace, or set all_principals"
-            )
+        problem = suppression_scope_problem(self.rule, self.principal, self.namespace, self.all_principals)
+        if problem:
+            raise ValueError(problem)
         return self
-
-    @property
-    def scope(self) -> tuple[str, str, str]:
-        """What makes two entries the same entry (reason and expiry don't)."""
-        return (self.rule, self.principal, self.namespace)
-
-    @property
-    def label(self) -> str:
-        """The entry in words, e.g. ``EKS-102 principal=sa:ci/deployer namespace=prod``."""
-        parts = [self.rule]
-        parts += [f"principal={self.principal}"] if self.principal else []
-        parts += [f"namespace={self.namespace}"] if self.namespace else []
-        return " ".join(parts if len(parts) > 1 else [*parts, "(all principals)"])
-
-    def expired(self, at: float | date) -> bool:
-        """Whether the entry no longer applies at `at` (epoch seconds of event time, or a calendar day)."""
-        if self.expires is None:
-            return False
-        day = at if isinstance(at, date) else datetime.fromtimestamp(at, UTC).date()
-        return day >= self.expires
 
 
 class NetworksObject(_Strict):
     """An S3 object with more network lists, read once when the detector starts (a JSON object with
     `threat_networks` and/or `trusted_networks`, at most 1 MiB)."""
 
-    bucket: str = Field(pattern=r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$", description="Bucket name.")
+    bucket: str = Field(pattern=BUCKET_PATTERN, description="Bucket name.")
     key: str = Field(
         min_length=1,
-        max_length=1024,
-        pattern=r"^[^*?]+$",  # IAM reads * and ? as wildcards: the detector is granted exactly this object
+        max_length=OBJECT_KEY_MAX,
+        pattern=OBJECT_KEY_PATTERN,  # no wildcards: the detector is granted exactly this object
         description="Object key, e.g. 'intel/eksight-networks.json' (no * or ?).",
     )
 
@@ -138,9 +128,9 @@ class DetectionOptions(_Strict):
 
     allow: AllowSpec = Field(AllowSpec(), description="Allowed for every rule.")
     learning_days: int = Field(
-        7,
+        LEARNING_DAYS_DEFAULT,
         ge=0,
-        le=90,
+        le=LEARNING_DAYS_MAX,
         description="Days of event time per cluster during which anomaly findings stay "
         "INFORMATIONAL while the behavioural baseline learns (signature-rule findings are never held back).",
     )
@@ -181,31 +171,20 @@ class DetectionOptions(_Strict):
     @field_validator("threat_networks", "trusted_networks")
     @classmethod
     def _networks(cls, value: list[str]) -> list[str]:
-        bad = [entry for entry in value if not _is_network(entry)]
-        if bad:
-            shown = ", ".join(repr(entry) for entry in bad[:5]) + (f" and {len(bad) - 5} more" if len(bad) > 5 else "")
-            raise ValueError(f"not an IP address or CIDR: {shown}. Fix: write e.g. 203.0.113.7 or 198.51.100.0/24")
+        problem = network_problem(value)
+        if problem:
+            raise ValueError(problem)
         return value
 
     @field_validator("suppressions")
     @classmethod
     def _distinct_known_suppressions(cls, value: list[Suppression]) -> list[Suppression]:
-        problem = unknown_rule_problem({entry.rule for entry in value}) if value else None
+        problem = (unknown_rule_problem({entry.rule for entry in value}) if value else None) or (
+            duplicate_suppressions_problem(value)
+        )
         if problem:
             raise ValueError(problem)
-        repeated = [scope for scope, n in Counter(entry.scope for entry in value).items() if n > 1]
-        if repeated:
-            labels = ", ".join(entry.label for entry in value if entry.scope in repeated)
-            raise ValueError(f"duplicate suppressions: {labels}. Fix: keep one entry for each rule/principal/namespace")
         return value
-
-
-def _is_network(entry: str) -> bool:
-    try:
-        ipaddress.ip_network(entry, strict=False)
-    except ValueError:
-        return False
-    return True
 
 
 def load_detection(path: str | os.PathLike[str] | None) -> DetectionOptions | None:

@@ -13,7 +13,7 @@ from fnmatch import fnmatchcase
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from eksight.core.detection_options import Suppression
+    from eksight.core.detection_runtime import SuppressionMethods as Suppression
     from eksight.core.findings import Finding
 
 

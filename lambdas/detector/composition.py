@@ -57,13 +57,13 @@ from eksight.adapters.eventbridge import FindingPublisher
 from eksight.adapters.network_lists import NetworkListsUnavailable, read_network_lists
 from eksight.adapters.s3 import FindingArchiveWriter, QuarantineWriter, S3ObjectReader
 from eksight.core.archive_layout import AUDIT_ROOT
+from eksight.core.detection_runtime import RuntimeDetectionOptions, load_runtime_detection, with_changes
 
 if TYPE_CHECKING:
     from botocore.client import BaseClient
 
     from eksight.core.archive_object import ObjectReader, ObjectResult
     from eksight.core.behaviour.cache import ProfileCache
-    from eksight.core.detection_options import DetectionOptions
 
 HERE = Path(__file__).resolve().parent
 IDEMPOTENCY_PK = "idempotency#eksight-detector"  # fixed: renaming the function must not reprocess the archive
@@ -141,7 +141,7 @@ class ProcessObject(Protocol):
         finding_archive: FindingArchiveWriter,
         version_id: str | None,
         source: str,
-        detection: DetectionOptions | None,
+        detection: RuntimeDetectionOptions | None,
         baselines: DynamoStateStore,
         batch_id: str,
         profile_cache: ProfileCache,
@@ -215,7 +215,7 @@ class DetectorApp:
     """bucket → a reader of its objects (stopping at `budget`)."""
     persistence: DynamoDBPersistenceLayer
     idempotency: IdempotencyConfig
-    detection: DetectionOptions | None
+    detection: RuntimeDetectionOptions | None
 
     @cached_property
     def profiles(self) -> ProfileCache:
@@ -248,7 +248,7 @@ class DetectorApp:
 
 def build(settings: DetectorSettings, clients: DetectorClients) -> DetectorApp:
     """The collaborators on `clients`; the detection options are the config file's, with ``LEARNING_DAYS`` (when
-    set) as their learning period, validated like the config's own."""
+    set) as their learning period, checked like the config's own."""
     persistence = DynamoDBPersistenceLayer(
         table_name=settings.state_table,
         key_attr="pk",
@@ -276,24 +276,22 @@ def build(settings: DetectorSettings, clients: DetectorClients) -> DetectorApp:
     )
 
 
-def detection_options(settings: DetectorSettings, s3: BaseClient) -> DetectionOptions | None:
-    """The config file's detection options, with ``LEARNING_DAYS`` (when set) as their learning period, validated
-    like the config's own (pydantic, imported only then), and the networks of its S3 object when it names one;
-    None: eksight's defaults."""
+def detection_options(settings: DetectorSettings, s3: BaseClient) -> RuntimeDetectionOptions | None:
+    """The config file's detection options, with ``LEARNING_DAYS`` (when set) as their learning period, and the
+    networks of its S3 object when it names one; None: eksight's defaults. Read without pydantic
+    (`eksight.core.detection_runtime`: the stack validated the file with the config's models when it built the
+    asset; what is added here is checked with the same constraints)."""
     if settings.detection_config is None and settings.learning_days is None:
         return None
-    from eksight.core.detection_options import DetectionOptions, load_detection
-
-    detection = load_detection(settings.detection_config)
+    detection = load_runtime_detection(settings.detection_config) or RuntimeDetectionOptions()
     if settings.learning_days is not None:
-        options = detection.model_dump() if detection is not None else {}
-        detection = DetectionOptions.model_validate({**options, "learning_days": settings.learning_days})
-    if detection is not None and detection.networks_object is not None:
+        detection = with_changes(detection, learning_days=settings.learning_days)
+    if detection.networks_object is not None:
         detection = with_object_networks(detection, s3)
     return detection
 
 
-def with_object_networks(detection: DetectionOptions, s3: BaseClient) -> DetectionOptions:
+def with_object_networks(detection: RuntimeDetectionOptions, s3: BaseClient) -> RuntimeDetectionOptions:
     """`detection` with the threat and trusted networks of its S3 object added, validated like the config's own
     (entries, at most 10,000 per list). An object that cannot be read or fails validation is logged and left
     out: detection goes on with the config's lists rather than stopping the function."""
@@ -301,14 +299,12 @@ def with_object_networks(detection: DetectionOptions, s3: BaseClient) -> Detecti
     assert source is not None
     try:
         extra = read_network_lists(s3, source.bucket, source.key)
-        return type(detection).model_validate(
-            {
-                **detection.model_dump(),
-                "threat_networks": _union(detection.threat_networks, extra.threat_networks),
-                "trusted_networks": _union(detection.trusted_networks, extra.trusted_networks),
-            }
+        return with_changes(
+            detection,
+            threat_networks=_union(detection.threat_networks, extra.threat_networks),
+            trusted_networks=_union(detection.trusted_networks, extra.trusted_networks),
         )
-    except (NetworkListsUnavailable, ValueError) as error:  # pydantic's ValidationError is a ValueError
+    except (NetworkListsUnavailable, ValueError) as error:  # msgspec's ValidationError is a ValueError
         Logger().error(
             "network lists object not used; keeping the config's lists",
             extra={"bucket": source.bucket, "key": source.key, "error": str(error)[:2000]},

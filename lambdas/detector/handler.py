@@ -15,14 +15,17 @@ from typing import TYPE_CHECKING
 
 import boto3
 
+from eksight.adapters.botocore_session import botocore_session
+
 if TYPE_CHECKING or __package__:  # lambdas.detector.handler: the repository (tests, local demo, type checker)
     from lambdas.detector.composition import DetectorClients, DetectorSettings, build, create_handler, process_object
 else:  # the Lambda asset's root is this directory, so its modules are top-level there
     from composition import DetectorClients, DetectorSettings, build, create_handler, process_object
 
+session = boto3.Session(botocore_session=botocore_session())
 app = build(
     DetectorSettings.from_environ(os.environ),
-    DetectorClients(s3=boto3.client("s3"), events=boto3.client("events"), dynamodb=boto3.client("dynamodb")),
+    DetectorClients(s3=session.client("s3"), events=session.client("events"), dynamodb=session.client("dynamodb")),
 )
 # process_object is looked up per object, so the local demo can wrap it to count what the detector read.
 lambda_handler = create_handler(app, lambda ref: app.detect(ref, process_object))

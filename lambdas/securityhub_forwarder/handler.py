@@ -36,6 +36,7 @@ from aws_lambda_powertools.utilities.data_classes import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from eksight.adapters import TRACED_MODULES
+from eksight.adapters.botocore_session import botocore_session
 from eksight.adapters.retry import Backoff
 from eksight.adapters.securityhub import ImportFailed, SecurityHubImporter, product_account
 from eksight.core.finding_formats import FINDINGS_DETAIL_TYPE, FINDINGS_SOURCE, default_product_arn, finding_from_detail
@@ -61,7 +62,7 @@ metrics = Metrics()
 tracer = Tracer(patch_modules=TRACED_MODULES)
 
 settings = ForwarderSettings.from_environ(os.environ)
-securityhub = boto3.client("securityhub")
+securityhub = boto3.Session(botocore_session=botocore_session()).client("securityhub")
 backoff = Backoff()  # the importer's retry of throttled calls and failed findings (tests replace its sleep)
 
 

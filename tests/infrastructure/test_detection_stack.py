@@ -26,7 +26,13 @@ from eksight.queries.sources import FINDINGS_COLUMNS
 from stacks.constructs import lambda_package
 from stacks.constructs.detection_alarms import DETECTOR_METRICS, FINDINGS_METRICS
 from stacks.constructs.detector_function import DETECTION_CONFIG_FILE, detection_config_json
-from stacks.constructs.lambda_package import LambdaPackage, LambdaPackageError, asset_size
+from stacks.constructs.lambda_package import (
+    RUNTIME_CACHE_TAG,
+    LambdaPackage,
+    LambdaPackageError,
+    asset_size,
+    runtime_python,
+)
 from stacks.constructs.securityhub_forwarder import NOT_IMPORTED
 from tests.infrastructure.shared import (
     OPTIONS_CONFIG,
@@ -788,7 +794,7 @@ def test_asset_holds_handler_eksight_and_python312_x86_64_dependencies(detector_
         "pydantic/__init__.py",
         "pydantic_core/__init__.py",
         DETECTION_CONFIG_FILE,
-    } <= names  # pydantic: the handler validates detection.json with eksight.config
+    } <= names  # pydantic: shipped with eksight.core (the handler reads detection.json without it)
     # Binary wheels built for the Lambda runtime, not for the machine that synthesized.
     assert any(n.startswith("numpy/_core/_multiarray_umath.cpython-312-x86_64-linux-gnu") for n in names)
     assert any(n.startswith("msgspec/_core.cpython-312-x86_64-linux-gnu") for n in names)
@@ -797,11 +803,49 @@ def test_asset_holds_handler_eksight_and_python312_x86_64_dependencies(detector_
 
 def test_asset_ships_only_the_core_and_the_adapters_of_eksight(detector_asset: Path) -> None:
     names = {p.relative_to(detector_asset).as_posix() for p in detector_asset.rglob("*")}
-    shipped = {n.split("/")[1] for n in names if n.startswith("eksight/") and n.count("/") >= 1}
+    shipped = {n.split("/")[1] for n in names if n.startswith("eksight/") and "__pycache__" not in n}
     assert shipped == {"__init__.py", "core", "adapters"}, shipped  # no tools (CLI, wizard, emulator), no config
     assert not [n for n in names if n.startswith(("tests/", "bin/", "stacks/", "eksight/tools", "eksight/config"))]
-    assert not [n for n in names if "__pycache__" in n or n.endswith(".pyc")]
+    assert not [n for n in names if n.endswith(".pyc") and not n.endswith(f".{RUNTIME_CACHE_TAG}.pyc")]
     assert not [n for n in names if n.startswith("numpy/") and "/tests/" in n]
+
+
+# Counts the modules an import compiles from source (none when every module has its pyc).
+COUNT_COMPILED = """
+import importlib._bootstrap_external as external
+compiled = []
+original = external.SourceLoader.source_to_code
+def source_to_code(self, data, path, *, _optimize=-1):
+    compiled.append(path)
+    return original(self, data, path, _optimize=_optimize)
+external.SourceLoader.source_to_code = source_to_code
+import handler, eksight.core.findings, boto3, aws_lambda_powertools.utilities.batch, msgspec
+print(eksight.core.findings.to_json_line.__code__.co_filename)  # what a traceback shows
+print(len(compiled), *compiled[:5])
+"""
+
+
+def test_asset_ships_the_runtimes_bytecode_for_every_module(detector_asset: Path) -> None:
+    """Lambda's code directory is read-only: a module without its cpython-312 pyc is compiled at every cold start."""
+    python = runtime_python()
+    if python is None:
+        pytest.skip("no python3.12 to compile with here (set EKSIGHT_LAMBDA_PYTHON)")
+    sources = set(detector_asset.rglob("*.py"))
+    assert set(detector_asset.rglob("*.pyc")) == {
+        source.parent / "__pycache__" / f"{source.stem}.{RUNTIME_CACHE_TAG}.pyc" for source in sources
+    }
+    assert (detector_asset / "__pycache__" / f"handler.{RUNTIME_CACHE_TAG}.pyc").read_bytes() != b"stale"
+    run = subprocess.run(
+        [python, "-B", "-c", COUNT_COMPILED],
+        cwd=detector_asset,
+        env={"PATH": os.environ["PATH"], "PYTHONPATH": str(detector_asset), "AWS_DEFAULT_REGION": "us-east-1"},
+        capture_output=True,
+        text=True,
+    )
+    assert run.returncode == 0, run.stderr[-2000:]
+    shown, compiled = run.stdout.splitlines()[-2:]
+    assert compiled == "0"
+    assert shown == str(detector_asset / "eksight" / "core" / "findings.py")  # tracebacks show the source
 
 
 def test_asset_is_well_under_lambdas_250_mb_limit(detector_asset: Path) -> None:

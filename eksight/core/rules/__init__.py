@@ -9,7 +9,8 @@ from eksight.core.rules.engine import RuleEngine
 from eksight.core.rules.networks import NO_NETWORKS, OperatorNetworks
 
 if TYPE_CHECKING:
-    from eksight.core.detection_options import AllowSpec, DetectionOptions
+    from eksight.core.detection_options import AllowSpec
+    from eksight.core.detection_runtime import AnyDetectionOptions, RuntimeAllowSpec
 
 RULE_MODULES = ("access", "rbac", "workloads", "exposure", "tampering", "controls")
 
@@ -43,12 +44,12 @@ def default_engine(
     return RuleEngine(all_rules(), extra_allow=extra_allow, global_allow=global_allow, networks=networks)
 
 
-def engine_for(detection: DetectionOptions | None) -> RuleEngine:
+def engine_for(detection: AnyDetectionOptions | None) -> RuleEngine:
     """The default rules extended by a deployment config's `detection` section (allow-lists, network lists)."""
     if detection is None:
         return default_engine()
 
-    def spec(allow: AllowSpec) -> AllowList:
+    def spec(allow: AllowSpec | RuntimeAllowSpec) -> AllowList:
         return AllowList(
             principals=tuple(allow.principals), namespaces=tuple(allow.namespaces), images=tuple(allow.images)
         )

@@ -16,6 +16,7 @@ from pydantic import ValidationError
 from eksight.adapters.network_lists import MAX_OBJECT_BYTES, NetworkListsUnavailable, read_network_lists
 from eksight.core.archive_object import build_detector
 from eksight.core.detection_options import MAX_NETWORKS, DetectionOptions
+from eksight.core.detection_runtime import AnyDetectionOptions, RuntimeDetectionOptions, decode_detection
 from eksight.core.findings import Finding
 from eksight.core.rules.common import parse_address
 from eksight.core.rules.networks import NetworkSet
@@ -25,7 +26,7 @@ from tests.unit.rules.test_access_rules import make_event, records, sa
 BUCKET, KEY = "acme-threat-intel", "eksight/networks.json"
 
 
-def detect(detection: DetectionOptions | None, *events: dict[str, Any]) -> list[Finding]:
+def detect(detection: AnyDetectionOptions | None, *events: dict[str, Any]) -> list[Finding]:
     detector = build_detector(detection).run(records(list(events)))
     return detector.findings()
 
@@ -114,10 +115,11 @@ def s3() -> Iterator[Any]:
         yield client
 
 
-def with_object(s3: Any, body: bytes, **config: Any) -> DetectionOptions:
+def with_object(s3: Any, body: bytes, **config: Any) -> RuntimeDetectionOptions:
+    """The detector's options (as it reads them from its asset) with the object's lists added."""
     s3.put_object(Bucket=BUCKET, Key=KEY, Body=body)
-    detection = DetectionOptions.model_validate({"networks_object": {"bucket": BUCKET, "key": KEY}, **config})
-    return with_object_networks(detection, s3)
+    shipped = {"networks_object": {"bucket": BUCKET, "key": KEY}, **config}
+    return with_object_networks(decode_detection(json.dumps(shipped).encode()), s3)
 
 
 def test_the_objects_lists_are_added_to_the_configs(s3: Any) -> None:
@@ -154,7 +156,6 @@ def test_a_bad_object_is_logged_and_the_configs_lists_kept(
 def test_a_missing_object_is_unavailable_not_a_crash(s3: Any) -> None:
     with pytest.raises(NetworkListsUnavailable, match="NoSuchKey"):
         read_network_lists(s3, BUCKET, "nothing-here.json")
-    detection = DetectionOptions.model_validate(
-        {"networks_object": {"bucket": BUCKET, "key": "nothing-here.json"}, "trusted_networks": ["192.0.2.1"]}
-    )
+    shipped = {"networks_object": {"bucket": BUCKET, "key": "nothing-here.json"}, "trusted_networks": ["192.0.2.1"]}
+    detection = decode_detection(json.dumps(shipped).encode())
     assert with_object_networks(detection, s3) == detection
