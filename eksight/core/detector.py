@@ -76,8 +76,9 @@ class Detector:
         return self._last_time
 
     def run(self, records: Iterable[RawEvent | Quarantined]) -> Detector:
+        process = self.process
         for record in records:
-            self.process(record)
+            process(record)
         return self
 
     def process(self, record: RawEvent | Quarantined) -> None:
