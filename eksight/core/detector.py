@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from eksight.core.behaviour.analyzer import BehaviourAnalyzer
-from eksight.core.decode import Quarantined, RawEvent
+from eksight.core.decode import Quarantined, RawEvent, SourceContext
 from eksight.core.events import AuditEvent, EventError, event_time, parse_event
 from eksight.core.findings import DEFAULT_WINDOW_SECONDS, UNKNOWN_CLUSTER, Finding, FindingAggregator, Severity
 from eksight.core.identity import resolve_principal
@@ -67,6 +67,8 @@ class Detector:
         self.quarantined: list[Quarantined] = []
         self._seen: OrderedDict[str, None] = OrderedDict()
         self._last_time = 0.0
+        self._context: SourceContext | None = None
+        self._where = ("", "", "")  # cluster, account, region of `_context`
 
     @property
     def last_event_time(self) -> float:
@@ -74,8 +76,9 @@ class Detector:
         return self._last_time
 
     def run(self, records: Iterable[RawEvent | Quarantined]) -> Detector:
+        process = self.process
         for record in records:
-            self.process(record)
+            process(record)
         return self
 
     def process(self, record: RawEvent | Quarantined) -> None:
@@ -97,14 +100,18 @@ class Detector:
         if time > self._last_time:
             self._last_time = time
         context = record.context
-        cluster = context.cluster or self.defaults[0] or UNKNOWN_CLUSTER
-        account = context.account or self.defaults[1]
-        region = context.region or self.defaults[2]
+        if context is not self._context:  # records of one envelope share their context
+            self._context = context
+            self._where = (
+                context.cluster or self.defaults[0] or UNKNOWN_CLUSTER,
+                context.account or self.defaults[1],
+                context.region or self.defaults[2],
+            )
+        cluster, account, region = self._where
         principal = resolve_principal(event)
-        observations = tuple(
-            self.engine.evaluate(event, principal, cluster=cluster, account=account, region=region, time=time)
+        observations = self.engine.evaluate(
+            event, principal, cluster=cluster, account=account, region=region, time=time
         )
-        flagged = any(observation.severity >= Severity.MEDIUM for observation in observations)
         # With a baseline, the rules' observations come back from flush() with their severity in the principal's
         # context (routine → lowered, never-used context → raised: eksight.core.behaviour.context).
         if self.baselines is not None and self.baselines.add(
@@ -114,8 +121,8 @@ class Detector:
             account=account,
             region=region,
             time=time,
-            flagged=flagged,
-            rule_observations=observations,
+            flagged=any(observation.severity >= Severity.MEDIUM for observation in observations),
+            rule_observations=tuple(observations),
         ):
             if len(self.baselines) >= self.baseline_batch:
                 self.flush()

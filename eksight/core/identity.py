@@ -22,7 +22,7 @@ Keys built from a username carry the ``user:`` prefix so no username can collide
 (a mapped user literally named ``anonymous`` or ``node:*`` stays ``user:anonymous``).
 
 `resolve_principal` runs on every event, so resolution is memoized on the identity fields it reads
-(a bounded LRU cache): the per-event cost is a few dict look-ups and one cache hit. Identities larger than any
+(a bounded dict): the per-event cost is a few dict look-ups and one cache hit. Identities larger than any
 real one (impersonation headers and archive writers choose them freely) are resolved without being kept, so the
 caches' memory stays bounded by entry count times `_MAX_CACHED_CHARS`.
 """
@@ -153,17 +153,34 @@ def resolve_user(user: UserInfo) -> Principal:
         node = (get(_NODE_NAME_KEYS[0]) or _ABSENT)[0] or (get(_NODE_NAME_KEYS[1]) or _ABSENT)[0]
     else:
         canonical_arn = session_arn = session = pod = node = ""
-    fields = (user.username, user.uid, canonical_arn, session_arn, session, pod, node)
-    groups = tuple(user.groups)
-    if len(groups) > _MAX_CACHED_GROUPS or sum(map(len, fields)) + sum(map(len, groups)) > _MAX_CACHED_CHARS:
-        return _resolve.__wrapped__(*fields, groups)
-    return _resolve(*fields, groups)
+    identity = (user.username, user.uid, canonical_arn, session_arn, session, pod, node, tuple(user.groups))
+    principal = _RESOLVED.get(identity)
+    if principal is None:
+        principal = _resolve(*identity)
+        groups = identity[7]
+        if (
+            len(groups) <= _MAX_CACHED_GROUPS
+            and sum(map(len, identity[:7])) + sum(map(len, groups)) <= _MAX_CACHED_CHARS
+        ):
+            if len(_RESOLVED) >= _RESOLVED_KEPT:
+                _RESOLVED.clear()
+            _RESOLVED[identity] = principal
+    return principal
+
+
+def clear_resolved() -> None:
+    """Forget the memoized principals (tests and benchmarks measure a cold start with it)."""
+    _RESOLVED.clear()
 
 
 # --- resolution -------------------------------------------------------------------------------------------
 
+# Principals by the identity fields `resolve_user` reads (a plain dict: its look-up is the per-event cost; sizes
+# are checked only on a miss). Starts over when full; a principal depends only on its key, so that changes nothing.
+_RESOLVED: dict[tuple[str, str, str, str, str, str, str, tuple[str, ...]], Principal] = {}
+_RESOLVED_KEPT = 16384
 
-@lru_cache(maxsize=16384)
+
 def _resolve(
     username: str,
     uid: str,

@@ -359,7 +359,10 @@ def test_principal_is_frozen_and_slotted():
 def test_resolution_is_memoized_with_a_bounded_cache():
     user = {"username": f"arn:aws:sts::{ACCT}:assumed-role/Memo/s"}
     assert resolve(user) is resolve(user)
-    assert identity._resolve.cache_info().maxsize is not None
+    identity.clear_resolved()
+    for n in range(identity._RESOLVED_KEPT + 10):
+        resolve({"username": f"user-{n}"})
+    assert 0 < len(identity._RESOLVED) <= identity._RESOLVED_KEPT
 
 
 # --------------------------------------------------------------------------- real data
@@ -444,11 +447,10 @@ def test_dev_set_invariants_and_kind_distribution():
 def test_resolution_is_cached_across_the_dev_set():
     """Speed is measured in `make bench`; here, that the cache works: only distinct identities miss it."""
     events = [ev for _, ev in dev_events()]
-    identity._resolve.cache_clear()
-    for ev in events:
-        resolve_principal(ev)
-    info = identity._resolve.cache_info()
-    assert info.misses < 1_000 < info.hits  # 105k events, a few hundred distinct identity tuples
+    identity.clear_resolved()
+    first = [resolve_principal(ev) for ev in events]
+    assert len(identity._RESOLVED) < 1_000  # 105k events, a few hundred distinct identity tuples
+    assert all(again is principal for again, principal in zip(map(resolve_principal, events), first, strict=True))
 
 
 @pytest.mark.skipif(not PANTHER.exists(), reason=f"shared datasets not present at {DATASETS}")
@@ -490,8 +492,8 @@ def test_identities_larger_than_any_real_one_resolve_the_same_without_being_memo
         (UserInfo(username=role), (f"iam:{role}", identity.IAM_ROLE)),
     ]
     for user, (key, kind) in cases:
-        before = identity._resolve.cache_info().currsize
+        before = len(identity._RESOLVED)
         principal = identity.resolve_user(user)
         assert (principal.key, principal.kind) == (key, kind)
-        assert identity._resolve.cache_info().currsize == before  # resolved, not kept
+        assert len(identity._RESOLVED) == before  # resolved, not kept
     assert identity.resolve_user(UserInfo(username="alice", groups=groups)).groups == tuple(groups)

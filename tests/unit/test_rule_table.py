@@ -24,6 +24,7 @@ from eksight.core.rules import all_rules
 from eksight.core.rules.base import AllowList, Rule, RuleContext
 from eksight.core.rules.common import is_public_ip
 from eksight.core.rules.engine import RuleEngine
+from eksight.core.rules.networks import OperatorNetworks
 
 DEV = Path(__file__).resolve().parents[3] / "shared" / "datasets" / "dev-scenarios"
 
@@ -45,6 +46,7 @@ def admits(rule: Rule, event: AuditEvent, principal: Principal, allow: AllowList
         and (event.impersonated_user is not None or not rule.impersonating)
         and not allow.allows_principal(principal)
         and not allow.allows_namespace(event.namespace)
+        and not rule.needs_threat_networks  # (these tests' engines have no threat list)
     )
 
 
@@ -156,6 +158,18 @@ def test_engines_of_one_rule_set_share_the_table_but_not_their_rules_memory() ->
     other = RuleEngine(rules[:3])
     assert first.table is second.table and other.table is not first.table
     assert first._state is not second._state
+
+
+def test_rules_that_need_the_threat_list_are_left_out_of_an_engine_without_one() -> None:
+    rules, seen = recorded(all_rules())
+    needing = {rule.id for rule in rules if rule.needs_threat_networks}
+    assert needing == {"EKS-150"}
+    outsider = event("outside", verb="get", resource="pods", user="alice", sourceIPs=["203.0.113.9"])
+    evaluate(RuleEngine(rules), [outsider])
+    assert not needing & {rule_id for rule_id, _ in seen}
+    listed = RuleEngine(rules, networks=OperatorNetworks.of(threat=["203.0.113.0/24"]))
+    assert "EKS-150" in {o.rule_id for o in evaluate(listed, [outsider])}
+    assert ("EKS-150", "outside") in seen
 
 
 def _dev_events() -> Iterator[AuditEvent]:

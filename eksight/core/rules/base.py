@@ -148,6 +148,8 @@ class Rule:
     principal_kinds: frozenset[str] = ANY
     public_source: bool = False  # only requests from a public address (common.is_public_ip of the source IP)
     impersonating: bool = False  # only requests made with impersonation headers (impersonatedUser present)
+    # The predicate matches nothing while the deployment's threat list is empty: the engine then leaves it out.
+    needs_threat_networks: bool = False
     allow: AllowList = field(default_factory=AllowList)
     threshold: Threshold | None = None
     # Fold a principal's sweep into one finding per window: the Hit's target is the fold key, and the objects

@@ -3,7 +3,8 @@ event (see PlanKey: its request, its outcome, whether it came from a public addr
 principal). A table entry holds only the rules whose index keys, allowed/denied filter, discriminators, principal
 kinds and principal allow-lists let the event through, so an event no rule can match costs one look-up and an
 allow-listed principal never reaches a predicate. The table depends only on the rules and their allow-lists, so
-every engine of the same rule set shares it (the Lambda builds one engine per object)."""
+every engine of the same rule set shares it (the Lambda builds one engine per object). Rules that need the threat
+list are not in the table of an engine without one."""
 
 from __future__ import annotations
 
@@ -127,6 +128,7 @@ class RuleEngine:
         effective = tuple(
             (rule, rule.allow.extend(global_allow or AllowList()).extend((extra_allow or {}).get(rule.id, AllowList())))
             for rule in self.rules
+            if networks.threat or not rule.needs_threat_networks
         )
         self.table = rule_table(effective)
         # Memory a rule keeps between events (see RuleContext.state): this engine's own, unlike the table.

@@ -286,6 +286,7 @@ RULES: list[Rule] = [
         subresources=ALL,
         predicate=_threat_ip,
         allowed=None,
+        needs_threat_networks=True,
         allow=defaults.CONTROL_PLANE,
     ),
 ]
