@@ -245,7 +245,13 @@ def _link_or_copy(source: Path, target: Path) -> None:
 def runtime_python() -> str | None:
     """An interpreter of the Lambda runtime's Python version (``EKSIGHT_LAMBDA_PYTHON``, else ``python3.12``),
     or None. Checked by running it: a pyenv shim may exist without the version it names."""
-    for candidate in (os.environ.get("EKSIGHT_LAMBDA_PYTHON"), shutil.which("python3.12"), sys.executable):
+    candidates = (
+        os.environ.get("EKSIGHT_LAMBDA_PYTHON"),
+        shutil.which("python3.12"),
+        *_pyenv_pythons(),
+        sys.executable,
+    )
+    for candidate in candidates:
         if not candidate:
             continue
         try:
@@ -260,6 +266,17 @@ def runtime_python() -> str | None:
         if tag == RUNTIME_CACHE_TAG:
             return candidate
     return None
+
+
+def _pyenv_pythons() -> list[str]:
+    """python3.12 interpreters pyenv has installed but not selected (its shim then refuses to run them)."""
+    if not shutil.which("pyenv"):
+        return []
+    try:
+        root = subprocess.run(["pyenv", "root"], capture_output=True, text=True, timeout=30).stdout.strip()
+    except OSError:
+        return []
+    return [str(path) for path in sorted(Path(root).glob("versions/3.12*/bin/python3.12"))] if root else []
 
 
 COMPILE = """
