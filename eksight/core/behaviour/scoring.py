@@ -73,6 +73,7 @@ IDENTITY_FLOOR, IDENTITY_FLOOR_SENSITIVE = 70.0, 80.0
 FIRST_USE_FLOOR = 60.0  # MEDIUM: first exec / secret read / token request / node proxy / cluster-wide list
 FIRST_USE_CLASSES = frozenset({EXEC, SECRETS, TOKEN, NODE_PROXY, CLUSTER_LIST})
 READS = ("get", "list", "watch")
+SYSTEM_NAMESPACE = "kube-system"
 # "First time" is evidence only after enough chances to have done it: a person seen on a handful of days (a new
 # teammate, an on-call engineer paged now and then) has simply not needed it yet.
 FIRST_USE_MIN_EVENTS, FIRST_USE_MIN_DAYS = 60, 4
@@ -432,7 +433,7 @@ def _signals(
         signals.append("new_tool_for_workload_identity")
     if (
         which == "own"
-        and _first_use(features, own, peer)
+        and _first_use(features, own, peer, principal_class)
         and not (
             (features.action_class == SECRETS or features.values.get(ACTION, "") in PORT_FORWARDS)
             and _usual_namespace(features, assessments, principal_class, home_namespace)
@@ -467,7 +468,7 @@ def _other_teams_secrets_from_new_network(features: EventFeatures, by_feature: d
     return any(a is not None and a.label == UNSEEN and a.bits >= NOTABLE_BITS for a in networks)
 
 
-def _first_use(features: EventFeatures, own: Profile, peer: Profile | None) -> bool:
+def _first_use(features: EventFeatures, own: Profile, peer: Profile | None, principal_class: str) -> bool:
     """A mature principal doing, for the first time in its history, something that gives direct access to
     workloads or credentials (reads only: writing a secret is what deployers and helm do) that the others of
     its group (its IAM Identity Center role, its namespace) do not routinely do either."""
@@ -487,7 +488,18 @@ def _first_use(features: EventFeatures, own: Profile, peer: Profile | None) -> b
         done_before = bool(own.values.get(CLASS, {}).get(action_class)) or own.is_pending(CLASS, action_class)
     if done_before:
         return False
+    if action in SHELLS and principal_class == HUMAN and _operator(own, features.time):
+        return False
     return peer is None or sum(peer.count(ACTION, kind, features.time) for kind in kinds) < PEER_ROUTINE
+
+
+def _operator(own: Profile, now: float) -> bool:
+    """A person whose routine already includes the cluster's own namespace: a platform admin or SRE. Their first
+    shell is an operator's first shell (scored like any new request: LOW from their usual place, more from
+    somewhere else), not a credential in the wrong hands; a developer's first one, where their team rarely
+    opens shells, is; so is a pipeline's, which never needs one."""
+    observed = own.count(NAMESPACE, SYSTEM_NAMESPACE, now)
+    return observed >= 2 and observed >= 0.01 * own.total(NAMESPACE, now)
 
 
 def _usual_namespace(

@@ -312,3 +312,16 @@ def test_a_kubelet_reading_secrets_of_a_namespace_new_to_its_node_is_not_collect
     assert S._collection(mounted, [], usual_place=False, principal_class=S.HUMAN)  # a person's would be
     everything = feats(T0 + 10 * DAY, action_class=S.CLUSTER_LIST, action="list secrets", namespace="(cluster)")
     assert S._collection(everything, [], usual_place=False, principal_class=S.NODE_CLASS)
+
+
+def test_an_operators_first_shell_is_not_a_first_use_but_a_developers_is() -> None:
+    developer = trained()  # works in team-a only
+    operator = trained()
+    for day in range(10):  # and looks after the cluster's own namespace every day
+        for minute in range(3):
+            operator.learn(feats(T0 + day * DAY + 7200 + 60 * minute, namespace="kube-system"))
+    shell = feats(T0 + 10 * DAY, action_class=EXEC, action="create pods/exec")
+    assert "first_use_of_sensitive_action" in S.score_event(shell, developer, None, S.HUMAN).signals
+    from_usual_place = S.score_event(shell, operator, None, S.HUMAN)
+    assert "first_use_of_sensitive_action" not in from_usual_place.signals
+    assert from_usual_place.score <= S.CONTENT_ONLY_MAX
