@@ -88,6 +88,7 @@ TYPES = {
 }
 CLASS_WORDS = {action_class: what for action_class, (_, what) in TYPES.items()}
 _EVENT_TIME = attrgetter("features.time")
+_NOTHING_HELD: frozenset[str] = frozenset()  # one object, not one per event
 _WORKLOAD_RESOURCES = frozenset(
     {"pods", "deployments", "daemonsets", "statefulsets", "replicasets", "jobs", "cronjobs", "replicationcontrollers"}
 )
@@ -109,8 +110,7 @@ class _Baselined:
     display: str
 
 
-@dataclass(slots=True)
-class _Pending:
+class _Pending(msgspec.Struct, gc=False):  # untracked: a batch holds tens of thousands (no cycles through it)
     features: EventFeatures
     who: _Baselined
     account: str
@@ -134,20 +134,54 @@ class BaselineStats:
         return dict(self.__dict__)
 
 
-Update = tuple[EventFeatures, frozenset[str], bool, bool]  # learn()'s arguments, replayed after a lost race
+class Update(msgspec.Struct, gc=False):  # untracked, as _Pending
+    """Profile.learn's arguments for one event, kept to re-apply a batch after a lost race."""
+
+    features: EventFeatures
+    hold: frozenset[str]
+    humans: bool
+    reported: bool
+
+
+@dataclass(slots=True)
+class _Learner:
+    """One profile a batch scores against and learns into."""
+
+    key: Key
+    profile: Profile
+    replayed: bool  # already holds this batch: scored on a copy, not learned
+    updates: list[Update] = field(default_factory=list)  # this batch's learning, re-applied after a lost race
+    novel: bool = False  # learned a new value or a reported anomaly: write back now
+    # The counters (Profile.counters) of the learnable value sets (shared by events with equal values:
+    # features.extract) it has learned all values of; dropped whenever it learns a new value.
+    counters: dict[int, list[list[float]]] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class _Subject:
+    """The profiles one principal's events of a batch are scored against and learned into."""
+
+    own: _Learner
+    peer: _Learner | None
+    crowd: _Learner | None  # people's networks, cluster-wide
+    cluster: ClusterState
 
 
 @dataclass
 class _Work:
     entries: dict[Key, Cached]
-    profiles: dict[Key, Profile] = field(default_factory=dict)  # what this batch scores against and learns into
+    learners: dict[Key, _Learner] = field(default_factory=dict)
     clusters: dict[Key, ClusterState] = field(default_factory=dict)
-    updates: dict[Key, list[Update]] = field(default_factory=dict)
-    replayed: set[Key] = field(default_factory=set)  # already hold this batch: scored on a copy, not learned
-    novel: set[Key] = field(default_factory=set)  # learned a new value or a reported anomaly: write back now
-    # Per profile, the counters (Profile.counters) of the learnable value sets (shared by events with equal
-    # values: features.extract) it has learned all values of; dropped whenever it learns a new value.
-    counters: dict[Key, dict[int, list[list[float]]]] = field(default_factory=dict)
+    learned: list[_Learner] = field(default_factory=list)  # those with updates, in the order of their first
+
+    def subject(self, who: _Baselined) -> _Subject:
+        learners = self.learners
+        return _Subject(
+            learners[who.own_key],
+            learners[who.peer_key] if who.peer_key else None,
+            learners[who.crowd_key] if who.crowd_key else None,
+            self.clusters[who.cluster_key],
+        )
 
 
 class BehaviourAnalyzer:
@@ -225,9 +259,12 @@ class BehaviourAnalyzer:
         observations: list[Observation] = []
         try:
             work = self._load(keys, cache, batch_id)
+            subjects = {id(who): work.subject(who) for who in {id(p.who): p.who for p in batch}.values()}
             for pending in batch:
-                observations.extend(self._rules_in_context(pending, work))  # before the event is learned
-                observation = self._score_and_learn(pending, work)
+                subject = subjects[id(pending.who)]
+                if pending.rule_observations:  # judged before the event is learned
+                    observations.extend(self._rules_in_context(pending, subject))
+                observation = self._score_and_learn(pending, subject, work)
                 if observation is not None:
                     observations.append(observation)
                     self.stats.observations += 1
@@ -239,14 +276,12 @@ class BehaviourAnalyzer:
 
     # --- one event ---------------------------------------------------------------------------------------
 
-    def _score_and_learn(self, pending: _Pending, work: _Work) -> Observation | None:
+    def _score_and_learn(self, pending: _Pending, subject: _Subject, work: _Work) -> Observation | None:
         features, who = pending.features, pending.who
-        own_key, peer_key = who.own_key, who.peer_key
-        own = work.profiles[own_key]
-        peer = work.profiles[peer_key] if peer_key else None
-        crowd_key = who.crowd_key
-        crowd = work.profiles[crowd_key] if crowd_key else None
-        cluster_state = work.clusters[who.cluster_key]
+        own = subject.own.profile
+        peer = subject.peer.profile if subject.peer is not None else None
+        crowd = subject.crowd.profile if subject.crowd is not None else None
+        cluster_state = subject.cluster
         if not cluster_state.first_seen:
             cluster_state.first_seen = features.time
         learning = features.time < cluster_state.first_seen + self.learning_seconds
@@ -255,7 +290,7 @@ class BehaviourAnalyzer:
         if result.reference:
             self.stats.scored += 1
         observation = None
-        hold: frozenset[str] = frozenset()
+        hold = _NOTHING_HELD
         reported = False
         if result.candidate:
             self.stats.candidates += 1
@@ -270,51 +305,23 @@ class BehaviourAnalyzer:
                     self.stats.suppressed += 1
         if pending.hold_all and not learning:
             hold = frozenset(features.values)
-        if crowd is not None and crowd_key is not None and not reported and NETWORK not in hold:
-            _count_network_day(crowd_key, crowd, own, features, work)
-        update = (features, hold, who.humans, reported)
-        self._learn(own_key, own, update, work)
-        if peer_key is not None and peer is not None:
-            self._learn(peer_key, peer, update, work)
+        if subject.crowd is not None and not reported and NETWORK not in hold:
+            _count_network_day(subject.crowd, own, features, work)
+        update = Update(features, hold, who.humans, reported)
+        _learn(subject.own, update, work)
+        if subject.peer is not None:
+            _learn(subject.peer, update, work)
         return observation
 
-    def _rules_in_context(self, pending: _Pending, work: _Work) -> list[Observation]:
-        if not pending.rule_observations:
-            return []
+    def _rules_in_context(self, pending: _Pending, subject: _Subject) -> list[Observation]:
         who = pending.who
-        own = work.profiles[who.own_key]
-        started = work.clusters[who.cluster_key].first_seen
+        own = subject.own.profile
+        started = subject.cluster.first_seen
         learning = not started or pending.features.time < started + self.learning_seconds
         return [
             in_context(o, own, pending.features, who.principal_class, who.display, learning=learning)
             for o in pending.rule_observations
         ]
-
-    @staticmethod
-    def _learn(key: Key, profile: Profile, update: Update, work: _Work) -> None:
-        features, hold, humans, reported = update
-        known = work.counters.get(key)
-        if known is None:
-            known = work.counters[key] = {}
-        # features.extract shares one `learnable` per value set (events built by hand have none: not cached)
-        signature = id(features.learnable) if features.learnable else None
-        counters = known.get(signature) if signature is not None and not reported else None
-        if counters is None and not reported:
-            counters = profile.counters(features)
-            if counters is not None and signature is not None:
-                known[signature] = counters
-        if counters is not None:
-            profile.learn_counted(features, counters, humans)
-        else:
-            if reported or (key not in work.novel and not profile.knows(features)):
-                work.novel.add(key)
-            profile.learn(features, hold, humans, reported)
-            known.clear()
-        updates = work.updates.get(key)
-        if updates is None:
-            work.updates[key] = [update]
-        else:
-            updates.append(update)
 
     @staticmethod
     def _reported_recently(own: Profile, features: EventFeatures, anomalous: frozenset[str]) -> bool:
@@ -436,10 +443,9 @@ class BehaviourAnalyzer:
                 work.clusters[key] = entry.state
             elif batch_id and batch_id in entry.state.applied:
                 # folded in by an earlier delivery of this batch: score it again, on a copy that is dropped
-                work.profiles[key] = loads(dumps(entry.state))
-                work.replayed.add(key)
+                work.learners[key] = _Learner(key, loads(dumps(entry.state)), replayed=True)
             else:
-                work.profiles[key] = entry.state
+                work.learners[key] = _Learner(key, entry.state, replayed=False)
         return work
 
     def _commit(self, work: _Work, last_time: float, batch_id: str, cache: ProfileCache) -> None:
@@ -447,20 +453,20 @@ class BehaviourAnalyzer:
         deferring = cache is self.cache
         merges: dict[Key, Merge] = {}
         ours: dict[Key, bytes] = {}
-        for key, updates in work.updates.items():
-            if key in work.replayed:
+        for learner in work.learned:
+            if learner.replayed:
                 continue
-            profile, entry = work.profiles[key], work.entries[key]
+            key, profile, entry = learner.key, learner.profile, work.entries[learner.key]
             profile.compact(last_time)
             if batch_id:
                 profile.mark_applied(batch_id)
             entry.dirty = True
-            if deferring and key not in work.novel and not entry.material():
+            if deferring and not learner.novel and not entry.material():
                 self.stats.profiles_deferred += 1
                 continue
             ours[key] = dumps(profile)
             loaded = entry.stored.blob if entry.stored else None
-            merges[key] = _merge(loaded, ours[key], updates, last_time, batch_id)
+            merges[key] = _merge(loaded, ours[key], learner.updates, last_time, batch_id)
         for key, state in work.clusters.items():
             if work.entries[key].stored is None:
                 merges[key] = _merge_cluster(dumps_cluster(state))
@@ -487,8 +493,8 @@ def _merge(loaded: bytes | None, ours: bytes, updates: list[Update], last_time: 
         profile = loads(current) if current is not None else Profile()  # someone else wrote: re-apply ours
         if batch_id and batch_id in profile.applied:
             return None  # that someone was an earlier delivery of this very batch
-        for features, hold, humans, reported in updates:
-            profile.learn(features, hold, humans, reported)
+        for update in updates:
+            profile.learn(update.features, update.hold, update.humans, update.reported)
         profile.compact(last_time)
         if batch_id:
             profile.mark_applied(batch_id)
@@ -527,7 +533,32 @@ def _batch_keys(batch: list[_Pending]) -> list[Key]:
     return list(keys)
 
 
-def _count_network_day(key: Key, crowd: Profile, own: Profile, features: EventFeatures, work: _Work) -> None:
+def _learn(learner: _Learner, update: Update, work: _Work) -> None:
+    features, reported = update.features, update.reported
+    profile = learner.profile
+    # features.extract shares one `learnable` per value set (events built by hand have none: not cached)
+    signature = id(features.learnable) if features.learnable else None
+    counters = None
+    if not reported:
+        known = learner.counters
+        counters = known.get(signature) if signature is not None else None
+        if counters is None:
+            counters = profile.counters(features)
+            if counters is not None and signature is not None:
+                known[signature] = counters
+    if counters is not None:
+        profile.learn_counted(features, counters, update.humans)
+    else:
+        if reported or (not learner.novel and not profile.knows(features)):
+            learner.novel = True
+        profile.learn(features, update.hold, update.humans, reported)
+        learner.counters.clear()
+    if not learner.updates:
+        work.learned.append(learner)
+    learner.updates.append(update)
+
+
+def _count_network_day(crowd_learner: _Learner, own: Profile, features: EventFeatures, work: _Work) -> None:
     """Fold a person's first request of the day from a network into the crowd, so it counts person-days: one
     busy person (or one attacker) cannot make a network look shared."""
     network = features.values.get(NETWORK, "")
@@ -541,7 +572,7 @@ def _count_network_day(key: Key, crowd: Profile, own: Profile, features: EventFe
     # learnable=(): recomputed from these two values (the event's own learnable pairs are all of its values)
     values = {NETWORK: network, SITE: features.values.get(SITE, "")}
     day_of_network = msgspec.structs.replace(features, values=values, learnable=())
-    BehaviourAnalyzer._learn(key, crowd, (day_of_network, frozenset(), False, False), work)
+    _learn(crowd_learner, Update(day_of_network, _NOTHING_HELD, False, False), work)
 
 
 def _baselined(principal: Principal, cluster: str) -> _Baselined:

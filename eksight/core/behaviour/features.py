@@ -122,7 +122,7 @@ _UA = re.compile(r"^\s*([A-Za-z][\w.\-]*?)(?:/v?(\d+)(?:\.(\d+))?[^\s]*)?(?:\s|$
 _UA_FAMILY_ALIASES = {"kubectl.exe": "kubectl", "Mozilla": "browser", "Go-http-client": "go-http-client"}
 
 
-class EventFeatures(msgspec.Struct, frozen=True):
+class EventFeatures(msgspec.Struct, frozen=True, gc=False):
     time: float
     day: int  # UTC day number (event time)
     hour_of_week: int  # 0 = Monday 00:00 UTC
@@ -149,32 +149,24 @@ def learnable(values: dict[str, str]) -> tuple[tuple[str, str], ...]:
 
 def extract(event: AuditEvent, principal: Principal, time: float, images: tuple[str, ...] = ()) -> EventFeatures:
     resource = event.resource
-    subresource = event.subresource
     namespace = event.namespace
     object_name = event.object_ref.name if event.object_ref else ""
-    action, namespace_value, sensitive, class_namespace = _request(
-        event.verb,
-        resource,
-        subresource,
-        namespace,
-        "" if resource else _non_resource(event),
-        object_name == "aws-auth",
-        bool(images),
-    )
     source_ip = event.source_ips[0] if event.source_ips else ""
     day, seconds = divmod(int(time), 86400)
     hour_of_week = (day + 3) % 7 * 24 + seconds // 3600  # 1970-01-01 was a Thursday
     status = event.response_status.code if event.response_status else 0
-    values, learned = _values(
-        action,
-        namespace_value,
+    values, learned, sensitive, target_resource = _described(
+        event.verb,
+        resource,
+        event.subresource,
+        namespace,
+        "" if resource else _non_resource(event),
+        object_name == "aws-auth",
+        _registry_repo(images[0]) if images else "",
+        _permission(event) if resource in _REVIEWS else "",
         source_ip,
         event.user_agent,
         hour_of_week,
-        _registry_repo(images[0]) if images else "",
-        _permission(event) if resource in _REVIEWS else "",
-        sensitive,
-        class_namespace,
     )
     return EventFeatures(
         time=time,
@@ -186,59 +178,76 @@ def extract(event: AuditEvent, principal: Principal, time: float, images: tuple[
         audit_id=event.audit_id,
         source_ip=source_ip,
         user_agent=event.user_agent,
-        target=(namespace, f"{resource}/{subresource}" if subresource else resource, object_name),
+        target=(namespace, target_resource, object_name),
         learnable=learned,
     )
 
 
-# Events repeat a few request shapes and sources over and over: each distinct one is described once.
+# Events repeat a few request shapes and sources over and over: each distinct one is described once, and once
+# more per hour of the week it occurs in (the hour is one of its values).
+Description = tuple[dict[str, str], tuple[tuple[str, str], ...], str, str]  # values, learnable, class, resource
+
+
 @lru_cache(maxsize=16384)
-def _request(
-    verb: str, resource: str, subresource: str, namespace: str, path: str, aws_auth: bool, has_images: bool
-) -> tuple[str, str, str, str]:
-    """(action, namespace value, action class, class@namespace) of a request; `path`: the shortened URL of a
-    non-resource request."""
-    action = f"{verb} {resource}/{subresource}" if subresource else f"{verb} {resource or path}"
-    sensitive = _action_class(verb, resource, subresource, namespace, aws_auth, has_images)
-    return (
-        action,
-        namespace or (CLUSTER_SCOPE if resource else ""),
-        sensitive,
-        f"{sensitive}@{namespace or CLUSTER_SCOPE}" if sensitive else "",
-    )
-
-
-@lru_cache(maxsize=8192)
-def _values(
-    action: str,
+def _described(
+    verb: str,
+    resource: str,
+    subresource: str,
     namespace: str,
+    path: str,
+    aws_auth: bool,
+    image: str,
+    permission: str,
     source_ip: str,
     user_agent: str,
     hour_of_week: int,
+) -> Description:
+    """The feature values (shared, read-only, by every event with the same values: what learning and scoring
+    look up, without building it again for every event), the learnable ones, the action class and the
+    resource/subresource; `path`: the shortened URL of a non-resource request; `image`: the first image's
+    registry and repository of a workload write."""
+    values, learned, sensitive, target_resource = _shape(
+        verb, resource, subresource, namespace, path, aws_auth, image, permission, source_ip, user_agent
+    )
+    values = dict(values)  # same order: the hour keeps its place
+    values[HOUR] = str(hour_of_week)
+    return values, learned, sensitive, target_resource
+
+
+@lru_cache(maxsize=16384)
+def _shape(
+    verb: str,
+    resource: str,
+    subresource: str,
+    namespace: str,
+    path: str,
+    aws_auth: bool,
     image: str,
     permission: str,
-    sensitive: str,
-    class_namespace: str,
-) -> tuple[dict[str, str], tuple[tuple[str, str], ...]]:
-    """The feature values and the learnable ones, shared (read-only) by every event with the same values: what
-    learning and scoring look up, without building it again for every event."""
+    source_ip: str,
+    user_agent: str,
+) -> Description:
+    """`_described` but the hour (left empty)."""
+    target_resource = f"{resource}/{subresource}" if subresource else resource
+    action = f"{verb} {target_resource or path}"
+    sensitive = _action_class(verb, resource, subresource, namespace, aws_auth, bool(image))
     network, site, zone = _network(source_ip)
     tool, tool_version = _tool(user_agent)
     values = {
         ACTION: action,
-        NAMESPACE: namespace,
+        NAMESPACE: namespace or (CLUSTER_SCOPE if resource else ""),
         NETWORK: network,
         SITE: site,
         ZONE: zone,
         TOOL: tool,
         TOOL_VERSION: f"{tool} {tool_version}" if tool_version else "",
-        HOUR: str(hour_of_week),
+        HOUR: "",
         IMAGE: image,
         PERMISSION: permission,
         CLASS: sensitive,
-        CLASS_NAMESPACE: class_namespace,
+        CLASS_NAMESPACE: f"{sensitive}@{namespace or CLUSTER_SCOPE}" if sensitive else "",
     }
-    return values, _shared(learnable(values))
+    return values, _shared(learnable(values)), sensitive, target_resource
 
 
 @lru_cache(maxsize=8192)

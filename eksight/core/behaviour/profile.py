@@ -83,7 +83,7 @@ class Profile(msgspec.Struct, omit_defaults=True, forbid_unknown_fields=False):
         return (self.last_seen - self.first_seen) / DAY if self.events else 0.0
 
     def count(self, feature: str, value: str, now: float) -> float:
-        entry = self.values.get(feature, {}).get(value)
+        entry = self.values.get(feature, _NO_VALUES).get(value)
         return _decayed(entry[0], entry[2], now) if entry else 0.0
 
     def total(self, feature: str, now: float) -> float:
@@ -103,11 +103,11 @@ class Profile(msgspec.Struct, omit_defaults=True, forbid_unknown_fields=False):
         return min(16.0, max(1.0, self.active_hours / max(1, self.days_seen)))
 
     def first_seen_of(self, feature: str, value: str) -> float:
-        entry = self.values.get(feature, {}).get(value)
+        entry = self.values.get(feature, _NO_VALUES).get(value)
         return entry[1] if entry else 0.0
 
     def top(self, feature: str, now: float, n: int = 3) -> list[tuple[str, float]]:
-        entries = self.values.get(feature, {})
+        entries = self.values.get(feature, _NO_VALUES)
         ranked = sorted(((v, _decayed(e[0], e[2], now)) for v, e in entries.items()), key=lambda x: (-x[1], x[0]))
         return ranked[:n]
 
@@ -202,12 +202,14 @@ class Profile(msgspec.Struct, omit_defaults=True, forbid_unknown_fields=False):
         valid until the profile learns a new value: that may evict others)."""
         self._count_event(features)
         time = features.time
-        decayed_from, factor = None, 1.0
+        decayed_from, factor = math.nan, 1.0  # equal to no time
         for counter in counters:  # [count, last seen] or [count, first seen, last seen]: as in `learn`
             last = counter[-1]
-            if time > last:
-                if last != decayed_from:
-                    decayed_from, factor = last, math.exp(-_DECAY * (time - last))
+            if last == decayed_from:  # the common case: last touched by the same event as the one before
+                counter[0] = counter[0] * factor + 1.0
+                counter[-1] = time
+            elif time > last:
+                decayed_from, factor = last, math.exp(-_DECAY * (time - last))
                 counter[0] = counter[0] * factor + 1.0
                 counter[-1] = time
             else:

@@ -193,13 +193,16 @@ class EventScore:
 
 
 NOT_SCORED = EventScore(0.0, 0.0, False, "")
+# Scored against a reference and unremarkable without looking closer (shared, read-only).
+_ONLY_LEARNED = {"own": EventScore(0.0, 0.0, False, "own"), "peer": EventScore(0.0, 0.0, False, "peer")}
 
 
 def is_mature(profile: Profile | None, peer: bool = False) -> TypeGuard[Profile]:
     if profile is None:
         return False
-    days, events = (PEER_MATURE_DAYS, PEER_MATURE_EVENTS) if peer else (MATURE_DAYS, MATURE_EVENTS)
-    return profile.active_days >= days and profile.events >= events
+    if peer:
+        return profile.active_days >= PEER_MATURE_DAYS and profile.events >= PEER_MATURE_EVENTS
+    return profile.active_days >= MATURE_DAYS and profile.events >= MATURE_EVENTS
 
 
 def score_event(
@@ -220,7 +223,7 @@ def score_event(
         return NOT_SCORED
     assert reference is not None
     if not features.action_class and not _may_signal(features, reference, own, principal_class):
-        return EventScore(0.0, 0.0, False, which)  # only learned: cannot raise a finding
+        return _ONLY_LEARNED[which]  # only learned: cannot raise a finding
     now = features.time
     weights = WEIGHTS[principal_class]
     assessments: list[FeatureAssessment] = []

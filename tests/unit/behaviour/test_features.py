@@ -94,6 +94,23 @@ def test_hour_of_week_counts_from_monday_midnight_utc() -> None:
     assert extract(event(sso_user("a"), sunday_late)).hour_of_week == 6 * 24 + 23
 
 
+def test_the_same_request_at_another_hour_differs_only_in_the_hour_and_shares_its_learnable_values() -> None:
+    """Learning caches a profile's counters per `learnable` object (analyzer._learn): the same request in another
+    hour must hand out the same one, and its values in the same order (profiles store them in that order)."""
+    monday_nine, tuesday_ten = (
+        extract(event(sso_user("a"), START.replace(hour=9))),
+        extract(event(sso_user("a"), START.replace(day=3, hour=10))),
+    )
+    assert list(monday_nine.values) == list(tuesday_ten.values) == list(F.FEATURES)
+    assert (monday_nine.values[F.HOUR], tuesday_ten.values[F.HOUR]) == ("9", str(24 + 10))
+    assert {k: v for k, v in monday_nine.values.items() if k != F.HOUR} == {
+        k: v for k, v in tuesday_ten.values.items() if k != F.HOUR
+    }
+    assert monday_nine.learnable is tuesday_ten.learnable
+    assert monday_nine.learnable == F.learnable(monday_nine.values)
+    assert (F.HOUR, "9") not in monday_nine.learnable
+
+
 def test_denied_requests_are_failures() -> None:
     assert extract(event(service_account("ci", "bot"), START, code=403)).failed
     assert not extract(event(service_account("ci", "bot"), START, code=404)).failed
