@@ -74,9 +74,17 @@ def request_path(ctx: RuleContext) -> str:
         return ctx.event.request_uri.split("?", 1)[0]
 
 
+
+
 def clip(text: str, limit: int = 200) -> str:
+    """`text` on one line, at most `limit` characters: clipped at a word boundary when one is near (a name or
+    address cut in half reads as another name), with an ellipsis."""
     text = " ".join(str(text).split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    if len(text) <= limit:
+        return text
+    head = text[: limit - 1]
+    space = head.rfind(" ")
+    return (head[:space] if space >= limit // 2 else head) + "…"  # give up at most half to end at a word
 
 
 def described_object(ctx: RuleContext) -> str:

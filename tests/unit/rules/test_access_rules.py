@@ -1273,3 +1273,16 @@ def test_dev_benign_medium_findings(dev_run: tuple[dict[str, Any], list[Finding]
     print(f"\ndev-scenarios: {len(benign)} MEDIUM+ findings citing only benign events: {dict(by_rule)}")
     assert len(benign) <= DEV_BENIGN_MEDIUM_BUDGET, [(f.rule_id, f.description[-200:]) for f in benign]
     assert set(by_rule) <= {"EKS-111"}
+
+
+def test_a_forbidden_write_quotes_the_refusal_without_naming_the_requester_again() -> None:
+    refusal = (
+        'deployments "api" is forbidden: User "arn:aws-test:sts::111122223333:assumed-role/AWSReservedSSO_'
+        'SRE-ReadOnly_9b6003e82567a22a/carla.okafor@example.dev" cannot patch resource "deployments" in API '
+        'group "apps" in the namespace "argocd"'
+    )
+    event = make_event(verb="patch", resource="deployments", api_group="apps", namespace="argocd", code=403)
+    event["responseStatus"]["message"] = refusal
+    (finding,) = of(detect(event), "EKS-143")
+    assert 'is forbidden: the caller cannot patch resource "deployments"' in finding.description
+    assert 'carla.okafor@example.dev"' not in finding.description

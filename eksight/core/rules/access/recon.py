@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from eksight.core.findings import ResourceRef
 from eksight.core.rules.base import Hit, Rule, RuleContext, Threshold
 from eksight.core.rules.common import (
@@ -90,12 +92,16 @@ _WORKLOAD_RESOURCES = frozenset(
 )
 
 
+# The API server's refusal names the requester again (User "arn:…/session"): the finding already says who.
+_REQUESTER = re.compile(r'User "[^"]*"')
+
+
 def _forbidden_write(ctx: RuleContext) -> Hit | None:
     event, kind = ctx.event, ctx.principal.kind
     if not refused(ctx) or (event.verb == "get" and event.subresource not in EXEC_SUBRESOURCES):
         return None
     message = event.response_status.message if event.response_status else ""
-    why = f" ({clip(message, 160)})" if message else ""
+    why = f" ({clip(_REQUESTER.sub('the caller', message), 160)})" if message else ""
     head = f"Forbidden {event.verb} of {described_object(ctx)} by {who(ctx)} {origin(ctx)}{why}"
     if "not currently held" in message or "escalat" in message.lower():
         return Hit(f"{head}: an attempt to grant permissions the caller does not hold.", severity=MEDIUM)
