@@ -74,8 +74,6 @@ def request_path(ctx: RuleContext) -> str:
         return ctx.event.request_uri.split("?", 1)[0]
 
 
-
-
 def clip(text: str, limit: int = 200) -> str:
     """`text` on one line, at most `limit` characters: clipped at a word boundary when one is near (a name or
     address cut in half reads as another name), with an ellipsis."""
