@@ -80,7 +80,7 @@ _SIGNALS = {
     "new ones",
     "novelty_burst_action": "it made many kinds of request it never made before, far beyond its daily rate of new ones",
     "other_teams_secrets_from_new_network": "it read secrets where neither it nor the others in its group ever work, "
-    "from a network it never used",
+    "from a network new to it",
 }
 # What to check first, by the security-relevant class of the request (features.action_class).
 _CHECKS = {
