@@ -108,6 +108,7 @@ class _Baselined:
     home: str  # a service account's namespace (where its app reads its own secrets)
     humans: bool
     display: str
+    role_group: bool = False  # its peers are the other sessions of its IAM Identity Center role
 
 
 class _Pending(msgspec.Struct, gc=False):  # untracked: a batch holds tens of thousands (no cycles through it)
@@ -318,8 +319,9 @@ class BehaviourAnalyzer:
         own = subject.own.profile
         started = subject.cluster.first_seen
         learning = not started or pending.features.time < started + self.learning_seconds
+        role = subject.peer.profile if subject.peer is not None and who.role_group else None
         return [
-            in_context(o, own, pending.features, who.principal_class, who.display, learning=learning)
+            in_context(o, own, pending.features, who.principal_class, who.display, learning=learning, role=role)
             for o in pending.rule_observations
         ]
 
@@ -602,6 +604,7 @@ def _baselined(principal: Principal, cluster: str) -> _Baselined:
         home=principal.namespace if principal_class == WORKLOAD_IDENTITY else "",
         humans=principal_class in (HUMAN, AUTOMATION),
         display=principal.display,
+        role_group=group.startswith("role:"),
     )
 
 

@@ -6,6 +6,8 @@ so a replay decides what the Lambda decided):
   same thing for at least ROUTINE_DAYS, at least twice, and does it again with a tool (people: from a /24) it has
   used as long, in no context new to it, with nothing flagged in the past hour ("routine for alice: at least 14
   exec, attach or port-forward sessions to pods in kube-system over 30 days, from the same network and tool");
+  for a person, also when the others of its IAM Identity Center role have done it routinely for as long (a
+  platform team's weekly shells into kube-system) and this person does it from its own usual network and tool;
 - raised one step when a rule at MEDIUM or above fires in a context new to the principal (never used, or first
   used less than a day before): a site or network zone, a client tool, an hour outside its usual ones;
 - unchanged while the principal's profile is young or the cluster is still in its learning period ("no
@@ -42,6 +44,7 @@ from eksight.core.behaviour.scoring import (
     HUMAN,
     MATURE_DAYS,
     MATURE_EVENTS,
+    PEER_ROUTINE,
     is_mature,
 )
 from eksight.core.findings import SEVERITY_CONTEXT, Observation, Severity
@@ -76,9 +79,11 @@ def in_context(
     who: str,
     *,
     learning: bool = False,
+    role: Profile | None = None,
 ) -> Observation:
     """`observation` (a signature rule's, on the event described by `features`) with its severity adjusted to
-    `profile`, the principal's own baseline before this event; `learning`: the cluster's learning period."""
+    `profile`, the principal's own baseline before this event; `learning`: the cluster's learning period; `role`:
+    a person's IAM Identity Center role's profile (its peers, the principal included), if it has one."""
     original = observation.severity
     raisable = Severity.MEDIUM <= original < Severity.CRITICAL
     if observation.detector != "rule" or not (observation.routine or raisable):
@@ -97,6 +102,8 @@ def in_context(
         return _record(observation, Severity(original + 1), f"for {who} this came {_join(unusual)}")
     if observation.routine and original > Severity.INFORMATIONAL:
         routine = _routine(profile, features, principal_class)
+        if not routine and role is not None and principal_class == HUMAN:
+            routine = _role_routine(role, profile, features)
         if routine and _flagged_since(profile, features.time - FLAGGED_WITHIN):
             return _record(observation, original, f"not lowered: {who} did something flagged within the hour")
         if routine:
@@ -150,6 +157,26 @@ def _routine(profile: Profile, features: EventFeatures, principal_class: str) ->
     days = max(1, round((now - profile.first_seen_of(activity, value)) / DAY))
     place = f"network ({network}) and tool ({tool})" if network else f"tool ({tool})"
     return f"at least {times} {_activity_words(values, activity)} over {days} days, from the same {place}"
+
+
+def _role_routine(role: Profile, profile: Profile, features: EventFeatures) -> str:
+    """Why this event is routine in the principal's role (empty: it is not): the others of the role have done the
+    same activity at least PEER_ROUTINE times (decayed), learned at least ROUTINE_DAYS before, and the principal
+    does it from a /24 and with a tool it has used as long."""
+    now, values = features.time, features.values
+    activity = CLASS_NAMESPACE if values.get(CLASS_NAMESPACE) else ACTION
+    value, habit = values.get(activity, ""), now - ROUTINE_DAYS * DAY
+    others = role.count(activity, value, now) - profile.count(activity, value, now)
+    if not value or others < PEER_ROUTINE or not _known(role, activity, value, habit):
+        return ""
+    network, tool = values.get(NETWORK, ""), values.get(TOOL, "")
+    if not (tool and network and _known(profile, TOOL, tool, habit) and _known(profile, NETWORK, network, habit)):
+        return ""
+    days = max(1, round((now - role.first_seen_of(activity, value)) / DAY))
+    return (
+        f"at least {int(others)} {_activity_words(values, activity)} by others of its IAM Identity Center role over "
+        f"{days} days, and this came from its own usual network ({network}) and tool ({tool})"
+    )
 
 
 def _activity_words(values: dict[str, str], activity: str) -> str:

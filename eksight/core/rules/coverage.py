@@ -87,7 +87,11 @@ SEVERITY_IN_CONTEXT = [
     "- **Lowered one step** when the rule may be routine (table below) and the principal has done the same thing "
     "(the same request, and the same class of action in the same namespace, such as exec into pods in kube-system) "
     "at least twice over at least 7 days, and does it again with a tool (and, for people, from a /24 network) it has "
-    "used for at least 7 days, in no context new to it (below), with nothing flagged for it in the past hour.",
+    "used for at least 7 days, in no context new to it (below), with nothing flagged for it in the past hour. For a "
+    "person signed in through an IAM Identity Center role, also when the *others* of that role have done the same "
+    "at least 10 times (decayed count) over at least 7 days and the person does it from a /24 network and with a "
+    "tool it has used for at least 7 days (a platform team's weekly shells into kube-system: the member who opens "
+    "one for the first time is not an alert).",
     "- **Raised one step** (MEDIUM → HIGH, HIGH → CRITICAL) when the rule fires from a context new to the principal "
     "(never used, or first used less than a day before): a site (/16) or network zone, a client tool (people and "
     "pipelines switching between kubectl, helm, k9s and the like do not count), an hour of the week outside its "

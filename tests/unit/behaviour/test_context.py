@@ -4,6 +4,7 @@ lowered, a context new to the principal → raised, a young profile → unchange
 from __future__ import annotations
 
 import json
+import re
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -205,3 +206,27 @@ def test_a_finding_states_the_context_of_its_strongest_event() -> None:
     assert finding.severity == Severity.HIGH
     assert finding.details["severity_context"]["direction"] == "raised"
     assert "a site new to it" in finding.description
+
+
+def test_a_kube_system_exec_routine_in_the_persons_role_is_lowered_from_their_usual_place_only() -> None:
+    observations, features = _judged(_exec())
+    first_time = _profile(features.time, execs=0.0)  # alice never opened one; her role's others do every week
+    first_time.values["action"].pop("create pods/exec")
+    first_time.values["action_class"].pop("exec")
+    first_time.values["class_namespace"].pop("exec@kube-system")
+    role = _profile(features.time, execs=26.0)  # 26 by the others (alice: 0)
+    rule = _rule(observations, "EKS-111")
+    lowered = in_context(rule, first_time, features, HUMAN, WHO, role=role)
+    assert lowered.severity == Severity.LOW
+    reason = lowered.details["severity_context"]["reason"]  # type: ignore[index]
+    assert re.fullmatch(
+        rf"routine for {WHO}: at least \d+ exec, attach or port-forward sessions to pods in kube-system by others "
+        r"of its IAM Identity Center role over 30 days, and this came from its own usual network "
+        r"\(198\.51\.100\.0/24\) and tool \(kubectl\)",
+        reason,
+    ), reason
+    rarely = _profile(features.time, execs=4.0)  # the others did it a few times only
+    assert in_context(rule, first_time, features, HUMAN, WHO, role=rarely).severity == Severity.MEDIUM
+    assert in_context(rule, first_time, features, HUMAN, WHO).severity == Severity.MEDIUM  # no role
+    new_laptop = _profile(features.time, execs=0.0, network_days=0.01)  # her own network is minutes old
+    assert in_context(rule, new_laptop, features, HUMAN, WHO, role=role).severity == Severity.MEDIUM
