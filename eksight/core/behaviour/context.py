@@ -141,7 +141,7 @@ def _routine(profile: Profile, features: EventFeatures, principal_class: str) ->
     action in its namespace), learned at least ROUTINE_DAYS before and done at least twice, with a tool (people:
     from a /24 network) learned as long ago."""
     now, values = features.time, features.values
-    activity = CLASS_NAMESPACE if values.get(CLASS_NAMESPACE) else ACTION
+    activity = _activity(values)
     habit = now - ROUTINE_DAYS * DAY
     for feature in {ACTION, activity}:
         value = values.get(feature, "")
@@ -164,7 +164,7 @@ def _role_routine(role: Profile, profile: Profile, features: EventFeatures) -> s
     same activity at least PEER_ROUTINE times (decayed), learned at least ROUTINE_DAYS before, and the principal
     does it from a /24 and with a tool it has used as long."""
     now, values = features.time, features.values
-    activity = CLASS_NAMESPACE if values.get(CLASS_NAMESPACE) else ACTION
+    activity = _activity(values)
     value, habit = values.get(activity, ""), now - ROUTINE_DAYS * DAY
     others = role.count(activity, value, now) - profile.count(activity, value, now)
     if not value or others < PEER_ROUTINE or not _known(role, activity, value, habit):
@@ -177,6 +177,11 @@ def _role_routine(role: Profile, profile: Profile, features: EventFeatures) -> s
         f"at least {int(others)} {_activity_words(values, activity)} by others of its IAM Identity Center role over "
         f"{days} days, and this came from its own usual network ({network}) and tool ({tool})"
     )
+
+
+def _activity(values: dict[str, str]) -> str:
+    """What a habit is judged on: the class of action in its namespace, else the request itself."""
+    return CLASS_NAMESPACE if values.get(CLASS_NAMESPACE) else ACTION
 
 
 def _activity_words(values: dict[str, str], activity: str) -> str:

@@ -48,6 +48,7 @@ from eksight.core.behaviour.features import (
     PERMISSION,
     PERMISSION_CHECK,
     RBAC,
+    READ_VERBS,
     RISKY_WORKLOAD,
     SECRETS,
     SITE,
@@ -72,7 +73,6 @@ COLLECTION = frozenset({"secrets", "cluster_list"})  # ...except reads that coll
 IDENTITY_FLOOR, IDENTITY_FLOOR_SENSITIVE = 70.0, 80.0
 FIRST_USE_FLOOR = 60.0  # MEDIUM: first exec / secret read / token request / node proxy / cluster-wide list
 FIRST_USE_CLASSES = frozenset({EXEC, SECRETS, TOKEN, NODE_PROXY, CLUSTER_LIST})
-READS = ("get", "list", "watch")
 SYSTEM_NAMESPACE = "kube-system"
 # "First time" is evidence only after enough chances to have done it: a person seen on a handful of days (a new
 # teammate, an on-call engineer paged now and then) has simply not needed it yet.
@@ -268,9 +268,7 @@ def score_event(
     excess *= SENSITIVITY.get(features.action_class, 0.8)
     excess += sum(_signal_bits(s) for s in signals)
     score = 100.0 * (1.0 - 2.0 ** (-excess / SCALE_BITS))
-    if content_only and not collection:
-        score = min(score, CONTENT_ONLY_MAX)
-    if _network_only(assessments, signals, principal_class):
+    if (content_only and not collection) or _network_only(assessments, signals, principal_class):
         score = min(score, CONTENT_ONLY_MAX)
     if "credential_outside_cluster" in signals:  # HIGH when it is used for something security-relevant
         score = max(score, IDENTITY_FLOOR_SENSITIVE if features.action_class else IDENTITY_FLOOR)
@@ -310,15 +308,9 @@ def _assess(
         label = UNSEEN
     else:
         share = observed / total if total else 1.0
-        label = RARE if share < 0.01 or observed < 2 else INFREQUENT if share < 0.1 else FREQUENT
+        label = RARE if not _habitual(observed, total) else INFREQUENT if share < 0.1 else FREQUENT
         bits = max(0.0, -math.log2(share) - 4.0) * 0.5 if label == RARE else 0.0
-    if (
-        peers_routine
-        and peer is not None
-        and bits
-        and peer_observed >= 2
-        and peer_observed >= 0.01 * peer.total(feature, now)
-    ):
+    if peers_routine and peer is not None and bits and _habitual(peer_observed, peer.total(feature, now)):
         bits *= 0.5  # the principal's peers do this routinely
     return FeatureAssessment(feature, value, label, observed, total, peer_observed, min(bits, MAX_BITS))
 
@@ -462,7 +454,7 @@ def _other_teams_secrets_from_new_network(features: EventFeatures, by_feature: d
     """A person reading secrets in a namespace neither they nor the others of their group ever worked in, from a
     network they never used: what a stolen developer session is for. Each alone has innocent readings (a team
     reorganisation; travel); together they are the pattern."""
-    if features.action_class != SECRETS or features.values.get(ACTION, "").partition(" ")[0] not in READS:
+    if features.action_class != SECRETS or features.values.get(ACTION, "").partition(" ")[0] not in READ_VERBS:
         return False
     namespace = by_feature.get(NAMESPACE)
     if namespace is None or namespace.label != UNSEEN or namespace.peer_observed >= 0.5:
@@ -481,7 +473,7 @@ def _first_use(features: EventFeatures, own: Profile, peer: Profile | None, prin
     if own.events < FIRST_USE_MIN_EVENTS or own.days_seen < FIRST_USE_MIN_DAYS:
         return False
     action = features.values.get(ACTION, "")
-    if action_class == SECRETS and action.partition(" ")[0] not in READS:
+    if action_class == SECRETS and action.partition(" ")[0] not in READ_VERBS:
         return False
     kinds = SHELLS if action in SHELLS else (action,)
     if action in SHELLS:
@@ -501,8 +493,12 @@ def _operator(own: Profile, now: float) -> bool:
     shell is an operator's first shell (scored like any new request: LOW from their usual place, more from
     somewhere else), not a credential in the wrong hands; a developer's first one, where their team rarely
     opens shells, is; so is a pipeline's, which never needs one."""
-    observed = own.count(NAMESPACE, SYSTEM_NAMESPACE, now)
-    return observed >= 2 and observed >= 0.01 * own.total(NAMESPACE, now)
+    return _habitual(own.count(NAMESPACE, SYSTEM_NAMESPACE, now), own.total(NAMESPACE, now))
+
+
+def _habitual(count: float, total: float) -> bool:
+    """A value done at least twice and in at least 1 % of the feature's (decayed) total: part of the routine."""
+    return count >= 2 and count >= 0.01 * total
 
 
 def _usual_namespace(
@@ -529,14 +525,14 @@ def _weight(weights: dict[str, float], assessment: FeatureAssessment, principal_
     return weights[assessment.feature] * (0.3 if _common_client(assessment, principal_class) else 1.0)
 
 
-def _collection(features: EventFeatures, signals: list[str], usual_place: bool, principal_class: str = "") -> bool:
+def _collection(features: EventFeatures, signals: list[str], usual_place: bool, principal_class: str) -> bool:
     """Where what was done is itself the threat, whoever's laptop it came from: reads that gather secrets
     beyond where the principal works, or enumerate the cluster. (A first exec is a signal of its own; an admin
     exec'ing somewhere new is not; reading the secrets of one's own namespace is not collecting; nor is a kubelet
     reading those of a namespace whose first pod just landed on its node: the node authorizer lets it read only
     what its pods mount.)"""
     verb, _, resource = features.values.get(ACTION, "").partition(" ")
-    if verb not in READS:
+    if verb not in READ_VERBS:
         return False  # e.g. helm stores releases as secrets: writing one is deploying, not collecting
     if features.action_class == CLUSTER_LIST:
         return True
